@@ -1,0 +1,70 @@
+"""Self-describing checkpoints: the architecture travels with the weights, written atomically
+and loaded without running pickled code (``weights_only=True``)."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from n2n.errors import N2NError
+from n2n.models import ModelConfig, PixelModel, build_model
+
+FORMAT = "n2n-lite"
+VERSION = 1
+
+
+def save_atomic(obj: dict[str, Any], path: str | Path) -> None:
+    """``torch.save`` to a temporary file in the same folder, fsync, then rename over ``path``."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save(obj, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def model_record(model: PixelModel, **extra: Any) -> dict[str, Any]:
+    """The minimum to rebuild ``model``: format tag, config and float32 weights, plus ``extra``."""
+    state = {k: v.detach().float().cpu() for k, v in model.state_dict().items()}
+    return {"format": FORMAT, "version": VERSION, "model_config": asdict(model.config),
+            "model": state, **extra}
+
+
+def load_record(path: str | Path) -> dict[str, Any]:
+    """Load a checkpoint or exported weights file, refusing anything that is not ours."""
+    path = Path(path)
+    if not path.is_file():
+        raise N2NError(f"{path}: no such weights file (expected a .pt from 'n2n train')")
+    try:
+        record = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:
+        first_line = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise N2NError(f"{path}: not a loadable n2n checkpoint ({first_line})") from err
+    if not isinstance(record, dict) or record.get("format") != FORMAT:
+        raise N2NError(f"{path}: not an n2n-lite checkpoint (no '{FORMAT}' format tag)")
+    if record.get("version", 0) > VERSION:
+        raise N2NError(f"{path}: checkpoint version {record['version']} is newer than this "
+                       f"n2n-lite understands ({VERSION}); upgrade n2n-lite")
+    return record
+
+
+def load_model(path: str | Path) -> PixelModel:
+    """Rebuild the model stored in a checkpoint or weights file, in eval mode on the CPU."""
+    record = load_record(path)
+    try:
+        model = build_model(ModelConfig(**record["model_config"]))
+        model.load_state_dict(record["model"])
+    except (TypeError, KeyError, RuntimeError) as err:
+        raise N2NError(f"{path}: weights do not match their model config ({err})") from err
+    return model.eval()

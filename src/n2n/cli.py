@@ -1,0 +1,367 @@
+"""The ``n2n`` command line: a thin layer over the package's modules.
+
+Commands: ``train``, ``denoise``, ``eval``, ``demo``, ``make-pairs``, ``export``. Every user error
+is an :class:`N2NError`, printed as one ``n2n: error: ...`` line with exit status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from n2n import __version__
+from n2n.errors import N2NError
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.run(args) or 0
+    except N2NError as err:
+        print(f"n2n: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("n2n: interrupted", file=sys.stderr)
+        return 130
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="n2n", description="Noise2Noise denoising: train on "
+                                     "pairs of noisy images, denoise anything.")
+    parser.add_argument("--version", action="version", version=f"n2n-lite {__version__}")
+    sub = parser.add_subparsers(required=True, metavar="COMMAND")
+
+    p = sub.add_parser("denoise", help="denoise image files, folders or globs")
+    p.add_argument("inputs", nargs="+", help="image files, folders or glob patterns")
+    p.add_argument("-o", "--output", required=True,
+                   help="output folder (created), or a file name for a single input")
+    add_model_options(p)
+    p.add_argument("--tile", type=int, default=512, help="tile size for large images (px)")
+    p.set_defaults(run=run_denoise)
+
+    p = sub.add_parser("eval", help="PSNR/SSIM on clean images with seeded noise, or EE-559 pkl")
+    p.add_argument("inputs", nargs="+", help="clean images/folders, or one EE-559 val_data.pkl")
+    p.add_argument("--noise", default="gaussian:25", help="noise spec (default gaussian:25)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--json", type=Path, help="also write the scores as JSON to this file")
+    add_model_options(p)
+    p.set_defaults(run=run_eval)
+
+    p = sub.add_parser("demo", help="denoise a bundled sample photo and show the gain")
+    p.add_argument("-o", "--output", type=Path, default=Path("n2n-demo"),
+                   help="folder for the PNGs (default ./n2n-demo)")
+    p.add_argument("--noise", default="gaussian:25")
+    p.add_argument("--seed", type=int, default=0)
+    add_model_options(p)
+    p.set_defaults(run=run_demo)
+
+    p = sub.add_parser("train", help="train a denoiser; writes logs and checkpoints to RUN_DIR")
+    p.add_argument("run_dir", type=Path, help="folder for log.csv, curves.png, last/best.pt")
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--clean", nargs="+", metavar="DIR",
+                     help="clean images: fresh synthetic noise on both members every epoch")
+    src.add_argument("--ee559", type=Path, metavar="PKL", help="EE-559 train_data.pkl")
+    src.add_argument("--captured", nargs=2, metavar=("DIR_A", "DIR_B"),
+                     help="two folders of noisy captures of the same scenes, matched by name")
+    p.add_argument("--val", nargs="+", metavar="DIR",
+                   help="clean validation images (default: hold out 5%% of --clean)")
+    p.add_argument("--val-pkl", type=Path, help="EE-559 val_data.pkl (noisy, clean)")
+    p.add_argument("--noise", default="gaussian:25", help="for --clean: e.g. gaussian:5-50")
+    p.add_argument("--scales", default="1", help="for --clean: box-downsampling factors, "
+                   "e.g. 1,2,4 (drawn per patch)")
+    p.add_argument("--patch-size", type=int, default=64)
+    p.add_argument("--patches-per-epoch", type=int, default=5000)
+    p.add_argument("--arch", choices=("lite", "n2n"), default="lite")
+    p.add_argument("--width", type=int, default=24)
+    p.add_argument("--depth", type=int, default=4)
+    p.add_argument("--residual", action="store_true", help="the network predicts the noise")
+    p.add_argument("--linear-output", action="store_true", help="no output LeakyReLU")
+    p.add_argument("--loss", choices=("l2", "l1", "l0"), default="l2")
+    p.add_argument("--target", choices=("noisy", "clean"), default="noisy",
+                   help="clean = Noise2Clean, the supervised upper bound")
+    p.add_argument("--lr", type=float, default=6e-3)
+    p.add_argument("--lr-patience", type=int, default=2)
+    p.add_argument("--batch-size", type=int, default=100)
+    p.add_argument("--epochs", type=int, default=10)
+    p.add_argument("--minutes", type=float, help="stop after this much wall-clock time")
+    p.add_argument("--no-augment", action="store_true")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    p.add_argument("--threads", type=int, help="CPU threads for torch")
+    p.set_defaults(run=run_train)
+
+    p = sub.add_parser("make-pairs", help="write EE-559-format train_data.pkl and val_data.pkl")
+    p.add_argument("clean_dir", nargs="+", help="clean images for the training pairs")
+    p.add_argument("out_dir", type=Path)
+    p.add_argument("--val", nargs="+", metavar="DIR",
+                   help="clean images for val_data.pkl (default: hold out 10%% of CLEAN_DIR)")
+    p.add_argument("--train-count", type=int, default=50000)
+    p.add_argument("--val-count", type=int, default=1000)
+    p.add_argument("--noise", default="gaussian:15-35", help="noise spec (default gaussian:15-35)")
+    p.add_argument("--scales", default="1,2,4", help="box-downsampling factors of the 32x32 "
+                   "patches, drawn per patch (default 1,2,4)")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(run=run_make_pairs)
+
+    p = sub.add_parser("export", help="strip a checkpoint to its weights (for shipping)")
+    p.add_argument("checkpoint", type=Path)
+    p.add_argument("output", type=Path)
+    p.add_argument("--half", action="store_true", help="store float16 (half the size)")
+    p.set_defaults(run=run_export)
+    return parser
+
+
+def add_model_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--weights", type=Path, help="checkpoint from 'n2n train' (default: bundled)")
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def load_denoiser(args: argparse.Namespace, tile: int = 512):
+    from n2n.checkpoint import load_model
+    from n2n.denoise import Denoiser
+    from n2n.pretrained import load_bundled
+    from n2n.train import resolve_device
+
+    model = load_model(args.weights) if args.weights else load_bundled()
+    return Denoiser(model, resolve_device(args.device), tile=tile)
+
+
+def parse_scales(text: str) -> list[int]:
+    try:
+        scales = [int(s) for s in text.split(",")]
+    except ValueError as err:
+        raise N2NError(f"--scales '{text}': expected integers like 1,2,4") from err
+    if not scales or min(scales) < 1:
+        raise N2NError(f"--scales '{text}': factors must be >= 1")
+    return scales
+
+
+def split_holdout(items: list, fraction: float) -> tuple[list, list]:
+    """The last ``fraction`` of ``items`` (at least one) held out, the rest kept."""
+    if len(items) < 2:
+        raise N2NError("need at least 2 clean images to hold some out for validation; "
+                       "pass --val DIR")
+    count = max(1, round(len(items) * fraction))
+    return items[:-count], items[-count:]
+
+
+# --------------------------------------------------------------------------- commands
+
+
+def run_denoise(args: argparse.Namespace) -> int:
+    from n2n.denoise import denoise_image
+    from n2n.io import IMAGE_SUFFIXES, list_images, read_image, write_image
+
+    inputs = list_images(args.inputs)
+    out = Path(args.output)
+    single_file = len(inputs) == 1 and out.suffix.lower() in IMAGE_SUFFIXES
+    targets = [out] if single_file else [out / p.name for p in inputs]
+    if len({t.resolve() for t in targets}) < len(targets):
+        raise N2NError("two inputs share a file name and would write the same output; "
+                       "denoise them into separate folders")
+    sources = {p.resolve() for p in inputs}
+    for target in targets:
+        if target.resolve() in sources:
+            raise N2NError(f"{target}: output would overwrite an input; choose another -o")
+    if single_file:
+        out.parent.mkdir(parents=True, exist_ok=True)
+    else:
+        out.mkdir(parents=True, exist_ok=True)
+    denoiser = load_denoiser(args, args.tile)
+    bar = tqdm(inputs, desc="denoise", unit="image", disable=None)  # no bar when not a tty
+    for path, target in zip(bar, targets, strict=True):
+        write_image(target, denoise_image(denoiser, read_image(path)))
+    print(f"wrote {len(targets)} image(s) to {out}")
+    return 0
+
+
+def run_eval(args: argparse.Namespace) -> int:
+    from n2n.evaluate import format_table, mean_score, noisy_versions, score_pairs
+    from n2n.noise import parse_noise
+
+    denoiser = load_denoiser(args)
+    if len(args.inputs) == 1 and args.inputs[0].endswith(".pkl"):
+        pairs, setting = ee559_val_pairs(Path(args.inputs[0])), "EE-559 val pairs"
+    else:
+        from n2n.io import list_images, read_image
+
+        noise = parse_noise(args.noise)
+        paths = list_images(args.inputs)
+        images = (read_image(p).pixels for p in paths)
+        pairs, setting = noisy_versions(paths, images, noise, args.seed), noise.spec
+    bar = tqdm(pairs, desc="eval", unit="image", leave=False, disable=None)
+    scores = score_pairs(bar, denoiser)
+    print(f"{setting}, seed {args.seed}")
+    print(format_table(scores))
+    if args.json:
+        record = {"setting": setting, "seed": args.seed,
+                  "weights": str(args.weights or "bundled"),
+                  "mean": asdict(mean_score(scores)), "images": [asdict(s) for s in scores]}
+        write_text_atomic(args.json, json.dumps(record, indent=1))
+    return 0
+
+
+def ee559_val_pairs(path: Path):
+    from n2n.data import load_ee559_pairs
+
+    noisy, clean = load_ee559_pairs(path)
+    for i in range(len(noisy)):
+        yield (f"{i:05d}", noisy[i].permute(1, 2, 0).float().numpy(),
+               clean[i].permute(1, 2, 0).float().numpy())
+
+
+def run_demo(args: argparse.Namespace) -> int:
+    from skimage import data as skdata
+
+    from n2n.io import Image, write_image
+    from n2n.metrics import psnr
+    from n2n.noise import parse_noise
+    from n2n.plots import side_by_side
+
+    noise = parse_noise(args.noise)
+    clean = skdata.astronaut().astype(np.float32)  # 512x512 RGB photo bundled with scikit-image
+    generator = torch.Generator().manual_seed(args.seed)
+    noisy = noise(torch.from_numpy(clean).permute(2, 0, 1), generator).permute(1, 2, 0).numpy()
+    denoised = load_denoiser(args)(noisy)
+    args.output.mkdir(parents=True, exist_ok=True)
+    noisy_psnr, out_psnr = psnr(noisy, clean), psnr(denoised, clean)
+    for name, pixels in (("clean", clean), ("noisy", noisy), ("denoised", denoised)):
+        write_image(args.output / f"{name}.png", Image(pixels))
+    side_by_side([noisy, denoised, clean], [f"noisy {noise.spec} ({noisy_psnr:.2f} dB)",
+                 f"n2n-lite ({out_psnr:.2f} dB)", "clean"], args.output / "side_by_side.png")
+    print(f"noisy {noisy_psnr:.2f} dB -> denoised {out_psnr:.2f} dB "
+          f"(gain {out_psnr - noisy_psnr:+.2f} dB)")
+    print(f"wrote noisy.png, denoised.png, clean.png, side_by_side.png to {args.output}")
+    return 0
+
+
+def run_train(args: argparse.Namespace) -> int:
+    from n2n.models import ModelConfig, build_model
+    from n2n.train import TrainConfig, fit, resolve_device
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    source, val, data = build_training_data(args)
+    model_config = ModelConfig(args.arch, source.channels, args.width, args.depth,
+                               args.residual, args.linear_output)
+    config = TrainConfig(model_config, args.loss, args.target, args.lr, args.lr_patience,
+                         batch_size=args.batch_size, epochs=args.epochs, minutes=args.minutes,
+                         augment=not args.no_augment, seed=args.seed, data=data)
+    model = build_model(model_config).to(resolve_device(args.device))
+    history = fit(model, source, config, val, args.run_dir)
+    last = history[-1]
+    summary = f"val PSNR {last['val_psnr']:.2f} dB" if "val_psnr" in last else \
+        f"train loss {last['train_loss']:.5f}"
+    print(f"trained {len(history)} epoch(s) in {last['seconds']:.0f} s, {summary}; "
+          f"checkpoints in {args.run_dir}")
+    return 0
+
+
+def build_training_data(args: argparse.Namespace):
+    """The pair source, validation set and a description of both, from the train options."""
+    from n2n.data import (
+        CapturedPairs,
+        SyntheticPairs,
+        TensorPairs,
+        captured_pairs,
+        load_ee559_pairs,
+        load_folder,
+    )
+    from n2n.noise import parse_noise
+    from n2n.train import Validation
+
+    data = {k: v for k, v in vars(args).items() if k in ("clean", "ee559", "captured", "val",
+            "val_pkl", "noise", "scales", "patch_size", "patches_per_epoch")}
+    data = {k: [str(x) for x in v] if isinstance(v, list) else str(v) if isinstance(v, Path)
+            else v for k, v in data.items()}
+    val = None
+    if args.val_pkl:
+        noisy, clean = load_ee559_pairs(args.val_pkl)
+        val = Validation(noisy.float(), clean.float())
+    if args.ee559:
+        first, second = load_ee559_pairs(args.ee559)
+        return TensorPairs(first, second), val, data
+    if args.captured:
+        images_a, images_b = captured_pairs(*args.captured)
+        source = CapturedPairs(images_a, images_b, args.patch_size, args.patches_per_epoch)
+        return source, val, data
+    noise = parse_noise(args.noise)
+    images = load_folder(args.clean)
+    if val is None:
+        if args.val:
+            val_images = load_folder(args.val, images[0].shape[0])
+        else:
+            images, val_images = split_holdout(images, 0.05)
+        val = validation_from_clean(val_images, noise, args.seed)
+    source = SyntheticPairs(images, noise, args.patch_size, args.patches_per_epoch,
+                            parse_scales(args.scales))
+    return source, val, data
+
+
+def validation_from_clean(images: list[torch.Tensor], noise, seed: int):
+    """Fixed noisy versions of clean validation images (same-size crops so they batch)."""
+    from n2n.train import Validation
+
+    side = min(256, *(min(im.shape[1:]) for im in images))
+    crops = torch.stack([im[:, :side, :side] for im in images])
+    generator = torch.Generator().manual_seed(seed + 1)
+    return Validation(noise(crops, generator), crops)
+
+
+def run_make_pairs(args: argparse.Namespace) -> int:
+    from n2n.checkpoint import save_atomic
+    from n2n.data import load_folder, make_ee559_pairs
+    from n2n.noise import parse_noise
+
+    noise, scales = parse_noise(args.noise), parse_scales(args.scales)
+    if args.train_count < 1 or args.val_count < 1:
+        raise N2NError("--train-count and --val-count must be >= 1")
+    images = load_folder(args.clean_dir, channels=3)
+    if args.val:
+        val_images = load_folder(args.val, channels=3)
+    else:
+        images, val_images = split_holdout(images, 0.1)
+    generator = torch.Generator().manual_seed(args.seed)
+    first, second, _ = make_ee559_pairs(images, args.train_count, noise, scales, generator)
+    val_noisy, _, val_clean = make_ee559_pairs(val_images, args.val_count, noise, scales,
+                                               generator)
+    save_atomic((first, second), args.out_dir / "train_data.pkl")
+    save_atomic((val_noisy, val_clean), args.out_dir / "val_data.pkl")
+    print(f"wrote train_data.pkl ({tuple(first.shape)} x2) and val_data.pkl "
+          f"({tuple(val_noisy.shape)} x2) to {args.out_dir}; noise {noise.spec}, scales {scales}")
+    return 0
+
+
+def run_export(args: argparse.Namespace) -> int:
+    from n2n.checkpoint import load_model, load_record, model_record, save_atomic
+
+    model, record = load_model(args.checkpoint), load_record(args.checkpoint)
+    extra = {k: record[k] for k in ("train_config", "history") if k in record}
+    state = model_record(model, **extra)
+    if args.half:
+        state["model"] = {k: v.half() for k, v in state["model"].items()}
+    save_atomic(state, args.output)
+    print(f"wrote {args.output} ({args.output.stat().st_size / 1e6:.2f} MB)")
+    return 0
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    import os
+    import tempfile
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
+    os.replace(tmp, path)

@@ -1,0 +1,282 @@
+"""Pair sources: where (input, target) pairs come from, cut into patches and augmented.
+
+Three sources share one interface, :class:`PairSource` (``batches`` for one epoch and
+``stats_sample`` for normalisation):
+
+* :class:`TensorPairs` - two tensors of noisy images, e.g. the EE-559 ``train_data.pkl``;
+* :class:`SyntheticPairs` - clean images with fresh, independent noise on both members of each
+  pair every epoch (the clean patch rides along for Noise2Clean and never for validation);
+* :func:`captured_pairs` - two folders of real noisy captures of the same scenes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+import torch
+from torch.nn import functional as F
+
+from n2n.errors import N2NError
+from n2n.io import list_images, read_image
+from n2n.noise import Noise
+
+
+@dataclass
+class Batch:
+    """Pixels on the 0..255 scale, (N, C, H, W) float32; ``clean`` when it is known."""
+
+    input: torch.Tensor
+    target: torch.Tensor
+    clean: torch.Tensor | None = None
+
+
+class PairSource(Protocol):
+    channels: int
+
+    def batches(self, batch_size: int, generator: torch.Generator) -> Iterator[Batch]:
+        """The batches of one epoch, in an order drawn from ``generator``."""
+        ...
+
+    def stats_sample(self, generator: torch.Generator) -> torch.Tensor:
+        """Network inputs (N, C, H, W) to compute per-channel normalisation from."""
+        ...
+
+
+# --------------------------------------------------------------------------- EE-559 tensors
+
+
+def check_image_tensor(x: torch.Tensor, name: str, channels: int | None = None) -> None:
+    """Raise a clear error unless ``x`` is an (N, C, H, W) tensor of finite 0..255 values."""
+    if not isinstance(x, torch.Tensor):
+        raise N2NError(f"{name}: expected a torch.Tensor, got {type(x).__name__}")
+    if x.ndim != 4:
+        raise N2NError(f"{name}: expected shape N x C x H x W, got {tuple(x.shape)}")
+    if channels is not None and x.shape[1] != channels:
+        raise N2NError(f"{name}: expected {channels} channels, got shape {tuple(x.shape)}")
+    if x.dtype == torch.bool or x.is_complex():
+        raise N2NError(f"{name}: unsupported dtype {x.dtype} (use uint8 or float)")
+    if x.is_floating_point():
+        if not torch.isfinite(x).all():
+            raise N2NError(f"{name}: contains NaN or infinite values")
+    if x.numel() and (x.min() < 0 or x.max() > 255):
+        raise N2NError(f"{name}: values must lie in 0..255, found "
+                       f"{float(x.min()):g}..{float(x.max()):g}")
+
+
+def load_ee559_pairs(path: str | Path) -> tuple[torch.Tensor, torch.Tensor]:
+    """Load an EE-559 pkl (two tensors N x 3 x H x W), refusing anything that runs code."""
+    path = Path(path)
+    if not path.is_file():
+        raise N2NError(f"{path}: no such file")
+    try:
+        data = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:
+        raise N2NError(f"{path}: not a loadable EE-559 pkl ({str(err).splitlines()[0]})") from err
+    if not isinstance(data, tuple | list) or len(data) != 2:
+        raise N2NError(f"{path}: expected a pair of tensors, got {type(data).__name__}")
+    first, second = data
+    for name, x in (("first tensor", first), ("second tensor", second)):
+        check_image_tensor(x, f"{path} ({name})")
+    if first.shape != second.shape:
+        raise N2NError(f"{path}: the two tensors differ in shape: {tuple(first.shape)} vs "
+                       f"{tuple(second.shape)}")
+    return first, second
+
+
+class TensorPairs:
+    """Pairs held as two (N, C, H, W) tensors, shuffled each epoch, optionally with clean."""
+
+    def __init__(self, inputs: torch.Tensor, targets: torch.Tensor,
+                 clean: torch.Tensor | None = None) -> None:
+        check_image_tensor(inputs, "train_input")
+        check_image_tensor(targets, "train_target")
+        if inputs.shape != targets.shape:
+            raise N2NError(f"train_input {tuple(inputs.shape)} and train_target "
+                           f"{tuple(targets.shape)} must have the same shape")
+        if len(inputs) == 0:
+            raise N2NError("train_input is empty")
+        self.inputs, self.targets, self.clean = inputs, targets, clean
+        self.channels = inputs.shape[1]
+
+    def batches(self, batch_size: int, generator: torch.Generator) -> Iterator[Batch]:
+        order = torch.randperm(len(self.inputs), generator=generator)
+        for start in range(0, len(order), batch_size):
+            idx = order[start:start + batch_size]
+            clean = None if self.clean is None else self.clean[idx].float()
+            yield Batch(self.inputs[idx].float(), self.targets[idx].float(), clean)
+
+    def stats_sample(self, generator: torch.Generator) -> torch.Tensor:
+        return self.inputs[:5000].float()
+
+
+# --------------------------------------------------------------------------- image folders
+
+
+def load_folder(inputs: Sequence[str | Path], channels: int | None = None) -> list[torch.Tensor]:
+    """Read every image as a (C, H, W) uint8-range float tensor; all must share a channel count."""
+    images = []
+    for path in list_images(inputs):
+        pixels = read_image(path).pixels
+        if channels is None:
+            channels = pixels.shape[2]
+        if pixels.shape[2] != channels:
+            pixels = _convert_channels(pixels, channels, path)
+        images.append(torch.from_numpy(pixels).permute(2, 0, 1).contiguous())
+    return images
+
+
+def _convert_channels(pixels: np.ndarray, channels: int, path: Path) -> np.ndarray:
+    if channels == 3:
+        return np.repeat(pixels, 3, axis=2)
+    return pixels.mean(axis=2, keepdims=True)  # RGB to gray for a grayscale model
+
+
+def random_crop_corners(sizes: Sequence[tuple[int, int]], crop: int,
+                        generator: torch.Generator) -> list[tuple[int, int]]:
+    """One random top-left corner per (H, W) so that a crop x crop window fits."""
+    corners = []
+    for height, width in sizes:
+        top = int(torch.randint(0, height - crop + 1, (1,), generator=generator))
+        left = int(torch.randint(0, width - crop + 1, (1,), generator=generator))
+        corners.append((top, left))
+    return corners
+
+
+class SyntheticPairs:
+    """Clean images -> random patches -> two independent noisy copies, redrawn every epoch.
+
+    ``scales`` box-downsamples a crop of ``patch_size * s`` pixels by ``s`` (drawn per patch), which
+    gives the "downsampled, pixelated" look of the EE-559 data when s > 1.
+    """
+
+    def __init__(self, images: Sequence[torch.Tensor], noise: Noise, patch_size: int = 64,
+                 patches_per_epoch: int = 5000, scales: Sequence[int] = (1,)) -> None:
+        if not images:
+            raise N2NError("no training images")
+        self.images, self.noise = list(images), noise
+        self.patch_size, self.patches_per_epoch = patch_size, patches_per_epoch
+        self.channels = images[0].shape[0]
+        usable = [s for s in scales if any(min(im.shape[1:]) >= patch_size * s for im in images)]
+        if not usable:
+            smallest = min(min(im.shape[1:]) for im in images)
+            raise N2NError(f"patch size {patch_size} is larger than every image (smallest side "
+                           f"{smallest}); choose a smaller --patch-size")
+        self.scales = usable
+
+    def clean_patches(self, count: int, generator: torch.Generator) -> torch.Tensor:
+        """(count, C, P, P) clean patches from random images, positions and scales."""
+        patches = []
+        for _ in range(count):
+            scale = self.scales[int(torch.randint(len(self.scales), (1,), generator=generator))]
+            crop = self.patch_size * scale
+            while True:
+                image = self.images[int(torch.randint(len(self.images), (1,),
+                                                      generator=generator))]
+                if min(image.shape[1:]) >= crop:
+                    break
+            (top, left), = random_crop_corners([image.shape[1:]], crop, generator)
+            patch = image[:, top:top + crop, left:left + crop]
+            if scale > 1:
+                patch = F.avg_pool2d(patch[None], scale)[0]
+            patches.append(patch)
+        return torch.stack(patches)
+
+    def batches(self, batch_size: int, generator: torch.Generator) -> Iterator[Batch]:
+        for start in range(0, self.patches_per_epoch, batch_size):
+            clean = self.clean_patches(min(batch_size, self.patches_per_epoch - start), generator)
+            yield Batch(self.noise(clean, generator), self.noise(clean, generator), clean)
+
+    def stats_sample(self, generator: torch.Generator) -> torch.Tensor:
+        clean = self.clean_patches(min(512, self.patches_per_epoch), generator)
+        return self.noise(clean, generator)
+
+
+def captured_pairs(dir_a: str | Path, dir_b: str | Path) -> tuple[list[torch.Tensor],
+                                                                   list[torch.Tensor]]:
+    """Two folders of noisy captures of the same scenes, matched by file name."""
+    files_a = {p.name: p for p in list_images([dir_a])}
+    files_b = {p.name: p for p in list_images([dir_b])}
+    common = sorted(files_a.keys() & files_b.keys())
+    if not common:
+        raise N2NError(f"{dir_a} and {dir_b} share no file names: pairs are matched by name")
+    images_a = load_folder([files_a[n] for n in common])
+    images_b = load_folder([files_b[n] for n in common], images_a[0].shape[0])
+    for name, a, b in zip(common, images_a, images_b, strict=True):
+        if a.shape != b.shape:
+            raise N2NError(f"{name}: the two captures differ in size: {tuple(a.shape)} in {dir_a} "
+                           f"vs {tuple(b.shape)} in {dir_b}")
+    return images_a, images_b
+
+
+class CapturedPairs:
+    """Aligned random patches from pairs of real noisy captures (no clean image)."""
+
+    def __init__(self, images_a: Sequence[torch.Tensor], images_b: Sequence[torch.Tensor],
+                 patch_size: int = 64, patches_per_epoch: int = 5000) -> None:
+        small = [tuple(a.shape) for a in images_a if min(a.shape[1:]) < patch_size]
+        if small:
+            raise N2NError(f"patch size {patch_size} exceeds captures of shape {small[0]}")
+        self.images_a, self.images_b = list(images_a), list(images_b)
+        self.patch_size, self.patches_per_epoch = patch_size, patches_per_epoch
+        self.channels = images_a[0].shape[0]
+
+    def batches(self, batch_size: int, generator: torch.Generator) -> Iterator[Batch]:
+        p = self.patch_size
+        for start in range(0, self.patches_per_epoch, batch_size):
+            count = min(batch_size, self.patches_per_epoch - start)
+            picks = torch.randint(len(self.images_a), (count,), generator=generator).tolist()
+            corners = random_crop_corners([self.images_a[i].shape[1:] for i in picks], p,
+                                          generator)
+            windows = list(zip(picks, corners, strict=True))
+            a = [self.images_a[i][:, t:t + p, s:s + p] for i, (t, s) in windows]
+            b = [self.images_b[i][:, t:t + p, s:s + p] for i, (t, s) in windows]
+            yield Batch(torch.stack(a), torch.stack(b))
+
+    def stats_sample(self, generator: torch.Generator) -> torch.Tensor:
+        return next(self.batches(min(512, self.patches_per_epoch), generator)).input
+
+
+# --------------------------------------------------------------------------- augmentation
+
+
+def dihedral(x: torch.Tensor, k: int) -> torch.Tensor:
+    """The k-th of the 8 flips/rotations of the square (k in 0..7) on the last two axes."""
+    if k >= 4:
+        x = x.flip(-1)
+    return torch.rot90(x, k % 4, dims=(-2, -1))
+
+
+def augment(batch: Batch, generator: torch.Generator) -> Batch:
+    """Apply one random dihedral transform per pair, the same to input, target and clean."""
+    codes = torch.randint(8, (len(batch.input),), generator=generator)
+    square = batch.input.shape[-1] == batch.input.shape[-2]
+    outs = [batch.input.clone(), batch.target.clone(),
+            None if batch.clean is None else batch.clean.clone()]
+    for k in range(1, 8):
+        if not square and k % 2 == 1:
+            continue  # odd rotations would change a non-square patch's shape
+        idx = (codes == k).nonzero().flatten()
+        if len(idx) == 0:
+            continue
+        for out, src in zip(outs, (batch.input, batch.target, batch.clean), strict=True):
+            if out is not None:
+                out[idx] = dihedral(src[idx], k)
+    return Batch(*outs)
+
+
+# --------------------------------------------------------------------------- EE-559 files
+
+
+def make_ee559_pairs(images: Sequence[torch.Tensor], count: int, noise: Noise,
+                     scales: Sequence[int], generator: torch.Generator, patch_size: int = 32
+                     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``count`` patches as uint8 (noisy, noisy, clean), like the course's data files."""
+    from n2n.noise import quantize
+
+    source = SyntheticPairs(images, noise, patch_size, count, scales)
+    clean = source.clean_patches(count, generator)
+    return quantize(noise(clean, generator)), quantize(noise(clean, generator)), quantize(clean)

@@ -1,0 +1,99 @@
+"""Inference on whole images of any size: padded, and tiled with overlap beyond a size.
+
+Tiling follows one rule so that tiled and untiled results agree: the image is padded once to
+the network's multiple, cut into tiles whose corners are multiples of it, and each tile is run
+with a margin of context at least the network's receptive radius; only its core is kept. The
+tile plan is plain data (:func:`plan_tiles`), testable without a model.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from n2n.io import Image
+from n2n.models import PixelModel
+from n2n.models.wrapper import pad_to_multiple
+
+
+@dataclass(frozen=True)
+class Tile:
+    """Rows/cols [top, bottom) x [left, right) to read, and the core to keep, in image pixels."""
+
+    read: tuple[int, int, int, int]  # top, bottom, left, right
+    keep: tuple[int, int, int, int]
+
+
+def plan_tiles(height: int, width: int, tile: int, margin: int) -> list[Tile]:
+    """Cover an (H, W) image with cores of ``tile`` pixels read with ``margin`` of context."""
+    tiles = []
+    for top in range(0, height, tile):
+        for left in range(0, width, tile):
+            bottom, right = min(top + tile, height), min(left + tile, width)
+            read = (max(top - margin, 0), min(bottom + margin, height),
+                    max(left - margin, 0), min(right + margin, width))
+            tiles.append(Tile(read, (top, bottom, left, right)))
+    return tiles
+
+
+class Denoiser:
+    """Denoise (H, W, C) 0..255 arrays with a model, tiling images larger than ``tile``.
+
+    ``tile`` is rounded up to the model's multiple. Tiles overlap by a margin of context that is
+    cropped away rather than blended: beyond the receptive radius nothing changes an output, so
+    seams cannot appear and no blending weights are needed.
+    """
+
+    def __init__(self, model: PixelModel, device: str | torch.device = "cpu",
+                 tile: int = 512) -> None:
+        self.device = torch.device(device)
+        self.model = model.to(self.device).eval()
+        multiple = model.multiple
+        self.tile = -(-tile // multiple) * multiple
+        self.margin = -(-model.receptive_radius // multiple) * multiple
+
+    @property
+    def channels(self) -> int:
+        return self.model.config.channels
+
+    @torch.no_grad()
+    def __call__(self, pixels: np.ndarray, tiled: bool | None = None) -> np.ndarray:
+        """(H, W, C) float 0..255 in, same out; ``tiled=None`` tiles only beyond ``tile``."""
+        height, width, _ = pixels.shape
+        x = torch.from_numpy(np.ascontiguousarray(pixels, dtype=np.float32))
+        x = x.permute(2, 0, 1)[None]  # (1, C, H, W)
+        if tiled is None:
+            tiled = max(height, width) > self.tile
+        if not tiled:
+            out = self.model(x.to(self.device)).cpu()
+        else:
+            out = self._tiled(pad_to_multiple(x, self.model.multiple))[..., :height, :width]
+        return out[0].permute(1, 2, 0).clamp(0, 255).numpy()
+
+    def _tiled(self, x: torch.Tensor) -> torch.Tensor:
+        """Run tile by tile over an already padded (1, C, H, W) image."""
+        out = torch.empty_like(x)
+        tiles = plan_tiles(x.shape[2], x.shape[3], self.tile, self.margin)
+        for tile in tiles:
+            r_top, r_bottom, r_left, r_right = tile.read
+            top, bottom, left, right = tile.keep
+            patch = x[..., r_top:r_bottom, r_left:r_right].to(self.device)
+            result = self.model(patch).cpu()
+            out[..., top:bottom, left:right] = result[..., top - r_top:bottom - r_top,
+                                                      left - r_left:right - r_left]
+        return out
+
+
+def denoise_image(denoiser: Denoiser, image: Image) -> Image:
+    """Denoise an :class:`Image`, matching channels: gray through an RGB model as three equal
+    channels (averaged back), RGB through a gray model channel by channel. Alpha is untouched."""
+    pixels = image.pixels
+    if image.channels == denoiser.channels:
+        out = denoiser(pixels)
+    elif image.channels == 1:
+        out = denoiser(np.repeat(pixels, 3, axis=2)).mean(axis=2, keepdims=True)
+    else:
+        out = np.concatenate([denoiser(pixels[:, :, c:c + 1]) for c in range(3)], axis=2)
+    return image.with_pixels(out)

@@ -1,0 +1,62 @@
+"""Score a denoiser on clean images with seeded synthetic noise, or on EE-559 (noisy, clean)
+pairs: PSNR and SSIM of the noisy input and of the output, per image and mean."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from n2n.metrics import psnr, ssim
+from n2n.noise import Noise
+
+
+@dataclass
+class Score:
+    name: str
+    noisy_psnr: float
+    noisy_ssim: float
+    psnr: float
+    ssim: float
+
+
+def score_pairs(pairs: Iterable[tuple[str, np.ndarray, np.ndarray]],
+                denoise: Callable[[np.ndarray], np.ndarray]) -> list[Score]:
+    """Score each (name, noisy, clean) of (H, W, C) 0..255 arrays."""
+    scores = []
+    for name, noisy, clean in pairs:
+        out = denoise(noisy)
+        scores.append(Score(name, psnr(noisy, clean), ssim(noisy, clean), psnr(out, clean),
+                            ssim(out, clean)))
+    return scores
+
+
+def noisy_versions(paths: Iterable[Path], images: Iterable[np.ndarray], noise: Noise,
+                   seed: int) -> Iterable[tuple[str, np.ndarray, np.ndarray]]:
+    """(name, noisy, clean) with noise drawn from one seeded generator, image after image."""
+    generator = torch.Generator().manual_seed(seed)
+    for path, clean in zip(paths, images, strict=True):
+        x = torch.from_numpy(clean).permute(2, 0, 1)
+        noisy = noise(x, generator).permute(1, 2, 0).numpy()
+        yield path.name, noisy, clean
+
+
+def mean_score(scores: list[Score]) -> Score:
+    def avg(field: str) -> float:
+        return float(np.mean([getattr(s, field) for s in scores]))
+
+    return Score("mean", avg("noisy_psnr"), avg("noisy_ssim"), avg("psnr"), avg("ssim"))
+
+
+def format_table(scores: list[Score]) -> str:
+    """A plain-text table with the mean as its last row."""
+    width = max(12, *(len(s.name) for s in scores))
+    lines = [f"{'image':<{width}}  noisy PSNR  noisy SSIM  n2n PSNR  n2n SSIM   gain dB",
+             "-" * (width + 56)]
+    for s in [*scores, mean_score(scores)]:
+        lines.append(f"{s.name:<{width}}  {s.noisy_psnr:10.2f}  {s.noisy_ssim:10.4f}  "
+                     f"{s.psnr:8.2f}  {s.ssim:8.4f}  {s.psnr - s.noisy_psnr:+8.2f}")
+    return "\n".join(lines)

@@ -1,0 +1,271 @@
+"""Read and write images: PNG, JPEG, TIFF and .npy; 8/16-bit, grayscale or RGB; atomic writes.
+
+Every image becomes an :class:`Image`: float32 pixels on the 0..255 scale (the scale the noise
+models and networks use), the bit depth to write it back at, and its alpha channel, if any, kept
+aside untouched. Policy, stated once:
+
+* 8-bit files map 0..255 to 0..255; 16-bit files map 0..65535 to 0..255 and are written back as
+  16-bit, so no precision is cut; float TIFF/.npy are read as they are (0..255 scale expected).
+* Palette images are expanded to RGB (or RGBA if the palette has transparency).
+* Alpha is not denoised: it is carried through and written back where the format can hold it
+  (PNG, TIFF, .npy); JPEG output drops it.
+* CMYK, Lab, HSV and multi-page images are refused with a message saying what to convert to.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import tempfile
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import png
+import tifffile
+from PIL import Image as PILImage
+
+from n2n.errors import N2NError
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".npy")
+MAX_PIXELS = 1 << 28  # 268 Mpx (16384^2): larger headers are refused before any allocation
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+@dataclass
+class Image:
+    """Pixels on the 0..255 scale plus what is needed to write them back faithfully."""
+
+    pixels: np.ndarray  # (H, W, C) float32, C = 1 (gray) or 3 (RGB)
+    bit_depth: int = 8  # 8 or 16 (integer files) or 32 (float32 files)
+    alpha: np.ndarray | None = None  # (H, W), in the file's own dtype and scale
+
+    @property
+    def channels(self) -> int:
+        return self.pixels.shape[2]
+
+    def with_pixels(self, pixels: np.ndarray) -> Image:
+        """The same image (depth, alpha) with new pixels of the same shape."""
+        return Image(pixels.astype(np.float32, copy=False), self.bit_depth, self.alpha)
+
+
+# --------------------------------------------------------------------------- reading
+
+
+def read_image(path: str | Path) -> Image:
+    """Read one image file; raise :class:`N2NError` naming the file on any problem."""
+    path = Path(path)
+    if not path.is_file():
+        raise N2NError(f"{path}: no such file")
+    suffix = path.suffix.lower()
+    if suffix not in IMAGE_SUFFIXES:
+        raise N2NError(f"{path}: unsupported format '{suffix}' (use {', '.join(IMAGE_SUFFIXES)})")
+    if path.stat().st_size == 0:
+        raise N2NError(f"{path}: file is empty (0 bytes)")
+    try:
+        if suffix == ".npy":
+            array = _read_npy(path)
+        elif suffix in (".tif", ".tiff"):
+            array = _read_tiff(path)
+        elif _is_16bit_png(path):
+            array = _read_png16(path)
+        else:
+            array = _read_pillow(path)
+    except N2NError:
+        raise
+    except Exception as err:  # decoder errors come in many types; name the file once
+        raise N2NError(f"{path}: cannot read image ({err})") from err
+    return _to_image(path, array)
+
+
+def _check_size(path: Path, height: int, width: int) -> None:
+    if height * width > MAX_PIXELS:
+        raise N2NError(
+            f"{path}: {width}x{height} pixels exceeds the limit of {MAX_PIXELS} "
+            "(a decompression bomb or a corrupt header)"
+        )
+
+
+def _read_npy(path: Path) -> np.ndarray:
+    header = np.load(path, mmap_mode="r", allow_pickle=False)
+    if header.ndim in (2, 3):
+        _check_size(path, header.shape[0], header.shape[1])
+    return np.array(header)
+
+
+def _read_tiff(path: Path) -> np.ndarray:
+    with tifffile.TiffFile(path) as tif:
+        if len(tif.pages) > 1:
+            raise N2NError(f"{path}: multi-page TIFF ({len(tif.pages)} pages); save one page")
+        page = tif.pages[0]
+        if page.photometric.name in ("SEPARATED", "CIELAB", "ICCLAB", "ITULAB"):
+            raise N2NError(f"{path}: {page.photometric.name} TIFF is not supported; convert to RGB")
+        _check_size(path, page.imagelength, page.imagewidth)
+        array = page.asarray()
+        if array.ndim == 3 and page.planarconfig.name == "SEPARATE":
+            array = np.moveaxis(array, 0, -1)
+        return array
+
+
+def _is_16bit_png(path: Path) -> bool:
+    with open(path, "rb") as f:
+        head = f.read(26)
+    return head[:8] == _PNG_SIGNATURE and len(head) == 26 and head[24] == 16
+
+
+def _read_png16(path: Path) -> np.ndarray:
+    width, height, rows, info = png.Reader(filename=str(path)).asDirect()
+    _check_size(path, height, width)
+    planes = info["planes"]
+    array = np.vstack([np.asarray(row, dtype=np.uint16) for row in rows])
+    return array.reshape(height, width, planes)
+
+
+def _read_pillow(path: Path) -> np.ndarray:
+    with PILImage.open(path) as im:
+        width, height = im.size
+        _check_size(path, height, width)
+        mode = im.mode
+        if mode in ("CMYK", "LAB", "HSV", "YCbCr"):
+            raise N2NError(f"{path}: {mode} images are not supported; convert to RGB first")
+        if getattr(im, "n_frames", 1) > 1:
+            raise N2NError(f"{path}: animated/multi-frame image ({im.n_frames} frames)")
+        im.load()  # raises on truncated data
+        if mode == "1":
+            im = im.convert("L")
+        elif mode == "P" or mode == "PA":
+            im = im.convert("RGBA" if "transparency" in im.info or mode == "PA" else "RGB")
+        elif mode.startswith("I;16"):
+            return np.asarray(im, dtype=np.uint16)
+        elif mode == "I":
+            array = np.asarray(im)
+            if array.min() < 0 or array.max() > 65535:
+                raise N2NError(f"{path}: 32-bit integer pixels outside 0..65535")
+            return array.astype(np.uint16)
+        elif mode not in ("L", "LA", "RGB", "RGBA", "F"):
+            raise N2NError(f"{path}: unsupported image mode {mode}; convert to RGB or L")
+        return np.asarray(im)
+
+
+def _to_image(path: Path, array: np.ndarray) -> Image:
+    """Split channels and alpha, map the dtype to the 0..255 scale, check values."""
+    if array.ndim == 2:
+        array = array[:, :, None]
+    if array.ndim != 3 or array.shape[2] not in (1, 2, 3, 4):
+        raise N2NError(
+            f"{path}: array of shape {tuple(array.shape)} is not an image "
+            "(expected H x W, H x W x 1, 3 or 4)"
+        )
+    height, width, channels = array.shape
+    if height < 1 or width < 1:
+        raise N2NError(f"{path}: image has no pixels ({width}x{height})")
+    alpha = None
+    if channels in (2, 4):
+        alpha, array = array[:, :, -1].copy(), array[:, :, :-1]
+    if array.dtype == np.uint8 or array.dtype == np.bool_:
+        depth, pixels = 8, array.astype(np.float32)
+    elif array.dtype == np.uint16:
+        depth, pixels = 16, array.astype(np.float32) * (255.0 / 65535.0)
+    elif np.issubdtype(array.dtype, np.floating):
+        depth, pixels = 32, array.astype(np.float32)
+        if not np.isfinite(pixels).all():
+            raise N2NError(f"{path}: image contains NaN or infinite values")
+    else:
+        raise N2NError(f"{path}: unsupported pixel type {array.dtype} (use uint8, uint16 or float)")
+    return Image(np.ascontiguousarray(pixels), depth, alpha)
+
+
+# --------------------------------------------------------------------------- writing
+
+
+def to_array(image: Image) -> np.ndarray:
+    """The pixels (with alpha) in the image's own dtype, rounded and clipped, never wrapped."""
+    pixels = image.pixels
+    if image.bit_depth == 8:
+        array = np.clip(np.rint(pixels), 0, 255).astype(np.uint8)
+    elif image.bit_depth == 16:
+        array = np.clip(np.rint(pixels * (65535.0 / 255.0)), 0, 65535).astype(np.uint16)
+    else:
+        array = pixels.astype(np.float32)
+    if image.alpha is not None:
+        array = np.concatenate([array, image.alpha[:, :, None].astype(array.dtype)], axis=2)
+    return array
+
+
+def write_image(path: str | Path, image: Image) -> None:
+    """Write atomically (temporary file in the same folder, then rename): never half-written."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix not in IMAGE_SUFFIXES:
+        raise N2NError(f"{path}: unsupported output format '{suffix}' (use {IMAGE_SUFFIXES})")
+    if suffix in (".jpg", ".jpeg"):
+        if image.bit_depth != 8:
+            raise N2NError(f"{path}: JPEG holds 8 bits only; write a {image.bit_depth}-bit image "
+                           "as .png or .tif")
+        image = Image(image.pixels, 8, None)  # JPEG has no alpha
+    if suffix == ".png" and image.bit_depth == 32:
+        raise N2NError(f"{path}: PNG cannot hold float pixels; use .tif or .npy")
+    array = to_array(image)
+    if not path.parent.is_dir():
+        raise N2NError(f"{path}: output folder {path.parent} does not exist")
+    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=suffix)
+    os.close(fd)
+    try:
+        _encode(Path(tmp_name), suffix, array)
+        with open(tmp_name, "rb+") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp_name, path)
+    except BaseException as err:
+        Path(tmp_name).unlink(missing_ok=True)
+        if isinstance(err, OSError):
+            raise N2NError(f"{path}: cannot write image ({err.strerror or err})") from err
+        raise
+
+
+def _encode(f: Path, suffix: str, array: np.ndarray) -> None:
+    if suffix == ".npy":
+        np.save(f, array[:, :, 0] if array.shape[2] == 1 else array)
+    elif suffix in (".tif", ".tiff"):
+        photometric = "minisblack" if array.shape[2] in (1, 2) else "rgb"
+        extras = ["unassalpha"] if array.shape[2] in (2, 4) else None
+        data = array[:, :, 0] if array.shape[2] == 1 else array
+        tifffile.imwrite(f, data, photometric=photometric, extrasamples=extras)
+    elif suffix == ".png" and array.dtype == np.uint16:
+        height, width, planes = array.shape
+        writer = png.Writer(width, height, greyscale=planes in (1, 2), alpha=planes in (2, 4),
+                            bitdepth=16)
+        with open(f, "wb") as stream:
+            writer.write(stream, array.reshape(height, width * planes))
+    else:
+        mode = {1: "L", 2: "LA", 3: "RGB", 4: "RGBA"}[array.shape[2]]
+        data = array[:, :, 0] if array.shape[2] == 1 else array
+        fmt = "JPEG" if suffix in (".jpg", ".jpeg") else "PNG"
+        options = {"quality": 95} if fmt == "JPEG" else {}
+        PILImage.fromarray(data, mode=mode).save(f, format=fmt, **options)
+
+
+# --------------------------------------------------------------------------- finding files
+
+
+def list_images(inputs: Iterable[str | Path]) -> list[Path]:
+    """Expand files, folders (their images, sorted) and glob patterns; error if none is found."""
+    found: list[Path] = []
+    for item in inputs:
+        path = Path(item)
+        if path.is_dir():
+            images = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES
+                            and p.is_file() and not p.name.startswith("."))
+            if not images:
+                raise N2NError(f"{path}: folder holds no images ({', '.join(IMAGE_SUFFIXES)})")
+            found.extend(images)
+        elif path.is_file():
+            found.append(path)
+        elif glob.has_magic(str(item)):
+            matches = sorted(Path(p) for p in glob.glob(str(item)) if Path(p).is_file())
+            if not matches:
+                raise N2NError(f"{item}: pattern matches no files")
+            found.extend(matches)
+        else:
+            raise N2NError(f"{path}: no such file or folder")
+    return found

@@ -1,0 +1,108 @@
+"""The two U-Nets: the weight-shared Lite U-Net and the original Noise2Noise U-Net.
+
+Both map normalised (N, C, H, W) tensors to the same shape, for H and W multiples of
+``multiple``; :class:`n2n.models.wrapper.PixelModel` handles scale, padding and cropping.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+
+def conv3x3(in_channels: int, out_channels: int) -> nn.Conv2d:
+    return nn.Conv2d(in_channels, out_channels, kernel_size=3, padding=1)
+
+
+class LiteUNet(nn.Module):
+    """U-Net whose encoder block and decoder block are each shared across all scales.
+
+    Sharing keeps the parameter count tiny (about 25k at width 24) so it converges in minutes,
+    as in the EE-559 course project; the input is concatenated before the last convolution as in
+    Lehtinen et al. (2018). ReLU inside, LeakyReLU(0.1) on the output unless ``linear_output``.
+    """
+
+    def __init__(self, channels: int = 3, width: int = 24, depth: int = 4,
+                 linear_output: bool = False) -> None:
+        super().__init__()
+        self.depth = depth
+        self.head = nn.Sequential(conv3x3(channels, width), nn.ReLU(inplace=True))
+        self.down = nn.Sequential(conv3x3(width, width), nn.ReLU(inplace=True))  # shared
+        self.up = nn.Sequential(  # shared
+            conv3x3(2 * width, 2 * width), nn.ReLU(inplace=True),
+            conv3x3(2 * width, width), nn.ReLU(inplace=True),
+        )
+        self.tail = conv3x3(width + channels, channels)
+        self.out_act = nn.Identity() if linear_output else nn.LeakyReLU(0.1)
+
+    @property
+    def multiple(self) -> int:
+        return 2**self.depth
+
+    @property
+    def receptive_radius(self) -> int:
+        """Pixels beyond which an input cannot change an output (3x3 convs, 2x pools, 2x ups)."""
+        down = sum(2**k + 2 ** (k - 1) for k in range(1, self.depth + 1))  # pool + conv
+        up = sum(2 * 2**k + 2**k for k in range(self.depth))  # upsample + two convs
+        return 2 + down + up
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        skips = [self.head(x)]  # (N, w, H, W)
+        for _ in range(self.depth):
+            skips.append(self.down(F.max_pool2d(skips[-1], 2)))  # (N, w, H/2^k, W/2^k)
+        h = skips.pop()
+        for skip in reversed(skips):
+            h = self.up(torch.cat([_up(h), skip], 1))  # (N, w, 2h, 2w)
+        return self.out_act(self.tail(torch.cat([h, x], 1)))
+
+
+class N2NUNet(nn.Module):
+    """The U-Net of Lehtinen et al. (2018), appendix A: 48 channels, 5 poolings, LeakyReLU(0.1)."""
+
+    def __init__(self, channels: int = 3, width: int = 48) -> None:
+        super().__init__()
+        w = width
+
+        def block(cin: int, *couts: int) -> nn.Sequential:
+            layers: list[nn.Module] = []
+            for cout in couts:
+                layers += [conv3x3(cin, cout), nn.LeakyReLU(0.1, inplace=True)]
+                cin = cout
+            return nn.Sequential(*layers)
+
+        self.enc0 = block(channels, w, w)
+        self.enc = nn.ModuleList([block(w, w) for _ in range(5)])  # enc_conv2..6 after each pool
+        self.dec5 = block(2 * w, 2 * w, 2 * w)
+        self.dec = nn.ModuleList([block(3 * w, 2 * w, 2 * w) for _ in range(3)])  # dec4..dec2
+        self.dec1 = block(2 * w + channels, 64, 32)
+        self.out = conv3x3(32, channels)
+        self.depth = 5
+
+    @property
+    def multiple(self) -> int:
+        return 32
+
+    @property
+    def receptive_radius(self) -> int:
+        down = sum(2 ** (k - 1) + 2**k for k in range(1, 6))
+        up = sum(3 * 2**k for k in range(5))
+        return 3 + down + up
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.enc0(x)  # (N, w, H, W)
+        pools = []
+        for k, enc in enumerate(self.enc):
+            h = F.max_pool2d(h, 2)  # pool1..pool5
+            if k < 4:
+                pools.append(h)  # skips: pool1..pool4, (N, w, H/2^(k+1), W/2^(k+1))
+            h = enc(h)  # enc_conv2..enc_conv6
+        h = self.dec5(torch.cat([_up(h), pools.pop()], 1))  # (N, 2w, H/16, W/16)
+        for dec in self.dec:
+            h = dec(torch.cat([_up(h), pools.pop()], 1))
+        h = self.dec1(torch.cat([_up(h), x], 1))  # (N, 32, H, W)
+        return self.out(h)
+
+
+def _up(x: torch.Tensor) -> torch.Tensor:
+    return F.interpolate(x, scale_factor=2.0, mode="nearest")

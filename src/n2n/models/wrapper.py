@@ -1,0 +1,99 @@
+"""Wrap a network so it maps 0..255 images of any size to 0..255 images of the same size.
+
+The wrapper owns what every network needs and nothing else: per-channel normalisation (its
+statistics are buffers, so they travel in the checkpoint), padding to the network's multiple
+and cropping back, and an optional global residual (predict the noise, not the image).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from n2n.errors import N2NError
+from n2n.models.unet import LiteUNet, N2NUNet
+
+ARCHITECTURES = ("lite", "n2n")
+
+
+@dataclass
+class ModelConfig:
+    """What it takes to rebuild a network; saved in every checkpoint."""
+
+    arch: str = "lite"  # "lite": weight-shared U-Net; "n2n": Lehtinen et al. (2018) U-Net
+    channels: int = 3  # 1 for grayscale, 3 for RGB
+    width: int = 24  # feature channels (24 in the course project, 48 in the paper)
+    depth: int = 4  # poolings of the Lite U-Net (the paper's is fixed at 5)
+    residual: bool = False  # add the input to the output: the network predicts the noise
+    linear_output: bool = False  # Lite only: drop the output LeakyReLU(0.1)
+
+    def __post_init__(self) -> None:
+        if self.arch not in ARCHITECTURES:
+            raise N2NError(f"model arch '{self.arch}': choose one of {ARCHITECTURES}")
+        if self.channels not in (1, 3):
+            raise N2NError(f"model channels {self.channels}: must be 1 (gray) or 3 (RGB)")
+        if self.width < 1 or self.depth < 1:
+            raise N2NError(f"model width {self.width} and depth {self.depth} must be >= 1")
+
+
+def build_model(config: ModelConfig) -> PixelModel:
+    """A fresh, randomly initialised model for ``config``."""
+    if config.arch == "lite":
+        net: nn.Module = LiteUNet(config.channels, config.width, config.depth,
+                                  config.linear_output)
+    else:
+        net = N2NUNet(config.channels, config.width)
+    return PixelModel(net, config)
+
+
+def pad_to_multiple(x: torch.Tensor, multiple: int) -> torch.Tensor:
+    """Pad (N, C, H, W) at the bottom and right to multiples of ``multiple``.
+
+    Reflection where the image is large enough, edge replication otherwise (e.g. 1-pixel images).
+    """
+    height, width = x.shape[-2:]
+    pad_h, pad_w = -height % multiple, -width % multiple
+    if pad_h == 0 and pad_w == 0:
+        return x
+    mode = "reflect" if pad_h < height and pad_w < width else "replicate"
+    return F.pad(x, (0, pad_w, 0, pad_h), mode=mode)
+
+
+class PixelModel(nn.Module):
+    """0..255 in, 0..255 out, any H x W: normalise, pad, run the network, crop, denormalise."""
+
+    def __init__(self, net: nn.Module, config: ModelConfig) -> None:
+        super().__init__()
+        self.net = net
+        self.config = config
+        self.register_buffer("mean", torch.full((config.channels,), 127.5))
+        self.register_buffer("std", torch.full((config.channels,), 64.0))
+
+    @property
+    def multiple(self) -> int:
+        return self.net.multiple
+
+    @property
+    def receptive_radius(self) -> int:
+        return self.net.receptive_radius
+
+    def set_normalization(self, images: torch.Tensor) -> None:
+        """Per-channel mean and std over the batch and spatial axes of (N, C, H, W) images."""
+        images = images.float()
+        self.mean.copy_(images.mean(dim=(0, 2, 3)))
+        self.std.copy_(images.std(dim=(0, 2, 3)).clamp(min=1.0))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.ndim != 4 or x.shape[1] != self.config.channels:
+            raise N2NError(f"model expects (N, {self.config.channels}, H, W) input, "
+                           f"got {tuple(x.shape)}")
+        height, width = x.shape[-2:]
+        mean, std = self.mean.view(1, -1, 1, 1), self.std.view(1, -1, 1, 1)
+        z = pad_to_multiple((x - mean) / std, self.multiple)
+        out = self.net(z)
+        if self.config.residual:
+            out = out + z
+        return out[..., :height, :width] * std + mean

@@ -1,0 +1,34 @@
+"""Shared fixtures: small real photos from scikit-image, never ../shared."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from skimage import data as skdata
+
+
+@pytest.fixture(scope="session")
+def photo() -> np.ndarray:
+    """A 96 x 80 RGB crop of scikit-image's astronaut, float32 0..255."""
+    return skdata.astronaut()[100:196, 180:260].astype(np.float32)
+
+
+@pytest.fixture(scope="session")
+def gray_photo() -> np.ndarray:
+    """A 64 x 72 x 1 crop of scikit-image's camera, float32 0..255."""
+    return skdata.camera()[100:164, 200:272, None].astype(np.float32)
+
+
+@pytest.fixture
+def photo_folder(tmp_path, photo):
+    """A folder of four small PNG photos (crops of astronaut and coffee)."""
+    from PIL import Image
+
+    folder = tmp_path / "clean"
+    folder.mkdir()
+    sources = [skdata.astronaut(), skdata.coffee()]
+    for i, src in enumerate(sources):
+        for j, (top, left) in enumerate([(50, 60), (200, 150)]):
+            crop = src[top:top + 80, left:left + 96]
+            Image.fromarray(crop).save(folder / f"img{i}{j}.png")
+    return folder

@@ -1,0 +1,120 @@
+"""The installed ``n2n`` command, run through a subprocess as a user would."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from n2n.io import Image, read_image, write_image
+
+N2N = str(Path(sys.executable).parent / "n2n")
+
+
+def n2n(*args, cwd=None) -> subprocess.CompletedProcess:
+    return subprocess.run([N2N, *map(str, args)], capture_output=True, text=True, cwd=cwd,
+                          timeout=600)
+
+
+def ok(*args, cwd=None) -> str:
+    result = n2n(*args, cwd=cwd)
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def test_denoise_folder_keeps_names_sizes_and_bit_depth(tmp_path, photo_folder, photo):
+    write_image(photo_folder / "deep.png", Image(photo[:37, :51], 16))
+    ok("denoise", photo_folder, "-o", tmp_path / "out")
+    outputs = sorted(p.name for p in (tmp_path / "out").iterdir())
+    assert outputs == sorted(p.name for p in photo_folder.iterdir())
+    deep = read_image(tmp_path / "out" / "deep.png")
+    assert deep.bit_depth == 16 and deep.pixels.shape == (37, 51, 3)
+
+
+def test_denoise_single_file_and_glob_with_tiling(tmp_path, photo_folder):
+    ok("denoise", photo_folder / "img00.png", "-o", tmp_path / "one.tif", "--tile", "32",
+       "--device", "cpu")
+    assert read_image(tmp_path / "one.tif").pixels.shape == (80, 96, 3)
+    ok("denoise", str(photo_folder / "img1*.png"), "-o", tmp_path / "globbed")
+    assert len(list((tmp_path / "globbed").iterdir())) == 2
+
+
+def test_eval_prints_a_table_and_writes_json(tmp_path, photo_folder):
+    out = ok("eval", photo_folder, "--noise", "gaussian:25", "--seed", "0", "--json",
+             tmp_path / "scores.json")
+    assert "mean" in out and "gain dB" in out
+    record = json.loads((tmp_path / "scores.json").read_text())
+    assert len(record["images"]) == 4
+    assert record["mean"]["psnr"] > record["mean"]["noisy_psnr"] + 3
+
+
+def test_make_pairs_then_train_on_them_then_eval_the_val_pkl(tmp_path, photo_folder):
+    pairs = tmp_path / "pairs"
+    ok("make-pairs", photo_folder, pairs, "--train-count", "300", "--val-count", "20",
+       "--scales", "1,2")
+    first, second = torch.load(pairs / "train_data.pkl", weights_only=True)
+    noisy, clean = torch.load(pairs / "val_data.pkl", weights_only=True)
+    assert first.shape == second.shape == (300, 3, 32, 32) and first.dtype == torch.uint8
+    assert noisy.shape == clean.shape == (20, 3, 32, 32)
+    out = ok("train", tmp_path / "run", "--ee559", pairs / "train_data.pkl", "--val-pkl",
+             pairs / "val_data.pkl", "--epochs", "1", "--width", "8")
+    assert "val PSNR" in out
+    assert (tmp_path / "run" / "best.pt").exists() and (tmp_path / "run" / "curves.png").exists()
+    out = ok("eval", pairs / "val_data.pkl", "--weights", tmp_path / "run" / "best.pt")
+    assert "EE-559 val pairs" in out
+
+
+def test_train_on_clean_folder_then_export_and_denoise_with_it(tmp_path, photo_folder):
+    ok("train", tmp_path / "run", "--clean", photo_folder, "--noise", "gaussian:10-40",
+       "--patch-size", "32", "--patches-per-epoch", "64", "--batch-size", "16", "--epochs", "2",
+       "--width", "8", "--residual", "--linear-output")
+    log = json.loads((tmp_path / "run" / "log.json").read_text())
+    assert len(log) == 2 and "val_psnr" in log[-1]
+    ok("export", tmp_path / "run" / "best.pt", tmp_path / "w.pt", "--half")
+    ok("denoise", photo_folder / "img00.png", "-o", tmp_path / "d.png", "--weights",
+       tmp_path / "w.pt")
+    assert (tmp_path / "d.png").exists()
+
+
+def test_demo_writes_its_pngs_and_prints_the_gain(tmp_path):
+    out = ok("demo", "-o", tmp_path / "demo")
+    assert "gain" in out
+    assert {p.name for p in (tmp_path / "demo").iterdir()} == {
+        "noisy.png", "denoised.png", "clean.png", "side_by_side.png"}
+    gain = float(out.split("gain ")[1].split(" dB")[0])
+    assert gain > 5
+
+
+@pytest.mark.parametrize("args, message", [
+    (("denoise", "{tmp}/missing.png", "-o", "{tmp}/out"), "missing.png: no such file"),
+    (("denoise", "{tmp}/corrupt.png", "-o", "{tmp}/out"), "corrupt.png: cannot read image"),
+    (("denoise", "{tmp}/empty_dir", "-o", "{tmp}/out"), "folder holds no images"),
+    (("denoise", "{tmp}/good.png", "-o", "{tmp}/good.png"), "would overwrite an input"),
+    (("denoise", "{tmp}/deep.png", "-o", "{tmp}/deep.jpg"), "JPEG holds 8 bits"),
+    (("denoise", "{tmp}/good.png", "-o", "{tmp}/out", "--weights", "{tmp}/corrupt.png"),
+     "not a loadable n2n checkpoint"),
+    (("eval", "{tmp}/good.png", "--noise", "gaussian:abc"), "noise spec 'gaussian:abc'"),
+    (("train", "{tmp}/run", "--ee559", "{tmp}/corrupt.png"), "not a loadable EE-559 pkl"),
+    (("train", "{tmp}/run", "--captured", "{tmp}/a", "{tmp}/b"), "differ in size"),
+    (("make-pairs", "{tmp}/empty_dir", "{tmp}/pairs"), "folder holds no images"),
+])
+def test_bad_input_gives_one_line_and_nonzero_exit(tmp_path, photo, args, message):
+    (tmp_path / "corrupt.png").write_bytes(b"\x89PNG\r\n\x1a\nbroken")
+    (tmp_path / "empty_dir").mkdir()
+    write_image(tmp_path / "good.png", Image(photo))
+    write_image(tmp_path / "deep.png", Image(photo, 16))
+    for name, size in (("a", 40), ("b", 48)):
+        (tmp_path / name).mkdir()
+        write_image(tmp_path / name / "scene.png", Image(np.zeros((size, size, 3), np.float32)))
+    before = {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()}
+    result = n2n(*(a.format(tmp=tmp_path) for a in args))
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("n2n: error:") and message in lines[0]
+    after = {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()}
+    assert after == before  # inputs untouched, nothing half-written left behind

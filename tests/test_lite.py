@@ -1,0 +1,89 @@
+"""The EE-559 Model contract, exactly as the course's test harness uses it."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+import torch
+
+from n2n.errors import N2NError
+from n2n.lite import Model
+from n2n.metrics import batch_psnr
+from n2n.noise import Gaussian, quantize
+
+
+@pytest.fixture(scope="module")
+def ee559_like(request):
+    """Small EE-559-style uint8 data from a real photo: two noisy train sets and a val pair."""
+    from skimage import data as skdata
+
+    photo = torch.from_numpy(skdata.astronaut()).permute(2, 0, 1).float()
+    patches = photo.unfold(1, 32, 8).unfold(2, 32, 8)  # (3, 61, 61, 32, 32)
+    patches = patches.permute(1, 2, 0, 3, 4).reshape(-1, 3, 32, 32)
+    patches = patches[torch.randperm(len(patches), generator=torch.Generator().manual_seed(1))]
+    g = torch.Generator().manual_seed(0)
+    noise = Gaussian((25.0, 25.0))
+    train_clean, val_clean = patches[:2000], patches[2000:2100]
+    return (quantize(noise(train_clean, g)), quantize(noise(train_clean, g)),
+            quantize(noise(val_clean, g)), val_clean)
+
+
+def mean_psnr(output, clean):
+    return sum(batch_psnr(output, clean)) / len(output)
+
+
+def test_model_takes_no_argument_and_predicts_0_255_same_shape():
+    model = Model()
+    for shape in [(2, 3, 32, 32), (1, 3, 17, 45), (3, 3, 1, 1)]:
+        x = torch.randint(0, 256, shape, dtype=torch.uint8)
+        out = model.predict(x)
+        assert out.shape == x.shape and out.device == x.device
+        assert out.min() >= 0 and out.max() <= 255
+
+
+def test_pretrained_model_denoises(ee559_like):
+    _, _, val_noisy, val_clean = ee559_like
+    model = Model()
+    model.load_pretrained_model()
+    out = model.predict(val_noisy)
+    assert mean_psnr(out, val_clean) > mean_psnr(val_noisy.float(), val_clean) + 4
+
+
+def test_one_epoch_of_train_raises_validation_psnr(ee559_like, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    first, second, val_noisy, val_clean = ee559_like
+    model = Model()
+    before = mean_psnr(model.predict(val_noisy), val_clean)
+    model.train(first, second, 1)
+    after = mean_psnr(model.predict(val_noisy), val_clean)
+    assert after > before + 1
+    assert os.listdir(tmp_path) == []  # train writes nothing into the current directory
+
+
+def test_float_input_is_accepted_and_fine_tuning_keeps_working(ee559_like):
+    first, second, val_noisy, val_clean = ee559_like
+    model = Model()
+    model.load_pretrained_model()
+    model.train(first[:100].float(), second[:100].float(), 1)
+    assert mean_psnr(model.predict(val_noisy.float()), val_clean) > \
+        mean_psnr(val_noisy.float(), val_clean) + 3
+
+
+@pytest.mark.parametrize("bad, message", [
+    (torch.zeros(3, 32, 32), "N x C x H x W"),
+    (torch.zeros(1, 1, 32, 32), "3 channels"),
+    (torch.full((1, 3, 8, 8), float("nan")), "NaN"),
+    (torch.full((1, 3, 8, 8), 300.0), "0..255"),
+])
+def test_bad_predict_input_is_a_clear_error(bad, message):
+    with pytest.raises(N2NError, match=message):
+        Model().predict(bad)
+
+
+def test_bad_train_input_is_a_clear_error():
+    model = Model()
+    with pytest.raises(N2NError, match="same shape"):
+        model.train(torch.zeros(4, 3, 8, 8), torch.zeros(3, 3, 8, 8), 1)
+    with pytest.raises(N2NError, match="num_epochs"):
+        model.train(torch.zeros(4, 3, 8, 8), torch.zeros(4, 3, 8, 8), 0)
