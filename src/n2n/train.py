@@ -125,7 +125,8 @@ def fit(model: PixelModel, source: PairSource, config: TrainConfig,
     for epoch in range(1, config.epochs + 1):
         # ---- train one epoch
         losses = []
-        bar = tqdm(source.batches(config.batch_size, generator), desc=f"epoch {epoch}/{config.epochs}", leave=False, unit="batch",
+        bar = tqdm(source.batches(config.batch_size, generator), unit="batch", leave=False,
+                   desc=f"epoch {epoch}/{config.epochs}",
                    disable=None if progress else True)  # None: no bar when not a tty
         for batch in bar:
             if config.augment:
