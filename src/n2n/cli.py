@@ -79,6 +79,8 @@ def build_parser() -> argparse.ArgumentParser:
                    "e.g. 1,2,4 (drawn per patch)")
     p.add_argument("--patch-size", type=int, default=64)
     p.add_argument("--patches-per-epoch", type=int, default=5000)
+    p.add_argument("--init", type=Path, metavar="CHECKPOINT",
+                   help="start from these weights (fine-tune); model options are then ignored")
     p.add_argument("--arch", choices=("lite", "n2n"), default="lite")
     p.add_argument("--width", type=int, default=24)
     p.add_argument("--depth", type=int, default=4)
@@ -247,19 +249,27 @@ def run_demo(args: argparse.Namespace) -> int:
 
 
 def run_train(args: argparse.Namespace) -> int:
+    from n2n.checkpoint import load_model
     from n2n.models import ModelConfig, build_model
     from n2n.train import TrainConfig, fit, resolve_device
 
     if args.threads:
         torch.set_num_threads(args.threads)
     source, val, data = build_training_data(args)
-    model_config = ModelConfig(args.arch, source.channels, args.width, args.depth,
-                               args.residual, args.linear_output)
-    config = TrainConfig(model_config, args.loss, args.target, args.lr, args.lr_patience,
+    if args.init:
+        model = load_model(args.init)
+        if model.config.channels != source.channels:
+            raise N2NError(f"{args.init}: model has {model.config.channels} channels, the "
+                           f"training images {source.channels}")
+    else:
+        model = build_model(ModelConfig(args.arch, source.channels, args.width, args.depth,
+                                        args.residual, args.linear_output))
+    data["init"] = str(args.init) if args.init else None
+    config = TrainConfig(model.config, args.loss, args.target, args.lr, args.lr_patience,
                          batch_size=args.batch_size, epochs=args.epochs, minutes=args.minutes,
                          augment=not args.no_augment, seed=args.seed, data=data)
-    model = build_model(model_config).to(resolve_device(args.device))
-    history = fit(model, source, config, val, args.run_dir)
+    model = model.to(resolve_device(args.device))
+    history = fit(model, source, config, val, args.run_dir, normalize=args.init is None)
     last = history[-1]
     summary = f"val PSNR {last['val_psnr']:.2f} dB" if "val_psnr" in last else \
         f"train loss {last['train_loss']:.5f}"
