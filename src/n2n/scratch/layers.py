@@ -1,0 +1,232 @@
+"""Convolutions, upsampling and pooling, with torch's names, shapes, defaults and init.
+
+Convolution is ``unfold`` + one matrix product; its backward is the transposed product +
+``fold`` (fold is unfold's adjoint). The transposed convolution is the same two steps swapped.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor
+from torch.nn.functional import fold, unfold
+
+from n2n.scratch.module import Module, ScratchError, Sequential, check_input
+
+
+def _pair(value: int | tuple[int, int]) -> tuple[int, int]:
+    return (value, value) if isinstance(value, int) else (int(value[0]), int(value[1]))
+
+
+def _uniform(shape: tuple[int, ...], bound: float) -> Tensor:
+    return torch.empty(shape).uniform_(-bound, bound)
+
+
+class _ConvBase(Module):
+    params = ("weight", "bias")
+
+    def __init__(self, weight_shape, fan_in: int, kernel_size, stride, padding, dilation,
+                 bias: bool) -> None:
+        super().__init__()
+        self.kernel_size, self.stride = _pair(kernel_size), _pair(stride)
+        self.padding, self.dilation = _pair(padding), _pair(dilation)
+        if min(self.kernel_size) < 1 or min(self.stride) < 1 or min(self.dilation) < 1 \
+                or min(self.padding) < 0:
+            raise ScratchError(f"{type(self).__name__}: kernel_size, stride and dilation must "
+                               "be >= 1 and padding >= 0")
+        # torch's default: kaiming_uniform(a=sqrt(5)) reduces to U(-1/sqrt(fan_in), +...)
+        bound = 1.0 / math.sqrt(fan_in)
+        self.weight = _uniform(weight_shape, bound)
+        self.weight_grad = torch.empty(weight_shape).zero_()
+        self.has_bias = bias
+        out_channels = weight_shape[0] if isinstance(self, Conv2d) else weight_shape[1]
+        self.bias = _uniform((out_channels,), bound) if bias else torch.empty(0)
+        self.bias_grad = torch.empty(self.bias.shape).zero_()
+        if not bias:
+            self.params = ("weight",)
+
+    def _fold_args(self) -> dict:
+        return {"kernel_size": self.kernel_size, "dilation": self.dilation,
+                "padding": self.padding, "stride": self.stride}
+
+
+class Conv2d(_ConvBase):
+    """2-D convolution; ``forward(x)`` equals ``F.conv2d(x, weight, bias, stride, padding,
+    dilation)``. Weight (out, in, kh, kw), bias (out,)."""
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1, padding=0,
+                 dilation=1, bias: bool = True) -> None:
+        kh, kw = _pair(kernel_size)
+        self.in_channels, self.out_channels = in_channels, out_channels
+        super().__init__((out_channels, in_channels, kh, kw), in_channels * kh * kw,
+                         kernel_size, stride, padding, dilation, bias)
+
+    def output_size(self, height: int, width: int) -> tuple[int, int]:
+        (kh, kw), (sh, sw) = self.kernel_size, self.stride
+        (ph, pw), (dh, dw) = self.padding, self.dilation
+        return ((height + 2 * ph - dh * (kh - 1) - 1) // sh + 1,
+                (width + 2 * pw - dw * (kw - 1) - 1) // sw + 1)
+
+    def forward(self, x: Tensor) -> Tensor:
+        check_input("Conv2d", x, self.in_channels)
+        n, _, height, width = x.shape
+        out_h, out_w = self.output_size(height, width)
+        if out_h < 1 or out_w < 1:
+            raise ScratchError(
+                f"Conv2d: kernel {self.kernel_size} (dilation {self.dilation}) is larger than "
+                f"the padded input {height + 2 * self.padding[0]}x{width + 2 * self.padding[1]} "
+                f"(input shape {tuple(x.shape)})")
+        cols = unfold(x, **self._fold_args())  # (N, C*kh*kw, L)
+        out = self.weight.view(self.out_channels, -1).matmul(cols)  # (N, out, L)
+        if self.has_bias:
+            out += self.bias.view(1, -1, 1)
+        self.save_for_backward(cols, (height, width))
+        return out.view(n, self.out_channels, out_h, out_w)
+
+    def backward(self, grad: Tensor) -> Tensor:
+        cols, size = self.saved()
+        n = grad.shape[0]
+        grad = grad.reshape(n, self.out_channels, -1)  # (N, out, L)
+        self.weight_grad += grad.matmul(cols.transpose(1, 2)).sum(0).view_as(self.weight)
+        if self.has_bias:
+            self.bias_grad += grad.sum((0, 2))
+        grad_cols = self.weight.view(self.out_channels, -1).t().matmul(grad)  # (N, C*k*k, L)
+        return fold(grad_cols, output_size=size, **self._fold_args())
+
+
+class TransposeConv2d(_ConvBase):
+    """Transposed convolution; ``forward(x)`` equals ``F.conv_transpose2d(x, weight, bias,
+    stride, padding, output_padding, dilation=dilation)``. Weight (in, out, kh, kw)."""
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1, padding=0,
+                 output_padding=0, bias: bool = True, dilation=1) -> None:
+        kh, kw = _pair(kernel_size)
+        self.in_channels, self.out_channels = in_channels, out_channels
+        super().__init__((in_channels, out_channels, kh, kw), out_channels * kh * kw,
+                         kernel_size, stride, padding, dilation, bias)
+        self.output_padding = _pair(output_padding)
+        if any(op >= max(s, d) for op, s, d in zip(self.output_padding, self.stride,
+                                                   self.dilation, strict=True)):
+            raise ScratchError("TransposeConv2d: output_padding must be smaller than stride "
+                               "or dilation")
+
+    def output_size(self, height: int, width: int) -> tuple[int, int]:
+        (kh, kw), (sh, sw) = self.kernel_size, self.stride
+        (ph, pw), (dh, dw) = self.padding, self.dilation
+        oph, opw = self.output_padding
+        return ((height - 1) * sh - 2 * ph + dh * (kh - 1) + oph + 1,
+                (width - 1) * sw - 2 * pw + dw * (kw - 1) + opw + 1)
+
+    def forward(self, x: Tensor) -> Tensor:
+        check_input("TransposeConv2d", x, self.in_channels)
+        n, _, height, width = x.shape
+        out_size = self.output_size(height, width)
+        if min(out_size) < 1:
+            raise ScratchError(f"TransposeConv2d: output size {out_size} for input shape "
+                               f"{tuple(x.shape)} is empty (padding too large)")
+        flat = x.reshape(n, self.in_channels, -1)  # (N, in, H*W)
+        cols = self.weight.view(self.in_channels, -1).t().matmul(flat)  # (N, out*k*k, H*W)
+        out = fold(cols, output_size=out_size, **self._fold_args())
+        if self.has_bias:
+            out += self.bias.view(1, -1, 1, 1)
+        self.save_for_backward(flat, (height, width))
+        return out
+
+    def backward(self, grad: Tensor) -> Tensor:
+        flat, (height, width) = self.saved()
+        n = grad.shape[0]
+        if self.has_bias:
+            self.bias_grad += grad.sum((0, 2, 3))
+        grad_cols = unfold(grad, **self._fold_args())  # (N, out*k*k, H*W)
+        self.weight_grad += flat.matmul(grad_cols.transpose(1, 2)).sum(0).view_as(self.weight)
+        grad_x = self.weight.view(self.in_channels, -1).matmul(grad_cols)
+        return grad_x.view(n, self.in_channels, height, width)
+
+
+class NearestUpsampling(Module):
+    """Repeat each pixel ``scale_factor`` times along H and W (integer factors)."""
+
+    def __init__(self, scale_factor: int = 2) -> None:
+        super().__init__()
+        if int(scale_factor) != scale_factor or scale_factor < 1:
+            raise ScratchError(f"NearestUpsampling: scale_factor must be a positive integer, "
+                               f"got {scale_factor}")
+        self.scale_factor = int(scale_factor)
+
+    def forward(self, x: Tensor) -> Tensor:
+        check_input("NearestUpsampling", x)
+        s = self.scale_factor
+        return x.repeat_interleave(s, dim=2).repeat_interleave(s, dim=3)
+
+    def backward(self, grad: Tensor) -> Tensor:
+        n, c, h, w = grad.shape
+        s = self.scale_factor
+        return grad.reshape(n, c, h // s, s, w // s, s).sum((3, 5))
+
+
+class Upsampling(Sequential):
+    """Nearest-neighbour upsampling followed by a convolution (size-preserving by default)."""
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size=3, scale_factor: int = 2,
+                 padding=None, stride=1, dilation=1, bias: bool = True) -> None:
+        if padding is None:
+            padding = tuple(d * (k - 1) // 2 for k, d in zip(_pair(kernel_size),
+                                                             _pair(dilation), strict=True))
+        super().__init__(NearestUpsampling(scale_factor),
+                         Conv2d(in_channels, out_channels, kernel_size, stride, padding,
+                                dilation, bias))
+
+    @property
+    def conv(self) -> Conv2d:
+        return self.modules[1]
+
+
+class MaxPool2d(Module):
+    """Max pooling with torch's defaults (stride = kernel_size, no padding, floor mode)."""
+
+    def __init__(self, kernel_size, stride=None, padding=0, dilation=1) -> None:
+        super().__init__()
+        self.kernel_size = _pair(kernel_size)
+        self.stride = _pair(stride if stride is not None else kernel_size)
+        self.padding, self.dilation = _pair(padding), _pair(dilation)
+
+    def _fold_args(self) -> dict:
+        return {"kernel_size": self.kernel_size, "dilation": self.dilation,
+                "padding": self.padding, "stride": self.stride}
+
+    def forward(self, x: Tensor) -> Tensor:
+        check_input("MaxPool2d", x)
+        n, c, h, w = x.shape
+        kh, kw = self.kernel_size
+        (ph, pw), (dh, dw), (sh, sw) = self.padding, self.dilation, self.stride
+        out_h = (h + 2 * ph - dh * (kh - 1) - 1) // sh + 1
+        out_w = (w + 2 * pw - dw * (kw - 1) - 1) // sw + 1
+        if out_h < 1 or out_w < 1:
+            raise ScratchError(f"MaxPool2d: kernel {self.kernel_size} is larger than the "
+                               f"input {tuple(x.shape)}")
+        flat = x.reshape(n * c, 1, h, w)
+        if ph or pw:  # pad with -inf so padding never wins the max
+            flat = _pad_constant(flat, ph, pw, float("-inf"))
+        cols = unfold(flat, kernel_size=self.kernel_size, dilation=self.dilation,
+                      stride=self.stride)  # (N*C, kh*kw, L)
+        values, index = cols.max(dim=1, keepdim=True)
+        self.save_for_backward(index, cols.shape, (h, w))
+        return values.view(n, c, out_h, out_w)
+
+    def backward(self, grad: Tensor) -> Tensor:
+        index, cols_shape, (h, w) = self.saved()
+        n, c = grad.shape[:2]
+        grad_cols = grad.new_zeros(cols_shape).scatter_(1, index, grad.reshape(n * c, 1, -1))
+        ph, pw = self.padding
+        out = fold(grad_cols, output_size=(h + 2 * ph, w + 2 * pw),
+                   kernel_size=self.kernel_size, dilation=self.dilation, stride=self.stride)
+        return out[:, :, ph:ph + h, pw:pw + w].reshape(n, c, h, w)
+
+
+def _pad_constant(x: Tensor, ph: int, pw: int, value: float) -> Tensor:
+    n, c, h, w = x.shape
+    rows = x.new_full((n, c, ph, w), value)
+    x = torch.cat([rows, x, rows], 2)
+    cols = x.new_full((n, c, h + 2 * ph, pw), value)
+    return torch.cat([cols, x, cols], 3)

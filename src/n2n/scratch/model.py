@@ -1,0 +1,144 @@
+"""The EE-559 ``Model`` on the scratch framework: same contract as ``n2n.lite.Model``.
+
+It runs where its input lives (CPU or GPU tensors alike), normalises per channel, pads any
+H x W to the network's multiple by edge replication, and trains with Adam, MSE, random
+flips/rotations and a halve-on-plateau learning rate - all written on bare tensors.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from torch import Tensor
+
+from n2n.scratch.losses import MSE
+from n2n.scratch.module import ScratchError, no_grad
+from n2n.scratch.networks import LiteUNet
+from n2n.scratch.optim import Adam
+from n2n.scratch.serialize import load_weights, save_weights
+
+PRETRAINED = Path(__file__).parent / "pretrained.n2nw"
+
+
+def check_images(x: Tensor, name: str, channels: int) -> None:
+    if not isinstance(x, Tensor) or x.dim() != 4 or x.shape[1] != channels:
+        shape = tuple(x.shape) if isinstance(x, Tensor) else type(x).__name__
+        raise ScratchError(f"{name}: expected shape N x {channels} x H x W, got {shape}")
+    if x.is_floating_point() and not x.isfinite().all():
+        raise ScratchError(f"{name}: contains NaN or infinite values")
+    if x.numel() and (x.min() < 0 or x.max() > 255):
+        raise ScratchError(f"{name}: values must lie in 0..255")
+
+
+def pad_edges(x: Tensor, multiple: int) -> Tensor:
+    """Pad (N, C, H, W) at the bottom/right to multiples of ``multiple`` by repeating edges."""
+    pad_h, pad_w = -x.shape[2] % multiple, -x.shape[3] % multiple
+    if pad_h:
+        x = torch.cat([x, x[:, :, -1:].expand(-1, -1, pad_h, -1)], 2)
+    if pad_w:
+        x = torch.cat([x, x[:, :, :, -1:].expand(-1, -1, -1, pad_w)], 3)
+    return x
+
+
+def random_dihedral(x: Tensor, y: Tensor, code: int) -> tuple[Tensor, Tensor]:
+    """One of the 8 flips/rotations, the same for both tensors (square images)."""
+    if code & 1:
+        x, y = x.flip(3), y.flip(3)
+    if code & 2:
+        x, y = x.flip(2), y.flip(2)
+    if code & 4:
+        x, y = x.transpose(2, 3), y.transpose(2, 3)
+    return x, y
+
+
+class Model:
+    """Noise2Noise on the scratch framework, honouring the EE-559 interface."""
+
+    def __init__(self) -> None:
+        self.net = LiteUNet(channels=3, width=24, depth=4, residual=True)
+        self.mean = torch.empty(3).fill_(127.5)
+        self.std = torch.empty(3).fill_(64.0)
+        self.lr, self.batch_size = 6e-3, 100
+        self.device = self.mean.device
+
+    def _to(self, device) -> None:
+        if device != self.device:
+            self.net.to(device)
+            self.mean, self.std, self.device = self.mean.to(device), self.std.to(device), device
+
+    def load_pretrained_model(self, path: str | Path = PRETRAINED) -> None:
+        """Load the bundled weights (plain float32 data, no pickle)."""
+        tensors, meta = load_weights(path, self.mean)
+        self.mean, self.std = tensors.pop("mean"), tensors.pop("std")
+        self.net.load_state_dict(tensors)
+        self.device = self.mean.device
+
+    def save(self, path: str | Path, meta: dict | None = None) -> None:
+        save_weights(path, {"mean": self.mean, "std": self.std, **self.net.state_dict()}, meta)
+
+    def _normalize(self, x: Tensor) -> Tensor:
+        return (x.float() - self.mean.view(1, -1, 1, 1)) / self.std.view(1, -1, 1, 1)
+
+    @no_grad
+    def train(self, train_input: Tensor, train_target: Tensor, num_epochs: int,
+              log=None) -> list[float]:
+        """Train on pairs of noisy images (N x 3 x H x W, 0..255); returns per-epoch losses.
+
+        ``log(epoch, loss, lr)``, if given, is called after each epoch. Randomness comes from
+        torch's global generator: seed it with ``torch.manual_seed`` for repeatable runs.
+        """
+        check_images(train_input, "train_input", 3)
+        check_images(train_target, "train_target", 3)
+        if train_input.shape != train_target.shape:
+            raise ScratchError(f"train_input {tuple(train_input.shape)} and train_target "
+                               f"{tuple(train_target.shape)} must have the same shape")
+        if not isinstance(num_epochs, int) or num_epochs < 1:
+            raise ScratchError(f"num_epochs must be a positive integer, got {num_epochs!r}")
+        self._to(train_input.device)
+        inputs = train_input.float()
+        self.mean = inputs.mean((0, 2, 3))
+        self.std = inputs.std((0, 2, 3)).clamp(min=1.0)
+        net, loss_fn = self.net.train(), MSE()
+        optimizer = Adam(net.param(), lr=self.lr)
+        plateau, best, history = 0, float("inf"), []
+        n = len(inputs)
+        square = inputs.shape[2] == inputs.shape[3]
+        for epoch in range(num_epochs):
+            order = torch.empty(n).uniform_().argsort().to(inputs.device)
+            total = 0.0
+            for start in range(0, n, self.batch_size):
+                idx = order[start:start + self.batch_size]
+                x = pad_edges(self._normalize(train_input[idx]), net.multiple)
+                y = pad_edges(self._normalize(train_target[idx]), net.multiple)
+                if square:
+                    x, y = random_dihedral(x, y, int(torch.empty(1).uniform_(0, 8)))
+                optimizer.zero_grad()
+                loss = loss_fn.forward(net.forward(x), y)
+                net.backward(loss_fn.backward())
+                optimizer.step()
+                total += float(loss) * len(idx)
+            history.append(total / n)
+            if log is not None:
+                log(epoch + 1, history[-1], optimizer.lr)
+            plateau = 0 if history[-1] < best else plateau + 1
+            best = min(best, history[-1])
+            if plateau > 2:  # ReduceLROnPlateau(patience=2, factor=0.5) on the training loss
+                optimizer.lr, plateau = optimizer.lr * 0.5, 0
+        net.eval()
+        return history
+
+    @no_grad
+    def predict(self, test_input: Tensor) -> Tensor:
+        """Denoise N x 3 x H x W values in 0..255: float 0..255, same shape and device."""
+        check_images(test_input, "test_input", 3)
+        self._to(test_input.device)
+        net = self.net.eval()
+        height, width = test_input.shape[2:]
+        outs = []
+        for start in range(0, len(test_input), self.batch_size):
+            x = pad_edges(self._normalize(test_input[start:start + self.batch_size]),
+                          net.multiple)
+            out = net.forward(x)[:, :, :height, :width]
+            outs.append(out * self.std.view(1, -1, 1, 1) + self.mean.view(1, -1, 1, 1))
+        return torch.cat(outs).clamp(0, 255)
