@@ -3,14 +3,13 @@ and loaded without running pickled code (``weights_only=True``)."""
 
 from __future__ import annotations
 
-import os
-import tempfile
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from n2n.atomic import atomic_path
 from n2n.errors import N2NError
 from n2n.models import ModelConfig, PixelModel, build_model
 
@@ -18,20 +17,12 @@ FORMAT = "n2n-lite"
 VERSION = 1
 
 
-def save_atomic(obj: dict[str, Any], path: str | Path) -> None:
+def save_atomic(obj: Any, path: str | Path) -> None:
     """``torch.save`` to a temporary file in the same folder, fsync, then rename over ``path``."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(obj, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_path(path) as tmp:
+        torch.save(obj, tmp)
 
 
 def model_record(model: PixelModel, **extra: Any) -> dict[str, Any]:

@@ -17,7 +17,9 @@ import torch
 from tqdm.auto import tqdm
 
 from n2n import __version__
+from n2n.atomic import write_text_atomic
 from n2n.errors import N2NError
+from n2n.scratch import ScratchError
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -25,7 +27,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return args.run(args) or 0
-    except N2NError as err:
+    except (N2NError, ScratchError) as err:
         print(f"n2n: error: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
@@ -112,6 +114,18 @@ def build_parser() -> argparse.ArgumentParser:
                    "patches, drawn per patch (default 1,2,4)")
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(run=run_make_pairs)
+
+    p = sub.add_parser("scratch-train", help="train the from-scratch framework's Model on "
+                       "EE-559 pairs; writes plain-data weights")
+    p.add_argument("train_pkl", type=Path, help="EE-559 train_data.pkl")
+    p.add_argument("output", type=Path, help="weights file to write (.n2nw) plus a .json log")
+    p.add_argument("--val-pkl", type=Path, help="EE-559 val_data.pkl: PSNR after each epoch")
+    p.add_argument("--network", choices=("unet", "course"), default="unet")
+    p.add_argument("--epochs", type=int, default=1)
+    p.add_argument("--train-count", type=int, help="use only the first N pairs")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, help="CPU threads for torch")
+    p.set_defaults(run=run_scratch_train)
 
     p = sub.add_parser("export", help="strip a checkpoint to its weights (for shipping)")
     p.add_argument("checkpoint", type=Path)
@@ -353,6 +367,42 @@ def run_make_pairs(args: argparse.Namespace) -> int:
     return 0
 
 
+def run_scratch_train(args: argparse.Namespace) -> int:
+    import time
+
+    from n2n.data import load_ee559_pairs
+    from n2n.metrics import batch_psnr
+    from n2n.scratch import Model
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    first, second = load_ee559_pairs(args.train_pkl)
+    if args.train_count:
+        first, second = first[:args.train_count], second[:args.train_count]
+    val = load_ee559_pairs(args.val_pkl) if args.val_pkl else None
+    torch.manual_seed(args.seed)
+    model, history, start = Model(args.network), [], time.monotonic()
+
+    def log(epoch: int, loss: float, lr: float) -> None:
+        row = {"epoch": epoch, "steps": epoch * -(-len(first) // model.batch_size),
+               "seconds": round(time.monotonic() - start, 1), "lr": lr, "train_loss": loss}
+        if val is not None:
+            psnrs = batch_psnr(model.predict(val[0]), val[1].float())
+            row["val_psnr"] = sum(psnrs) / len(psnrs)
+            model.net.train()
+        history.append(row)
+        print(", ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}"
+                        for k, v in row.items()), flush=True)
+
+    model.train(first, second, args.epochs, log=log)
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    model.save(args.output, {"train_pkl": str(args.train_pkl), "epochs": args.epochs,
+                             "train_count": len(first), "history": history})
+    write_text_atomic(args.output.with_suffix(".json"), json.dumps(history, indent=1))
+    print(f"wrote {args.output}")
+    return 0
+
+
 def run_export(args: argparse.Namespace) -> int:
     from n2n.checkpoint import load_model, load_record, model_record, save_atomic
 
@@ -364,14 +414,3 @@ def run_export(args: argparse.Namespace) -> int:
     save_atomic(state, args.output)
     print(f"wrote {args.output} ({args.output.stat().st_size / 1e6:.2f} MB)")
     return 0
-
-
-def write_text_atomic(path: Path, text: str) -> None:
-    import os
-    import tempfile
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
-    os.replace(tmp, path)

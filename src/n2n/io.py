@@ -15,8 +15,6 @@ aside untouched. Policy, stated once:
 from __future__ import annotations
 
 import glob
-import os
-import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +24,7 @@ import png
 import tifffile
 from PIL import Image as PILImage
 
+from n2n.atomic import atomic_path
 from n2n.errors import N2NError
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".npy")
@@ -209,23 +208,17 @@ def write_image(path: str | Path, image: Image) -> None:
     array = to_array(image)
     if not path.parent.is_dir():
         raise N2NError(f"{path}: output folder {path.parent} does not exist")
-    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=suffix)
-    os.close(fd)
     try:
-        _encode(Path(tmp_name), suffix, array)
-        with open(tmp_name, "rb+") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp_name, path)
-    except BaseException as err:
-        Path(tmp_name).unlink(missing_ok=True)
-        if isinstance(err, OSError):
-            raise N2NError(f"{path}: cannot write image ({err.strerror or err})") from err
-        raise
+        with atomic_path(path) as tmp:
+            _encode(tmp, suffix, array)
+    except OSError as err:
+        raise N2NError(f"{path}: cannot write image ({err.strerror or err})") from err
 
 
 def _encode(f: Path, suffix: str, array: np.ndarray) -> None:
     if suffix == ".npy":
-        np.save(f, array[:, :, 0] if array.shape[2] == 1 else array)
+        with open(f, "wb") as stream:  # a handle: np.save would append .npy to a name
+            np.save(stream, array[:, :, 0] if array.shape[2] == 1 else array)
     elif suffix in (".tif", ".tiff"):
         photometric = "minisblack" if array.shape[2] in (1, 2) else "rgb"
         extras = ["unassalpha"] if array.shape[2] in (2, 4) else None

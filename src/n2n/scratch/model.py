@@ -14,7 +14,7 @@ from torch import Tensor
 
 from n2n.scratch.losses import MSE
 from n2n.scratch.module import ScratchError, no_grad
-from n2n.scratch.networks import LiteUNet
+from n2n.scratch.networks import LiteUNet, course_net
 from n2n.scratch.optim import Adam
 from n2n.scratch.serialize import load_weights, save_weights
 
@@ -55,12 +55,24 @@ def random_dihedral(x: Tensor, y: Tensor, code: int) -> tuple[Tensor, Tensor]:
 class Model:
     """Noise2Noise on the scratch framework, honouring the EE-559 interface."""
 
-    def __init__(self) -> None:
-        self.net = LiteUNet(channels=3, width=24, depth=4, residual=True)
-        self.mean = torch.empty(3).fill_(127.5)
-        self.std = torch.empty(3).fill_(64.0)
+    NETWORKS = ("unet", "course")
+
+    def __init__(self, network: str = "unet") -> None:
+        """``network``: "unet" (default, the Lite U-Net) or "course" (the course's required
+        net, sigmoid output, which therefore works on x / 255 rather than per-channel stats)."""
+        if network not in self.NETWORKS:
+            raise ScratchError(f"network '{network}': choose one of {self.NETWORKS}")
+        self.network = network
+        if network == "unet":
+            self.net = LiteUNet(channels=3, width=24, depth=4, residual=True)
+            self.mean, self.std = torch.empty(3).fill_(127.5), torch.empty(3).fill_(64.0)
+        else:
+            self.net = course_net(channels=3, width=48)
+            self.mean, self.std = torch.empty(3).fill_(0.0), torch.empty(3).fill_(255.0)
+        self.multiple = getattr(self.net, "multiple", 4)
         self.lr, self.batch_size = 6e-3, 100
         self.device = self.mean.device
+        self.pretrained = False
 
     def _to(self, device) -> None:
         if device != self.device:
@@ -70,11 +82,16 @@ class Model:
     def load_pretrained_model(self, path: str | Path = PRETRAINED) -> None:
         """Load the bundled weights (plain float32 data, no pickle)."""
         tensors, meta = load_weights(path, self.mean)
+        if meta.get("network", "unet") != self.network:
+            raise ScratchError(f"{path}: weights are for network '{meta.get('network')}', "
+                               f"this model is '{self.network}'")
         self.mean, self.std = tensors.pop("mean"), tensors.pop("std")
         self.net.load_state_dict(tensors)
         self.device = self.mean.device
+        self.pretrained = True
 
     def save(self, path: str | Path, meta: dict | None = None) -> None:
+        meta = {**(meta or {}), "network": self.network}
         save_weights(path, {"mean": self.mean, "std": self.std, **self.net.state_dict()}, meta)
 
     def _normalize(self, x: Tensor) -> Tensor:
@@ -85,6 +102,7 @@ class Model:
               log=None) -> list[float]:
         """Train on pairs of noisy images (N x 3 x H x W, 0..255); returns per-epoch losses.
 
+        After ``load_pretrained_model`` it fine-tunes at a tenth of the learning rate.
         ``log(epoch, loss, lr)``, if given, is called after each epoch. Randomness comes from
         torch's global generator: seed it with ``torch.manual_seed`` for repeatable runs.
         """
@@ -97,10 +115,11 @@ class Model:
             raise ScratchError(f"num_epochs must be a positive integer, got {num_epochs!r}")
         self._to(train_input.device)
         inputs = train_input.float()
-        self.mean = inputs.mean((0, 2, 3))
-        self.std = inputs.std((0, 2, 3)).clamp(min=1.0)
+        if self.network == "unet" and not self.pretrained:  # keep trained weights' statistics
+            self.mean = inputs.mean((0, 2, 3))
+            self.std = inputs.std((0, 2, 3)).clamp(min=1.0)
         net, loss_fn = self.net.train(), MSE()
-        optimizer = Adam(net.param(), lr=self.lr)
+        optimizer = Adam(net.param(), lr=self.lr / 10 if self.pretrained else self.lr)
         plateau, best, history = 0, float("inf"), []
         n = len(inputs)
         square = inputs.shape[2] == inputs.shape[3]
@@ -109,8 +128,8 @@ class Model:
             total = 0.0
             for start in range(0, n, self.batch_size):
                 idx = order[start:start + self.batch_size]
-                x = pad_edges(self._normalize(train_input[idx]), net.multiple)
-                y = pad_edges(self._normalize(train_target[idx]), net.multiple)
+                x = pad_edges(self._normalize(train_input[idx]), self.multiple)
+                y = pad_edges(self._normalize(train_target[idx]), self.multiple)
                 if square:
                     x, y = random_dihedral(x, y, int(torch.empty(1).uniform_(0, 8)))
                 optimizer.zero_grad()
@@ -138,7 +157,7 @@ class Model:
         outs = []
         for start in range(0, len(test_input), self.batch_size):
             x = pad_edges(self._normalize(test_input[start:start + self.batch_size]),
-                          net.multiple)
+                          self.multiple)
             out = net.forward(x)[:, :, :height, :width]
             outs.append(out * self.std.view(1, -1, 1, 1) + self.mean.view(1, -1, 1, 1))
         return torch.cat(outs).clamp(0, 255)
