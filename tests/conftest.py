@@ -32,3 +32,22 @@ def photo_folder(tmp_path, photo):
             crop = src[top:top + 80, left:left + 96]
             Image.fromarray(crop).save(folder / f"img{i}{j}.png")
     return folder
+
+
+@pytest.fixture(scope="session")
+def ee559_like():
+    """EE-559-style uint8 data from a real photo: two noisy versions of 2000 train patches,
+    and 100 noisy val patches with their clean versions (32 x 32, gaussian sigma 25)."""
+    import torch
+
+    from n2n.noise import Gaussian, quantize
+
+    photo = torch.from_numpy(skdata.astronaut()).permute(2, 0, 1).float()
+    patches = photo.unfold(1, 32, 8).unfold(2, 32, 8)  # (3, 61, 61, 32, 32)
+    patches = patches.permute(1, 2, 0, 3, 4).reshape(-1, 3, 32, 32)
+    patches = patches[torch.randperm(len(patches), generator=torch.Generator().manual_seed(1))]
+    g = torch.Generator().manual_seed(0)
+    noise = Gaussian((25.0, 25.0))
+    train_clean, val_clean = patches[:2000], patches[2000:2100]
+    return (quantize(noise(train_clean, g)), quantize(noise(train_clean, g)),
+            quantize(noise(val_clean, g)), val_clean)

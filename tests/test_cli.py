@@ -118,3 +118,13 @@ def test_bad_input_gives_one_line_and_nonzero_exit(tmp_path, photo, args, messag
     assert len(lines) == 1 and lines[0].startswith("n2n: error:") and message in lines[0]
     after = {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()}
     assert after == before  # inputs untouched, nothing half-written left behind
+
+
+def test_scratch_train_writes_plain_weights_and_a_log(tmp_path, photo_folder):
+    pairs = tmp_path / "pairs"
+    ok("make-pairs", photo_folder, pairs, "--train-count", "200", "--val-count", "10")
+    out = ok("scratch-train", pairs / "train_data.pkl", tmp_path / "s.n2nw", "--val-pkl",
+             pairs / "val_data.pkl", "--epochs", "1")
+    assert "val_psnr" in out
+    assert (tmp_path / "s.n2nw").read_bytes()[:1] == b"{"
+    assert json.loads((tmp_path / "s.json").read_text())[0]["epoch"] == 1

@@ -10,23 +10,6 @@ import torch
 from n2n.errors import N2NError
 from n2n.lite import Model
 from n2n.metrics import batch_psnr
-from n2n.noise import Gaussian, quantize
-
-
-@pytest.fixture(scope="module")
-def ee559_like(request):
-    """Small EE-559-style uint8 data from a real photo: two noisy train sets and a val pair."""
-    from skimage import data as skdata
-
-    photo = torch.from_numpy(skdata.astronaut()).permute(2, 0, 1).float()
-    patches = photo.unfold(1, 32, 8).unfold(2, 32, 8)  # (3, 61, 61, 32, 32)
-    patches = patches.permute(1, 2, 0, 3, 4).reshape(-1, 3, 32, 32)
-    patches = patches[torch.randperm(len(patches), generator=torch.Generator().manual_seed(1))]
-    g = torch.Generator().manual_seed(0)
-    noise = Gaussian((25.0, 25.0))
-    train_clean, val_clean = patches[:2000], patches[2000:2100]
-    return (quantize(noise(train_clean, g)), quantize(noise(train_clean, g)),
-            quantize(noise(val_clean, g)), val_clean)
 
 
 def mean_psnr(output, clean):

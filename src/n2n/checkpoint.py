@@ -9,8 +9,8 @@ from typing import Any
 
 import torch
 
-from n2n.atomic import atomic_path
 from n2n.errors import N2NError
+from n2n.files import atomic_path, load_torch_file
 from n2n.models import ModelConfig, PixelModel, build_model
 
 FORMAT = "n2n-lite"
@@ -34,14 +34,7 @@ def model_record(model: PixelModel, **extra: Any) -> dict[str, Any]:
 
 def load_record(path: str | Path) -> dict[str, Any]:
     """Load a checkpoint or exported weights file, refusing anything that is not ours."""
-    path = Path(path)
-    if not path.is_file():
-        raise N2NError(f"{path}: no such weights file (expected a .pt from 'n2n train')")
-    try:
-        record = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:
-        first_line = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise N2NError(f"{path}: not a loadable n2n checkpoint ({first_line})") from err
+    record = load_torch_file(path, "n2n checkpoint")
     if not isinstance(record, dict) or record.get("format") != FORMAT:
         raise N2NError(f"{path}: not an n2n-lite checkpoint (no '{FORMAT}' format tag)")
     if record.get("version", 0) > VERSION:

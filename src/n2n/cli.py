@@ -17,8 +17,8 @@ import torch
 from tqdm.auto import tqdm
 
 from n2n import __version__
-from n2n.atomic import write_text_atomic
 from n2n.errors import N2NError
+from n2n.files import write_text_atomic
 from n2n.scratch import ScratchError
 
 
@@ -28,6 +28,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.run(args) or 0
     except (N2NError, ScratchError) as err:
+        print(f"n2n: error: {err}", file=sys.stderr)
+        return 2
+    except OSError as err:  # disk full, permission denied...: the message names the file
         print(f"n2n: error: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

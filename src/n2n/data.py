@@ -21,6 +21,7 @@ import torch
 from torch.nn import functional as F
 
 from n2n.errors import N2NError
+from n2n.files import load_torch_file
 from n2n.io import list_images, read_image
 from n2n.noise import Noise
 
@@ -69,13 +70,7 @@ def check_image_tensor(x: torch.Tensor, name: str, channels: int | None = None) 
 
 def load_ee559_pairs(path: str | Path) -> tuple[torch.Tensor, torch.Tensor]:
     """Load an EE-559 pkl (two tensors N x 3 x H x W), refusing anything that runs code."""
-    path = Path(path)
-    if not path.is_file():
-        raise N2NError(f"{path}: no such file")
-    try:
-        data = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:
-        raise N2NError(f"{path}: not a loadable EE-559 pkl ({str(err).splitlines()[0]})") from err
+    data = load_torch_file(path, "EE-559 pkl")
     if not isinstance(data, tuple | list) or len(data) != 2:
         raise N2NError(f"{path}: expected a pair of tensors, got {type(data).__name__}")
     first, second = data

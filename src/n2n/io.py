@@ -24,8 +24,8 @@ import png
 import tifffile
 from PIL import Image as PILImage
 
-from n2n.atomic import atomic_path
 from n2n.errors import N2NError
+from n2n.files import atomic_path
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".npy")
 MAX_PIXELS = 1 << 28  # 268 Mpx (16384^2): larger headers are refused before any allocation

@@ -1,5 +1,5 @@
-"""Atomic file writes: a temporary file in the target's folder, fsync, then rename over the
-target. A crash or an error leaves either the old file or the new one, never half of one."""
+"""Safe file handling: atomic writes (a temporary file in the target's folder, fsync, rename:
+a crash leaves the old file or the new one, never half of one) and torch loads that run no code."""
 
 from __future__ import annotations
 
@@ -8,6 +8,11 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
+
+import torch
+
+from n2n.errors import N2NError
 
 
 def _default_mode() -> int:
@@ -42,3 +47,16 @@ def write_text_atomic(path: str | Path, text: str) -> None:
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(path) as tmp:
         tmp.write_text(text)
+
+
+def load_torch_file(path: str | Path, what: str) -> Any:
+    """``torch.load`` with ``weights_only=True`` (pickled code is refused, never run); any
+    failure becomes one :class:`N2NError` naming the file and ``what`` it should have been."""
+    path = Path(path)
+    if not path.is_file():
+        raise N2NError(f"{path}: no such file (expected {what})")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:
+        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise N2NError(f"{path}: not a loadable {what} ({reason})") from err
