@@ -44,12 +44,13 @@ def test_denoise_single_file_and_glob_with_tiling(tmp_path, photo_folder):
     assert len(list((tmp_path / "globbed").iterdir())) == 2
 
 
-def test_eval_prints_a_table_and_writes_json(tmp_path, photo_folder):
+def test_eval_prints_a_table_and_writes_json(tmp_path, photo_folder, gray_photo):
+    write_image(photo_folder / "gray.png", Image(gray_photo))
     out = ok("eval", photo_folder, "--noise", "gaussian:25", "--seed", "0", "--json",
              tmp_path / "scores.json")
     assert "mean" in out and "gain dB" in out
     record = json.loads((tmp_path / "scores.json").read_text())
-    assert len(record["images"]) == 4
+    assert len(record["images"]) == 5
     assert record["mean"]["psnr"] > record["mean"]["noisy_psnr"] + 3
 
 

@@ -53,3 +53,11 @@ def test_gray_image_through_rgb_model_keeps_one_channel(gray_photo):
     image = Image(gray_photo, 16)
     out = denoise_image(Denoiser(build_model(ModelConfig())), image)
     assert out.pixels.shape == gray_photo.shape and out.bit_depth == 16
+
+
+def test_rgb_image_through_gray_model_is_denoised_per_channel(photo):
+    torch.manual_seed(0)
+    denoiser = Denoiser(build_model(ModelConfig(channels=1)))
+    out = denoiser(photo)
+    assert out.shape == photo.shape
+    np.testing.assert_allclose(out[:, :, 1:2], denoiser(photo[:, :, 1:2]), atol=1e-5)

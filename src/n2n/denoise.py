@@ -58,9 +58,22 @@ class Denoiser:
     def channels(self) -> int:
         return self.model.config.channels
 
-    @torch.no_grad()
     def __call__(self, pixels: np.ndarray, tiled: bool | None = None) -> np.ndarray:
-        """(H, W, C) float 0..255 in, same out; ``tiled=None`` tiles only beyond ``tile``."""
+        """(H, W, C) float 0..255 in, same out; ``tiled=None`` tiles only beyond ``tile``.
+
+        Channels are matched to the model: a gray image goes through an RGB model as three equal
+        channels (averaged back), an RGB image through a gray model channel by channel.
+        """
+        channels = pixels.shape[2]
+        if channels == self.channels:
+            return self._run(pixels, tiled)
+        if channels == 1:
+            return self._run(np.repeat(pixels, 3, axis=2), tiled).mean(axis=2, keepdims=True)
+        return np.concatenate([self._run(pixels[:, :, c:c + 1], tiled) for c in range(channels)],
+                              axis=2)
+
+    @torch.no_grad()
+    def _run(self, pixels: np.ndarray, tiled: bool | None) -> np.ndarray:
         height, width, _ = pixels.shape
         x = torch.from_numpy(np.ascontiguousarray(pixels, dtype=np.float32))
         x = x.permute(2, 0, 1)[None]  # (1, C, H, W)
@@ -87,13 +100,5 @@ class Denoiser:
 
 
 def denoise_image(denoiser: Denoiser, image: Image) -> Image:
-    """Denoise an :class:`Image`, matching channels: gray through an RGB model as three equal
-    channels (averaged back), RGB through a gray model channel by channel. Alpha is untouched."""
-    pixels = image.pixels
-    if image.channels == denoiser.channels:
-        out = denoiser(pixels)
-    elif image.channels == 1:
-        out = denoiser(np.repeat(pixels, 3, axis=2)).mean(axis=2, keepdims=True)
-    else:
-        out = np.concatenate([denoiser(pixels[:, :, c:c + 1]) for c in range(3)], axis=2)
-    return image.with_pixels(out)
+    """Denoise an :class:`Image`, keeping its bit depth and its alpha untouched."""
+    return image.with_pixels(denoiser(image.pixels))
