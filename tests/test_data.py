@@ -101,3 +101,17 @@ def test_pickle_that_runs_code_is_refused_and_never_runs(tmp_path, monkeypatch):
     with pytest.raises(N2NError, match="evil.pkl"):
         load_ee559_pairs(tmp_path / "evil.pkl")
     assert not (tmp_path / "PWNED").exists()
+
+
+def test_gray_fraction_makes_gray_patches_with_channel_identical_noise():
+    images = [torch.rand(3, 40, 40) * 255]
+    source = SyntheticPairs(images, Gaussian((20.0, 20.0)), patch_size=16, patches_per_epoch=64,
+                            gray_fraction=0.5)
+    batch = next(source.batches(64, torch.Generator().manual_seed(0)))
+    gray = (batch.clean[:, 0] == batch.clean[:, 1]).flatten(1).all(1)
+    assert 16 < int(gray.sum()) < 48
+    for x in (batch.input, batch.target):
+        assert torch.equal(x[gray][:, 0], x[gray][:, 2])  # one noise for all channels
+        assert not torch.equal(x[~gray][:, 0] - batch.clean[~gray][:, 0],
+                               x[~gray][:, 2] - batch.clean[~gray][:, 2])
+    assert not torch.equal(batch.input[gray], batch.target[gray])

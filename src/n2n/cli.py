@@ -82,6 +82,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--noise", default="gaussian:25", help="for --clean: e.g. gaussian:5-50")
     p.add_argument("--scales", default="1", help="for --clean: box-downsampling factors, "
                    "e.g. 1,2,4 (drawn per patch)")
+    p.add_argument("--gray-fraction", type=float, default=0.0, help="for --clean: share of "
+                   "patches made gray with channel-identical noise, so an RGB model also "
+                   "denoises grayscale images (default 0)")
     p.add_argument("--patch-size", type=int, default=64)
     p.add_argument("--patches-per-epoch", type=int, default=5000)
     p.add_argument("--init", type=Path, metavar="CHECKPOINT",
@@ -309,7 +312,7 @@ def build_training_data(args: argparse.Namespace):
     from n2n.train import Validation
 
     data = {k: v for k, v in vars(args).items() if k in ("clean", "ee559", "captured", "val",
-            "val_pkl", "noise", "scales", "patch_size", "patches_per_epoch")}
+            "val_pkl", "noise", "scales", "patch_size", "patches_per_epoch", "gray_fraction")}
     data = {k: [str(x) for x in v] if isinstance(v, list) else str(v) if isinstance(v, Path)
             else v for k, v in data.items()}
     val = None
@@ -332,7 +335,7 @@ def build_training_data(args: argparse.Namespace):
             images, val_images = split_holdout(images, 0.05)
         val = validation_from_clean(val_images, noise, args.seed)
     source = SyntheticPairs(images, noise, args.patch_size, args.patches_per_epoch,
-                            parse_scales(args.scales))
+                            parse_scales(args.scales), args.gray_fraction)
     return source, val, data
 
 

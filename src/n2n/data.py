@@ -145,14 +145,19 @@ class SyntheticPairs:
     """Clean images -> random patches -> two independent noisy copies, redrawn every epoch.
 
     ``scales`` box-downsamples a crop of ``patch_size * s`` pixels by ``s`` (drawn per patch), which
-    gives the "downsampled, pixelated" look of the EE-559 data when s > 1.
+    gives the "downsampled, pixelated" look of the EE-559 data when s > 1. ``gray_fraction`` of
+    the patches are made gray, with the same noise in every channel: what a grayscale image looks
+    like to an RGB model, which otherwise takes such channel-correlated noise for signal.
     """
 
     def __init__(self, images: Sequence[torch.Tensor], noise: Noise, patch_size: int = 64,
-                 patches_per_epoch: int = 5000, scales: Sequence[int] = (1,)) -> None:
+                 patches_per_epoch: int = 5000, scales: Sequence[int] = (1,),
+                 gray_fraction: float = 0.0) -> None:
         if not images:
             raise N2NError("no training images")
-        self.images, self.noise = list(images), noise
+        if not 0.0 <= gray_fraction <= 1.0:
+            raise N2NError(f"gray fraction {gray_fraction} must lie in 0..1")
+        self.images, self.noise, self.gray_fraction = list(images), noise, gray_fraction
         self.patch_size, self.patches_per_epoch = patch_size, patches_per_epoch
         self.channels = images[0].shape[0]
         usable = [s for s in scales if any(min(im.shape[1:]) >= patch_size * s for im in images)]
@@ -183,7 +188,20 @@ class SyntheticPairs:
     def batches(self, batch_size: int, generator: torch.Generator) -> Iterator[Batch]:
         for start in range(0, self.patches_per_epoch, batch_size):
             clean = self.clean_patches(min(batch_size, self.patches_per_epoch - start), generator)
-            yield Batch(self.noise(clean, generator), self.noise(clean, generator), clean)
+            gray = torch.rand(len(clean), generator=generator) < self.gray_fraction
+            if not gray.any():
+                yield Batch(self.noise(clean, generator), self.noise(clean, generator), clean)
+                continue
+            clean[gray] = clean[gray].mean(1, keepdim=True).expand(-1, self.channels, -1, -1)
+            yield Batch(self._noisy(clean, gray, generator), self._noisy(clean, gray, generator),
+                        clean)
+
+    def _noisy(self, clean: torch.Tensor, gray: torch.Tensor,
+               generator: torch.Generator) -> torch.Tensor:
+        """Independent noise per channel, except on gray patches: one noise for all channels."""
+        noisy = self.noise(clean, generator)
+        noisy[gray] = self.noise(clean[gray][:, :1], generator).expand(-1, self.channels, -1, -1)
+        return noisy
 
     def stats_sample(self, generator: torch.Generator) -> torch.Tensor:
         clean = self.clean_patches(min(512, self.patches_per_epoch), generator)
