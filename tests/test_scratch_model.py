@@ -26,7 +26,7 @@ def test_save_and_load_round_trip(tmp_path):
     model = Model()
     model.save(tmp_path / "w.n2nw", {"note": "test"})
     tensors, meta = load_weights(tmp_path / "w.n2nw", torch.empty(0))
-    assert meta == {"note": "test"}
+    assert meta == {"note": "test", "network": "unet"}
     other = Model()
     other.load_pretrained_model(tmp_path / "w.n2nw")
     x = torch.rand(1, 3, 16, 16) * 255

@@ -118,18 +118,35 @@ class TransposeConv2d(_ConvBase):
         return ((height - 1) * sh - 2 * ph + dh * (kh - 1) + oph + 1,
                 (width - 1) * sw - 2 * pw + dw * (kw - 1) + opw + 1)
 
+    def _canvas_size(self, height: int, width: int) -> tuple[int, int]:
+        """Size before cropping ``padding`` and adding ``output_padding``: every kernel tap."""
+        (kh, kw), (sh, sw), (dh, dw) = self.kernel_size, self.stride, self.dilation
+        return (height - 1) * sh + dh * (kh - 1) + 1, (width - 1) * sw + dw * (kw - 1) + 1
+
+    def _canvas_args(self) -> dict:
+        return {"kernel_size": self.kernel_size, "dilation": self.dilation,
+                "stride": self.stride}
+
     def forward(self, x: Tensor) -> Tensor:
         check_input("TransposeConv2d", x, self.in_channels)
         n, _, height, width = x.shape
-        out_size = self.output_size(height, width)
-        if min(out_size) < 1:
-            raise ScratchError(f"TransposeConv2d: output size {out_size} for input shape "
+        out_h, out_w = self.output_size(height, width)
+        if out_h < 1 or out_w < 1:
+            raise ScratchError(f"TransposeConv2d: output size {(out_h, out_w)} for input shape "
                                f"{tuple(x.shape)} is empty (padding too large)")
         flat = x.reshape(n, self.in_channels, -1)  # (N, in, H*W)
         cols = self.weight.view(self.in_channels, -1).t().matmul(flat)  # (N, out*k*k, H*W)
-        out = fold(cols, output_size=out_size, **self._fold_args())
+        canvas = fold(cols, output_size=self._canvas_size(height, width), **self._canvas_args())
+        ph, pw = self.padding
+        out = canvas[:, :, ph:ph + out_h, pw:pw + out_w]
+        if out.shape[2] < out_h:  # output_padding beyond every kernel tap: zeros
+            extra = out.new_zeros((n, self.out_channels, out_h - out.shape[2], out.shape[3]))
+            out = torch.cat([out, extra], 2)
+        if out.shape[3] < out_w:
+            extra = out.new_zeros((n, self.out_channels, out_h, out_w - out.shape[3]))
+            out = torch.cat([out, extra], 3)
         if self.has_bias:
-            out += self.bias.view(1, -1, 1, 1)
+            out = out + self.bias.view(1, -1, 1, 1)
         self.save_for_backward(flat, (height, width))
         return out
 
@@ -138,7 +155,12 @@ class TransposeConv2d(_ConvBase):
         n = grad.shape[0]
         if self.has_bias:
             self.bias_grad += grad.sum((0, 2, 3))
-        grad_cols = unfold(grad, **self._fold_args())  # (N, out*k*k, H*W)
+        canvas_h, canvas_w = self._canvas_size(height, width)
+        ph, pw = self.padding
+        rows, cols = min(grad.shape[2], canvas_h - ph), min(grad.shape[3], canvas_w - pw)
+        canvas = grad.new_zeros((n, self.out_channels, canvas_h, canvas_w))
+        canvas[:, :, ph:ph + rows, pw:pw + cols] = grad[:, :, :rows, :cols]
+        grad_cols = unfold(canvas, **self._canvas_args())  # (N, out*k*k, H*W)
         self.weight_grad += flat.matmul(grad_cols.transpose(1, 2)).sum(0).view_as(self.weight)
         grad_x = self.weight.view(self.in_channels, -1).matmul(grad_cols)
         return grad_x.view(n, self.in_channels, height, width)

@@ -35,6 +35,9 @@ def save_weights(path: str | Path, tensors: dict[str, Tensor], meta: dict | None
             values.tofile(f)
             f.flush()
             os.fsync(f.fileno())
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; give the usual permissions
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
