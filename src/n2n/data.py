@@ -119,12 +119,13 @@ def load_folder(inputs: Sequence[str | Path], channels: int | None = None) -> li
         if channels is None:
             channels = pixels.shape[2]
         if pixels.shape[2] != channels:
-            pixels = _convert_channels(pixels, channels, path)
+            pixels = _convert_channels(pixels, channels)
         images.append(torch.from_numpy(pixels).permute(2, 0, 1).contiguous())
     return images
 
 
-def _convert_channels(pixels: np.ndarray, channels: int, path: Path) -> np.ndarray:
+def _convert_channels(pixels: np.ndarray, channels: int) -> np.ndarray:
+    """Gray to RGB by repetition, RGB to gray by the channel mean."""
     if channels == 3:
         return np.repeat(pixels, 3, axis=2)
     return pixels.mean(axis=2, keepdims=True)  # RGB to gray for a grayscale model
