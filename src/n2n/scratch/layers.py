@@ -46,10 +46,6 @@ class _ConvBase(Module):
         if not bias:
             self.params = ("weight",)
 
-    def _fold_args(self) -> dict:
-        return {"kernel_size": self.kernel_size, "dilation": self.dilation,
-                "padding": self.padding, "stride": self.stride}
-
 
 class Conv2d(_ConvBase):
     """2-D convolution; ``forward(x)`` equals ``F.conv2d(x, weight, bias, stride, padding,
@@ -67,6 +63,10 @@ class Conv2d(_ConvBase):
         (ph, pw), (dh, dw) = self.padding, self.dilation
         return ((height + 2 * ph - dh * (kh - 1) - 1) // sh + 1,
                 (width + 2 * pw - dw * (kw - 1) - 1) // sw + 1)
+
+    def _fold_args(self) -> dict:
+        return {"kernel_size": self.kernel_size, "dilation": self.dilation,
+                "padding": self.padding, "stride": self.stride}
 
     def forward(self, x: Tensor) -> Tensor:
         check_input("Conv2d", x, self.in_channels)
@@ -213,10 +213,6 @@ class MaxPool2d(Module):
         self.kernel_size = _pair(kernel_size)
         self.stride = _pair(stride if stride is not None else kernel_size)
         self.padding, self.dilation = _pair(padding), _pair(dilation)
-
-    def _fold_args(self) -> dict:
-        return {"kernel_size": self.kernel_size, "dilation": self.dilation,
-                "padding": self.padding, "stride": self.stride}
 
     def forward(self, x: Tensor) -> Tensor:
         check_input("MaxPool2d", x)
