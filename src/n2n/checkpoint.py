@@ -45,7 +45,11 @@ def load_record(path: str | Path) -> dict[str, Any]:
 
 def load_model(path: str | Path) -> PixelModel:
     """Rebuild the model stored in a checkpoint or weights file, in eval mode on the CPU."""
-    record = load_record(path)
+    return model_from_record(load_record(path), path)
+
+
+def model_from_record(record: dict[str, Any], path: str | Path) -> PixelModel:
+    """Rebuild the model of an already loaded record; ``path`` names it in errors."""
     try:
         model = build_model(ModelConfig(**record["model_config"]))
         model.load_state_dict(record["model"])

@@ -246,6 +246,7 @@ def ee559_val_pairs(path: Path):
 def run_demo(args: argparse.Namespace) -> int:
     from skimage import data as skdata
 
+    from n2n.evaluate import noisy_versions
     from n2n.io import Image, write_image
     from n2n.metrics import psnr
     from n2n.noise import parse_noise
@@ -253,8 +254,7 @@ def run_demo(args: argparse.Namespace) -> int:
 
     noise = parse_noise(args.noise)
     clean = skdata.astronaut().astype(np.float32)  # 512x512 RGB photo bundled with scikit-image
-    generator = torch.Generator().manual_seed(args.seed)
-    noisy = noise(torch.from_numpy(clean).permute(2, 0, 1), generator).permute(1, 2, 0).numpy()
+    _, noisy, _ = next(noisy_versions([Path("astronaut")], [clean], noise, args.seed))
     denoised = load_denoiser(args)(noisy)
     args.output.mkdir(parents=True, exist_ok=True)
     noisy_psnr, out_psnr = psnr(noisy, clean), psnr(denoised, clean)
@@ -410,9 +410,10 @@ def run_scratch_train(args: argparse.Namespace) -> int:
 
 
 def run_export(args: argparse.Namespace) -> int:
-    from n2n.checkpoint import load_model, load_record, model_record, save_atomic
+    from n2n.checkpoint import load_record, model_from_record, model_record, save_atomic
 
-    model, record = load_model(args.checkpoint), load_record(args.checkpoint)
+    record = load_record(args.checkpoint)
+    model = model_from_record(record, args.checkpoint)
     extra = {k: record[k] for k in ("train_config", "history") if k in record}
     state = model_record(model, **extra)
     if args.half:

@@ -23,7 +23,7 @@ from torch.nn import functional as F
 from n2n.errors import N2NError
 from n2n.files import load_torch_file
 from n2n.io import list_images, read_image
-from n2n.noise import Noise
+from n2n.noise import Noise, quantize
 
 
 @dataclass
@@ -289,8 +289,6 @@ def make_ee559_pairs(images: Sequence[torch.Tensor], count: int, noise: Noise,
                      scales: Sequence[int], generator: torch.Generator, patch_size: int = 32
                      ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """``count`` patches as uint8 (noisy, noisy, clean), like the course's data files."""
-    from n2n.noise import quantize
-
     source = SyntheticPairs(images, noise, patch_size, count, scales)
     clean = source.clean_patches(count, generator)
     return quantize(noise(clean, generator)), quantize(noise(clean, generator)), quantize(clean)
