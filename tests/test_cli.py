@@ -82,6 +82,31 @@ def test_train_on_clean_folder_then_export_and_denoise_with_it(tmp_path, photo_f
     assert (tmp_path / "d.png").exists()
 
 
+def test_neighbor2neighbor_trains_from_single_noisy_images(tmp_path, photo_folder):
+    noisy_dir = tmp_path / "noisy"
+    noisy_dir.mkdir()
+    rng = np.random.default_rng(0)
+    for path in sorted(photo_folder.iterdir()):
+        pixels = read_image(path).pixels
+        write_image(noisy_dir / path.name, Image(np.clip(pixels + rng.normal(0, 25, pixels.shape),
+                                                         0, 255).astype(np.float32)))
+    ok("train", tmp_path / "run", "--mode", "ne2ne", "--noisy", noisy_dir, "--val", photo_folder,
+       "--patch-size", "32", "--patches-per-epoch", "64", "--batch-size", "16", "--epochs", "2",
+       "--width", "8", "--residual", "--linear-output")
+    log = json.loads((tmp_path / "run" / "log.json").read_text())
+    assert len(log) == 2 and "val_psnr" in log[-1]
+    ok("denoise", noisy_dir, "-o", tmp_path / "out", "--weights", tmp_path / "run" / "best.pt")
+    assert len(list((tmp_path / "out").iterdir())) == 4
+
+
+def test_zero_shot_denoise_needs_no_weights(tmp_path, photo):
+    noisy = np.clip(photo + np.random.default_rng(1).normal(0, 25, photo.shape), 0, 255)
+    write_image(tmp_path / "noisy.png", Image(noisy.astype(np.float32)))
+    ok("denoise", tmp_path / "noisy.png", "-o", tmp_path / "clean.png", "--zero-shot",
+       "--iterations", "100")
+    assert read_image(tmp_path / "clean.png").pixels.shape == photo.shape
+
+
 def test_demo_writes_its_pngs_and_prints_the_gain(tmp_path):
     out = ok("demo", "-o", tmp_path / "demo")
     assert "gain" in out
@@ -103,12 +128,15 @@ def test_demo_writes_its_pngs_and_prints_the_gain(tmp_path):
     (("train", "{tmp}/run", "--ee559", "{tmp}/corrupt.png"), "not a loadable EE-559 pkl"),
     (("train", "{tmp}/run", "--captured", "{tmp}/a", "{tmp}/b"), "differ in size"),
     (("make-pairs", "{tmp}/empty_dir", "{tmp}/pairs"), "folder holds no images"),
+    (("train", "{tmp}/run", "--noisy", "{tmp}/a"), "with --mode ne2ne"),
+    (("denoise", "{tmp}/tiny.png", "-o", "{tmp}/out", "--zero-shot"), "smaller than the 2x2"),
 ])
 def test_bad_input_gives_one_line_and_nonzero_exit(tmp_path, photo, args, message):
     (tmp_path / "corrupt.png").write_bytes(b"\x89PNG\r\n\x1a\nbroken")
     (tmp_path / "empty_dir").mkdir()
     write_image(tmp_path / "good.png", Image(photo))
     write_image(tmp_path / "deep.png", Image(photo, 16))
+    write_image(tmp_path / "tiny.png", Image(photo[:1, :1]))
     for name, size in (("a", 40), ("b", 48)):
         (tmp_path / name).mkdir()
         write_image(tmp_path / name / "scene.png", Image(np.zeros((size, size, 3), np.float32)))

@@ -50,6 +50,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="output folder (created), or a file name for a single input")
     add_model_options(p)
     p.add_argument("--tile", type=int, default=512, help="tile size for large images (px)")
+    p.add_argument("--zero-shot", action="store_true", help="no trained model: fit a tiny "
+                   "network to each image itself (zero-shot Noise2Noise)")
+    p.add_argument("--iterations", type=int, default=2000, help="for --zero-shot: Adam steps")
+    p.add_argument("--minutes", type=float, help="for --zero-shot: time budget per image")
     p.set_defaults(run=run_denoise)
 
     p = sub.add_parser("eval", help="PSNR/SSIM on clean images with seeded noise, or EE-559 pkl")
@@ -76,6 +80,10 @@ def build_parser() -> argparse.ArgumentParser:
     src.add_argument("--ee559", type=Path, metavar="PKL", help="EE-559 train_data.pkl")
     src.add_argument("--captured", nargs=2, metavar=("DIR_A", "DIR_B"),
                      help="two folders of noisy captures of the same scenes, matched by name")
+    src.add_argument("--noisy", nargs="+", metavar="DIR",
+                     help="single noisy images (with --mode ne2ne: no second capture needed)")
+    p.add_argument("--mode", choices=("n2n", "ne2ne"), default="n2n",
+                   help="n2n: pairs (Noise2Noise); ne2ne: Neighbor2Neighbor, single noisy images")
     p.add_argument("--val", nargs="+", metavar="DIR",
                    help="clean validation images (default: hold out 5%% of --clean)")
     p.add_argument("--val-pkl", type=Path, help="EE-559 val_data.pkl (noisy, clean)")
@@ -159,6 +167,17 @@ def load_denoiser(args: argparse.Namespace, tile: int = 512):
     return Denoiser(model, resolve_device(args.device), tile=tile)
 
 
+def zero_shot_denoiser(args: argparse.Namespace):
+    from n2n.train import resolve_device
+    from n2n.zeroshot import ZeroShotDenoiser
+
+    if args.weights:
+        raise N2NError("--zero-shot trains its own network on each image; drop --weights")
+    if args.iterations < 1 or (args.minutes is not None and args.minutes <= 0):
+        raise N2NError(f"--iterations {args.iterations} and --minutes {args.minutes} must be > 0")
+    return ZeroShotDenoiser(args.iterations, args.minutes, resolve_device(args.device))
+
+
 def parse_scales(text: str) -> list[int]:
     try:
         scales = [int(s) for s in text.split(",")]
@@ -200,7 +219,7 @@ def run_denoise(args: argparse.Namespace) -> int:
         out.parent.mkdir(parents=True, exist_ok=True)
     else:
         out.mkdir(parents=True, exist_ok=True)
-    denoiser = load_denoiser(args, args.tile)
+    denoiser = zero_shot_denoiser(args) if args.zero_shot else load_denoiser(args, args.tile)
     bar = tqdm(inputs, desc="denoise", unit="image", disable=None)  # no bar when not a tty
     for path, target in zip(bar, targets, strict=True):
         write_image(target, denoise_image(denoiser, read_image(path)))
@@ -285,7 +304,8 @@ def run_train(args: argparse.Namespace) -> int:
         model = build_model(ModelConfig(args.arch, source.channels, args.width, args.depth,
                                         args.residual, args.linear_output))
     data["init"] = str(args.init) if args.init else None
-    config = TrainConfig(model.config, args.loss, args.target, args.lr, args.lr_patience,
+    config = TrainConfig(model.config, args.mode, args.loss, args.target, args.lr,
+                         args.lr_patience,
                          batch_size=args.batch_size, epochs=args.epochs, minutes=args.minutes,
                          augment=not args.no_augment, seed=args.seed, data=data)
     model = model.to(resolve_device(args.device))
@@ -311,7 +331,8 @@ def build_training_data(args: argparse.Namespace):
     from n2n.noise import parse_noise
     from n2n.train import Validation
 
-    data = {k: v for k, v in vars(args).items() if k in ("clean", "ee559", "captured", "val",
+    data = {k: v for k, v in vars(args).items() if k in ("clean", "ee559", "captured", "noisy",
+            "val",
             "val_pkl", "noise", "scales", "patch_size", "patches_per_epoch", "gray_fraction")}
     data = {k: [str(x) for x in v] if isinstance(v, list) else str(v) if isinstance(v, Path)
             else v for k, v in data.items()}
@@ -325,6 +346,17 @@ def build_training_data(args: argparse.Namespace):
     if args.captured:
         images_a, images_b = captured_pairs(*args.captured)
         source = CapturedPairs(images_a, images_b, args.patch_size, args.patches_per_epoch)
+        return source, val, data
+    if args.noisy:
+        if args.mode == "n2n":
+            raise N2NError("--noisy holds single noisy images: train them with --mode ne2ne, "
+                           "or give pairs with --captured")
+        images = load_folder(args.noisy)
+        if val is None and args.val:
+            noise = parse_noise(args.noise)
+            val = validation_from_clean(load_folder(args.val, images[0].shape[0]), noise,
+                                        args.seed)
+        source = CapturedPairs(images, None, args.patch_size, args.patches_per_epoch)
         return source, val, data
     noise = parse_noise(args.noise)
     images = load_folder(args.clean)

@@ -28,11 +28,18 @@ from n2n.noise import Noise, quantize
 
 @dataclass
 class Batch:
-    """Pixels on the 0..255 scale, (N, C, H, W) float32; ``clean`` when it is known."""
+    """Pixels on the 0..255 scale, (N, C, H, W) float32; ``target`` is the second noisy copy
+    (None for single noisy images), ``clean`` is there when it is known."""
 
     input: torch.Tensor
-    target: torch.Tensor
+    target: torch.Tensor | None = None
     clean: torch.Tensor | None = None
+
+    def to(self, device: torch.device) -> Batch:
+        def move(x: torch.Tensor | None) -> torch.Tensor | None:
+            return None if x is None else x.to(device)
+
+        return Batch(self.input.to(device), move(self.target), move(self.clean))
 
 
 class PairSource(Protocol):
@@ -227,14 +234,22 @@ def captured_pairs(dir_a: str | Path, dir_b: str | Path) -> tuple[list[torch.Ten
 
 
 class CapturedPairs:
-    """Aligned random patches from pairs of real noisy captures (no clean image)."""
+    """Aligned random patches from pairs of real noisy captures (no clean image).
 
-    def __init__(self, images_a: Sequence[torch.Tensor], images_b: Sequence[torch.Tensor],
+    Without ``images_b`` the batches hold single noisy patches (target None), for modes that
+    make their own pairs from one image (Neighbor2Neighbor).
+    """
+
+    def __init__(self, images_a: Sequence[torch.Tensor],
+                 images_b: Sequence[torch.Tensor] | None = None,
                  patch_size: int = 64, patches_per_epoch: int = 5000) -> None:
+        if not images_a:
+            raise N2NError("no training images")
         small = [tuple(a.shape) for a in images_a if min(a.shape[1:]) < patch_size]
         if small:
             raise N2NError(f"patch size {patch_size} exceeds captures of shape {small[0]}")
-        self.images_a, self.images_b = list(images_a), list(images_b)
+        self.images_a = list(images_a)
+        self.images_b = None if images_b is None else list(images_b)
         self.patch_size, self.patches_per_epoch = patch_size, patches_per_epoch
         self.channels = images_a[0].shape[0]
 
@@ -246,12 +261,32 @@ class CapturedPairs:
             corners = random_crop_corners([self.images_a[i].shape[1:] for i in picks], p,
                                           generator)
             windows = list(zip(picks, corners, strict=True))
-            a = [self.images_a[i][:, t:t + p, s:s + p] for i, (t, s) in windows]
+            a = torch.stack([self.images_a[i][:, t:t + p, s:s + p] for i, (t, s) in windows])
+            if self.images_b is None:
+                yield Batch(a)
+                continue
             b = [self.images_b[i][:, t:t + p, s:s + p] for i, (t, s) in windows]
-            yield Batch(torch.stack(a), torch.stack(b))
+            yield Batch(a, torch.stack(b))
 
     def stats_sample(self, generator: torch.Generator) -> torch.Tensor:
         return next(self.batches(min(512, self.patches_per_epoch), generator)).input
+
+
+class WholeImage:
+    """One noisy (C, H, W) image as the whole data set: ``steps`` batches of it per epoch, for
+    zero-shot denoising, which fits a network to the image it denoises."""
+
+    def __init__(self, image: torch.Tensor, steps: int = 100) -> None:
+        check_image_tensor(image[None], "image")
+        self.image, self.steps = image[None].float(), steps
+        self.channels = image.shape[0]
+
+    def batches(self, batch_size: int, generator: torch.Generator) -> Iterator[Batch]:
+        for _ in range(self.steps):
+            yield Batch(self.image)
+
+    def stats_sample(self, generator: torch.Generator) -> torch.Tensor:
+        return self.image
 
 
 # --------------------------------------------------------------------------- augmentation
@@ -268,15 +303,15 @@ def augment(batch: Batch, generator: torch.Generator) -> Batch:
     """Apply one random dihedral transform per pair, the same to input, target and clean."""
     codes = torch.randint(8, (len(batch.input),), generator=generator)
     square = batch.input.shape[-1] == batch.input.shape[-2]
-    outs = [batch.input.clone(), batch.target.clone(),
-            None if batch.clean is None else batch.clean.clone()]
+    sources = (batch.input, batch.target, batch.clean)
+    outs = [None if x is None else x.clone() for x in sources]
     for k in range(1, 8):
         if not square and k % 2 == 1:
             continue  # odd rotations would change a non-square patch's shape
         idx = (codes == k).nonzero().flatten()
         if len(idx) == 0:
             continue
-        for out, src in zip(outs, (batch.input, batch.target, batch.clean), strict=True):
+        for out, src in zip(outs, sources, strict=True):
             if out is not None:
                 out[idx] = dihedral(src[idx], k)
     return Batch(*outs)

@@ -1,4 +1,6 @@
-"""The training loop: Noise2Noise (noisy targets) or Noise2Clean (clean targets), one code path.
+"""The training loop, one code path for every mode: Noise2Noise (noisy targets), Noise2Clean
+(clean targets), Neighbor2Neighbor (single noisy images) and zero-shot (one image); each mode is
+an objective from :mod:`n2n.objectives` over batches from a pair source.
 
 Recipe defaults follow the EE-559 course project: Adam at lr 6e-3, ReduceLROnPlateau (patience
 2, factor 0.5) on the validation metric, batch 100, L2 loss, dihedral augmentation. Each epoch:
@@ -22,9 +24,10 @@ from tqdm.auto import tqdm
 from n2n.checkpoint import model_record, save_atomic
 from n2n.data import PairSource, augment
 from n2n.errors import N2NError
-from n2n.losses import LOSSES, loss_value
+from n2n.losses import LOSSES
 from n2n.metrics import batch_psnr
 from n2n.models import ModelConfig, PixelModel
+from n2n.objectives import MODES, make_objective
 
 
 @dataclass
@@ -32,6 +35,7 @@ class TrainConfig:
     """Everything that decides a training run; saved in every checkpoint."""
 
     model: ModelConfig = field(default_factory=ModelConfig)
+    mode: str = "n2n"  # "n2n" pairs, "ne2ne" single noisy images, "zs" one image (objectives.py)
     loss: str = "l2"  # "l2" gaussian/poisson, "l1" impulse, "l0" text (annealed, paper sec. 3.3)
     target: str = "noisy"  # "noisy": Noise2Noise; "clean": Noise2Clean, the supervised bound
     lr: float = 6e-3  # the course project's Adam learning rate
@@ -48,6 +52,7 @@ class TrainConfig:
         if isinstance(self.model, dict):
             self.model = ModelConfig(**self.model)
         checks = [
+            (self.mode in MODES, f"training mode '{self.mode}': choose one of {MODES}"),
             (self.loss in LOSSES, f"loss '{self.loss}': choose one of {LOSSES}"),
             (self.target in ("noisy", "clean"), f"target '{self.target}': 'noisy' or 'clean'"),
             (self.lr > 0, f"learning rate {self.lr} must be > 0"),
@@ -109,6 +114,7 @@ def fit(model: PixelModel, source: PairSource, config: TrainConfig,
     ``curves.png``, ``last.pt`` and ``best.pt`` there; without it, writes nothing.
     """
     device = next(model.parameters()).device
+    objective = make_objective(config.mode, config.loss, config.target)
     generator = torch.Generator().manual_seed(config.seed)
     torch.manual_seed(config.seed)
     if normalize:
@@ -131,13 +137,8 @@ def fit(model: PixelModel, source: PairSource, config: TrainConfig,
         for batch in bar:
             if config.augment:
                 batch = augment(batch, generator)
-            target = batch.clean if config.target == "clean" else batch.target
-            if target is None:
-                raise N2NError("target 'clean' needs a source with clean images")
             fraction = max((epoch - 1) / config.epochs, (time.monotonic() - start) / budget)
-            output = model(batch.input.to(device))
-            scale = model.std.view(1, -1, 1, 1)  # the loss in normalised units (see losses.py)
-            loss = loss_value(config.loss, output / scale, target.to(device) / scale, fraction)
+            loss = objective(model, batch.to(device), fraction, generator)
             if not torch.isfinite(loss):
                 raise N2NError(f"loss became {loss.item()} at epoch {epoch}: lower --lr")
             optimizer.zero_grad(set_to_none=True)

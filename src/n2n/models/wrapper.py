@@ -14,16 +14,18 @@ from torch import nn
 from torch.nn import functional as F
 
 from n2n.errors import N2NError
+from n2n.models.tiny import ZeroShotNet
 from n2n.models.unet import LiteUNet, N2NUNet
 
-ARCHITECTURES = ("lite", "n2n")
+ARCHITECTURES = ("lite", "n2n", "zs")
 
 
 @dataclass
 class ModelConfig:
     """What it takes to rebuild a network; saved in every checkpoint."""
 
-    arch: str = "lite"  # "lite": weight-shared U-Net; "n2n": Lehtinen et al. (2018) U-Net
+    arch: str = "lite"  # "lite": weight-shared U-Net; "n2n": Lehtinen et al. (2018) U-Net;
+    # "zs": the tiny network of zero-shot Noise2Noise (fitted to one image)
     channels: int = 3  # 1 for grayscale, 3 for RGB
     width: int = 24  # feature channels (24 in the course project, 48 in the paper)
     depth: int = 4  # poolings of the Lite U-Net (the paper's is fixed at 5)
@@ -44,8 +46,10 @@ def build_model(config: ModelConfig) -> PixelModel:
     if config.arch == "lite":
         net: nn.Module = LiteUNet(config.channels, config.width, config.depth,
                                   config.linear_output)
-    else:
+    elif config.arch == "n2n":
         net = N2NUNet(config.channels, config.width)
+    else:
+        net = ZeroShotNet(config.channels, config.width)
     return PixelModel(net, config)
 
 

@@ -1,0 +1,47 @@
+"""Zero-shot denoising: fit a tiny network to the one image to denoise, then apply it.
+
+Zero-shot Noise2Noise (Mansour and Heckel, CVPR 2023) needs no training data and no noise model:
+the trainer of :mod:`n2n.train` runs the ``zs`` objective on :class:`n2n.data.WholeImage`.
+Defaults follow the paper: width 48, Adam at lr 1e-3, 2000 iterations.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+
+from n2n.data import WholeImage
+from n2n.models import ModelConfig, build_model
+from n2n.objectives import even_crop
+from n2n.train import TrainConfig, fit
+
+STEPS_PER_EPOCH = 100
+
+
+class ZeroShotDenoiser:
+    """Denoise (H, W, C) 0..255 arrays, fitting a fresh network to each one.
+
+    ``iterations`` and ``minutes`` bound the fit; whichever is reached first stops it.
+    """
+
+    def __init__(self, iterations: int = 2000, minutes: float | None = None,
+                 device: str | torch.device = "cpu", width: int = 48, lr: float = 1e-3,
+                 seed: int = 0, progress: bool = True) -> None:
+        self.iterations, self.minutes, self.device = iterations, minutes, torch.device(device)
+        self.width, self.lr, self.seed, self.progress = width, lr, seed, progress
+
+    def __call__(self, pixels: np.ndarray) -> np.ndarray:
+        image = torch.from_numpy(np.ascontiguousarray(pixels, dtype=np.float32)).permute(2, 0, 1)
+        even_crop(image[None])  # refuses images smaller than the 2x2 sub-sampling cell
+        channels = image.shape[0]
+        model = build_model(ModelConfig("zs", channels, self.width, residual=True))
+        steps = min(STEPS_PER_EPOCH, self.iterations)
+        config = TrainConfig(model.config, mode="zs", lr=self.lr, batch_size=1,
+                             epochs=math.ceil(self.iterations / steps), minutes=self.minutes,
+                             augment=False, seed=self.seed, lr_patience=3)
+        fit(model.to(self.device), WholeImage(image, steps), config, progress=self.progress)
+        with torch.no_grad():
+            out = model(image[None].to(self.device)).clamp(0, 255).cpu()
+        return out[0].permute(1, 2, 0).numpy()
