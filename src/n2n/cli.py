@@ -188,15 +188,6 @@ def parse_scales(text: str) -> list[int]:
     return scales
 
 
-def split_holdout(items: list, fraction: float) -> tuple[list, list]:
-    """The last ``fraction`` of ``items`` (at least one) held out, the rest kept."""
-    if len(items) < 2:
-        raise N2NError("need at least 2 clean images to hold some out for validation; "
-                       "pass --val DIR")
-    count = max(1, round(len(items) * fraction))
-    return items[:-count], items[-count:]
-
-
 # --------------------------------------------------------------------------- commands
 
 
@@ -324,12 +315,14 @@ def build_training_data(args: argparse.Namespace):
         CapturedPairs,
         SyntheticPairs,
         TensorPairs,
+        Validation,
         captured_pairs,
         load_ee559_pairs,
         load_folder,
+        split_holdout,
+        validation_from_clean,
     )
     from n2n.noise import parse_noise
-    from n2n.train import Validation
 
     data = {k: v for k, v in vars(args).items() if k in ("clean", "ee559", "captured", "noisy",
             "val",
@@ -371,19 +364,9 @@ def build_training_data(args: argparse.Namespace):
     return source, val, data
 
 
-def validation_from_clean(images: list[torch.Tensor], noise, seed: int):
-    """Fixed noisy versions of clean validation images (same-size crops so they batch)."""
-    from n2n.train import Validation
-
-    side = min(256, *(min(im.shape[1:]) for im in images))
-    crops = torch.stack([im[:, :side, :side] for im in images])
-    generator = torch.Generator().manual_seed(seed + 1)
-    return Validation(noise(crops, generator), crops)
-
-
 def run_make_pairs(args: argparse.Namespace) -> int:
     from n2n.checkpoint import save_atomic
-    from n2n.data import load_folder, make_ee559_pairs
+    from n2n.data import load_folder, make_ee559_pairs, split_holdout
     from n2n.noise import parse_noise
 
     noise, scales = parse_noise(args.noise), parse_scales(args.scales)

@@ -42,6 +42,14 @@ class Batch:
         return Batch(self.input.to(device), move(self.target), move(self.clean))
 
 
+@dataclass
+class Validation:
+    """Noisy images with their clean versions, (N, C, H, W) on the 0..255 scale."""
+
+    noisy: torch.Tensor
+    clean: torch.Tensor
+
+
 class PairSource(Protocol):
     channels: int
 
@@ -136,6 +144,23 @@ def _convert_channels(pixels: np.ndarray, channels: int) -> np.ndarray:
     if channels == 3:
         return np.repeat(pixels, 3, axis=2)
     return pixels.mean(axis=2, keepdims=True)  # RGB to gray for a grayscale model
+
+
+def split_holdout(items: list, fraction: float) -> tuple[list, list]:
+    """The last ``fraction`` of ``items`` (at least one) held out, the rest kept."""
+    if len(items) < 2:
+        raise N2NError("need at least 2 clean images to hold some out for validation; "
+                       "pass --val DIR")
+    count = max(1, round(len(items) * fraction))
+    return items[:-count], items[-count:]
+
+
+def validation_from_clean(images: list[torch.Tensor], noise, seed: int):
+    """Fixed noisy versions of clean validation images (same-size crops so they batch)."""
+    side = min(256, *(min(im.shape[1:]) for im in images))
+    crops = torch.stack([im[:, :side, :side] for im in images])
+    generator = torch.Generator().manual_seed(seed + 1)
+    return Validation(noise(crops, generator), crops)
 
 
 def random_crop_corners(sizes: Sequence[tuple[int, int]], crop: int,

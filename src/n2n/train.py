@@ -22,7 +22,7 @@ import torch
 from tqdm.auto import tqdm
 
 from n2n.checkpoint import model_record, save_atomic
-from n2n.data import PairSource, augment
+from n2n.data import PairSource, Validation, augment
 from n2n.errors import N2NError
 from n2n.losses import LOSSES
 from n2n.metrics import batch_psnr
@@ -63,14 +63,6 @@ class TrainConfig:
         for ok, message in checks:
             if not ok:
                 raise N2NError(message)
-
-
-@dataclass
-class Validation:
-    """Noisy images with their clean versions, (N, C, H, W) on the 0..255 scale."""
-
-    noisy: torch.Tensor
-    clean: torch.Tensor
 
 
 def resolve_device(name: str = "auto") -> torch.device:

@@ -1,0 +1,130 @@
+"""Every denoiser the benchmark compares, behind one signature: ``denoise(noisy, sigma)``.
+
+``noisy`` is an (H, W, C) float array on the 0..255 scale and ``sigma`` the true standard
+deviation of its noise on that scale (what BM3D is given; the learned methods and non-local
+means ignore it). Classical methods come from scikit-image and, with the ``bench`` extra, the
+``bm3d`` package (free for non-commercial use only: see its licence).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from n2n.errors import N2NError
+
+Denoise = Callable[[np.ndarray, float], np.ndarray]
+
+
+@dataclass(frozen=True)
+class Method:
+    """A named denoiser; ``build()`` loads what it needs and returns the denoise function."""
+
+    name: str
+    build: Callable[[], Denoise]
+    description: str
+
+
+def _noisy() -> Denoise:
+    return lambda noisy, sigma: noisy
+
+
+def _lite() -> Denoise:
+    from n2n.denoise import Denoiser
+    from n2n.pretrained import load_bundled
+
+    denoiser = Denoiser(load_bundled())
+    return lambda noisy, sigma: denoiser(noisy)
+
+
+def _scratch() -> Denoise:
+    import torch
+
+    from n2n.scratch import Model
+
+    model = Model()
+    model.load_pretrained_model()
+
+    def denoise(noisy: np.ndarray, sigma: float) -> np.ndarray:
+        x = torch.from_numpy(np.ascontiguousarray(noisy)).permute(2, 0, 1)[None]
+        gray = x.shape[1] == 1
+        out = model.predict(x.expand(-1, 3, -1, -1) if gray else x)[0].permute(1, 2, 0)
+        return out.mean(2, keepdim=True).numpy() if gray else out.numpy()
+
+    return denoise
+
+
+def _bm3d() -> Denoise:
+    try:
+        import bm3d
+    except ImportError as err:
+        raise N2NError("method bm3d needs the bm3d package: pip install 'n2n-lite[bench]' "
+                       "(non-commercial licence)") from err
+
+    def denoise(noisy: np.ndarray, sigma: float) -> np.ndarray:
+        x = noisy / 255.0
+        if noisy.shape[2] == 3:
+            return bm3d.bm3d_rgb(x, sigma / 255.0) * 255.0  # CBM3D
+        return bm3d.bm3d(x[:, :, 0], sigma / 255.0)[:, :, None] * 255.0
+
+    return denoise
+
+
+def _nlm() -> Denoise:
+    from skimage.restoration import denoise_nl_means, estimate_sigma
+
+    def denoise(noisy: np.ndarray, sigma: float) -> np.ndarray:
+        x = noisy / 255.0
+        est = float(np.mean(estimate_sigma(x, channel_axis=2)))
+        out = denoise_nl_means(x, h=0.6 * est, sigma=est, fast_mode=True, patch_size=5,
+                               patch_distance=6, channel_axis=2)
+        return out * 255.0
+
+    return denoise
+
+
+def _tv() -> Denoise:
+    from skimage.restoration import denoise_tv_chambolle, estimate_sigma
+
+    def denoise(noisy: np.ndarray, sigma: float) -> np.ndarray:
+        x = noisy / 255.0
+        est = float(np.mean(estimate_sigma(x, channel_axis=2)))
+        return denoise_tv_chambolle(x, weight=est, channel_axis=2) * 255.0
+
+    return denoise
+
+
+def _wavelet() -> Denoise:
+    from skimage.restoration import denoise_wavelet
+
+    def denoise(noisy: np.ndarray, sigma: float) -> np.ndarray:
+        color = noisy.shape[2] == 3
+        out = denoise_wavelet(noisy / 255.0, method="BayesShrink", mode="soft", rescale_sigma=True,
+                              channel_axis=2, convert2ycbcr=color)
+        return out * 255.0
+
+    return denoise
+
+
+METHODS = {m.name: m for m in (
+    Method("noisy", _noisy, "the input itself"),
+    Method("n2n-lite", _lite, "bundled Lite U-Net weights (Noise2Noise, blind sigma 5-55)"),
+    Method("n2n-scratch", _scratch, "bundled from-scratch framework U-Net (EE-559 32x32 data)"),
+    Method("bm3d", _bm3d, "BM3D / CBM3D (bm3d package) given the true sigma"),
+    Method("nlm", _nlm, "scikit-image non-local means, fast mode, sigma from estimate_sigma"),
+    Method("tv", _tv, "scikit-image total variation (Chambolle), weight = estimated sigma"),
+    Method("wavelet", _wavelet, "scikit-image wavelet BayesShrink (YCbCr for colour)"),
+)}
+# Methods made during a run (trained at equal budget, or fitted per image) join under the
+# names "n2n-trained", "n2c-trained", "ne2ne-trained" and "zero-shot" (see suite.py).
+
+
+def resolve_methods(names: list[str]) -> list[Method]:
+    """The methods named, in order; an unknown name is a clear error."""
+    unknown = [n for n in names if n not in METHODS and n != "zero-shot"]
+    if unknown:
+        raise N2NError(f"unknown method(s) {', '.join(unknown)}: choose from "
+                       f"{', '.join([*METHODS, 'zero-shot'])}")
+    return [METHODS[n] for n in names if n in METHODS]
