@@ -116,6 +116,28 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--threads", type=int, help="CPU threads for torch")
     p.set_defaults(run=run_train)
 
+    p = sub.add_parser("bench", help="every denoiser side by side: tables, JSON and plots")
+    p.add_argument("data", nargs="*", type=Path,
+                   help="clean image folders and/or EE-559 val_data.pkl files")
+    p.add_argument("-o", "--output", type=Path, required=True, help="folder for the results")
+    p.add_argument("--quick", action="store_true",
+                   help="tiny generated images, every part of the run, well under a minute")
+    p.add_argument("--noise", nargs="+", default=["gaussian:15", "gaussian:25", "gaussian:50"],
+                   help="noise specs for the image folders")
+    p.add_argument("--methods", nargs="+", help="default: all (bm3d when installed), zero-shot")
+    p.add_argument("--limit", type=int, help="use the first N images of each data set")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--zero-shot-iterations", type=int, default=2000)
+    p.add_argument("--train", nargs="+", type=Path, metavar="DIR", help="clean images: train "
+                   "N2N, N2C and Ne2Ne for the same minutes and add them to the comparison")
+    p.add_argument("--train-noise", nargs="+", default=["gaussian:25"])
+    p.add_argument("--train-minutes", type=float, default=5.0)
+    p.add_argument("--ablation-minutes", type=float, default=0.0,
+                   help="with --train: also train each recipe of the ablation this long")
+    p.add_argument("--patches-per-epoch", type=int, default=2000)
+    p.add_argument("--threads", type=int, help="CPU threads for torch (printed with results)")
+    p.set_defaults(run=run_bench)
+
     p = sub.add_parser("make-pairs", help="write EE-559-format train_data.pkl and val_data.pkl")
     p.add_argument("clean_dir", nargs="+", help="clean images for the training pairs")
     p.add_argument("out_dir", type=Path)
@@ -362,6 +384,31 @@ def build_training_data(args: argparse.Namespace):
     source = SyntheticPairs(images, noise, args.patch_size, args.patches_per_epoch,
                             parse_scales(args.scales), args.gray_fraction)
     return source, val, data
+
+
+def run_bench(args: argparse.Namespace) -> int:
+    from n2n.bench.suite import Bench, BenchConfig, default_methods, quick_config
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    if args.quick:
+        config = quick_config(args.output, args.methods)
+    elif not args.data:
+        raise N2NError("bench needs data folders or val pkl files (or --quick)")
+    else:
+        config = BenchConfig(args.data, args.output, args.noise, args.methods or default_methods(),
+                             args.seed, args.limit, args.zero_shot_iterations, args.train,
+                             args.train_noise, args.train_minutes, args.ablation_minutes,
+                             patches_per_epoch=args.patches_per_epoch)
+    command = "n2n " + " ".join(sys.argv[1:]) if sys.argv[0].endswith("n2n") else "n2n bench"
+    bench = Bench(config, command)
+    try:
+        bench.run()
+    finally:
+        if bench.record["results"] or bench.record["training"]:
+            bench.save()
+    print(f"wrote results.json, results.md and plots to {args.output}")
+    return 0
 
 
 def run_make_pairs(args: argparse.Namespace) -> int:

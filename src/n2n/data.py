@@ -302,7 +302,9 @@ class WholeImage:
     zero-shot denoising, which fits a network to the image it denoises."""
 
     def __init__(self, image: torch.Tensor, steps: int = 100) -> None:
-        check_image_tensor(image[None], "image")
+        if image.ndim != 3 or not torch.isfinite(image).all():
+            raise N2NError(f"image: expected finite C x H x W pixels, got shape "
+                           f"{tuple(image.shape)}")
         self.image, self.steps = image[None].float(), steps
         self.channels = image.shape[0]
 

@@ -48,7 +48,8 @@ def _scratch() -> Denoise:
     model.load_pretrained_model()
 
     def denoise(noisy: np.ndarray, sigma: float) -> np.ndarray:
-        x = torch.from_numpy(np.ascontiguousarray(noisy)).permute(2, 0, 1)[None]
+        clipped = np.clip(noisy, 0, 255)  # the EE-559 contract takes 0..255 values only
+        x = torch.from_numpy(np.ascontiguousarray(clipped)).permute(2, 0, 1)[None]
         gray = x.shape[1] == 1
         out = model.predict(x.expand(-1, 3, -1, -1) if gray else x)[0].permute(1, 2, 0)
         return out.mean(2, keepdim=True).numpy() if gray else out.numpy()

@@ -1,0 +1,287 @@
+"""``n2n bench``: every denoiser on the same noisy images, with the evidence written to disk.
+
+Order of work: check every option and load the data (so mistakes fail before any work) ->
+train the equal-budget models and the ablation, if asked -> for each dataset x noise x method,
+denoise every image, score and time it -> after each method, rewrite ``results.json`` (and
+after each setting the report), so an error or Ctrl-C keeps everything finished so far.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from n2n.bench.measure import PeakMemory, machine
+from n2n.bench.methods import METHODS, Denoise, resolve_methods
+from n2n.bench.training import ABLATION, EQUAL_BUDGET, Recipe, train_recipe
+from n2n.data import Validation, load_ee559_pairs, load_folder, split_holdout
+from n2n.data import validation_from_clean as holdout_validation
+from n2n.errors import N2NError
+from n2n.evaluate import noisy_versions
+from n2n.files import write_text_atomic
+from n2n.io import list_images, read_image
+from n2n.metrics import psnr, ssim
+from n2n.noise import Gaussian, parse_noise
+
+PKL_SETTING = "as in the pkl"
+
+
+@dataclass
+class Case:
+    """One noisy image with its clean version and the true sigma of its noise (0..255)."""
+
+    name: str
+    noisy: np.ndarray
+    clean: np.ndarray
+    sigma: float
+
+
+@dataclass
+class Dataset:
+    """Clean images with names (a folder), or fixed noisy/clean cases (an EE-559 val pkl)."""
+
+    name: str
+    clean: list[tuple[str, np.ndarray]] = field(default_factory=list)
+    fixed_cases: list[Case] | None = None
+
+    def cases(self, noise_spec: str, seed: int) -> list[Case]:
+        if self.fixed_cases is not None:
+            return self.fixed_cases
+        noise = parse_noise(noise_spec)
+        names = [Path(n) for n, _ in self.clean]
+        cases = []
+        for name, noisy, clean in noisy_versions(names, [c for _, c in self.clean], noise, seed):
+            cases.append(Case(name, noisy, clean, true_sigma(noise, noisy, clean)))
+        return cases
+
+
+def true_sigma(noise: object, noisy: np.ndarray, clean: np.ndarray) -> float:
+    """The spec's sigma for fixed gaussian noise, else the realised noise's standard deviation."""
+    if isinstance(noise, Gaussian) and noise.sigma[0] == noise.sigma[1]:
+        return noise.sigma[0]
+    return float(np.std(noisy - clean))
+
+
+def load_dataset(path: Path, limit: int | None = None) -> Dataset:
+    """A folder of clean images, or an EE-559 ``val_data.pkl`` of (noisy, clean) tensors."""
+    if path.suffix == ".pkl":
+        noisy, clean = load_ee559_pairs(path)
+        count = len(noisy) if limit is None else min(limit, len(noisy))
+        cases = []
+        for i in range(count):
+            n = noisy[i].permute(1, 2, 0).float().numpy()
+            c = clean[i].permute(1, 2, 0).float().numpy()
+            cases.append(Case(f"{i:05d}", n, c, float(np.std(n - c))))
+        return Dataset(path.stem, fixed_cases=cases)
+    paths = list_images([path])[:limit]
+    return Dataset(path.name, [(p.name, read_image(p).pixels) for p in paths])
+
+
+@dataclass
+class BenchConfig:
+    """Everything ``n2n bench`` was asked to do; saved with the results."""
+
+    data: list[Path]
+    out: Path
+    noises: list[str] = field(default_factory=lambda: ["gaussian:15", "gaussian:25",
+                                                       "gaussian:50"])
+    methods: list[str] = field(default_factory=lambda: default_methods())
+    seed: int = 0
+    limit: int | None = None  # images per dataset
+    zero_shot_iterations: int = 2000
+    train: list[Path] | None = None  # clean images for the equal-budget and ablation runs
+    train_noises: list[str] = field(default_factory=lambda: ["gaussian:25"])
+    train_minutes: float = 5.0
+    ablation_minutes: float = 0.0  # 0: no ablation
+    ablation_recipes: int | None = None  # the first N recipes only (quick runs)
+    patches_per_epoch: int = 2000
+
+
+def default_methods() -> list[str]:
+    """All methods, BM3D only when its optional package is installed."""
+    import importlib.util
+
+    names = [n for n in METHODS if n != "bm3d" or importlib.util.find_spec("bm3d")]
+    return [*names, "zero-shot"]
+
+
+@dataclass
+class Result:
+    """One method on one dataset with one noise: means over its images."""
+
+    dataset: str
+    noise: str
+    method: str
+    images: int
+    psnr: float
+    ssim: float
+    noisy_psnr: float
+    seconds_per_image: float
+    megapixels_per_second: float
+    peak_mib: float
+
+
+def check(config: BenchConfig) -> None:
+    """Fail before any work on a bad option, naming it."""
+    for spec in [*config.noises, *config.train_noises]:
+        parse_noise(spec)
+    resolve_methods(config.methods)
+    missing = [p for p in [*config.data, *(config.train or [])] if not p.exists()]
+    if missing:
+        raise N2NError(f"{missing[0]}: no such file or folder")
+    if config.limit is not None and config.limit < 1:
+        raise N2NError(f"--limit {config.limit} must be >= 1")
+    if config.zero_shot_iterations < 1 or config.train_minutes <= 0:
+        raise N2NError("--zero-shot-iterations and --train-minutes must be > 0")
+
+
+def evaluate_method(denoise: Denoise, cases: list[Case]) -> tuple[dict[str, float], np.ndarray]:
+    """Scores, time and memory of one method over ``cases``; also its first output (crops)."""
+    psnrs, ssims, seconds, first = [], [], 0.0, None
+    with PeakMemory() as peak:
+        for case in cases:
+            start = time.perf_counter()
+            out = denoise(case.noisy, case.sigma)
+            seconds += time.perf_counter() - start
+            psnrs.append(psnr(out, case.clean))
+            ssims.append(ssim(out, case.clean))
+            first = out if first is None else first
+    megapixels = sum(c.noisy.shape[0] * c.noisy.shape[1] for c in cases) / 1e6
+    return {"psnr": float(np.mean(psnrs)), "ssim": float(np.nanmean(ssims)),
+            "noisy_psnr": float(np.mean([psnr(c.noisy, c.clean) for c in cases])),
+            "seconds_per_image": seconds / len(cases),
+            "megapixels_per_second": megapixels / max(seconds, 1e-9),
+            "peak_mib": peak.mib}, first
+
+
+class Bench:
+    """One benchmark run: holds the record and writes it after every finished piece."""
+
+    def __init__(self, config: BenchConfig, command: str = "", progress: bool = True) -> None:
+        check(config)
+        self.config, self.progress = config, progress
+        self.datasets = [load_dataset(p, config.limit) for p in config.data]
+        self.record: dict = {"command": command, "machine": machine(),
+                             "config": json.loads(json.dumps(asdict(config), default=str)),
+                             "results": [], "training": [], "ablation": []}
+        self.crops: dict[str, dict[str, np.ndarray]] = {}  # setting -> method -> output
+        self.trained: dict[tuple[str, str], Denoise] = {}  # (method, noise) -> denoise
+        config.out.mkdir(parents=True, exist_ok=True)
+
+    def log(self, message: str) -> None:
+        if self.progress:
+            tqdm.write(message)
+
+    def save(self) -> None:
+        from n2n.bench.report import write_report
+
+        write_text_atomic(self.config.out / "results.json", json.dumps(self.record, indent=1))
+        write_report(self.record, self.crops, self.config.out)
+
+    def run(self) -> dict:
+        if self.config.train:
+            self.train_models()
+        for dataset in self.datasets:
+            noises = [PKL_SETTING] if dataset.fixed_cases is not None else self.config.noises
+            for noise in noises:
+                self.run_setting(dataset, noise)
+        return self.record
+
+    def run_setting(self, dataset: Dataset, noise: str) -> None:
+        cases = dataset.cases(noise, self.config.seed)
+        setting = f"{dataset.name} / {noise}"
+        self.crops[setting] = {"clean": cases[0].clean}
+        methods = [(m.name, m.build) for m in resolve_methods(self.config.methods)]
+        if "zero-shot" in self.config.methods:
+            methods.append(("zero-shot", self.zero_shot))
+        methods += [(name, lambda d=d: d) for (name, spec), d in self.trained.items()
+                    if spec == noise]
+        for name, build in methods:
+            self.log(f"{setting}: {name} on {len(cases)} image(s)")
+            scores, first = evaluate_method(build(), cases)
+            self.record["results"].append(asdict(Result(dataset.name, noise, name, len(cases),
+                                                        **scores)))
+            self.crops[setting][name] = first
+            write_text_atomic(self.config.out / "results.json",
+                              json.dumps(self.record, indent=1))
+        self.save()
+
+    def zero_shot(self) -> Denoise:
+        from n2n.zeroshot import ZeroShotDenoiser
+
+        fit_one = ZeroShotDenoiser(self.config.zero_shot_iterations, progress=False)
+        return lambda noisy, sigma: fit_one(noisy)
+
+    def train_models(self) -> None:
+        """Equal-budget N2N / N2C / Ne2Ne per training noise, then the ablation."""
+        from n2n.denoise import Denoiser
+
+        images = load_folder(self.config.train, channels=3)
+        images, val_images = split_holdout(images, 0.05)
+        for spec in self.config.train_noises:
+            noise = parse_noise(spec)
+            val = holdout_validation(val_images, noise, self.config.seed)
+            for recipe in EQUAL_BUDGET:
+                model, _ = self.train_one(recipe, images, noise, val,
+                                                self.config.train_minutes, "training")
+                denoiser = Denoiser(model)
+                self.trained[(recipe.name, spec)] = lambda x, sigma, d=denoiser: d(x)
+            if self.config.ablation_minutes > 0:
+                recipes = ABLATION[:self.config.ablation_recipes]
+                for recipe in recipes:
+                    self.train_one(recipe, images, noise, val, self.config.ablation_minutes,
+                                   "ablation")
+        self.save()
+
+    def train_one(self, recipe: Recipe, images: list[torch.Tensor], noise, val: Validation,
+                  minutes: float, kind: str):
+        self.log(f"training {recipe.name} on {noise.spec} for {minutes:g} min")
+        run_dir = self.config.out / "runs" / f"{kind}-{slug(noise.spec)}-{slug(recipe.name)}"
+        model, history = train_recipe(recipe, images, noise, val, minutes, run_dir,
+                                      self.config.seed, self.config.patches_per_epoch,
+                                      self.progress)
+        final = history[-1]
+        self.record[kind].append({"recipe": recipe.name, "noise": noise.spec, "minutes": minutes,
+                                  "threads": torch.get_num_threads(), "epochs": len(history),
+                                  "final_val_psnr": final.get("val_psnr"),
+                                  "history": history, **asdict(recipe)})
+        return model, history
+
+
+def slug(text: str) -> str:
+    """A file-name-safe version of ``text``."""
+    return "".join(c if c.isalnum() else "-" for c in text.lower()).strip("-")[:40]
+
+
+def quick_data(folder: Path) -> tuple[Path, Path]:
+    """Tiny generated data for ``--quick``: crops of scikit-image's bundled photos as PNGs."""
+    from skimage import data as skdata
+
+    from n2n.io import Image, write_image
+
+    test, train = folder / "test", folder / "train"
+    for sub in (test, train):
+        sub.mkdir(parents=True, exist_ok=True)
+    photos = [skdata.astronaut(), skdata.coffee(), skdata.chelsea()]
+    for i, photo in enumerate(photos):
+        write_image(test / f"test{i}.png", Image(photo[100:164, 120:184].astype(np.float32)))
+        for j, top in enumerate((200, 260)):
+            crop = photo[top:top + 72, 200 + 40 * j:296 + 40 * j].astype(np.float32)
+            write_image(train / f"train{i}{j}.png", Image(crop))
+    return test, train
+
+
+def quick_config(out: Path, methods: list[str] | None = None) -> BenchConfig:
+    """A run of well under a minute on tiny generated images that still exercises every part."""
+    test, train = quick_data(out / "quick-data")
+    return BenchConfig(data=[test], out=out, noises=["gaussian:25"],
+                       methods=methods or default_methods(), zero_shot_iterations=30,
+                       train=[train], train_minutes=0.04, ablation_minutes=0.02,
+                       ablation_recipes=2, patches_per_epoch=64)
+

@@ -1,0 +1,68 @@
+"""``n2n bench``: the quick run writes every piece of evidence; bad options fail early and a
+failure mid-run keeps what was finished."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import pytest
+from test_cli import ok
+
+from n2n.cli import main
+
+
+def test_quick_bench_writes_tables_json_and_plots(tmp_path):
+    out = tmp_path / "bench"
+    ok("bench", "--quick", "-o", out, "--threads", "2")
+    record = json.loads((out / "results.json").read_text())
+    methods = {r["method"]: r for r in record["results"]}
+    assert {"noisy", "n2n-lite", "n2n-scratch", "nlm", "tv", "wavelet", "zero-shot",
+            "n2n-trained", "n2c-trained", "ne2ne-trained"} <= set(methods)
+    assert methods["n2n-lite"]["psnr"] > methods["noisy"]["psnr"] + 5
+    assert methods["zero-shot"]["psnr"] > methods["noisy"]["psnr"] + 3
+    assert all(r["seconds_per_image"] > 0 and r["megapixels_per_second"] > 0
+               for r in record["results"])
+    assert record["machine"]["torch_threads"] == 2 and record["machine"]["cores"] >= 1
+    assert [e["recipe"] for e in record["training"]] == ["n2n-trained", "n2c-trained",
+                                                         "ne2ne-trained"]
+    assert len(record["ablation"]) == 2
+    report = (out / "results.md").read_text()
+    assert "| n2n-lite |" in report and "Equal training budget" in report
+    for name in ("pareto.png", "crops.png", "training.png"):
+        assert (out / name).read_bytes()[:4] == b"\x89PNG"
+
+
+@pytest.mark.parametrize("args, message", [
+    (("{tmp}/missing",), "missing: no such file or folder"),
+    (("{tmp}/empty",), "folder holds no images"),
+    (("{tmp}/data", "--methods", "fancy"), "unknown method(s) fancy"),
+    (("{tmp}/data", "--noise", "gaussian:abc"), "noise spec 'gaussian:abc'"),
+    ((), "needs data folders"),
+])
+def test_bad_options_fail_before_any_work(tmp_path, photo, capsys, args, message):
+    from n2n.io import Image, write_image
+
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "data").mkdir()
+    write_image(tmp_path / "data" / "a.png", Image(photo))
+    code = main(["bench", *(a.format(tmp=tmp_path) for a in args), "-o", str(tmp_path / "out")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and message in err[0]
+    assert not (tmp_path / "out" / "results.json").exists()
+
+
+def test_missing_extra_stops_the_run_but_keeps_finished_results(tmp_path, photo, capsys,
+                                                                monkeypatch):
+    from n2n.io import Image, write_image
+
+    monkeypatch.setitem(sys.modules, "bm3d", None)  # as if the bench extra were not installed
+    (tmp_path / "data").mkdir()
+    write_image(tmp_path / "data" / "a.png", Image(photo))
+    code = main(["bench", str(tmp_path / "data"), "-o", str(tmp_path / "out"),
+                 "--noise", "gaussian:25", "--methods", "noisy", "wavelet", "bm3d"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and "pip install 'n2n-lite[bench]'" in err[-1]
+    record = json.loads((tmp_path / "out" / "results.json").read_text())
+    assert [r["method"] for r in record["results"]] == ["noisy", "wavelet"]
+    assert "| wavelet |" in (tmp_path / "out" / "results.md").read_text()
