@@ -136,6 +136,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="with --train: also train each recipe of the ablation this long")
     p.add_argument("--patches-per-epoch", type=int, default=2000)
     p.add_argument("--threads", type=int, help="CPU threads for torch (printed with results)")
+    p.add_argument("--device", default="cpu", help="for the PyTorch models: cpu, cuda, cuda:N")
     p.set_defaults(run=run_bench)
 
     p = sub.add_parser("make-pairs", help="write EE-559-format train_data.pkl and val_data.pkl")
@@ -388,6 +389,7 @@ def build_training_data(args: argparse.Namespace):
 
 def run_bench(args: argparse.Namespace) -> int:
     from n2n.bench.suite import Bench, BenchConfig, default_methods, quick_config
+    from n2n.train import resolve_device
 
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -399,7 +401,8 @@ def run_bench(args: argparse.Namespace) -> int:
         config = BenchConfig(args.data, args.output, args.noise, args.methods or default_methods(),
                              args.seed, args.limit, args.zero_shot_iterations, args.train,
                              args.train_noise, args.train_minutes, args.ablation_minutes,
-                             patches_per_epoch=args.patches_per_epoch)
+                             patches_per_epoch=args.patches_per_epoch,
+                             device=str(resolve_device(args.device)))
     command = "n2n " + " ".join(sys.argv[1:]) if sys.argv[0].endswith("n2n") else "n2n bench"
     bench = Bench(config, command)
     try:

@@ -23,29 +23,29 @@ class Method:
     """A named denoiser; ``build()`` loads what it needs and returns the denoise function."""
 
     name: str
-    build: Callable[[], Denoise]
+    build: Callable[[str], Denoise]  # takes the torch device name
     description: str
 
 
-def _noisy() -> Denoise:
+def _noisy(device: str) -> Denoise:
     return lambda noisy, sigma: noisy
 
 
-def _lite() -> Denoise:
+def _lite(device: str) -> Denoise:
     from n2n.denoise import Denoiser
     from n2n.pretrained import load_bundled
 
-    denoiser = Denoiser(load_bundled())
+    denoiser = Denoiser(load_bundled(), device)
     return lambda noisy, sigma: denoiser(noisy)
 
 
-def _scratch() -> Denoise:
+def _scratch(device: str) -> Denoise:
     import torch
 
     from n2n.scratch import Model
 
     model = Model()
-    model.load_pretrained_model()
+    model.load_pretrained_model()  # the framework runs where its weights are: the CPU
 
     def denoise(noisy: np.ndarray, sigma: float) -> np.ndarray:
         clipped = np.clip(noisy, 0, 255)  # the EE-559 contract takes 0..255 values only
@@ -57,7 +57,7 @@ def _scratch() -> Denoise:
     return denoise
 
 
-def _bm3d() -> Denoise:
+def _bm3d(device: str) -> Denoise:
     try:
         import bm3d
     except ImportError as err:
@@ -73,7 +73,7 @@ def _bm3d() -> Denoise:
     return denoise
 
 
-def _nlm() -> Denoise:
+def _nlm(device: str) -> Denoise:
     from skimage.restoration import denoise_nl_means, estimate_sigma
 
     def denoise(noisy: np.ndarray, sigma: float) -> np.ndarray:
@@ -86,7 +86,7 @@ def _nlm() -> Denoise:
     return denoise
 
 
-def _tv() -> Denoise:
+def _tv(device: str) -> Denoise:
     from skimage.restoration import denoise_tv_chambolle, estimate_sigma
 
     def denoise(noisy: np.ndarray, sigma: float) -> np.ndarray:
@@ -97,7 +97,7 @@ def _tv() -> Denoise:
     return denoise
 
 
-def _wavelet() -> Denoise:
+def _wavelet(device: str) -> Denoise:
     from skimage.restoration import denoise_wavelet
 
     def denoise(noisy: np.ndarray, sigma: float) -> np.ndarray:

@@ -97,10 +97,11 @@ class BenchConfig:
     zero_shot_iterations: int = 2000
     train: list[Path] | None = None  # clean images for the equal-budget and ablation runs
     train_noises: list[str] = field(default_factory=lambda: ["gaussian:25"])
-    train_minutes: float = 5.0
+    train_minutes: float = 5.0  # 0: no equal-budget runs
     ablation_minutes: float = 0.0  # 0: no ablation
     ablation_recipes: int | None = None  # the first N recipes only (quick runs)
     patches_per_epoch: int = 2000
+    device: str = "cpu"  # for the PyTorch models (bundled, trained, zero-shot)
 
 
 def default_methods() -> list[str]:
@@ -137,8 +138,10 @@ def check(config: BenchConfig) -> None:
         raise N2NError(f"{missing[0]}: no such file or folder")
     if config.limit is not None and config.limit < 1:
         raise N2NError(f"--limit {config.limit} must be >= 1")
-    if config.zero_shot_iterations < 1 or config.train_minutes <= 0:
-        raise N2NError("--zero-shot-iterations and --train-minutes must be > 0")
+    if config.zero_shot_iterations < 1:
+        raise N2NError(f"--zero-shot-iterations {config.zero_shot_iterations} must be >= 1")
+    if config.train_minutes < 0 or config.ablation_minutes < 0:
+        raise N2NError("--train-minutes and --ablation-minutes must be >= 0")
 
 
 def evaluate_method(denoise: Denoise, cases: list[Case]) -> tuple[dict[str, float], np.ndarray]:
@@ -200,11 +203,11 @@ class Bench:
         methods = [(m.name, m.build) for m in resolve_methods(self.config.methods)]
         if "zero-shot" in self.config.methods:
             methods.append(("zero-shot", self.zero_shot))
-        methods += [(name, lambda d=d: d) for (name, spec), d in self.trained.items()
+        methods += [(name, lambda device, d=d: d) for (name, spec), d in self.trained.items()
                     if spec == noise]
         for name, build in methods:
             self.log(f"{setting}: {name} on {len(cases)} image(s)")
-            scores, first = evaluate_method(build(), cases)
+            scores, first = evaluate_method(build(self.config.device), cases)
             self.record["results"].append(asdict(Result(dataset.name, noise, name, len(cases),
                                                         **scores)))
             self.crops[setting][name] = first
@@ -212,10 +215,11 @@ class Bench:
                               json.dumps(self.record, indent=1))
         self.save()
 
-    def zero_shot(self) -> Denoise:
+    def zero_shot(self, device: str) -> Denoise:
         from n2n.zeroshot import ZeroShotDenoiser
 
-        fit_one = ZeroShotDenoiser(self.config.zero_shot_iterations, progress=False)
+        fit_one = ZeroShotDenoiser(self.config.zero_shot_iterations, device=device,
+                                   progress=False)
         return lambda noisy, sigma: fit_one(noisy)
 
     def train_models(self) -> None:
@@ -227,10 +231,10 @@ class Bench:
         for spec in self.config.train_noises:
             noise = parse_noise(spec)
             val = holdout_validation(val_images, noise, self.config.seed)
-            for recipe in EQUAL_BUDGET:
+            for recipe in EQUAL_BUDGET if self.config.train_minutes > 0 else ():
                 model, _ = self.train_one(recipe, images, noise, val,
                                                 self.config.train_minutes, "training")
-                denoiser = Denoiser(model)
+                denoiser = Denoiser(model, self.config.device)
                 self.trained[(recipe.name, spec)] = lambda x, sigma, d=denoiser: d(x)
             if self.config.ablation_minutes > 0:
                 recipes = ABLATION[:self.config.ablation_recipes]
@@ -245,7 +249,7 @@ class Bench:
         run_dir = self.config.out / "runs" / f"{kind}-{slug(noise.spec)}-{slug(recipe.name)}"
         model, history = train_recipe(recipe, images, noise, val, minutes, run_dir,
                                       self.config.seed, self.config.patches_per_epoch,
-                                      self.progress)
+                                      self.config.device, self.progress)
         final = history[-1]
         self.record[kind].append({"recipe": recipe.name, "noise": noise.spec, "minutes": minutes,
                                   "threads": torch.get_num_threads(), "epochs": len(history),

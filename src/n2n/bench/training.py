@@ -55,7 +55,8 @@ ABLATION = (
 
 def train_recipe(recipe: Recipe, images: list[torch.Tensor], noise: Noise, val: Validation,
                  minutes: float, run_dir: Path, seed: int = 0, patches_per_epoch: int = 2000,
-                 progress: bool = False) -> tuple[PixelModel, list[dict[str, float]]]:
+                 device: str = "cpu", progress: bool = False
+                 ) -> tuple[PixelModel, list[dict[str, float]]]:
     """Train for ``minutes`` of wall-clock time; return the final model and its history."""
     source = SyntheticPairs(images, noise, recipe.patch_size, patches_per_epoch)
     model = build_model(ModelConfig("lite", source.channels, recipe.width,
@@ -64,5 +65,5 @@ def train_recipe(recipe: Recipe, images: list[torch.Tensor], noise: Noise, val: 
                          lr_patience=recipe.lr_patience, epochs=10**9, minutes=minutes,
                          augment=recipe.augment, seed=seed,
                          data={"recipe": recipe.name, "noise": noise.spec})
-    history = fit(model, source, config, val, run_dir, progress=progress)
+    history = fit(model.to(device), source, config, val, run_dir, progress=progress)
     return model, history
