@@ -74,7 +74,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("train", help="train a denoiser; writes logs and checkpoints to RUN_DIR")
     p.add_argument("run_dir", type=Path, help="folder for log.csv, curves.png, last/best.pt")
-    src = p.add_mutually_exclusive_group(required=True)
+    p.add_argument("--resume", action="store_true", help="continue the run in RUN_DIR from its "
+                   "last.pt, with the options it was started with")
+    src = p.add_mutually_exclusive_group()
     src.add_argument("--clean", nargs="+", metavar="DIR",
                      help="clean images: fresh synthetic noise on both members every epoch")
     src.add_argument("--ee559", type=Path, metavar="PKL", help="EE-559 train_data.pkl")
@@ -110,6 +112,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=int, default=100)
     p.add_argument("--epochs", type=int, default=10)
     p.add_argument("--minutes", type=float, help="stop after this much wall-clock time")
+    p.add_argument("--checkpoint-minutes", type=float, default=10.0,
+                   help="write last.pt this often within an epoch too (default 10)")
     p.add_argument("--no-augment", action="store_true")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
@@ -302,14 +306,25 @@ def run_demo(args: argparse.Namespace) -> int:
 
 
 def run_train(args: argparse.Namespace) -> int:
-    from n2n.checkpoint import load_model
+    from n2n.checkpoint import load_model, load_record, model_from_record
     from n2n.models import ModelConfig, build_model
-    from n2n.train import TrainConfig, fit, resolve_device
+    from n2n.train import Interrupted, TrainConfig, fit, resolve_device
 
     if args.threads:
         torch.set_num_threads(args.threads)
+    resume = None
+    if args.resume:
+        resume = load_record(args.run_dir / "last.pt")
+        if not isinstance(resume.get("cli"), dict) or "position" not in resume:
+            raise N2NError(f"{args.run_dir / 'last.pt'}: not a resumable 'n2n train' checkpoint")
+        now = {k: getattr(args, k) for k in ("run_dir", "device", "threads", "resume", "run")}
+        args = argparse.Namespace(**{**resume["cli"], **now})
+    elif not (args.clean or args.ee559 or args.captured or args.noisy):
+        raise N2NError("train needs data: --clean, --ee559, --captured or --noisy (or --resume)")
     source, val, data = build_training_data(args)
-    if args.init:
+    if resume is not None:
+        model = model_from_record(resume, args.run_dir / "last.pt")
+    elif args.init:
         model = load_model(args.init)
         if model.config.channels != source.channels:
             raise N2NError(f"{args.init}: model has {model.config.channels} channels, the "
@@ -319,11 +334,18 @@ def run_train(args: argparse.Namespace) -> int:
                                         args.residual, args.linear_output))
     data["init"] = str(args.init) if args.init else None
     config = TrainConfig(model.config, args.mode, args.loss, args.target, args.lr,
-                         args.lr_patience,
-                         batch_size=args.batch_size, epochs=args.epochs, minutes=args.minutes,
+                         args.lr_patience, batch_size=args.batch_size, epochs=args.epochs,
+                         minutes=args.minutes, checkpoint_minutes=args.checkpoint_minutes,
                          augment=not args.no_augment, seed=args.seed, data=data)
     model = model.to(resolve_device(args.device))
-    history = fit(model, source, config, val, args.run_dir, normalize=args.init is None)
+    saved_args = {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()
+                  if k not in ("run", "run_dir", "device", "threads", "resume")}
+    try:
+        history = fit(model, source, config, val, args.run_dir, normalize=args.init is None,
+                      resume=resume, extra={"cli": saved_args})
+    except Interrupted as stop:
+        print(f"n2n: {stop}; continue with: n2n train {args.run_dir} --resume", file=sys.stderr)
+        return 128 + stop.signum
     last = history[-1]
     summary = f"val PSNR {last['val_psnr']:.2f} dB" if "val_psnr" in last else \
         f"train loss {last['train_loss']:.5f}"

@@ -50,11 +50,16 @@ class Validation:
     clean: torch.Tensor
 
 
+Shard = tuple[int, int]  # (rank, world size): which part of each epoch a process trains on
+
+
 class PairSource(Protocol):
     channels: int
 
-    def batches(self, batch_size: int, generator: torch.Generator) -> Iterator[Batch]:
-        """The batches of one epoch, in an order drawn from ``generator``."""
+    def batches(self, batch_size: int, generator: torch.Generator, shard: Shard = (0, 1)
+                ) -> Iterator[Batch]:
+        """The batches of one epoch, in an order drawn from ``generator``; with ``shard``
+        (rank, world) only that rank's disjoint part, from a generator all ranks share."""
         ...
 
     def stats_sample(self, generator: torch.Generator) -> torch.Tensor:
@@ -112,8 +117,10 @@ class TensorPairs:
         self.inputs, self.targets, self.clean = inputs, targets, clean
         self.channels = inputs.shape[1]
 
-    def batches(self, batch_size: int, generator: torch.Generator) -> Iterator[Batch]:
-        order = torch.randperm(len(self.inputs), generator=generator)
+    def batches(self, batch_size: int, generator: torch.Generator, shard: Shard = (0, 1)
+                ) -> Iterator[Batch]:
+        rank, world = shard
+        order = torch.randperm(len(self.inputs), generator=generator)[rank::world]
         for start in range(0, len(order), batch_size):
             idx = order[start:start + batch_size]
             clean = None if self.clean is None else self.clean[idx].float()
@@ -121,6 +128,17 @@ class TensorPairs:
 
     def stats_sample(self, generator: torch.Generator) -> torch.Tensor:
         return self.inputs[:5000].float()
+
+
+def rank_share(generator: torch.Generator, shard: Shard, total: int
+               ) -> tuple[torch.Generator, int]:
+    """A generator of this rank's own (from the one all ranks share) and its share of
+    ``total`` random patches; unchanged for a single process."""
+    rank, world = shard
+    if world == 1:
+        return generator, total
+    base = int(torch.randint(2**62, (1,), generator=generator))
+    return torch.Generator().manual_seed(base + rank), -(-total // world)
 
 
 # --------------------------------------------------------------------------- image folders
@@ -218,9 +236,11 @@ class SyntheticPairs:
             patches.append(patch)
         return torch.stack(patches)
 
-    def batches(self, batch_size: int, generator: torch.Generator) -> Iterator[Batch]:
-        for start in range(0, self.patches_per_epoch, batch_size):
-            clean = self.clean_patches(min(batch_size, self.patches_per_epoch - start), generator)
+    def batches(self, batch_size: int, generator: torch.Generator, shard: Shard = (0, 1)
+                ) -> Iterator[Batch]:
+        generator, count = rank_share(generator, shard, self.patches_per_epoch)
+        for start in range(0, count, batch_size):
+            clean = self.clean_patches(min(batch_size, count - start), generator)
             gray = torch.rand(len(clean), generator=generator) < self.gray_fraction
             if not gray.any():
                 yield Batch(self.noise(clean, generator), self.noise(clean, generator), clean)
@@ -278,10 +298,12 @@ class CapturedPairs:
         self.patch_size, self.patches_per_epoch = patch_size, patches_per_epoch
         self.channels = images_a[0].shape[0]
 
-    def batches(self, batch_size: int, generator: torch.Generator) -> Iterator[Batch]:
+    def batches(self, batch_size: int, generator: torch.Generator, shard: Shard = (0, 1)
+                ) -> Iterator[Batch]:
         p = self.patch_size
-        for start in range(0, self.patches_per_epoch, batch_size):
-            count = min(batch_size, self.patches_per_epoch - start)
+        generator, total = rank_share(generator, shard, self.patches_per_epoch)
+        for start in range(0, total, batch_size):
+            count = min(batch_size, total - start)
             picks = torch.randint(len(self.images_a), (count,), generator=generator).tolist()
             corners = random_crop_corners([self.images_a[i].shape[1:] for i in picks], p,
                                           generator)
@@ -308,7 +330,8 @@ class WholeImage:
         self.image, self.steps = image[None].float(), steps
         self.channels = image.shape[0]
 
-    def batches(self, batch_size: int, generator: torch.Generator) -> Iterator[Batch]:
+    def batches(self, batch_size: int, generator: torch.Generator, shard: Shard = (0, 1)
+                ) -> Iterator[Batch]:
         for _ in range(self.steps):
             yield Batch(self.image)
 

@@ -17,6 +17,7 @@ import torch
 from torch.nn import functional as F
 
 from n2n.data import Batch
+from n2n.distributed import unwrap
 from n2n.errors import N2NError
 from n2n.losses import loss_value
 from n2n.models import PixelModel
@@ -75,7 +76,7 @@ class Objective:
 
     def distance(self, model: PixelModel, a: torch.Tensor, b: torch.Tensor,
                  progress: float = 0.0) -> torch.Tensor:
-        scale = model.std.view(1, -1, 1, 1)
+        scale = unwrap(model).std.view(1, -1, 1, 1)
         return loss_value(self.loss, a / scale, b / scale, progress)
 
 

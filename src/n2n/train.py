@@ -11,9 +11,14 @@ train -> validate (PSNR against clean images only, never a noisy target) -> sche
 from __future__ import annotations
 
 import csv
+import itertools
 import json
 import math
+import signal
+import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,6 +26,7 @@ from typing import Any
 import torch
 from tqdm.auto import tqdm
 
+from n2n import distributed
 from n2n.checkpoint import model_record, save_atomic
 from n2n.data import PairSource, Validation, augment
 from n2n.errors import N2NError
@@ -44,6 +50,7 @@ class TrainConfig:
     batch_size: int = 100
     epochs: int = 10
     minutes: float | None = None  # wall-clock budget; training stops when it is spent
+    checkpoint_minutes: float = 10.0  # also write last.pt this often within an epoch
     augment: bool = True  # random flips/rotations (8 dihedral transforms)
     seed: int = 0
     data: dict[str, Any] = field(default_factory=dict)  # how the pair source was made (for logs)
@@ -59,6 +66,8 @@ class TrainConfig:
             (self.batch_size >= 1, f"batch size {self.batch_size} must be >= 1"),
             (self.epochs >= 1, f"epochs {self.epochs} must be >= 1"),
             (self.minutes is None or self.minutes > 0, f"minutes {self.minutes} must be > 0"),
+            (self.checkpoint_minutes > 0,
+             f"checkpoint minutes {self.checkpoint_minutes} must be > 0"),
         ]
         for ok, message in checks:
             if not ok:
@@ -96,74 +105,144 @@ def validate(model: PixelModel, val: Validation) -> float:
     return sum(psnrs) / len(psnrs)
 
 
+class Interrupted(Exception):
+    """Training stopped by SIGINT or SIGTERM after writing a checkpoint it can resume from."""
+
+    def __init__(self, signum: int, checkpoint: Path | None) -> None:
+        name = signal.Signals(signum).name
+        where = f"checkpoint written to {checkpoint}" if checkpoint else "no run folder to save to"
+        super().__init__(f"{name}: stopped after the current step; {where}")
+        self.signum, self.checkpoint = signum, checkpoint
+
+
+def derived_generator(*numbers: int) -> torch.Generator:
+    """A generator seeded from a tuple of integers (seed, epoch, step, rank), so that any step
+    of any run can be replayed exactly: this is what makes resumed runs bit-identical."""
+    seed = 0
+    for n in numbers:
+        seed = (seed * 1_000_003 + n) % (2**63)
+    return torch.Generator().manual_seed(seed)
+
+
+@contextmanager
+def stop_signals() -> Iterator[list[int]]:
+    """Catch SIGINT and SIGTERM into a list (the loop stops after its step); restore on exit."""
+    caught: list[int] = []
+    if threading.current_thread() is not threading.main_thread():
+        yield caught  # signal handlers can only be set from the main thread
+        return
+    previous = {s: signal.signal(s, lambda signum, frame: caught.append(signum))
+                for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield caught
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+
+
 def fit(model: PixelModel, source: PairSource, config: TrainConfig,
         val: Validation | None = None, run_dir: str | Path | None = None,
-        progress: bool = True, normalize: bool = True) -> list[dict[str, float]]:
+        progress: bool = True, normalize: bool = True, resume: dict[str, Any] | None = None,
+        extra: dict[str, Any] | None = None) -> list[dict[str, float]]:
     """Train ``model`` in place and return the per-epoch history.
 
     ``normalize`` sets the model's per-channel statistics from the source first (leave it off
     to fine-tune trained weights). With ``run_dir``, writes ``log.csv``, ``log.json``,
-    ``curves.png``, ``last.pt`` and ``best.pt`` there; without it, writes nothing.
+    ``curves.png``, ``best.pt`` and ``last.pt`` there (every epoch and every
+    ``config.checkpoint_minutes``); ``resume`` is a loaded ``last.pt`` to continue from, and
+    ``extra`` is stored in every checkpoint. Under torchrun, trains with DistributedDataParallel.
     """
-    device = next(model.parameters()).device
+    context, device = distributed.setup(next(model.parameters()).device)
     objective = make_objective(config.mode, config.loss, config.target)
-    generator = torch.Generator().manual_seed(config.seed)
     torch.manual_seed(config.seed)
-    if normalize:
-        model.set_normalization(source.stats_sample(generator).to(device))
+    if normalize and resume is None:
+        model.set_normalization(source.stats_sample(derived_generator(config.seed)).to(device))
     model.to(device).train()
+    net = distributed.wrap(model, context)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
     scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
         optimizer, mode="max" if val is not None else "min",
         factor=config.lr_factor, patience=config.lr_patience)
-    run_dir = Path(run_dir) if run_dir is not None else None
+    run_dir = Path(run_dir) if run_dir is not None and context.main else None
     budget = math.inf if config.minutes is None else config.minutes * 60.0
-    start, history, best = time.monotonic(), [], -math.inf
+    history, best, epoch, step, losses, spent = [], -math.inf, 1, 0, [], 0.0
+    if resume is not None:
+        model.load_state_dict(resume["model"])
+        optimizer.load_state_dict(resume["optimizer"])
+        scheduler.load_state_dict(resume["scheduler"])
+        history, best = resume["history"], resume["best"]
+        epoch, step = resume["position"]["epoch"], resume["position"]["step"]
+        losses, spent = resume["epoch_losses"], resume["seconds"]
+    start = time.monotonic() - spent
+    last_save = time.monotonic()
 
-    for epoch in range(1, config.epochs + 1):
-        # ---- train one epoch
-        losses = []
-        bar = tqdm(source.batches(config.batch_size, generator), unit="batch", leave=False,
-                   desc=f"epoch {epoch}/{config.epochs}",
-                   disable=None if progress else True)  # None: no bar when not a tty
-        for batch in bar:
-            if config.augment:
-                batch = augment(batch, generator)
-            fraction = max((epoch - 1) / config.epochs, (time.monotonic() - start) / budget)
-            loss = objective(model, batch.to(device), fraction, generator)
-            if not torch.isfinite(loss):
-                raise N2NError(f"loss became {loss.item()} at epoch {epoch}: lower --lr")
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            losses.append(loss.item())
-            bar.set_postfix(loss=f"{losses[-1]:.5f}")
-            if time.monotonic() - start > budget:
+    def checkpoint(name: str = "last.pt") -> Path | None:
+        if run_dir is None:
+            return None
+        state = model_record(model, train_config=asdict(config), epoch=len(history),
+                             history=history, best=best, optimizer=optimizer.state_dict(),
+                             scheduler=scheduler.state_dict(), epoch_losses=losses,
+                             position={"epoch": epoch, "step": step},
+                             seconds=time.monotonic() - start, **(extra or {}))
+        save_atomic(state, run_dir / name)
+        return run_dir / name
+
+    with stop_signals() as caught:
+        while epoch <= config.epochs:
+            # ---- train one epoch (or its rest, when resuming mid-epoch)
+            batches = source.batches(config.batch_size, derived_generator(config.seed, epoch),
+                                     context.shard)
+            batches = itertools.islice(batches, step, None)  # replayed exactly, then skipped
+            bar = tqdm(batches, unit="batch", leave=False, desc=f"epoch {epoch}/{config.epochs}",
+                       disable=None if progress and context.main else True)
+            out_of_time = False
+            for batch in bar:
+                generator = derived_generator(config.seed, epoch, step, context.rank)
+                if config.augment:
+                    batch = augment(batch, generator)
+                fraction = max((epoch - 1) / config.epochs, (time.monotonic() - start) / budget)
+                loss = objective(net, batch.to(device), fraction, generator)
+                if not torch.isfinite(loss):
+                    raise N2NError(f"loss became {loss.item()} at epoch {epoch}: lower --lr")
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                losses.append(loss.item())
+                step += 1
+                bar.set_postfix(loss=f"{losses[-1]:.5f}")
+                out_of_time = time.monotonic() - start > budget
+                if distributed.any_rank(bool(caught), context, device):
+                    raise Interrupted(caught[0] if caught else signal.SIGTERM, checkpoint())
+                if out_of_time := distributed.any_rank(out_of_time, context, device):
+                    break
+                if time.monotonic() - last_save > config.checkpoint_minutes * 60:
+                    checkpoint()
+                    last_save = time.monotonic()
+            # ---- validate, schedule, log and checkpoint
+            row = {"epoch": epoch, "seconds": round(time.monotonic() - start, 1),
+                   "lr": optimizer.param_groups[0]["lr"],
+                   "train_loss": sum(losses) / max(len(losses), 1)}
+            if val is not None:
+                row["val_psnr"] = validate(model, val)
+            metric = row.get("val_psnr", -row["train_loss"])
+            scheduler.step(metric if val is not None else row["train_loss"])
+            history.append(row)
+            if progress and context.main:
+                tqdm.write(", ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}"
+                                     for k, v in row.items()))
+            improved, best = metric > best, max(best, metric)
+            epoch, step, losses = epoch + 1, 0, []
+            if run_dir is not None:
+                write_logs(run_dir, history)
+                checkpoint()
+                if improved:
+                    checkpoint("best.pt")
+                last_save = time.monotonic()
+            if distributed.any_rank(bool(caught), context, device):  # caught while validating
+                raise Interrupted(caught[0] if caught else signal.SIGTERM,
+                                  run_dir / "last.pt" if run_dir is not None else None)
+            if out_of_time:
                 break
-        # ---- validate and schedule
-        row = {"epoch": epoch, "seconds": round(time.monotonic() - start, 1),
-               "lr": optimizer.param_groups[0]["lr"], "train_loss": sum(losses) / len(losses)}
-        if val is not None:
-            row["val_psnr"] = validate(model, val)
-        metric = row.get("val_psnr", -row["train_loss"])
-        scheduler.step(metric if val is not None else row["train_loss"])
-        history.append(row)
-        if progress:
-            shown = ", ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}"
-                              for k, v in row.items())
-            tqdm.write(shown)
-        # ---- log and checkpoint
-        if run_dir is not None:
-            write_logs(run_dir, history)
-            state = model_record(model, train_config=asdict(config), epoch=epoch,
-                                 history=history, optimizer=optimizer.state_dict(),
-                                 scheduler=scheduler.state_dict())
-            save_atomic(state, run_dir / "last.pt")
-            if metric > best:
-                save_atomic(state, run_dir / "best.pt")
-        best = max(best, metric)
-        if time.monotonic() - start > budget:
-            break
     model.eval()
     return history
 

@@ -1,0 +1,156 @@
+"""Runs a lab can leave overnight: bit-identical repeats, resumable after SIGINT/SIGTERM/SIGKILL,
+and files that would run code on load refused."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+
+import pytest
+import torch
+from test_cli import N2N, n2n, ok
+
+from n2n.checkpoint import load_record
+from n2n.data import SyntheticPairs
+from n2n.distributed import weights_digest
+from n2n.models import ModelConfig, build_model
+from n2n.noise import Gaussian
+from n2n.train import Interrupted, TrainConfig, fit
+
+
+def small_run(photo):
+    clean = torch.from_numpy(photo).permute(2, 0, 1)
+    source = SyntheticPairs([clean], Gaussian((25.0, 25.0)), patch_size=32, patches_per_epoch=96)
+    config = TrainConfig(ModelConfig(width=8, residual=True, linear_output=True), lr=3e-3,
+                         batch_size=16, epochs=2, seed=5)
+    torch.manual_seed(0)
+    return build_model(config.model), source, config
+
+
+def test_same_seed_same_data_gives_bit_identical_weights(photo):
+    digests = []
+    for _ in range(2):
+        model, source, config = small_run(photo)
+        fit(model, source, config, progress=False)
+        digests.append(weights_digest(model))
+    assert digests[0] == digests[1]
+    model, source, config = small_run(photo)
+    config.seed = 6
+    fit(model, source, config, progress=False)
+    assert weights_digest(model) != digests[0]
+
+
+class SignalAt:
+    """A pair source that sends this process ``signum`` while making batch ``at``."""
+
+    def __init__(self, source, at: int, signum: int) -> None:
+        self.source, self.at, self.signum, self.channels = source, at, signum, source.channels
+
+    def batches(self, batch_size, generator, shard=(0, 1)):
+        for i, batch in enumerate(self.source.batches(batch_size, generator, shard)):
+            if i == self.at:
+                os.kill(os.getpid(), self.signum)
+                self.at = -1  # once
+            yield batch
+
+    def stats_sample(self, generator):
+        return self.source.stats_sample(generator)
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_interrupted_mid_epoch_then_resumed_equals_uninterrupted(tmp_path, photo, signum):
+    model, source, config = small_run(photo)
+    fit(model, source, config, progress=False)
+    expected = weights_digest(model)
+
+    model, source, config = small_run(photo)
+    with pytest.raises(Interrupted) as stop:
+        fit(model, SignalAt(source, 3, signum), config, run_dir=tmp_path, progress=False)
+    assert stop.value.signum == signum and stop.value.checkpoint == tmp_path / "last.pt"
+    record = load_record(tmp_path / "last.pt")
+    assert record["position"] == {"epoch": 1, "step": 4}  # the step under way was finished
+
+    model, source, config = small_run(photo)
+    history = fit(model, source, config, run_dir=tmp_path, progress=False, resume=record)
+    assert [row["epoch"] for row in history] == [1, 2]
+    assert weights_digest(model) == expected
+
+
+def train_args(run, photo_folder, *extra):
+    return ["train", run, "--clean", photo_folder, "--noise", "gaussian:25", "--patch-size", "32",
+            "--patches-per-epoch", "400", "--batch-size", "8", "--epochs", "3", "--width", "8",
+            "--threads", "1", *extra]
+
+
+def start_and_wait_for_checkpoint(args) -> subprocess.Popen:
+    proc = subprocess.Popen([N2N, *map(str, args)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    last = args[1] / "last.pt"
+    deadline = time.monotonic() + 120
+    while not last.exists() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert proc.poll() is None, "training ended before it could be interrupted"
+    return proc
+
+
+def test_sigkill_mid_epoch_leaves_a_checkpoint_that_resumes_and_finishes(tmp_path, photo_folder):
+    run = tmp_path / "run"
+    proc = start_and_wait_for_checkpoint(train_args(run, photo_folder, "--checkpoint-minutes",
+                                                    "0.001"))
+    time.sleep(0.3)
+    proc.kill()  # SIGKILL: no handler runs
+    proc.wait()
+    record = load_record(run / "last.pt")  # whole, whatever moment the kill came
+    assert record["position"]["step"] > 0 or record["position"]["epoch"] > 1
+    assert not [p for p in run.iterdir() if p.name.startswith(".")]  # no temporary files kept
+    ok("train", run, "--resume")
+    log = json.loads((run / "log.json").read_text())
+    assert [row["epoch"] for row in log] == [1, 2, 3]
+
+
+def test_sigterm_writes_a_checkpoint_and_exits_143(tmp_path, photo_folder):
+    run = tmp_path / "run"
+    proc = start_and_wait_for_checkpoint(train_args(run, photo_folder, "--checkpoint-minutes",
+                                                    "0.001"))
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 143
+    assert "SIGTERM" in err and f"checkpoint written to {run / 'last.pt'}" in err
+    assert "--resume" in err
+    ok("train", run, "--resume")
+    assert len(json.loads((run / "log.json").read_text())) == 3
+
+
+class RunsCode:
+    """Unpickling this would create a file: what a malicious checkpoint would do."""
+
+    def __init__(self, marker) -> None:
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return (open, (self.marker, "w"))
+
+
+@pytest.mark.parametrize("args, what", [
+    (("denoise", "{tmp}/img.png", "-o", "{tmp}/out", "--weights", "{tmp}/evil.pt"),
+     "not a loadable n2n checkpoint"),
+    (("train", "{tmp}/run", "--ee559", "{tmp}/evil.pt"), "not a loadable EE-559 pkl"),
+    (("train", "{tmp}/run", "--clean", "{tmp}", "--val", "{tmp}", "--init", "{tmp}/evil.pt"),
+     "not a loadable n2n checkpoint"),
+    (("eval", "{tmp}/evil.pt"), "not a loadable EE-559 pkl"),
+])
+def test_pickles_that_run_code_are_refused_and_never_run(tmp_path, photo, args, what):
+    from n2n.io import Image, write_image
+
+    write_image(tmp_path / "img.png", Image(photo))
+    marker = tmp_path / "pwned"
+    torch.save({"format": "n2n-lite", "model": RunsCode(marker)}, tmp_path / "evil.pt")
+    result = n2n(*(a.format(tmp=tmp_path) for a in args))
+    assert result.returncode == 2 and what in result.stderr
+    assert "evil.pt" in result.stderr and len(result.stderr.strip().splitlines()) == 1
+    assert not marker.exists()
+    torch.load(tmp_path / "evil.pt", weights_only=False)  # an unsafe load would run it
+    assert marker.exists()
