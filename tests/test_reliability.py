@@ -137,20 +137,21 @@ class RunsCode:
 @pytest.mark.parametrize("args, what", [
     (("denoise", "{tmp}/img.png", "-o", "{tmp}/out", "--weights", "{tmp}/evil.pt"),
      "not a loadable n2n checkpoint"),
-    (("train", "{tmp}/run", "--ee559", "{tmp}/evil.pt"), "not a loadable EE-559 pkl"),
+    (("train", "{tmp}/run", "--ee559", "{tmp}/evil.pkl"), "not a loadable EE-559 pkl"),
     (("train", "{tmp}/run", "--clean", "{tmp}", "--val", "{tmp}", "--init", "{tmp}/evil.pt"),
      "not a loadable n2n checkpoint"),
-    (("eval", "{tmp}/evil.pt"), "not a loadable EE-559 pkl"),
+    (("eval", "{tmp}/evil.pkl"), "not a loadable EE-559 pkl"),
 ])
 def test_pickles_that_run_code_are_refused_and_never_run(tmp_path, photo, args, what):
     from n2n.io import Image, write_image
 
     write_image(tmp_path / "img.png", Image(photo))
     marker = tmp_path / "pwned"
-    torch.save({"format": "n2n-lite", "model": RunsCode(marker)}, tmp_path / "evil.pt")
+    for name in ("evil.pt", "evil.pkl"):
+        torch.save({"format": "n2n-lite", "model": RunsCode(marker)}, tmp_path / name)
     result = n2n(*(a.format(tmp=tmp_path) for a in args))
     assert result.returncode == 2 and what in result.stderr
-    assert "evil.pt" in result.stderr and len(result.stderr.strip().splitlines()) == 1
+    assert "evil.p" in result.stderr and len(result.stderr.strip().splitlines()) == 1
     assert not marker.exists()
     torch.load(tmp_path / "evil.pt", weights_only=False)  # an unsafe load would run it
     assert marker.exists()
