@@ -155,3 +155,21 @@ def test_pickles_that_run_code_are_refused_and_never_run(tmp_path, photo, args, 
     assert not marker.exists()
     torch.load(tmp_path / "evil.pt", weights_only=False)  # an unsafe load would run it
     assert marker.exists()
+
+
+def test_torchrun_two_cpu_processes_train_one_model(tmp_path, photo_folder):
+    torchrun = os.path.join(os.path.dirname(N2N), "torchrun")
+    run = tmp_path / "run"
+    args = train_args(run, photo_folder)[2:]
+    result = subprocess.run([torchrun, "--standalone", "--nproc_per_node", "2", "-m", "n2n",
+                             "train", str(run), *map(str, args)], capture_output=True, text=True,
+                            timeout=600, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert result.returncode == 0, result.stderr[-2000:]
+    digests = dict(line.split(": weights sha256 ") for line in result.stdout.splitlines()
+                   if "weights sha256" in line)
+    assert set(digests) == {"rank 0", "rank 1"}
+    assert digests["rank 0"] == digests["rank 1"]  # DDP kept the two replicas identical
+    assert result.stdout.count("trained 3 epoch(s)") == 1  # rank 0 alone reports and logs
+    log = json.loads((run / "log.json").read_text())
+    assert log[-1]["train_loss"] < log[0]["train_loss"]
+    assert load_record(run / "last.pt")["position"] == {"epoch": 4, "step": 0}

@@ -306,6 +306,7 @@ def run_demo(args: argparse.Namespace) -> int:
 
 
 def run_train(args: argparse.Namespace) -> int:
+    from n2n import distributed
     from n2n.checkpoint import load_model, load_record, model_from_record
     from n2n.models import ModelConfig, build_model
     from n2n.train import Interrupted, TrainConfig, fit, resolve_device
@@ -346,6 +347,13 @@ def run_train(args: argparse.Namespace) -> int:
     except Interrupted as stop:
         print(f"n2n: {stop}; continue with: n2n train {args.run_dir} --resume", file=sys.stderr)
         return 128 + stop.signum
+    finally:
+        context = distributed.current()
+        if context.world > 1:
+            print(f"rank {context.rank}: weights sha256 {distributed.weights_digest(model)}")
+            distributed.teardown()
+    if not context.main:
+        return 0
     last = history[-1]
     summary = f"val PSNR {last['val_psnr']:.2f} dB" if "val_psnr" in last else \
         f"train loss {last['train_loss']:.5f}"
