@@ -1,0 +1,156 @@
+"""Bad input, as a matrix: every case gets one ``n2n: error:`` line naming the file and the
+problem, a non-zero exit, untouched inputs and nothing half-written; the Python API raises
+:class:`N2NError` with the same message."""
+
+from __future__ import annotations
+
+import errno
+
+import numpy as np
+import pytest
+import tifffile
+import torch
+from PIL import Image as PILImage
+from test_cli import n2n
+
+from n2n.cli import main
+from n2n.data import load_ee559_pairs
+from n2n.errors import N2NError
+from n2n.io import Image, read_image, write_image
+
+
+@pytest.fixture
+def bad(tmp_path, photo):
+    """A folder of good and bad files; returns its path."""
+    good = photo.astype(np.uint8)
+    write_image(tmp_path / "good.png", Image(photo))
+    write_image(tmp_path / "deep.png", Image(photo, 16))
+    PILImage.fromarray(good).save(tmp_path / "good.jpg")
+    tifffile.imwrite(tmp_path / "good.tif", good)
+    for ext in ("png", "jpg", "tif"):
+        data = (tmp_path / f"good.{ext}").read_bytes()
+        (tmp_path / f"truncated.{ext}").write_bytes(data[: len(data) // 2])
+        (tmp_path / f"empty.{ext}").write_bytes(b"")
+    PILImage.fromarray(good).convert("CMYK").save(tmp_path / "cmyk.jpg")
+    for name, value in (("nan", np.nan), ("inf", np.inf)):
+        pixels = np.full((8, 8, 3), 0.5, np.float32)
+        pixels[3, 3, 1] = value
+        tifffile.imwrite(tmp_path / f"{name}.tif", pixels, photometric="rgb")
+    (tmp_path / "empty_dir").mkdir()
+    (tmp_path / "tiny").mkdir()
+    write_image(tmp_path / "tiny" / "one_pixel.png", Image(photo[:1, :1]))
+    for name, size in (("a", 40), ("b", 48)):
+        (tmp_path / name).mkdir()
+        write_image(tmp_path / name / "scene.png", Image(np.zeros((size, size, 3), np.float32)))
+    x = torch.zeros(4, 3, 32, 32, dtype=torch.uint8)
+    pkls = {"shape": (torch.zeros(4, 3, 32, dtype=torch.uint8),) * 2,
+            "dtype": (x.bool(), x.bool()), "lengths": (x, x[:3]), "single": x,
+            "range": (x.float() + 300, x.float())}
+    for name, obj in pkls.items():
+        torch.save(obj, tmp_path / f"{name}.pkl")
+    return tmp_path
+
+
+CLI_CASES = [
+    (("denoise", "{d}/missing.png", "-o", "{d}/out"), "missing.png: no such file"),
+    (("denoise", "{d}/empty_dir", "-o", "{d}/out"), "empty_dir: folder holds no images"),
+    (("denoise", "{d}/truncated.png", "-o", "{d}/out"), "truncated.png: cannot read image"),
+    (("denoise", "{d}/truncated.jpg", "-o", "{d}/out"), "truncated.jpg: cannot read image"),
+    (("denoise", "{d}/truncated.tif", "-o", "{d}/out"), "truncated.tif: cannot read image"),
+    (("denoise", "{d}/empty.png", "-o", "{d}/out"), "empty.png: file is empty"),
+    (("denoise", "{d}/empty.jpg", "-o", "{d}/out"), "empty.jpg: file is empty"),
+    (("denoise", "{d}/empty.tif", "-o", "{d}/out"), "empty.tif: file is empty"),
+    (("denoise", "{d}/cmyk.jpg", "-o", "{d}/out"), "cmyk.jpg: CMYK images are not supported"),
+    (("denoise", "{d}/nan.tif", "-o", "{d}/out"), "nan.tif: image contains NaN or infinite"),
+    (("denoise", "{d}/inf.tif", "-o", "{d}/out"), "inf.tif: image contains NaN or infinite"),
+    (("denoise", "{d}/good.png", "-o", "{d}/good.png"), "good.png: output would overwrite"),
+    (("denoise", "{d}/deep.png", "-o", "{d}/deep.jpg"), "JPEG holds 8 bits"),
+    (("denoise", "{d}/good.png", "-o", "{d}/out", "--weights", "{d}/truncated.png"),
+     "truncated.png: not a loadable n2n checkpoint"),
+    (("denoise", "{d}/tiny/one_pixel.png", "-o", "{d}/out", "--zero-shot"),
+     "1x1 pixels is smaller than the 2x2"),
+    (("train", "{d}/run", "--clean", "{d}/tiny", "--val", "{d}/a"), "patch size 64 is larger"),
+    (("train", "{d}/run", "--ee559", "{d}/shape.pkl"), "shape.pkl (first tensor): expected shape"),
+    (("train", "{d}/run", "--ee559", "{d}/dtype.pkl"), "dtype.pkl (first tensor): unsupported"),
+    (("train", "{d}/run", "--ee559", "{d}/lengths.pkl"), "lengths.pkl: the two tensors differ"),
+    (("train", "{d}/run", "--ee559", "{d}/single.pkl"), "single.pkl: expected a pair"),
+    (("train", "{d}/run", "--ee559", "{d}/good.png"), "good.png: not a loadable EE-559 pkl"),
+    (("eval", "{d}/range.pkl"), "range.pkl (first tensor): values must lie in 0..255"),
+    (("train", "{d}/run", "--captured", "{d}/a", "{d}/b"), "scene.png: the two captures differ"),
+    (("train", "{d}/run", "--noisy", "{d}/a"), "with --mode ne2ne"),
+    (("train", "{d}/run"), "train needs data"),
+    (("train", "{d}/run", "--resume"), "last.pt: no such file"),
+    (("eval", "{d}/good.png", "--noise", "gaussian:abc"), "noise spec 'gaussian:abc'"),
+    (("eval", "{d}/good.png", "--noise", "speckle:3"), "noise spec 'speckle:3'"),
+    (("eval", "{d}/good.png", "--noise", "gaussian:-5"), "noise spec 'gaussian:-5'"),
+    (("make-pairs", "{d}/empty_dir", "{d}/pairs"), "folder holds no images"),
+]
+
+
+def snapshot(folder):
+    return {p: p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+
+
+@pytest.mark.parametrize("args, message", CLI_CASES)
+def test_cli_bad_input_one_line_nonzero_exit_nothing_written(bad, args, message):
+    before = snapshot(bad)
+    result = n2n(*(a.format(d=bad) for a in args))
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("n2n: error:") and message in lines[0], lines
+    assert snapshot(bad) == before  # inputs untouched, nothing half-written left behind
+
+
+@pytest.mark.parametrize("name, message", [
+    ("truncated.png", "cannot read image"), ("truncated.jpg", "cannot read image"),
+    ("truncated.tif", "cannot read image"), ("empty.png", "file is empty"),
+    ("cmyk.jpg", "CMYK"), ("nan.tif", "NaN"), ("missing.tif", "no such file"),
+])
+def test_api_read_image_raises_a_named_error(bad, name, message):
+    with pytest.raises(N2NError, match=message) as err:
+        read_image(bad / name)
+    assert name in str(err.value)
+
+
+@pytest.mark.parametrize("name, message", [
+    ("shape.pkl", "expected shape"), ("dtype.pkl", "unsupported dtype"),
+    ("lengths.pkl", "differ in shape"), ("single.pkl", "expected a pair"),
+    ("range.pkl", "values must lie in 0..255"), ("good.png", "not a loadable EE-559 pkl"),
+])
+def test_api_ee559_pkl_raises_a_named_error(bad, name, message):
+    with pytest.raises(N2NError, match=message) as err:
+        load_ee559_pairs(bad / name)
+    assert name in str(err.value)
+
+
+@pytest.mark.parametrize("failure, message", [
+    (PermissionError(errno.EACCES, "Permission denied"), "Permission denied"),
+    (OSError(errno.ENOSPC, "No space left on device"), "No space left on device"),
+])
+def test_unwritable_output_gives_one_line_and_leaves_no_partial_file(bad, capsys, monkeypatch,
+                                                                     failure, message):
+    """A read-only folder or a full disk, simulated where the bytes reach the disk (running as
+    root, a chmod would not stop the write)."""
+    import n2n.files
+
+    def fail(fd: int) -> None:
+        raise failure
+
+    monkeypatch.setattr(n2n.files.os, "fsync", fail)
+    (bad / "out").mkdir()
+    before = snapshot(bad)
+    code = main(["denoise", str(bad / "good.png"), "-o", str(bad / "out")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and message in err[0]
+    assert snapshot(bad) == before and not list((bad / "out").iterdir())
+
+
+def test_one_pixel_rgba_and_palette_images_still_denoise(bad, photo):
+    rgba = np.dstack([photo, np.full(photo.shape[:2] + (1,), 128, np.float32)])
+    PILImage.fromarray(rgba.astype(np.uint8)).save(bad / "rgba.png")
+    PILImage.fromarray(photo.astype(np.uint8)).convert("P").save(bad / "palette.png")
+    for name in ("tiny/one_pixel.png", "rgba.png", "palette.png"):
+        out = bad / "denoised" / name.replace("/", "_")
+        assert main(["denoise", str(bad / name), "-o", str(out)]) == 0
+        assert read_image(out).pixels.shape[:2] == read_image(bad / name).pixels.shape[:2]
+    assert read_image(bad / "denoised" / "rgba.png").alpha is not None
