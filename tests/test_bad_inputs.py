@@ -154,3 +154,21 @@ def test_one_pixel_rgba_and_palette_images_still_denoise(bad, photo):
         assert main(["denoise", str(bad / name), "-o", str(out)]) == 0
         assert read_image(out).pixels.shape[:2] == read_image(bad / name).pixels.shape[:2]
     assert read_image(bad / "denoised" / "rgba.png").alpha is not None
+
+
+def test_decompression_bomb_is_refused_from_its_header(tmp_path):
+    """A 100000 x 100000 PNG header (30 GB of pixels) over a few bytes of data: refused before
+    any pixel buffer is allocated."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(
+            ">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    header = struct.pack(">IIBBBBB", 100_000, 100_000, 8, 2, 0, 0, 0)
+    png = b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(
+        b"IDAT", zlib.compress(b"\x00" * 1000)) + chunk(b"IEND", b"")
+    (tmp_path / "bomb.png").write_bytes(png)
+    with pytest.raises(N2NError, match="bomb.png: .*exceeds (the )?limit"):
+        read_image(tmp_path / "bomb.png")
