@@ -219,6 +219,7 @@ def parse_scales(text: str) -> list[int]:
 
 
 def run_denoise(args: argparse.Namespace) -> int:
+    from n2n import stream
     from n2n.denoise import denoise_image
     from n2n.io import IMAGE_SUFFIXES, list_images, read_image, write_image
 
@@ -240,7 +241,10 @@ def run_denoise(args: argparse.Namespace) -> int:
     denoiser = zero_shot_denoiser(args) if args.zero_shot else load_denoiser(args, args.tile)
     bar = tqdm(inputs, desc="denoise", unit="image", disable=None)  # no bar when not a tty
     for path, target in zip(bar, targets, strict=True):
-        write_image(target, denoise_image(denoiser, read_image(path)))
+        if not args.zero_shot and stream.should_stream(path, target):
+            stream.denoise_png_streaming(denoiser, path, target)  # memory bounded by a strip
+        else:
+            write_image(target, denoise_image(denoiser, read_image(path)))
     print(f"wrote {len(targets)} image(s) to {out}")
     return 0
 

@@ -78,7 +78,7 @@ def read_image(path: str | Path) -> Image:
     return _to_image(path, array)
 
 
-def _check_size(path: Path, height: int, width: int) -> None:
+def check_size(path: Path, height: int, width: int) -> None:
     if height * width > MAX_PIXELS:
         raise N2NError(
             f"{path}: {width}x{height} pixels exceeds the limit of {MAX_PIXELS} "
@@ -89,7 +89,7 @@ def _check_size(path: Path, height: int, width: int) -> None:
 def _read_npy(path: Path) -> np.ndarray:
     header = np.load(path, mmap_mode="r", allow_pickle=False)
     if header.ndim in (2, 3):
-        _check_size(path, header.shape[0], header.shape[1])
+        check_size(path, header.shape[0], header.shape[1])
     return np.array(header)
 
 
@@ -100,7 +100,7 @@ def _read_tiff(path: Path) -> np.ndarray:
         page = tif.pages[0]
         if page.photometric.name in ("SEPARATED", "CIELAB", "ICCLAB", "ITULAB"):
             raise N2NError(f"{path}: {page.photometric.name} TIFF is not supported; convert to RGB")
-        _check_size(path, page.imagelength, page.imagewidth)
+        check_size(path, page.imagelength, page.imagewidth)
         array = page.asarray()
         if array.ndim == 3 and page.planarconfig.name == "SEPARATE":
             array = np.moveaxis(array, 0, -1)
@@ -115,7 +115,7 @@ def _is_16bit_png(path: Path) -> bool:
 
 def _read_png16(path: Path) -> np.ndarray:
     width, height, rows, info = png.Reader(filename=str(path)).asDirect()
-    _check_size(path, height, width)
+    check_size(path, height, width)
     planes = info["planes"]
     array = np.vstack([np.asarray(row, dtype=np.uint16) for row in rows])
     return array.reshape(height, width, planes)
@@ -124,7 +124,7 @@ def _read_png16(path: Path) -> np.ndarray:
 def _read_pillow(path: Path) -> np.ndarray:
     with PILImage.open(path) as im:
         width, height = im.size
-        _check_size(path, height, width)
+        check_size(path, height, width)
         mode = im.mode
         if mode in ("CMYK", "LAB", "HSV", "YCbCr"):
             raise N2NError(f"{path}: {mode} images are not supported; convert to RGB first")

@@ -1,0 +1,83 @@
+"""Denoise PNGs too large for memory: rows stream in, full-width strips are denoised tile by
+tile, rows stream out.
+
+Memory is bounded by one strip (``tile`` rows plus a margin above and below, at full width),
+not by the image's height. Strip borders follow the tiler's rule (corners on the network's
+multiple, margins of at least the receptive radius), so the result equals ``n2n denoise`` on the
+whole image. pypng decodes rows lazily; it is slower than Pillow, so only images above
+:data:`STREAM_PIXELS` take this path.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import png
+
+from n2n.denoise import Denoiser
+from n2n.errors import N2NError
+from n2n.files import atomic_path
+from n2n.io import Image, check_size, to_array
+
+STREAM_PIXELS = 1 << 25  # 33.5 Mpx: above this a PNG -> PNG denoise streams
+
+
+def png_header(path: Path) -> tuple[int, int, int]:
+    """Width, height and bit depth from a PNG's header, reading nothing else."""
+    reader = png.Reader(filename=str(path))
+    try:
+        reader.preamble()
+    except (png.Error, OSError) as err:
+        raise N2NError(f"{path}: cannot read image ({err})") from err
+    return reader.width, reader.height, reader.bitdepth
+
+
+def should_stream(source: Path, target: Path, limit: int | None = None) -> bool:
+    """True for a PNG -> PNG denoise of more than ``limit`` (default :data:`STREAM_PIXELS`)
+    pixels at 8 or 16 bits."""
+    if source.suffix.lower() != ".png" or target.suffix.lower() != ".png":
+        return False
+    width, height, bitdepth = png_header(source)
+    return width * height > (STREAM_PIXELS if limit is None else limit) and bitdepth in (8, 16)
+
+
+def denoise_png_streaming(denoiser: Denoiser, source: Path, target: Path) -> None:
+    """Denoise ``source`` into ``target`` (written atomically) one strip at a time."""
+    reader = png.Reader(filename=str(source))
+    try:
+        width, height, rows, info = reader.asDirect()
+        check_size(source, height, width)
+        planes, alpha, depth = info["planes"], info["alpha"], info["bitdepth"]
+        writer = png.Writer(width, height, greyscale=info["greyscale"], alpha=alpha,
+                            bitdepth=depth)
+        pixel_rows = (np.asarray(row).reshape(width, planes) for row in rows)
+        out_rows = denoised_rows(denoiser, pixel_rows, height, planes - alpha, depth)
+        with atomic_path(target) as tmp, open(tmp, "wb") as stream:
+            writer.write(stream, out_rows)
+    except png.Error as err:
+        raise N2NError(f"{source}: cannot read image ({err})") from err
+
+
+def denoised_rows(denoiser: Denoiser, rows: Iterator[np.ndarray], height: int, colors: int,
+                  depth: int) -> Iterator[np.ndarray]:
+    """Rows (W, planes) of ``depth``-bit integers in, denoised flat rows out, in order; planes
+    beyond ``colors`` (alpha) pass through untouched."""
+    scale = 255.0 / (2**depth - 1)
+    tile, margin = denoiser.tile, denoiser.margin
+    buffer: list[np.ndarray] = []
+    first_buffered = 0
+    for top in range(0, height, tile):
+        bottom = min(top + tile, height)
+        first, last = max(top - margin, 0), min(bottom + margin, height)
+        while first_buffered + len(buffer) < last:
+            buffer.append(next(rows))
+        del buffer[: first - first_buffered]
+        first_buffered = first
+        strip = np.stack(buffer)  # (rows, W, planes) in the file's integers
+        pixels = strip[:, :, :colors].astype(np.float32) * scale
+        out = denoiser(pixels, tiled=True)[top - first: bottom - first]
+        alpha = strip[top - first: bottom - first, :, colors] if strip.shape[2] > colors else None
+        array = to_array(Image(out, depth, alpha))
+        yield from array.reshape(array.shape[0], -1)

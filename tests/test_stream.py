@@ -1,0 +1,62 @@
+"""Streaming PNG denoise: the same result as in memory, alpha and bit depth kept, atomic."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import n2n.stream
+from n2n.cli import main
+from n2n.denoise import Denoiser, denoise_image
+from n2n.io import Image, read_image, write_image
+from n2n.pretrained import load_bundled
+from n2n.stream import denoise_png_streaming, should_stream
+
+
+@pytest.mark.parametrize("depth, channels, with_alpha", [(8, 3, True), (16, 3, False),
+                                                         (8, 1, False)])
+def test_streamed_equals_in_memory(tmp_path, photo, depth, channels, with_alpha):
+    rng = np.random.default_rng(0)
+    clean = np.tile(photo, (3, 3, 1))[:250, :230]  # several strips and tiles at tile 64
+    if channels == 1:
+        clean = clean.mean(2, keepdims=True)
+    noisy = np.clip(clean + rng.normal(0, 25, clean.shape), 0, 255).astype(np.float32)
+    alpha = rng.integers(0, 2**depth, noisy.shape[:2]).astype(
+        np.uint8 if depth == 8 else np.uint16) if with_alpha else None
+    write_image(tmp_path / "in.png", Image(noisy, depth, alpha))
+    denoiser = Denoiser(load_bundled(), tile=64)
+    denoise_png_streaming(denoiser, tmp_path / "in.png", tmp_path / "out.png")
+    streamed = read_image(tmp_path / "out.png")
+    expected = denoise_image(denoiser, read_image(tmp_path / "in.png"))
+    assert streamed.bit_depth == depth and streamed.pixels.shape == noisy.shape
+    lsb = 255.0 / (2**depth - 1)
+    difference = np.abs(streamed.pixels - np.rint(expected.pixels / lsb) * lsb)
+    assert difference.max() <= lsb + 1e-3 and difference.mean() < 0.01 * lsb  # rounding ties
+    if with_alpha:
+        assert np.array_equal(streamed.alpha, alpha)
+
+
+def test_cli_streams_large_pngs_and_nothing_else(tmp_path, photo, monkeypatch):
+    write_image(tmp_path / "a.png", Image(photo))
+    assert not should_stream(tmp_path / "a.png", tmp_path / "b.png")  # small: in memory
+    assert not should_stream(tmp_path / "a.png", tmp_path / "b.tif", limit=0)  # PNG only
+    monkeypatch.setattr(n2n.stream, "STREAM_PIXELS", 100)
+    assert should_stream(tmp_path / "a.png", tmp_path / "b.png")
+    calls = []
+    original = n2n.stream.denoise_png_streaming
+    monkeypatch.setattr(n2n.stream, "denoise_png_streaming",
+                        lambda *a: calls.append(a) or original(*a))
+    assert main(["denoise", str(tmp_path / "a.png"), "-o", str(tmp_path / "b.png")]) == 0
+    assert len(calls) == 1 and read_image(tmp_path / "b.png").pixels.shape == photo.shape
+
+
+def test_truncated_png_streams_into_a_clear_error_and_no_output(tmp_path, photo):
+    write_image(tmp_path / "a.png", Image(np.tile(photo, (2, 2, 1))))
+    data = (tmp_path / "a.png").read_bytes()
+    (tmp_path / "cut.png").write_bytes(data[: len(data) // 2])
+    from n2n.errors import N2NError
+
+    with pytest.raises(N2NError, match="cut.png: cannot read image"):
+        denoise_png_streaming(Denoiser(load_bundled(), tile=64), tmp_path / "cut.png",
+                              tmp_path / "out.png")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.png", "cut.png"]
