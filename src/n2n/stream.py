@@ -21,7 +21,7 @@ from n2n.errors import N2NError
 from n2n.files import atomic_path
 from n2n.io import Image, check_size, to_array
 
-STREAM_PIXELS = 1 << 25  # 33.5 Mpx: above this a PNG -> PNG denoise streams
+STREAM_PIXELS = 1 << 24  # 16.8 Mpx (4096^2): from this size a PNG -> PNG denoise streams
 
 
 def png_header(path: Path) -> tuple[int, int, int]:
@@ -35,12 +35,12 @@ def png_header(path: Path) -> tuple[int, int, int]:
 
 
 def should_stream(source: Path, target: Path, limit: int | None = None) -> bool:
-    """True for a PNG -> PNG denoise of more than ``limit`` (default :data:`STREAM_PIXELS`)
+    """True for a PNG -> PNG denoise of at least ``limit`` (default :data:`STREAM_PIXELS`)
     pixels at 8 or 16 bits."""
     if source.suffix.lower() != ".png" or target.suffix.lower() != ".png":
         return False
     width, height, bitdepth = png_header(source)
-    return width * height > (STREAM_PIXELS if limit is None else limit) and bitdepth in (8, 16)
+    return width * height >= (STREAM_PIXELS if limit is None else limit) and bitdepth in (8, 16)
 
 
 def denoise_png_streaming(denoiser: Denoiser, source: Path, target: Path) -> None:
