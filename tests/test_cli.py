@@ -123,3 +123,10 @@ def test_scratch_train_writes_plain_weights_and_a_log(tmp_path, photo_folder):
     assert "val_psnr" in out
     assert (tmp_path / "s.n2nw").read_bytes()[:1] == b"{"
     assert json.loads((tmp_path / "s.json").read_text())[0]["epoch"] == 1
+
+
+def test_train_streams_a_folder_with_dataloader_workers(tmp_path, photo_folder):
+    ok("train", tmp_path / "run", "--clean", photo_folder, "--workers", "2", "--patch-size", "32",
+       "--patches-per-epoch", "64", "--batch-size", "16", "--epochs", "2", "--width", "8")
+    log = json.loads((tmp_path / "run" / "log.json").read_text())
+    assert len(log) == 2 and log[-1]["val_psnr"] > 0

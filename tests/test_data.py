@@ -115,3 +115,31 @@ def test_gray_fraction_makes_gray_patches_with_channel_identical_noise():
         assert not torch.equal(x[~gray][:, 0] - batch.clean[~gray][:, 0],
                                x[~gray][:, 2] - batch.clean[~gray][:, 2])
     assert not torch.equal(batch.input[gray], batch.target[gray])
+
+
+def test_lazy_folder_reads_in_workers_and_does_not_depend_on_their_number(photo_folder):
+    from n2n.data import LazyFolder
+    from n2n.io import list_images
+
+    paths = list_images([photo_folder])
+    made = []
+    for workers in (0, 2):
+        source = LazyFolder(paths, Gaussian((25.0, 25.0)), patch_size=32, patches_per_epoch=40,
+                            workers=workers, patches_per_image=4)
+        made.append(list(source.batches(16, torch.Generator().manual_seed(0))))
+    assert [b.input.shape for b in made[0]] == [(16, 3, 32, 32)] * 2 + [(8, 3, 32, 32)]
+    for a, b in zip(*made, strict=True):
+        assert torch.equal(a.input, b.input) and torch.equal(a.clean, b.clean)
+    assert not torch.equal(made[0][0].input, made[0][0].target)  # two independent noise draws
+
+
+def test_lazy_folder_worker_errors_come_back_as_one_line(tmp_path, photo):
+    from n2n.data import LazyFolder
+    from n2n.io import Image, write_image
+
+    write_image(tmp_path / "small.png", Image(photo[:20, :20]))
+    source = LazyFolder([tmp_path / "small.png"], Gaussian((25.0, 25.0)), patch_size=32,
+                        patches_per_epoch=8, workers=1)
+    with pytest.raises(N2NError, match="^patch size 32 is larger than every image") as err:
+        list(source.batches(8, torch.Generator().manual_seed(0)))
+    assert "\n" not in str(err.value)

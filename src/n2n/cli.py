@@ -95,6 +95,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--gray-fraction", type=float, default=0.0, help="for --clean: share of "
                    "patches made gray with channel-identical noise, so an RGB model also "
                    "denoises grayscale images (default 0)")
+    p.add_argument("--workers", type=int, help="for --clean: stream the images from disk in N "
+                   "DataLoader worker processes instead of holding them in memory")
     p.add_argument("--patch-size", type=int, default=64)
     p.add_argument("--patches-per-epoch", type=int, default=5000)
     p.add_argument("--init", type=Path, metavar="CHECKPOINT",
@@ -382,7 +384,7 @@ def build_training_data(args: argparse.Namespace):
     from n2n.noise import parse_noise
 
     data = {k: v for k, v in vars(args).items() if k in ("clean", "ee559", "captured", "noisy",
-            "val",
+            "workers", "val",
             "val_pkl", "noise", "scales", "patch_size", "patches_per_epoch", "gray_fraction")}
     data = {k: [str(x) for x in v] if isinstance(v, list) else str(v) if isinstance(v, Path)
             else v for k, v in data.items()}
@@ -409,6 +411,8 @@ def build_training_data(args: argparse.Namespace):
         source = CapturedPairs(images, None, args.patch_size, args.patches_per_epoch)
         return source, val, data
     noise = parse_noise(args.noise)
+    if args.workers is not None:
+        return lazy_training_data(args, noise, val, data)
     images = load_folder(args.clean)
     if val is None:
         if args.val:
@@ -446,6 +450,28 @@ def run_bench(args: argparse.Namespace) -> int:
             bench.save()
     print(f"wrote results.json, results.md and plots to {args.output}")
     return 0
+
+
+def lazy_training_data(args: argparse.Namespace, noise, val, data):
+    """Like ``--clean``, but images are read by DataLoader workers when needed."""
+    from n2n.data import LazyFolder, load_folder, split_holdout, validation_from_clean
+    from n2n.io import list_images
+
+    if args.workers < 0:
+        raise N2NError(f"--workers {args.workers} must be >= 0")
+    paths = list_images(args.clean)
+    channels = load_folder(paths[:1])[0].shape[0]
+    if val is None:
+        if args.val:
+            val_images = load_folder(args.val, channels)
+        else:
+            paths, val_paths = split_holdout(paths, 0.05)
+            val_images = load_folder(val_paths, channels)
+        val = validation_from_clean(val_images, noise, args.seed)
+    source = LazyFolder(paths, noise, args.patch_size, args.patches_per_epoch,
+                        parse_scales(args.scales), args.gray_fraction, args.workers,
+                        channels=channels)
+    return source, val, data
 
 
 def run_make_pairs(args: argparse.Namespace) -> int:
