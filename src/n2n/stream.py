@@ -29,8 +29,8 @@ def png_header(path: Path) -> tuple[int, int, int]:
     reader = png.Reader(filename=str(path))
     try:
         reader.preamble()
-    except (png.Error, OSError) as err:
-        raise N2NError(f"{path}: cannot read image ({err})") from err
+    except Exception as err:  # pypng raises png.Error, EOFError, OSError...
+        raise N2NError(f"{path}: cannot read image ({err or type(err).__name__})") from err
     return reader.width, reader.height, reader.bitdepth
 
 
@@ -39,7 +39,10 @@ def should_stream(source: Path, target: Path, limit: int | None = None) -> bool:
     pixels at 8 or 16 bits."""
     if source.suffix.lower() != ".png" or target.suffix.lower() != ".png":
         return False
-    width, height, bitdepth = png_header(source)
+    try:
+        width, height, bitdepth = png_header(source)
+    except N2NError:
+        return False  # not streamable: reading it whole will name the problem
     return width * height >= (STREAM_PIXELS if limit is None else limit) and bitdepth in (8, 16)
 
 
@@ -56,8 +59,12 @@ def denoise_png_streaming(denoiser: Denoiser, source: Path, target: Path) -> Non
         out_rows = denoised_rows(denoiser, pixel_rows, height, planes - alpha, depth)
         with atomic_path(target) as tmp, open(tmp, "wb") as stream:
             writer.write(stream, out_rows)
-    except png.Error as err:
-        raise N2NError(f"{source}: cannot read image ({err})") from err
+    except N2NError:
+        raise
+    except OSError as err:  # disk full, permission denied: reading or writing
+        raise N2NError(f"{source} -> {target}: {err.strerror or err}") from err
+    except Exception as err:  # pypng and zlib raise many types on corrupt data
+        raise N2NError(f"{source}: cannot read image ({err or type(err).__name__})") from err
 
 
 def denoised_rows(denoiser: Denoiser, rows: Iterator[np.ndarray], height: int, colors: int,

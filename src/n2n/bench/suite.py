@@ -188,6 +188,9 @@ class Bench:
         write_report(self.record, self.crops, self.config.out)
 
     def run(self) -> dict:
+        m = self.record["machine"]
+        self.log(f"machine: {m['cpu']}, {m['cores']} cores, torch {m['torch']} on "
+                 f"{m['torch_threads']} thread(s), device {self.config.device}")
         if self.config.train:
             self.train_models()
         for dataset in self.datasets:
