@@ -154,7 +154,6 @@ def fit(model: PixelModel, source: PairSource, config: TrainConfig,
     """
     context, device = distributed.setup(next(model.parameters()).device)
     objective = make_objective(config.mode, config.loss, config.target)
-    torch.manual_seed(config.seed)
     if normalize and resume is None:
         model.set_normalization(source.stats_sample(derived_generator(config.seed)).to(device))
     model.to(device).train()
