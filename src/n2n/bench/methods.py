@@ -79,9 +79,11 @@ def _nlm(device: str) -> Denoise:
     def denoise(noisy: np.ndarray, sigma: float) -> np.ndarray:
         x = noisy / 255.0
         est = float(np.mean(estimate_sigma(x, channel_axis=2)))
-        out = denoise_nl_means(x, h=0.6 * est, sigma=est, fast_mode=True, patch_size=5,
-                               patch_distance=6, channel_axis=2)
-        return out * 255.0
+        gray = x.shape[2] == 1  # denoise_nl_means drops a single channel axis
+        out = denoise_nl_means(x[:, :, 0] if gray else x, h=0.6 * est, sigma=est,
+                               fast_mode=True, patch_size=5, patch_distance=6,
+                               channel_axis=None if gray else 2)
+        return (out[:, :, None] if gray else out) * 255.0
 
     return denoise
 

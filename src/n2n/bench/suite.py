@@ -281,6 +281,8 @@ def quick_data(folder: Path) -> tuple[Path, Path]:
         for j, top in enumerate((200, 260)):
             crop = photo[top:top + 72, 200 + 40 * j:296 + 40 * j].astype(np.float32)
             write_image(train / f"train{i}{j}.png", Image(crop))
+    gray = skdata.camera()[200:264, 200:264, None].astype(np.float32)  # the grayscale path
+    write_image(test / "test_gray.png", Image(gray))
     return test, train
 
 
