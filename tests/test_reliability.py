@@ -13,7 +13,7 @@ import pytest
 import torch
 from test_cli import N2N, n2n, ok
 
-from n2n.checkpoint import load_record
+from n2n.checkpoint import load_model, load_record
 from n2n.data import SyntheticPairs
 from n2n.distributed import weights_digest
 from n2n.models import ModelConfig, build_model
@@ -111,7 +111,9 @@ def test_sigkill_mid_epoch_leaves_a_checkpoint_that_resumes_and_finishes(tmp_pat
     assert [row["epoch"] for row in log] == [1, 2, 3]
 
 
-def test_sigterm_writes_a_checkpoint_and_exits_143(tmp_path, photo_folder):
+def test_sigterm_writes_a_checkpoint_exits_143_and_resumes_bit_identically(tmp_path,
+                                                                          photo_folder):
+    ok(*train_args(tmp_path / "whole", photo_folder))
     run = tmp_path / "run"
     proc = start_and_wait_for_checkpoint(train_args(run, photo_folder, "--checkpoint-minutes",
                                                     "0.001"))
@@ -122,6 +124,8 @@ def test_sigterm_writes_a_checkpoint_and_exits_143(tmp_path, photo_folder):
     assert "--resume" in err
     ok("train", run, "--resume")
     assert len(json.loads((run / "log.json").read_text())) == 3
+    digests = {weights_digest(load_model(r / "last.pt")) for r in (run, tmp_path / "whole")}
+    assert len(digests) == 1  # same seed, same data: the same weights, interrupted or not
 
 
 class RunsCode:

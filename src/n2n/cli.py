@@ -317,17 +317,18 @@ def run_train(args: argparse.Namespace) -> int:
     from n2n.models import ModelConfig, build_model
     from n2n.train import Interrupted, TrainConfig, fit, resolve_device
 
-    if args.threads:
-        torch.set_num_threads(args.threads)
     resume = None
     if args.resume:
         resume = load_record(args.run_dir / "last.pt")
         if not isinstance(resume.get("cli"), dict) or "position" not in resume:
             raise N2NError(f"{args.run_dir / 'last.pt'}: not a resumable 'n2n train' checkpoint")
-        now = {k: getattr(args, k) for k in ("run_dir", "device", "threads", "resume", "run")}
+        now = {k: getattr(args, k) for k in ("run_dir", "device", "threads", "resume", "run")
+               if getattr(args, k) is not None}  # the saved thread count unless given again
         args = argparse.Namespace(**{**resume["cli"], **now})
     elif not (args.clean or args.ee559 or args.captured or args.noisy):
         raise N2NError("train needs data: --clean, --ee559, --captured or --noisy (or --resume)")
+    if args.threads:  # the same count as before makes a resumed run bit-identical
+        torch.set_num_threads(args.threads)
     source, val, data = build_training_data(args)
     if resume is not None:
         model = model_from_record(resume, args.run_dir / "last.pt")
@@ -338,7 +339,7 @@ def run_train(args: argparse.Namespace) -> int:
                            f"training images {source.channels}")
     else:
         model = build_model(ModelConfig(args.arch, source.channels, args.width, args.depth,
-                                        args.residual, args.linear_output))
+                                        args.residual, args.linear_output), seed=args.seed)
     data["init"] = str(args.init) if args.init else None
     config = TrainConfig(model.config, args.mode, args.loss, args.target, args.lr,
                          args.lr_patience, batch_size=args.batch_size, epochs=args.epochs,
@@ -346,7 +347,7 @@ def run_train(args: argparse.Namespace) -> int:
                          augment=not args.no_augment, seed=args.seed, data=data)
     model = model.to(resolve_device(args.device))
     saved_args = {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()
-                  if k not in ("run", "run_dir", "device", "threads", "resume")}
+                  if k not in ("run", "run_dir", "device", "resume")}
     try:
         history = fit(model, source, config, val, args.run_dir, normalize=args.init is None,
                       resume=resume, extra={"cli": saved_args})

@@ -36,7 +36,7 @@ class ZeroShotDenoiser:
         image = torch.from_numpy(np.ascontiguousarray(pixels, dtype=np.float32)).permute(2, 0, 1)
         even_crop(image[None])  # refuses images smaller than the 2x2 sub-sampling cell
         channels = image.shape[0]
-        model = build_model(ModelConfig("zs", channels, self.width, residual=True))
+        model = build_model(ModelConfig("zs", channels, self.width, residual=True), self.seed)
         steps = min(STEPS_PER_EPOCH, self.iterations)
         config = TrainConfig(model.config, mode="zs", lr=self.lr, batch_size=1,
                              epochs=math.ceil(self.iterations / steps), minutes=self.minutes,

@@ -60,7 +60,8 @@ def train_recipe(recipe: Recipe, images: list[torch.Tensor], noise: Noise, val: 
     """Train for ``minutes`` of wall-clock time; return the final model and its history."""
     source = SyntheticPairs(images, noise, recipe.patch_size, patches_per_epoch)
     model = build_model(ModelConfig("lite", source.channels, recipe.width,
-                                    residual=recipe.residual, linear_output=recipe.linear_output))
+                                    residual=recipe.residual, linear_output=recipe.linear_output),
+                        seed=seed)
     config = TrainConfig(model.config, recipe.mode, recipe.loss, recipe.target,
                          lr_patience=recipe.lr_patience, epochs=10**9, minutes=minutes,
                          augment=recipe.augment, seed=seed,

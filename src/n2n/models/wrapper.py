@@ -41,8 +41,17 @@ class ModelConfig:
             raise N2NError(f"model width {self.width} and depth {self.depth} must be >= 1")
 
 
-def build_model(config: ModelConfig) -> PixelModel:
-    """A fresh, randomly initialised model for ``config``."""
+def build_model(config: ModelConfig, seed: int | None = None) -> PixelModel:
+    """A fresh, randomly initialised model for ``config``; with ``seed``, the same weights every
+    time (torch's global generator is left as it was)."""
+    if seed is None:
+        return _build(config)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return _build(config)
+
+
+def _build(config: ModelConfig) -> PixelModel:
     if config.arch == "lite":
         net: nn.Module = LiteUNet(config.channels, config.width, config.depth,
                                   config.linear_output)
