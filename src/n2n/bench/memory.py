@@ -35,7 +35,11 @@ def noisy_photo(size: int, seed: int = 0) -> np.ndarray:
 
 
 def peak_rss_of(command: list[str]) -> tuple[float, float, int]:
-    """Run ``command``; return its peak resident memory (MiB), seconds and exit status."""
+    """Run ``command``; return its peak resident memory (MiB), seconds and exit status.
+
+    Linux carries a parent's high-water mark into a child it spawns, so the calling process must
+    stay small: the test images are made by a helper process (``--make``), never here.
+    """
     start = time.monotonic()
     proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     _, status, usage = os.wait4(proc.pid, 0)
@@ -47,13 +51,18 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[512, 1024, 2048, 4096, 8192])
     parser.add_argument("--json", type=Path)
+    parser.add_argument("--make", nargs=2, metavar=("SIZE", "PATH"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.make:  # helper process: write one test image and exit
+        PILImage.fromarray(noisy_photo(int(args.make[0]))).save(args.make[1], compress_level=1)
+        return 0
     n2n = str(Path(sys.executable).parent / "n2n")
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for size in args.sizes:
             source, target = Path(tmp) / f"noisy{size}.png", Path(tmp) / f"out{size}.png"
-            PILImage.fromarray(noisy_photo(size)).save(source, compress_level=1)
+            subprocess.run([sys.executable, "-m", "n2n.bench.memory", "--make", str(size),
+                            str(source)], check=True)
             peak, seconds, code = peak_rss_of([n2n, "denoise", str(source), "-o", str(target)])
             if code != 0:
                 print(f"n2n denoise failed at {size}x{size} (exit {code})", file=sys.stderr)
