@@ -1,7 +1,8 @@
 """The ``n2n`` command line: a thin layer over the package's modules.
 
-Commands: ``train``, ``denoise``, ``eval``, ``demo``, ``make-pairs``, ``export``. Every user error
-is an :class:`N2NError`, printed as one ``n2n: error: ...`` line with exit status 2.
+Commands: ``train``, ``denoise``, ``eval``, ``bench``, ``demo``, ``make-pairs``, ``scratch-train``,
+``export``. Every user error is an :class:`N2NError`, printed as one ``n2n: error: ...`` line
+with exit status 2.
 """
 
 from __future__ import annotations
