@@ -20,8 +20,13 @@ from tqdm.auto import tqdm
 from n2n.bench.measure import PeakMemory, machine
 from n2n.bench.methods import METHODS, Denoise, resolve_methods
 from n2n.bench.training import ABLATION, EQUAL_BUDGET, Recipe, train_recipe
-from n2n.data import Validation, load_ee559_pairs, load_folder, split_holdout
-from n2n.data import validation_from_clean as holdout_validation
+from n2n.data import (
+    Validation,
+    load_ee559_pairs,
+    load_folder,
+    split_holdout,
+    validation_from_clean,
+)
 from n2n.errors import N2NError
 from n2n.evaluate import noisy_versions
 from n2n.files import write_text_atomic
@@ -233,7 +238,7 @@ class Bench:
         images, val_images = split_holdout(images, 0.05)
         for spec in self.config.train_noises:
             noise = parse_noise(spec)
-            val = holdout_validation(val_images, noise, self.config.seed)
+            val = validation_from_clean(val_images, noise, self.config.seed)
             for recipe in EQUAL_BUDGET if self.config.train_minutes > 0 else ():
                 model, _ = self.train_one(recipe, images, noise, val,
                                                 self.config.train_minutes, "training")
