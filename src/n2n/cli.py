@@ -253,7 +253,13 @@ def run_denoise(args: argparse.Namespace) -> int:
 
 
 def run_eval(args: argparse.Namespace) -> int:
-    from n2n.evaluate import format_table, mean_score, noisy_versions, score_pairs
+    from n2n.evaluate import (
+        ee559_val_pairs,
+        format_table,
+        mean_score,
+        noisy_versions,
+        score_pairs,
+    )
     from n2n.noise import parse_noise
 
     denoiser = load_denoiser(args)
@@ -276,15 +282,6 @@ def run_eval(args: argparse.Namespace) -> int:
                   "mean": asdict(mean_score(scores)), "images": [asdict(s) for s in scores]}
         write_text_atomic(args.json, json.dumps(record, indent=1))
     return 0
-
-
-def ee559_val_pairs(path: Path):
-    from n2n.data import load_ee559_pairs
-
-    noisy, clean = load_ee559_pairs(path)
-    for i in range(len(noisy)):
-        yield (f"{i:05d}", noisy[i].permute(1, 2, 0).float().numpy(),
-               clean[i].permute(1, 2, 0).float().numpy())
 
 
 def run_demo(args: argparse.Namespace) -> int:

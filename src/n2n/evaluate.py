@@ -3,7 +3,7 @@ pairs: PSNR and SSIM of the noisy input and of the output, per image and mean.""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -42,6 +42,16 @@ def noisy_versions(paths: Iterable[Path], images: Iterable[np.ndarray], noise: N
         x = torch.from_numpy(clean).permute(2, 0, 1)
         noisy = noise(x, generator).permute(1, 2, 0).numpy()
         yield path.name, noisy, clean
+
+
+def ee559_val_pairs(path: str | Path) -> Iterator[tuple[str, np.ndarray, np.ndarray]]:
+    """(name, noisy, clean) (H, W, C) arrays from an EE-559 ``val_data.pkl``, loaded safely."""
+    from n2n.data import load_ee559_pairs
+
+    noisy, clean = load_ee559_pairs(path)
+    for i in range(len(noisy)):
+        yield (f"{i:05d}", noisy[i].permute(1, 2, 0).float().numpy(),
+               clean[i].permute(1, 2, 0).float().numpy())
 
 
 def mean_score(scores: list[Score]) -> Score:

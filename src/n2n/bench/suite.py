@@ -8,6 +8,7 @@ after each setting the report), so an error or Ctrl-C keeps everything finished 
 
 from __future__ import annotations
 
+import itertools
 import json
 import time
 from dataclasses import asdict, dataclass, field
@@ -22,13 +23,12 @@ from n2n.bench.methods import METHODS, Denoise, resolve_methods
 from n2n.bench.training import ABLATION, EQUAL_BUDGET, Recipe, train_recipe
 from n2n.data import (
     Validation,
-    load_ee559_pairs,
     load_folder,
     split_holdout,
     validation_from_clean,
 )
 from n2n.errors import N2NError
-from n2n.evaluate import noisy_versions
+from n2n.evaluate import ee559_val_pairs, noisy_versions
 from n2n.files import write_text_atomic
 from n2n.io import list_images, read_image
 from n2n.metrics import psnr, ssim
@@ -76,13 +76,8 @@ def true_sigma(noise: object, noisy: np.ndarray, clean: np.ndarray) -> float:
 def load_dataset(path: Path, limit: int | None = None) -> Dataset:
     """A folder of clean images, or an EE-559 ``val_data.pkl`` of (noisy, clean) tensors."""
     if path.suffix == ".pkl":
-        noisy, clean = load_ee559_pairs(path)
-        count = len(noisy) if limit is None else min(limit, len(noisy))
-        cases = []
-        for i in range(count):
-            n = noisy[i].permute(1, 2, 0).float().numpy()
-            c = clean[i].permute(1, 2, 0).float().numpy()
-            cases.append(Case(f"{i:05d}", n, c, float(np.std(n - c))))
+        pairs = itertools.islice(ee559_val_pairs(path), limit)
+        cases = [Case(name, n, c, float(np.std(n - c))) for name, n, c in pairs]
         return Dataset(path.stem, fixed_cases=cases)
     paths = list_images([path])[:limit]
     return Dataset(path.name, [(p.name, read_image(p).pixels) for p in paths])
