@@ -42,6 +42,7 @@ def bad(tmp_path, photo):
     for name, size in (("a", 40), ("b", 48)):
         (tmp_path / name).mkdir()
         write_image(tmp_path / name / "scene.png", Image(np.zeros((size, size, 3), np.float32)))
+    make_bad_bursts(tmp_path)
     x = torch.zeros(4, 3, 32, 32, dtype=torch.uint8)
     pkls = {"shape": (torch.zeros(4, 3, 32, dtype=torch.uint8),) * 2,
             "dtype": (x.bool(), x.bool()), "lengths": (x, x[:3]), "single": x,
@@ -49,6 +50,28 @@ def bad(tmp_path, photo):
     for name, obj in pkls.items():
         torch.save(obj, tmp_path / f"{name}.pkl")
     return tmp_path
+
+
+def make_bad_bursts(root):
+    """Burst folders that cannot be paired: ``bursts_<problem>/``."""
+    def image(path, size=40, channels=3):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_image(path, Image(np.full((size, size, channels), 100, np.float32)))
+
+    image(root / "bursts_one" / "scene" / "c0.png")
+    image(root / "bursts_sizes" / "scene" / "c0.png")
+    image(root / "bursts_sizes" / "scene" / "c1.png", size=48)
+    image(root / "bursts_channels" / "scene" / "c0.png")
+    image(root / "bursts_channels" / "scene" / "c1.png", channels=1)
+    for name in ("bursts_noref", "bursts_refsize"):
+        image(root / name / "scene" / "c0.png")
+        image(root / name / "scene" / "c1.png")
+    image(root / "bursts_refsize" / "scene" / "avg.png", size=32)
+    (root / "bursts_stack1").mkdir()
+    tifffile.imwrite(root / "bursts_stack1" / "scene.tif", np.zeros((40, 40), np.uint8))
+    (root / "bursts_stackref").mkdir()
+    tifffile.imwrite(root / "bursts_stackref" / "scene.tif", np.zeros((2, 40, 40), np.uint8))
+    image(root / "bursts_single" / "one.png")
 
 
 CLI_CASES = [
@@ -76,8 +99,20 @@ CLI_CASES = [
     (("train", "{d}/run", "--ee559", "{d}/single.pkl"), "single.pkl: expected a pair"),
     (("train", "{d}/run", "--ee559", "{d}/good.png"), "good.png: not a loadable EE-559 pkl"),
     (("eval", "{d}/range.pkl"), "range.pkl (first tensor): values must lie in 0..255"),
-    (("train", "{d}/run", "--captured", "{d}/a", "{d}/b"), "scene.png: the two captures differ"),
+    (("train", "{d}/run", "--captured", "{d}/a", "{d}/b"), "scene.png: capture of shape"),
     (("train", "{d}/run", "--noisy", "{d}/a"), "with --mode ne2ne"),
+    (("train", "{d}/run", "--bursts", "{d}/bursts_one"), "c0.png: a burst needs at least 2"),
+    (("train", "{d}/run", "--bursts", "{d}/bursts_sizes"), "c1.png: capture of shape (48, 48, 3)"),
+    (("train", "{d}/run", "--bursts", "{d}/bursts_channels"), "c1.png: capture of shape"),
+    (("train", "{d}/run", "--bursts", "{d}/bursts_stack1"), "scene.tif: a stack with 1 frame"),
+    (("train", "{d}/run", "--bursts", "{d}/bursts_noref", "--reference-name", "avg.png"),
+     "scene: no reference file named 'avg.png'"),
+    (("train", "{d}/run", "--bursts", "{d}/bursts_refsize", "--reference-name", "avg.png"),
+     "avg.png: reference of shape (32, 32, 3) does not match"),
+    (("train", "{d}/run", "--bursts", "{d}/bursts_stackref", "--reference-name", "avg.png"),
+     "scene.tif: no reference file scene_avg.png"),
+    (("train", "{d}/run", "--bursts", "{d}/bursts_single"), "one.png: a single image, not a"),
+    (("train", "{d}/run", "--bursts", "{d}/missing"), "missing: no such folder"),
     (("train", "{d}/run"), "train needs data"),
     (("train", "{d}/run", "--resume"), "last.pt: no such file"),
     (("eval", "{d}/good.png", "--noise", "gaussian:abc"), "noise spec 'gaussian:abc'"),

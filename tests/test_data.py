@@ -9,7 +9,7 @@ import torch
 
 from n2n.data import (
     Batch,
-    CapturedPairs,
+    CapturePairs,
     SyntheticPairs,
     TensorPairs,
     augment,
@@ -53,11 +53,12 @@ def test_patch_larger_than_every_image_is_a_clear_error():
         SyntheticPairs([torch.zeros(3, 20, 30)], Gaussian((1.0, 1.0)), patch_size=64)
 
 
-def test_captured_pairs_crop_the_same_window():
-    a = [torch.arange(3 * 40 * 40.0).reshape(3, 40, 40)]
-    source = CapturedPairs(a, [a[0] + 1000], patch_size=8, patches_per_epoch=10)
+def test_capture_pairs_crop_the_same_window_of_two_captures():
+    a = torch.arange(3 * 40 * 40.0).reshape(3, 40, 40)
+    source = CapturePairs([torch.stack([a, a + 1000])], patch_size=8, patches_per_epoch=10)
     batch = next(source.batches(10, torch.Generator().manual_seed(0)))
-    assert torch.equal(batch.target, batch.input + 1000) and batch.clean is None
+    assert torch.equal((batch.target - batch.input).abs(), torch.full_like(a[:, :8, :8], 1000)
+                       .expand(10, -1, -1, -1)) and batch.clean is None
 
 
 def test_tensor_pairs_check_shapes():

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from n2n.data import Batch, CapturedPairs
+from n2n.data import Batch, CapturePairs
 from n2n.errors import N2NError
 from n2n.metrics import psnr
 from n2n.models import ModelConfig, build_model
@@ -82,7 +82,8 @@ def noisy_photo_setup(photo):
 def test_neighbor2neighbor_learns_from_single_noisy_images(photo):
     torch.manual_seed(0)
     singles, val = noisy_photo_setup(photo)
-    source = CapturedPairs(singles, None, patch_size=32, patches_per_epoch=640)
+    source = CapturePairs([x[None] for x in singles], pairs=False, patch_size=32,
+                          patches_per_epoch=640)
     config = TrainConfig(ModelConfig(width=8, residual=True, linear_output=True), mode="ne2ne",
                          lr=3e-3, batch_size=32, epochs=2)
     model = build_model(config.model)

@@ -20,6 +20,7 @@ from tqdm.auto import tqdm
 from n2n import __version__
 from n2n.errors import N2NError
 from n2n.files import write_text_atomic
+from n2n.noise import parse_noise
 from n2n.scratch import ScratchError
 
 
@@ -55,6 +56,8 @@ def build_parser() -> argparse.ArgumentParser:
                    "network to each image itself (zero-shot Noise2Noise)")
     p.add_argument("--iterations", type=int, default=2000, help="for --zero-shot: Adam steps")
     p.add_argument("--minutes", type=float, help="for --zero-shot: time budget per image")
+    p.add_argument("--pd", type=int, help="pixel-shuffle down-sampling factor (2..4) for "
+                   "spatially correlated noise; default: the model's own (1 for the bundled)")
     p.set_defaults(run=run_denoise)
 
     p = sub.add_parser("eval", help="PSNR/SSIM on clean images with seeded noise, or EE-559 pkl")
@@ -81,14 +84,28 @@ def build_parser() -> argparse.ArgumentParser:
     src.add_argument("--clean", nargs="+", metavar="DIR",
                      help="clean images: fresh synthetic noise on both members every epoch")
     src.add_argument("--ee559", type=Path, metavar="PKL", help="EE-559 train_data.pkl")
+    src.add_argument("--bursts", type=Path, metavar="DIR", help="real captures: one folder "
+                     "(or multi-page TIFF / .npy stack) of K >= 2 aligned captures per scene; "
+                     "each step pairs two different captures of a scene")
     src.add_argument("--captured", nargs=2, metavar=("DIR_A", "DIR_B"),
-                     help="two folders of noisy captures of the same scenes, matched by name")
+                     help="two folders of noisy captures of the same scenes, matched by name "
+                     "(bursts of K = 2)")
     src.add_argument("--noisy", nargs="+", metavar="DIR",
                      help="single noisy images (with --mode ne2ne: no second capture needed)")
     p.add_argument("--mode", choices=("n2n", "ne2ne"), default="n2n",
                    help="n2n: pairs (Noise2Noise); ne2ne: Neighbor2Neighbor, single noisy images")
+    p.add_argument("--reference-name", metavar="FILE", help="for --bursts: the file in each "
+                   "scene folder (or <stack stem>_FILE) that is a clean reference, e.g. "
+                   "avg50.png; excluded from the captures, used for validation PSNR only")
+    p.add_argument("--channels", type=int, help="convert the training images to this many "
+                   "channels (1: a genuinely single-channel model for microscopy, astronomy, "
+                   "X-ray); default: as the images are")
+    p.add_argument("--pd", type=int, default=1, help="pixel-shuffle down-sampling factor 2..4 "
+                   "for spatially correlated (camera) noise: train and denoise on sub-images "
+                   "whose pixels are PD apart (default 1: off)")
     p.add_argument("--val", nargs="+", metavar="DIR",
-                   help="clean validation images (default: hold out 5%% of --clean)")
+                   help="clean validation images (default: hold out 5%% of --clean, or the "
+                   "scenes with references of --bursts)")
     p.add_argument("--val-pkl", type=Path, help="EE-559 val_data.pkl (noisy, clean)")
     p.add_argument("--noise", default="gaussian:25", help="for --clean: e.g. gaussian:5-50")
     p.add_argument("--scales", default="1", help="for --clean: box-downsampling factors, "
@@ -194,7 +211,7 @@ def load_denoiser(args: argparse.Namespace, tile: int = 512):
     from n2n.train import resolve_device
 
     model = load_model(args.weights) if args.weights else load_bundled()
-    return Denoiser(model, resolve_device(args.device), tile=tile)
+    return Denoiser(model, resolve_device(args.device), tile=tile, pd=getattr(args, "pd", None))
 
 
 def zero_shot_denoiser(args: argparse.Namespace):
@@ -205,7 +222,8 @@ def zero_shot_denoiser(args: argparse.Namespace):
         raise N2NError("--zero-shot trains its own network on each image; drop --weights")
     if args.iterations < 1 or (args.minutes is not None and args.minutes <= 0):
         raise N2NError(f"--iterations {args.iterations} and --minutes {args.minutes} must be > 0")
-    return ZeroShotDenoiser(args.iterations, args.minutes, resolve_device(args.device))
+    return ZeroShotDenoiser(args.iterations, args.minutes, resolve_device(args.device),
+                            pd=args.pd or 1)
 
 
 def parse_scales(text: str) -> list[int]:
@@ -260,7 +278,6 @@ def run_eval(args: argparse.Namespace) -> int:
         noisy_versions,
         score_pairs,
     )
-    from n2n.noise import parse_noise
 
     denoiser = load_denoiser(args)
     if len(args.inputs) == 1 and args.inputs[0].endswith(".pkl"):
@@ -290,7 +307,6 @@ def run_demo(args: argparse.Namespace) -> int:
     from n2n.evaluate import noisy_versions
     from n2n.io import Image, write_image
     from n2n.metrics import psnr
-    from n2n.noise import parse_noise
     from n2n.plots import side_by_side
 
     noise = parse_noise(args.noise)
@@ -323,8 +339,9 @@ def run_train(args: argparse.Namespace) -> int:
         now = {k: getattr(args, k) for k in ("run_dir", "device", "threads", "resume", "run")
                if getattr(args, k) is not None}  # the saved thread count unless given again
         args = argparse.Namespace(**{**resume["cli"], **now})
-    elif not (args.clean or args.ee559 or args.captured or args.noisy):
-        raise N2NError("train needs data: --clean, --ee559, --captured or --noisy (or --resume)")
+    elif not (args.clean or args.ee559 or args.bursts or args.captured or args.noisy):
+        raise N2NError("train needs data: --clean, --bursts, --ee559, --captured or --noisy "
+                       "(or --resume)")
     if args.threads:  # the same count as before makes a resumed run bit-identical
         torch.set_num_threads(args.threads)
     source, val, data = build_training_data(args)
@@ -337,7 +354,8 @@ def run_train(args: argparse.Namespace) -> int:
                            f"training images {source.channels}")
     else:
         model = build_model(ModelConfig(args.arch, source.channels, args.width, args.depth,
-                                        args.residual, args.linear_output), seed=args.seed)
+                                        args.residual, args.linear_output,
+                                        getattr(args, "pd", 1)), seed=args.seed)
     data["init"] = str(args.init) if args.init else None
     config = TrainConfig(model.config, args.mode, args.loss, args.target, args.lr,
                          args.lr_patience, batch_size=args.batch_size, epochs=args.epochs,
@@ -370,21 +388,15 @@ def run_train(args: argparse.Namespace) -> int:
 def build_training_data(args: argparse.Namespace):
     """The pair source, validation set and a description of both, from the train options."""
     from n2n.data import (
-        CapturedPairs,
-        SyntheticPairs,
         TensorPairs,
         Validation,
-        captured_pairs,
         load_ee559_pairs,
-        load_folder,
-        split_holdout,
-        validation_from_clean,
     )
-    from n2n.noise import parse_noise
 
-    data = {k: v for k, v in vars(args).items() if k in ("clean", "ee559", "captured", "noisy",
-            "workers", "val",
-            "val_pkl", "noise", "scales", "patch_size", "patches_per_epoch", "gray_fraction")}
+    data = {k: v for k, v in vars(args).items() if k in (
+            "clean", "ee559", "bursts", "captured", "noisy", "reference_name", "channels",
+            "workers", "val", "val_pkl", "noise", "scales", "patch_size", "patches_per_epoch",
+            "gray_fraction", "pd")}
     data = {k: [str(x) for x in v] if isinstance(v, list) else str(v) if isinstance(v, Path)
             else v for k, v in data.items()}
     val = None
@@ -394,25 +406,14 @@ def build_training_data(args: argparse.Namespace):
     if args.ee559:
         first, second = load_ee559_pairs(args.ee559)
         return TensorPairs(first, second), val, data
-    if args.captured:
-        images_a, images_b = captured_pairs(*args.captured)
-        source = CapturedPairs(images_a, images_b, args.patch_size, args.patches_per_epoch)
-        return source, val, data
-    if args.noisy:
-        if args.mode == "n2n":
-            raise N2NError("--noisy holds single noisy images: train them with --mode ne2ne, "
-                           "or give pairs with --captured")
-        images = load_folder(args.noisy)
-        if val is None and args.val:
-            noise = parse_noise(args.noise)
-            val = validation_from_clean(load_folder(args.val, images[0].shape[0]), noise,
-                                        args.seed)
-        source = CapturedPairs(images, None, args.patch_size, args.patches_per_epoch)
-        return source, val, data
+    if args.bursts or args.captured or args.noisy:
+        return capture_training_data(args, val) + (data,)
     noise = parse_noise(args.noise)
     if args.workers is not None:
         return lazy_training_data(args, noise, val, data)
-    images = load_folder(args.clean)
+    from n2n.data import SyntheticPairs, load_folder, split_holdout, validation_from_clean
+
+    images = load_folder(args.clean, getattr(args, "channels", None))
     if val is None:
         if args.val:
             val_images = load_folder(args.val, images[0].shape[0])
@@ -422,6 +423,45 @@ def build_training_data(args: argparse.Namespace):
     source = SyntheticPairs(images, noise, args.patch_size, args.patches_per_epoch,
                             parse_scales(args.scales), args.gray_fraction)
     return source, val, data
+
+
+def capture_training_data(args: argparse.Namespace, val):
+    """Real captures: bursts (or two matched folders) for pairs, single captures for ne2ne."""
+    from n2n.bursts import bursts_from_pairs, load_bursts
+    from n2n.data import (
+        CapturePairs,
+        load_folder,
+        validation_from_clean,
+        validation_from_references,
+    )
+
+    channels = getattr(args, "channels", None)
+    pairs = args.mode == "n2n"
+    if args.noisy:
+        if pairs:
+            raise N2NError("--noisy holds single noisy images: train them with --mode ne2ne, "
+                           "or give captures of the same scenes with --bursts or --captured")
+        scenes = [image[None] for image in load_folder(args.noisy, channels)]
+        if val is None and args.val:
+            val = validation_from_clean(load_folder(args.val, scenes[0].shape[1]),
+                                        parse_noise(args.noise), args.seed)
+        source = CapturePairs(scenes, pairs=False, patch_size=args.patch_size,
+                              patches_per_epoch=args.patches_per_epoch)
+        return source, val
+    if args.bursts:
+        bursts = load_bursts(args.bursts, getattr(args, "reference_name", None), channels)
+    else:
+        bursts = bursts_from_pairs(*args.captured, channels=channels)
+    with_reference = [b for b in bursts if b.reference is not None]
+    if val is None and with_reference and len(bursts) > 1:
+        held = with_reference[-max(1, round(len(bursts) * 0.05)):]  # scenes kept for scoring
+        bursts = [b for b in bursts if all(b is not h for h in held)]
+        val = validation_from_references([b.captures[0] for b in held],
+                                         [b.reference for b in held])
+    references = [b.reference for b in bursts]
+    source = CapturePairs([b.captures for b in bursts], references, pairs=pairs,
+                          patch_size=args.patch_size, patches_per_epoch=args.patches_per_epoch)
+    return source, val
 
 
 def run_bench(args: argparse.Namespace) -> int:
@@ -476,7 +516,6 @@ def lazy_training_data(args: argparse.Namespace, noise, val, data):
 def run_make_pairs(args: argparse.Namespace) -> int:
     from n2n.checkpoint import save_atomic
     from n2n.data import load_folder, make_ee559_pairs, split_holdout
-    from n2n.noise import parse_noise
 
     noise, scales = parse_noise(args.noise), parse_scales(args.scales)
     if args.train_count < 1 or args.val_count < 1:

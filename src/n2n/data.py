@@ -1,12 +1,15 @@
 """Pair sources: where (input, target) pairs come from, cut into patches and augmented.
 
-Three sources share one interface, :class:`PairSource` (``batches`` for one epoch and
+Five sources share one interface, :class:`PairSource` (``batches`` for one epoch and
 ``stats_sample`` for normalisation):
 
 * :class:`TensorPairs` - two tensors of noisy images, e.g. the EE-559 ``train_data.pkl``;
 * :class:`SyntheticPairs` - clean images with fresh, independent noise on both members of each
   pair every epoch (the clean patch rides along for Noise2Clean and never for validation);
-* :func:`captured_pairs` - two folders of real noisy captures of the same scenes.
+* :class:`LazyFolder` - the same, with images read from disk by DataLoader workers;
+* :class:`CapturePairs` - real captures: two different captures of a scene (bursts, see
+  :mod:`n2n.bursts`), or single noisy captures for Neighbor2Neighbor;
+* :class:`WholeImage` - the one image zero-shot denoising fits to.
 """
 
 from __future__ import annotations
@@ -16,13 +19,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-import numpy as np
 import torch
 from torch.nn import functional as F
 
 from n2n.errors import N2NError
 from n2n.files import load_torch_file
-from n2n.io import list_images, read_image
+from n2n.io import convert_channels, list_images, read_image
 from n2n.noise import Noise, quantize
 
 
@@ -151,17 +153,9 @@ def load_folder(inputs: Sequence[str | Path], channels: int | None = None) -> li
         pixels = read_image(path).pixels
         if channels is None:
             channels = pixels.shape[2]
-        if pixels.shape[2] != channels:
-            pixels = _convert_channels(pixels, channels)
+        pixels = convert_channels(pixels, channels, str(path))
         images.append(torch.from_numpy(pixels).permute(2, 0, 1).contiguous())
     return images
-
-
-def _convert_channels(pixels: np.ndarray, channels: int) -> np.ndarray:
-    """Gray to RGB by repetition, RGB to gray by the channel mean."""
-    if channels == 3:
-        return np.repeat(pixels, 3, axis=2)
-    return pixels.mean(axis=2, keepdims=True)  # RGB to gray for a grayscale model
 
 
 def split_holdout(items: list, fraction: float) -> tuple[list, list]:
@@ -313,42 +307,31 @@ class LazyFolder:
         return self._collate(list(zip(picks.tolist(), seeds.tolist(), strict=True))).input
 
 
-def captured_pairs(dir_a: str | Path, dir_b: str | Path) -> tuple[list[torch.Tensor],
-                                                                   list[torch.Tensor]]:
-    """Two folders of noisy captures of the same scenes, matched by file name."""
-    files_a = {p.name: p for p in list_images([dir_a])}
-    files_b = {p.name: p for p in list_images([dir_b])}
-    common = sorted(files_a.keys() & files_b.keys())
-    if not common:
-        raise N2NError(f"{dir_a} and {dir_b} share no file names: pairs are matched by name")
-    images_a = load_folder([files_a[n] for n in common])
-    images_b = load_folder([files_b[n] for n in common], images_a[0].shape[0])
-    for name, a, b in zip(common, images_a, images_b, strict=True):
-        if a.shape != b.shape:
-            raise N2NError(f"{name}: the two captures differ in size: {tuple(a.shape)} in {dir_a} "
-                           f"vs {tuple(b.shape)} in {dir_b}")
-    return images_a, images_b
+class CapturePairs:
+    """Random aligned patches from real captures: scenes of K noisy captures (K, C, H, W).
 
-
-class CapturedPairs:
-    """Aligned random patches from pairs of real noisy captures (no clean image).
-
-    Without ``images_b`` the batches hold single noisy patches (target None), for modes that
-    make their own pairs from one image (Neighbor2Neighbor).
+    With ``pairs`` each patch pairs two *different* captures of one scene, drawn at random, so
+    that all K(K-1) ordered pairs are used over training (Noise2Noise on bursts); a scene's
+    reference, when given, rides along as ``clean`` (for the Noise2Clean bound only). Without
+    ``pairs`` each patch is one capture (target None), for modes that make their own pairs from
+    one image (Neighbor2Neighbor); then K may be 1.
     """
 
-    def __init__(self, images_a: Sequence[torch.Tensor],
-                 images_b: Sequence[torch.Tensor] | None = None,
-                 patch_size: int = 64, patches_per_epoch: int = 5000) -> None:
-        if not images_a:
+    def __init__(self, scenes: Sequence[torch.Tensor], references: Sequence[torch.Tensor | None]
+                 | None = None, pairs: bool = True, patch_size: int = 64,
+                 patches_per_epoch: int = 5000) -> None:
+        if not scenes:
             raise N2NError("no training images")
-        small = [tuple(a.shape) for a in images_a if min(a.shape[1:]) < patch_size]
+        small = [tuple(s.shape[-3:]) for s in scenes if min(s.shape[-2:]) < patch_size]
         if small:
-            raise N2NError(f"patch size {patch_size} exceeds captures of shape {small[0]}")
-        self.images_a = list(images_a)
-        self.images_b = None if images_b is None else list(images_b)
+            raise N2NError(f"patch size {patch_size} exceeds captures of shape {small[0]}; "
+                           "choose a smaller patch size")
+        if pairs and min(len(s) for s in scenes) < 2:
+            raise N2NError("Noise2Noise pairs need at least 2 captures of every scene")
+        self.scenes, self.pairs = list(scenes), pairs
+        self.references = list(references) if references is not None else [None] * len(scenes)
         self.patch_size, self.patches_per_epoch = patch_size, patches_per_epoch
-        self.channels = images_a[0].shape[0]
+        self.channels = scenes[0].shape[1]
 
     def batches(self, batch_size: int, generator: torch.Generator, shard: Shard = (0, 1)
                 ) -> Iterator[Batch]:
@@ -356,19 +339,38 @@ class CapturedPairs:
         generator, total = rank_share(generator, shard, self.patches_per_epoch)
         for start in range(0, total, batch_size):
             count = min(batch_size, total - start)
-            picks = torch.randint(len(self.images_a), (count,), generator=generator).tolist()
-            corners = random_crop_corners([self.images_a[i].shape[1:] for i in picks], p,
+            picks = torch.randint(len(self.scenes), (count,), generator=generator).tolist()
+            sizes = [len(self.scenes[i]) for i in picks]
+            first = [int(torch.randint(k, (1,), generator=generator)) for k in sizes]
+            corners = random_crop_corners([self.scenes[i].shape[-2:] for i in picks], p,
                                           generator)
             windows = list(zip(picks, corners, strict=True))
-            a = torch.stack([self.images_a[i][:, t:t + p, s:s + p] for i, (t, s) in windows])
-            if self.images_b is None:
+            a = torch.stack([self.scenes[i][f, :, t:t + p, s:s + p]
+                             for (i, (t, s)), f in zip(windows, first, strict=True)])
+            if not self.pairs:
                 yield Batch(a)
                 continue
-            b = [self.images_b[i][:, t:t + p, s:s + p] for i, (t, s) in windows]
-            yield Batch(a, torch.stack(b))
+            # a different capture: shift by 1..K-1, so every ordered pair is equally likely
+            second = [(f + 1 + int(torch.randint(k - 1, (1,), generator=generator))) % k
+                      for f, k in zip(first, sizes, strict=True)]
+            b = torch.stack([self.scenes[i][f, :, t:t + p, s:s + p]
+                             for (i, (t, s)), f in zip(windows, second, strict=True)])
+            refs = [self.references[i] for i in picks]
+            clean = None if any(r is None for r in refs) else torch.stack(
+                [r[:, t:t + p, s:s + p] for r, (_, (t, s)) in zip(refs, windows, strict=True)])
+            yield Batch(a, b, clean)
 
     def stats_sample(self, generator: torch.Generator) -> torch.Tensor:
         return next(self.batches(min(512, self.patches_per_epoch), generator)).input
+
+
+def validation_from_references(captures: Sequence[torch.Tensor],
+                               references: Sequence[torch.Tensor]) -> Validation:
+    """Fixed validation pairs from real data: one (C, H, W) capture against its reference,
+    same-size crops so they batch."""
+    side = min(256, *(min(r.shape[-2:]) for r in references))
+    return Validation(torch.stack([c[:, :side, :side] for c in captures]),
+                      torch.stack([r[:, :side, :side] for r in references]))
 
 
 class WholeImage:

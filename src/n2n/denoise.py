@@ -8,11 +8,12 @@ tile plan is plain data (:func:`plan_tiles`), testable without a model.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
 
+from n2n.errors import N2NError
 from n2n.io import Image
 from n2n.models import PixelModel
 from n2n.models.wrapper import pad_to_multiple
@@ -47,7 +48,10 @@ class Denoiser:
     """
 
     def __init__(self, model: PixelModel, device: str | torch.device = "cpu",
-                 tile: int = 512) -> None:
+                 tile: int = 512, pd: int | None = None) -> None:
+        if pd is not None and pd != model.config.pd:  # e.g. a white-noise model on camera noise
+            model.config = replace(model.config, pd=pd)
+            model.config.__post_init__()
         self.device = torch.device(device)
         self.model = model.to(self.device).eval()
         multiple = model.multiple
@@ -58,19 +62,27 @@ class Denoiser:
     def channels(self) -> int:
         return self.model.config.channels
 
-    def __call__(self, pixels: np.ndarray, tiled: bool | None = None) -> np.ndarray:
-        """(H, W, C) float 0..255 in, same out; ``tiled=None`` tiles only beyond ``tile``.
+    def __call__(self, pixels: np.ndarray, tiled: bool | None = None, clip: bool = True
+                 ) -> np.ndarray:
+        """(H, W, C) float 0..255 in, same out; ``tiled=None`` tiles only beyond ``tile``;
+        ``clip`` cuts the output to 0..255 (off for float images, whose range is their own).
 
         Channels are matched to the model: a gray image goes through an RGB model as three equal
         channels (averaged back), an RGB image through a gray model channel by channel.
         """
         channels = pixels.shape[2]
         if channels == self.channels:
-            return self._run(pixels, tiled)
-        if channels == 1:
-            return self._run(np.repeat(pixels, 3, axis=2), tiled).mean(axis=2, keepdims=True)
-        return np.concatenate([self._run(pixels[:, :, c:c + 1], tiled) for c in range(channels)],
-                              axis=2)
+            out = self._run(pixels, tiled)
+        elif channels == 1:
+            out = self._run(np.repeat(pixels, self.channels, axis=2), tiled).mean(
+                axis=2, keepdims=True)
+        elif self.channels == 1:
+            out = np.concatenate([self._run(pixels[:, :, c:c + 1], tiled)
+                                  for c in range(channels)], axis=2)
+        else:
+            raise N2NError(f"image with {channels} channels, model with {self.channels}: use a "
+                           "model trained on this channel count")
+        return np.clip(out, 0, 255) if clip else out
 
     @torch.no_grad()
     def _run(self, pixels: np.ndarray, tiled: bool | None) -> np.ndarray:
@@ -83,7 +95,7 @@ class Denoiser:
             out = self.model(x.to(self.device)).cpu()
         else:
             out = self._tiled(pad_to_multiple(x, self.model.multiple))[..., :height, :width]
-        return out[0].permute(1, 2, 0).clamp(0, 255).numpy()
+        return out[0].permute(1, 2, 0).numpy()
 
     def _tiled(self, x: torch.Tensor) -> torch.Tensor:
         """Run tile by tile over an already padded (1, C, H, W) image."""
@@ -100,5 +112,6 @@ class Denoiser:
 
 
 def denoise_image(denoiser: Denoiser, image: Image) -> Image:
-    """Denoise an :class:`Image`, keeping its bit depth and its alpha untouched."""
-    return image.with_pixels(denoiser(image.pixels))
+    """Denoise an :class:`Image`, keeping its bit depth and its alpha untouched; float images
+    keep their own range (nothing is clipped)."""
+    return image.with_pixels(denoiser(image.pixels, clip=image.bit_depth != 32))

@@ -49,6 +49,19 @@ class Image:
         return Image(pixels.astype(np.float32, copy=False), self.bit_depth, self.alpha)
 
 
+def convert_channels(pixels: np.ndarray, channels: int, where: str = "image") -> np.ndarray:
+    """(H, W, C) pixels with ``channels`` channels: gray to RGB by repetition, any to gray by
+    the channel mean; other conversions are refused."""
+    have = pixels.shape[2]
+    if have == channels:
+        return pixels
+    if have == 1:
+        return np.repeat(pixels, channels, axis=2)
+    if channels == 1:
+        return pixels.mean(axis=2, keepdims=True)
+    raise N2NError(f"{where}: has {have} channels, cannot make {channels}")
+
+
 # --------------------------------------------------------------------------- reading
 
 
@@ -173,6 +186,39 @@ def _to_image(path: Path, array: np.ndarray) -> Image:
     else:
         raise N2NError(f"{path}: unsupported pixel type {array.dtype} (use uint8, uint16 or float)")
     return Image(np.ascontiguousarray(pixels), depth, alpha)
+
+
+STACK_SUFFIXES = (".tif", ".tiff", ".npy")
+
+
+def read_stack(path: str | Path) -> list[Image]:
+    """Read a stack of captures of one scene: a multi-page TIFF, or a ``.npy`` array of shape
+    (K, H, W) or (K, H, W, C) with the captures along the first axis; one :class:`Image` each."""
+    path = Path(path)
+    if not path.is_file():
+        raise N2NError(f"{path}: no such file")
+    if path.suffix.lower() not in STACK_SUFFIXES:
+        raise N2NError(f"{path}: a stack must be a multi-page TIFF or a .npy file")
+    try:
+        if path.suffix.lower() == ".npy":
+            array = np.load(path, mmap_mode="r", allow_pickle=False)
+            if array.ndim not in (3, 4):
+                raise N2NError(f"{path}: a .npy stack has shape K x H x W or K x H x W x C, got "
+                               f"{tuple(array.shape)}")
+        else:
+            with tifffile.TiffFile(path) as tif:
+                page = tif.pages[0]
+                check_size(path, page.imagelength, page.imagewidth)
+                array = tif.asarray()
+                if len(tif.pages) == 1 or array.ndim == 2:
+                    array = array[None]
+        check_size(path, array.shape[1], array.shape[2])
+        frames = [np.array(frame) for frame in array]
+    except N2NError:
+        raise
+    except Exception as err:
+        raise N2NError(f"{path}: cannot read stack ({err})") from err
+    return [_to_image(Path(f"{path}[{k}]"), frame) for k, frame in enumerate(frames)]
 
 
 # --------------------------------------------------------------------------- writing

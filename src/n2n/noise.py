@@ -142,6 +142,28 @@ def _text_layer(size, channels: int, coverage: float, seed: int):
     return label[None] > 0, np.ascontiguousarray(colours.transpose(2, 0, 1))
 
 
+@dataclass(frozen=True)
+class PoissonGaussian(Noise):
+    """Signal-dependent sensor noise of variance ``a * x + b`` (0..255 scale): ``a`` times a
+    Poisson count of mean ``x / a`` (shot noise) plus gaussian read noise of variance ``b``."""
+
+    a: Range
+    b: Range
+
+    def __call__(self, clean, generator=None):
+        a = _per_image(self.a, clean, generator)
+        b = _per_image(self.b, clean, generator)
+        gain = a.clamp(min=1e-6)
+        shot = torch.poisson(clean.clamp(min=0) / gain, generator=generator) * gain
+        shot = torch.where(a > 0, shot, clean)  # a = 0: no shot noise, read noise only
+        read = torch.randn(clean.shape, generator=generator, device=clean.device)
+        return shot + b.sqrt() * read
+
+    @property
+    def spec(self) -> str:
+        return f"poisson-gaussian:{_fmt(self.a)},{_fmt(self.b)}"
+
+
 def quantize(noisy: torch.Tensor) -> torch.Tensor:
     """Round and clip to uint8, as a camera or the EE-559 data would store a capture."""
     return noisy.round().clamp(0, 255).to(torch.uint8)
@@ -152,13 +174,27 @@ _KINDS = {"gaussian": (Gaussian, "sigma", 0.0, 1000.0), "poisson": (Poisson, "pe
 
 
 def parse_noise(spec: str) -> Noise:
-    """Build a noise model from ``kind:value`` or ``kind:low-high`` (e.g. ``gaussian:5-50``)."""
+    """Build a noise model from ``kind:value`` or ``kind:low-high`` (e.g. ``gaussian:5-50``),
+    or ``poisson-gaussian:A,B`` (variance A*x + B; each may be a range)."""
     kind, sep, value = spec.partition(":")
     kind = kind.strip().lower()
+    if kind == "poisson-gaussian" and sep:
+        parts = value.split(",")
+        if len(parts) != 2:
+            raise N2NError(f"noise spec '{spec}': expected poisson-gaussian:A,B (variance "
+                           "A*x + B on the 0..255 scale), e.g. poisson-gaussian:0.5,4")
+        return PoissonGaussian(_parse_range(spec, "A", parts[0], 0.0, 1e4),
+                               _parse_range(spec, "B", parts[1], 0.0, 1e6))
     if kind not in _KINDS or not sep:
         choices = ", ".join(f"{k}:<{v[1]}>" for k, v in _KINDS.items())
-        raise N2NError(f"noise spec '{spec}': expected one of {choices}")
+        raise N2NError(f"noise spec '{spec}': expected one of {choices}, "
+                       "poisson-gaussian:<A>,<B>")
     cls, name, lowest, highest = _KINDS[kind]
+    return cls(_parse_range(spec, name, value, lowest, highest))
+
+
+def _parse_range(spec: str, name: str, value: str, lowest: float, highest: float) -> Range:
+    """``value`` as a number or a ``low-high`` range within ``lowest..highest``."""
     try:
         parts = [float(p) for p in value.split("-")] if "-" in value[1:] else [float(value)]
     except ValueError as err:
@@ -169,4 +205,4 @@ def parse_noise(spec: str) -> Noise:
     if len(parts) > 2 or not in_range:
         raise N2NError(f"noise spec '{spec}': {name} must lie in {lowest:g}..{highest:g}, "
                        "low before high")
-    return cls((low, high))
+    return low, high

@@ -21,6 +21,7 @@ from n2n.distributed import unwrap
 from n2n.errors import N2NError
 from n2n.losses import loss_value
 from n2n.models import PixelModel
+from n2n.models.pd import pd_split
 
 MODES = ("n2n", "ne2ne", "zs")
 
@@ -64,15 +65,45 @@ def diagonal_pair(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return (cells[:, :, 0] + cells[:, :, 3]) / 2, (cells[:, :, 1] + cells[:, :, 2]) / 2
 
 
+def split_batch(batch: Batch, factor: int) -> Batch:
+    """Every image of ``batch`` pixel-shuffled into ``factor**2`` sub-images (models/pd.py),
+    after dropping the rows/columns beyond a multiple of ``factor``."""
+    if factor == 1:
+        return batch
+
+    def split(x: torch.Tensor | None) -> torch.Tensor | None:
+        if x is None:
+            return None
+        height, width = x.shape[-2:]
+        if height < factor or width < factor:
+            raise N2NError(f"patch of {height}x{width} pixels is smaller than the "
+                           f"pixel-shuffle factor {factor}")
+        return pd_split(x[..., : height // factor * factor, : width // factor * factor], factor)
+
+    return Batch(split(batch.input), split(batch.target), split(batch.clean))
+
+
 class Objective:
     """The loss of one batch: ``objective(model, batch, progress, generator)``.
 
     ``progress`` runs from 0 to 1 over the training run (epochs or time budget, whichever is
-    further along); ``generator`` draws any randomness, so runs repeat with their seed.
+    further along); ``generator`` draws any randomness, so runs repeat with their seed. A model
+    with pixel-shuffle factor ``pd`` > 1 learns on the batch's sub-images (models/pd.py).
     """
 
     def __init__(self, loss: str = "l2") -> None:
         self.loss = loss
+
+    def __call__(self, model: PixelModel, batch: Batch, progress: float,
+                 generator: torch.Generator) -> torch.Tensor:
+        batch = split_batch(batch, unwrap(model).config.pd)
+        return self.batch_loss(lambda x: model(x, split=False), model, batch, progress,
+                               generator)
+
+    def batch_loss(self, run, model: PixelModel, batch: Batch, progress: float,
+                   generator: torch.Generator) -> torch.Tensor:
+        """The loss, with ``run`` the model on already split images."""
+        raise NotImplementedError
 
     def distance(self, model: PixelModel, a: torch.Tensor, b: torch.Tensor,
                  progress: float = 0.0) -> torch.Tensor:
@@ -87,14 +118,14 @@ class PairObjective(Objective):
         super().__init__(loss)
         self.target = target
 
-    def __call__(self, model: PixelModel, batch: Batch, progress: float,
-                 generator: torch.Generator) -> torch.Tensor:
+    def batch_loss(self, run, model: PixelModel, batch: Batch, progress: float,
+                   generator: torch.Generator) -> torch.Tensor:
         target = batch.clean if self.target == "clean" else batch.target
         if target is None:
             needed = "clean images" if self.target == "clean" else "pairs of noisy images"
             raise N2NError(f"mode n2n with target '{self.target}' needs {needed}; for single "
                            "noisy images use mode ne2ne")
-        return self.distance(model, model(batch.input), target, progress)
+        return self.distance(model, run(batch.input), target, progress)
 
 
 class Neighbor2Neighbor(Objective):
@@ -105,14 +136,14 @@ class Neighbor2Neighbor(Objective):
         super().__init__(loss)
         self.gamma = gamma
 
-    def __call__(self, model: PixelModel, batch: Batch, progress: float,
-                 generator: torch.Generator) -> torch.Tensor:
+    def batch_loss(self, run, model: PixelModel, batch: Batch, progress: float,
+                   generator: torch.Generator) -> torch.Tensor:
         noisy = even_crop(batch.input)
         first, second = neighbour_picks(noisy, generator)
         with torch.no_grad():
-            full = model(noisy)
+            full = run(noisy)
         sub_input, sub_target = take_cells(noisy, first), take_cells(noisy, second)
-        output = model(sub_input)
+        output = run(sub_input)
         gap = take_cells(full, first) - take_cells(full, second)
         gamma = self.gamma * progress
         return (self.distance(model, output, sub_target, progress)
@@ -123,13 +154,13 @@ class ZeroShot(Objective):
     """Loss of Mansour and Heckel (2023), eq. 3-4: symmetric residual loss between the two
     diagonal half-images plus the consistency of half-size and full-size outputs."""
 
-    def __call__(self, model: PixelModel, batch: Batch, progress: float,
-                 generator: torch.Generator) -> torch.Tensor:
+    def batch_loss(self, run, model: PixelModel, batch: Batch, progress: float,
+                   generator: torch.Generator) -> torch.Tensor:
         noisy = even_crop(batch.input)
         half_a, half_b = diagonal_pair(noisy)
-        out_a, out_b = model(half_a), model(half_b)
+        out_a, out_b = run(half_a), run(half_b)
         residual = (self.distance(model, out_a, half_b) + self.distance(model, out_b, half_a)) / 2
-        full_a, full_b = diagonal_pair(model(noisy))
+        full_a, full_b = diagonal_pair(run(noisy))
         consistency = (self.distance(model, out_a, full_a)
                        + self.distance(model, out_b, full_b)) / 2
         return residual + consistency

@@ -13,6 +13,7 @@ import numpy as np
 import torch
 
 from n2n.data import WholeImage
+from n2n.errors import N2NError
 from n2n.models import ModelConfig, build_model
 from n2n.objectives import even_crop
 from n2n.train import TrainConfig, fit
@@ -23,25 +24,35 @@ STEPS_PER_EPOCH = 100
 class ZeroShotDenoiser:
     """Denoise (H, W, C) 0..255 arrays, fitting a fresh network to each one.
 
-    ``iterations`` and ``minutes`` bound the fit; whichever is reached first stops it.
+    ``iterations`` and ``minutes`` bound the fit; whichever is reached first stops it. ``pd``
+    > 1 fits and denoises pixel-shuffled sub-images, for spatially correlated (camera) noise.
     """
 
     def __init__(self, iterations: int = 2000, minutes: float | None = None,
                  device: str | torch.device = "cpu", width: int = 48, lr: float = 1e-3,
-                 seed: int = 0, progress: bool = True) -> None:
+                 seed: int = 0, progress: bool = True, pd: int = 1) -> None:
+        if iterations < 1:
+            raise N2NError(f"zero-shot iterations {iterations} must be >= 1")
+        if minutes is not None and minutes <= 0:
+            raise N2NError(f"zero-shot minutes {minutes} must be > 0")
         self.iterations, self.minutes, self.device = iterations, minutes, torch.device(device)
-        self.width, self.lr, self.seed, self.progress = width, lr, seed, progress
+        self.width, self.lr, self.seed, self.progress, self.pd = width, lr, seed, progress, pd
+        ModelConfig("zs", pd=pd)  # checks pd now rather than at the first image
 
-    def __call__(self, pixels: np.ndarray) -> np.ndarray:
+    def __call__(self, pixels: np.ndarray, tiled: bool | None = None, clip: bool = True
+                 ) -> np.ndarray:
         image = torch.from_numpy(np.ascontiguousarray(pixels, dtype=np.float32)).permute(2, 0, 1)
-        even_crop(image[None])  # refuses images smaller than the 2x2 sub-sampling cell
+        # refuses images smaller than the 2x2 sub-sampling cell of each sub-image
+        even_crop(image[None, :, ::self.pd, ::self.pd])
         channels = image.shape[0]
-        model = build_model(ModelConfig("zs", channels, self.width, residual=True), self.seed)
+        model = build_model(ModelConfig("zs", channels, self.width, residual=True, pd=self.pd),
+                            self.seed)
         steps = min(STEPS_PER_EPOCH, self.iterations)
         config = TrainConfig(model.config, mode="zs", lr=self.lr, batch_size=1,
                              epochs=math.ceil(self.iterations / steps), minutes=self.minutes,
                              augment=False, seed=self.seed, lr_patience=3)
         fit(model.to(self.device), WholeImage(image, steps), config, progress=self.progress)
         with torch.no_grad():
-            out = model(image[None].to(self.device)).clamp(0, 255).cpu()
-        return out[0].permute(1, 2, 0).numpy()
+            out = model(image[None].to(self.device)).cpu()
+        out = out[0].permute(1, 2, 0).numpy()
+        return np.clip(out, 0, 255) if clip else out

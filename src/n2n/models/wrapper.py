@@ -14,6 +14,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from n2n.errors import N2NError
+from n2n.models.pd import pd_merge, pd_split
 from n2n.models.tiny import ZeroShotNet
 from n2n.models.unet import LiteUNet, N2NUNet
 
@@ -31,14 +32,18 @@ class ModelConfig:
     depth: int = 4  # poolings of the Lite U-Net (the paper's is fixed at 5)
     residual: bool = False  # add the input to the output: the network predicts the noise
     linear_output: bool = False  # Lite only: drop the output LeakyReLU(0.1)
+    pd: int = 1  # pixel-shuffle down-sampling factor: the network sees pd**2 sub-images whose
+    # pixels are pd apart (for spatially correlated noise; 1 = off; see models/pd.py)
 
     def __post_init__(self) -> None:
         if self.arch not in ARCHITECTURES:
             raise N2NError(f"model arch '{self.arch}': choose one of {ARCHITECTURES}")
-        if self.channels not in (1, 3):
-            raise N2NError(f"model channels {self.channels}: must be 1 (gray) or 3 (RGB)")
+        if self.channels < 1:
+            raise N2NError(f"model channels {self.channels}: must be >= 1")
         if self.width < 1 or self.depth < 1:
             raise N2NError(f"model width {self.width} and depth {self.depth} must be >= 1")
+        if not 1 <= self.pd <= 8:
+            raise N2NError(f"pixel-shuffle factor pd {self.pd}: must lie in 1..8 (1 = off)")
 
 
 def build_model(config: ModelConfig, seed: int | None = None) -> PixelModel:
@@ -87,11 +92,11 @@ class PixelModel(nn.Module):
 
     @property
     def multiple(self) -> int:
-        return self.net.multiple
+        return self.net.multiple * self.config.pd
 
     @property
     def receptive_radius(self) -> int:
-        return self.net.receptive_radius
+        return self.net.receptive_radius * self.config.pd
 
     def set_normalization(self, images: torch.Tensor) -> None:
         """Per-channel mean and std over the batch and spatial axes of (N, C, H, W) images."""
@@ -99,14 +104,19 @@ class PixelModel(nn.Module):
         self.mean.copy_(images.mean(dim=(0, 2, 3)))
         self.std.copy_(images.std(dim=(0, 2, 3)).clamp(min=1.0))
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, split: bool = True) -> torch.Tensor:
+        """Denoise (N, C, H, W) 0..255 pixels. With ``split=False`` the input is taken as
+        already pixel-shuffled sub-images (the trainer splits batches itself)."""
         if x.ndim != 4 or x.shape[1] != self.config.channels:
             raise N2NError(f"model expects (N, {self.config.channels}, H, W) input, "
                            f"got {tuple(x.shape)}")
         height, width = x.shape[-2:]
         mean, std = self.mean.view(1, -1, 1, 1), self.std.view(1, -1, 1, 1)
-        z = pad_to_multiple((x - mean) / std, self.multiple)
+        pd = self.config.pd if split else 1
+        z = pad_to_multiple((x - mean) / std, self.net.multiple * pd)
+        z = pd_split(z, pd)
         out = self.net(z)
         if self.config.residual:
             out = out + z
+        out = pd_merge(out, pd)
         return out[..., :height, :width] * std + mean
