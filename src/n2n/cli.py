@@ -56,12 +56,18 @@ def build_parser() -> argparse.ArgumentParser:
                    "network to each image itself (zero-shot Noise2Noise)")
     p.add_argument("--iterations", type=int, default=2000, help="for --zero-shot: Adam steps")
     p.add_argument("--minutes", type=float, help="for --zero-shot: time budget per image")
-    p.add_argument("--pd", type=int, help="pixel-shuffle down-sampling factor (2..4) for "
-                   "spatially correlated noise; default: the model's own (1 for the bundled)")
     p.set_defaults(run=run_denoise)
 
-    p = sub.add_parser("eval", help="PSNR/SSIM on clean images with seeded noise, or EE-559 pkl")
-    p.add_argument("inputs", nargs="+", help="clean images/folders, or one EE-559 val_data.pkl")
+    p = sub.add_parser("eval", help="PSNR/SSIM on clean images with seeded noise, on real "
+                       "captures with references, or on an EE-559 pkl")
+    p.add_argument("inputs", nargs="*", help="clean images/folders, or one EE-559 val_data.pkl")
+    p.add_argument("--noisy", type=Path, metavar="DIR", help="real noisy captures (no noise "
+                   "added), scored against --reference DIR, matched by file name")
+    p.add_argument("--reference", type=Path, metavar="DIR", help="references for --noisy")
+    p.add_argument("--bursts", type=Path, metavar="DIR", help="a bursts folder: every capture "
+                   "of every scene scored alone against the scene's --reference-name file")
+    p.add_argument("--reference-name", metavar="FILE", default="avg50.png",
+                   help="for --bursts: the reference file of each scene (default avg50.png)")
     p.add_argument("--noise", default="gaussian:25", help="noise spec (default gaussian:25)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", type=Path, help="also write the scores as JSON to this file")
@@ -100,9 +106,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--channels", type=int, help="convert the training images to this many "
                    "channels (1: a genuinely single-channel model for microscopy, astronomy, "
                    "X-ray); default: as the images are")
-    p.add_argument("--pd", type=int, default=1, help="pixel-shuffle down-sampling factor 2..4 "
-                   "for spatially correlated (camera) noise: train and denoise on sub-images "
-                   "whose pixels are PD apart (default 1: off)")
+    p.add_argument("--pd", type=int, help="pixel-shuffle down-sampling factor 2..4 for "
+                   "spatially correlated (camera) noise: train and denoise on sub-images whose "
+                   "pixels are PD apart (default: the --init model's, else 1: off)")
     p.add_argument("--val", nargs="+", metavar="DIR",
                    help="clean validation images (default: hold out 5%% of --clean, or the "
                    "scenes with references of --bursts)")
@@ -199,6 +205,8 @@ def build_parser() -> argparse.ArgumentParser:
 def add_model_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--weights", type=Path, help="checkpoint from 'n2n train' (default: bundled)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    p.add_argument("--pd", type=int, help="pixel-shuffle down-sampling factor (2..4) for "
+                   "spatially correlated noise; default: the model's own (1 for the bundled)")
 
 
 # --------------------------------------------------------------------------- helpers
@@ -272,15 +280,26 @@ def run_denoise(args: argparse.Namespace) -> int:
 
 def run_eval(args: argparse.Namespace) -> int:
     from n2n.evaluate import (
+        burst_pairs,
         ee559_val_pairs,
         format_table,
         mean_score,
         noisy_versions,
+        reference_pairs,
         score_pairs,
     )
 
     denoiser = load_denoiser(args)
-    if len(args.inputs) == 1 and args.inputs[0].endswith(".pkl"):
+    real = (args.noisy or args.reference, args.bursts)
+    if sum(map(bool, (args.inputs, *real))) != 1 or bool(args.noisy) != bool(args.reference):
+        raise N2NError("eval takes one kind of data: clean images (noise added), an EE-559 "
+                       "pkl, --noisy DIR --reference DIR, or --bursts DIR")
+    if args.noisy:
+        pairs, setting = reference_pairs(args.noisy, args.reference), "real noise"
+    elif args.bursts:
+        pairs = burst_pairs(args.bursts, args.reference_name, denoiser.channels)
+        setting = "real noise (bursts)"
+    elif len(args.inputs) == 1 and args.inputs[0].endswith(".pkl"):
         pairs, setting = ee559_val_pairs(Path(args.inputs[0])), "EE-559 val pairs"
     else:
         from n2n.io import list_images, read_image
@@ -291,7 +310,7 @@ def run_eval(args: argparse.Namespace) -> int:
         pairs, setting = noisy_versions(paths, images, noise, args.seed), noise.spec
     bar = tqdm(pairs, desc="eval", unit="image", leave=False, disable=None)
     scores = score_pairs(bar, denoiser)
-    print(f"{setting}, seed {args.seed}")
+    print(setting if setting.startswith("real") else f"{setting}, seed {args.seed}")
     print(format_table(scores))
     if args.json:
         record = {"setting": setting, "seed": args.seed,
@@ -352,10 +371,12 @@ def run_train(args: argparse.Namespace) -> int:
         if model.config.channels != source.channels:
             raise N2NError(f"{args.init}: model has {model.config.channels} channels, the "
                            f"training images {source.channels}")
+        if args.pd is not None:
+            model.config = ModelConfig(**{**asdict(model.config), "pd": args.pd})
     else:
         model = build_model(ModelConfig(args.arch, source.channels, args.width, args.depth,
                                         args.residual, args.linear_output,
-                                        getattr(args, "pd", 1)), seed=args.seed)
+                                        getattr(args, "pd", None) or 1), seed=args.seed)
     data["init"] = str(args.init) if args.init else None
     config = TrainConfig(model.config, args.mode, args.loss, args.target, args.lr,
                          args.lr_patience, batch_size=args.batch_size, epochs=args.epochs,

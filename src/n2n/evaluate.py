@@ -54,6 +54,39 @@ def ee559_val_pairs(path: str | Path) -> Iterator[tuple[str, np.ndarray, np.ndar
                clean[i].permute(1, 2, 0).float().numpy())
 
 
+def reference_pairs(noisy_dir: str | Path, reference_dir: str | Path
+                    ) -> Iterator[tuple[str, np.ndarray, np.ndarray]]:
+    """(name, noisy, reference) from two folders of real captures matched by file name: no
+    noise is added, the reference (e.g. the mean of many captures) stands for the clean image."""
+    from n2n.errors import N2NError
+    from n2n.io import list_images, read_image
+
+    noisy = {p.name: p for p in list_images([noisy_dir])}
+    references = {p.name: p for p in list_images([reference_dir])}
+    missing = sorted(noisy.keys() - references.keys())
+    if missing:
+        raise N2NError(f"{Path(noisy_dir) / missing[0]}: no reference of that name in "
+                       f"{reference_dir}")
+    for name in sorted(noisy):
+        x, ref = read_image(noisy[name]).pixels, read_image(references[name]).pixels
+        if x.shape != ref.shape:
+            raise N2NError(f"{references[name]}: reference of shape {ref.shape} does not match "
+                           f"{noisy[name]} ({x.shape})")
+        yield name, x, ref
+
+
+def burst_pairs(root: str | Path, reference_name: str, channels: int | None = None
+                ) -> Iterator[tuple[str, np.ndarray, np.ndarray]]:
+    """(scene/capture, capture, reference): every capture of every scene of a bursts folder
+    (see :mod:`n2n.bursts`), each scored alone against its scene's reference."""
+    from n2n.bursts import load_bursts
+
+    for burst in load_bursts(root, reference_name, channels):
+        reference = burst.reference.permute(1, 2, 0).numpy()
+        for k, capture in enumerate(burst.captures):
+            yield f"{burst.name}/{k:03d}", capture.permute(1, 2, 0).numpy(), reference
+
+
 def mean_score(scores: list[Score]) -> Score:
     def avg(field: str) -> float:
         return float(np.mean([getattr(s, field) for s in scores]))

@@ -1,0 +1,311 @@
+"""Know the noise before training, and check a result after: ``n2n diagnose``.
+
+* :func:`diagnose_burst` - from K >= 2 aligned captures of one scene, whose differences from
+  their mean are pure noise; :func:`diagnose_image` - from one image, using the 2x2 diagonal
+  difference (variance) and its flattest blocks (correlation). Both fit a Poisson-Gaussian
+  model, variance = A * intensity + B (0..255 scale), measure the noise's spatial
+  autocorrelation and recommend a training mode in plain words.
+* :func:`check_residual` - what a denoiser removed (noisy - denoised) should look like noise:
+  mean near zero, flat autocorrelation, variance as the fitted model predicts, and no image
+  structure (no correlation with the denoised image's edges).
+
+Arrays are (H, W, C) float on the 0..255 scale; bursts are (K, H, W, C).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+from scipy import ndimage
+
+from n2n.errors import N2NError
+
+CORRELATION_RADIUS = 3  # lags shown and searched, in pixels
+CORRELATION_THRESHOLD = 0.1  # |normalised autocorrelation| above this at a lag = correlated
+STRUCTURE_THRESHOLD = 0.1  # |correlation| of a residual with image edges above this = structure
+
+
+@dataclass
+class NoiseModel:
+    """Poisson-Gaussian noise: variance ``a * x + b`` at intensity x (0..255 scale)."""
+
+    a: float
+    b: float
+
+    def variance(self, intensity: np.ndarray) -> np.ndarray:
+        return np.maximum(self.a * intensity + self.b, 1e-6)
+
+    @property
+    def spec(self) -> str:
+        """The ``poisson-gaussian:A,B`` noise spec that simulates this noise."""
+        return f"poisson-gaussian:{max(self.a, 0):.4g},{max(self.b, 0):.4g}"
+
+
+@dataclass
+class VarianceCurve:
+    """Noise variance measured in bins of intensity (the points the model is fitted to)."""
+
+    intensity: list[float]
+    variance: list[float]
+    count: list[int]
+    used: list[bool]  # False: bin left out of the fit (clipped near 0 or 255)
+
+
+@dataclass
+class Diagnosis:
+    """What ``n2n diagnose`` reports about one scene's noise."""
+
+    source: str
+    noise_model: NoiseModel
+    noise_std: float  # sqrt of the model's variance averaged over the image
+    curve: VarianceCurve
+    correlation: list[list[float]]  # (2R+1)^2 normalised autocorrelation, centre = 1
+    correlation_length: int  # largest lag (px) with |correlation| >= threshold; 0 = white
+    white: bool
+    recommendation: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+
+# --------------------------------------------------------------------------- variance fit
+
+
+def fit_variance(intensity: np.ndarray, noise: np.ndarray, bins: int = 24,
+                 robust: bool = False) -> tuple[NoiseModel, VarianceCurve]:
+    """Fit variance = A x + B to noise samples binned by intensity (weighted least squares);
+    ``robust`` takes each bin's variance from its median absolute deviation."""
+    intensity, noise = intensity.ravel(), noise.ravel()
+    edges = np.unique(np.quantile(intensity, np.linspace(0, 1, bins + 1)))
+    which = np.clip(np.searchsorted(edges, intensity, side="right") - 1, 0, len(edges) - 2)
+    means, variances, counts = [], [], []
+    for b in range(len(edges) - 1):
+        samples = noise[which == b]
+        if len(samples) < 50:
+            continue
+        if robust:
+            mad = np.median(np.abs(samples - np.median(samples)))
+            variances.append(float((1.4826 * mad) ** 2))
+        else:
+            variances.append(float(samples.var()))
+        means.append(float(intensity[which == b].mean()))
+        counts.append(len(samples))
+    if len(means) < 2:
+        raise N2NError("too few pixels to fit the noise (need an image of at least 32x32)")
+    x, v, n = np.array(means), np.array(variances), np.array(counts)
+    std = np.sqrt(np.maximum(v, 1e-9))
+    used = (x - 2 * std > 0) & (x + 2 * std < 255)  # bins whose noise is cut at 0 or 255
+    if used.sum() < 2:
+        used = np.ones_like(used)
+    weights = n[used] / np.maximum(v[used], 1e-6) ** 2  # 1 / variance of a variance estimate
+    design = np.stack([x[used], np.ones(used.sum())], axis=1)
+    sw = np.sqrt(weights)[:, None]
+    (a, b), *_ = np.linalg.lstsq(design * sw, v[used] * sw[:, 0], rcond=None)
+    if a < 0:  # no shot noise: a constant variance
+        a, b = 0.0, float(np.average(v[used], weights=weights))
+    curve = VarianceCurve(x.tolist(), v.tolist(), n.tolist(), used.tolist())
+    return NoiseModel(float(a), float(b)), curve
+
+
+# --------------------------------------------------------------------------- correlation
+
+
+def autocorrelation(fields: np.ndarray, radius: int = CORRELATION_RADIUS) -> np.ndarray:
+    """Normalised autocorrelation at lags -radius..radius of zero-mean (N, H, W) noise fields
+    (through the FFT), averaged over the fields; the centre is 1."""
+    fields = fields - fields.mean(axis=(1, 2), keepdims=True)
+    spectrum = np.abs(np.fft.rfft2(fields)) ** 2
+    corr = np.fft.irfft2(spectrum, s=fields.shape[1:]).mean(axis=0)
+    corr = np.fft.fftshift(corr)
+    cy, cx = corr.shape[0] // 2, corr.shape[1] // 2
+    window = corr[cy - radius:cy + radius + 1, cx - radius:cx + radius + 1]
+    return window / max(window[radius, radius], 1e-12)
+
+
+def flat_block_autocorrelation(noise: np.ndarray, block: int = 16, keep: float = 0.25,
+                               radius: int = CORRELATION_RADIUS) -> np.ndarray:
+    """Autocorrelation of a single image's noise from its flattest blocks: each block minus its
+    best-fitting plane is taken as noise; ``keep`` of the blocks, lowest variance first."""
+    height, width = noise.shape[:2]
+    rows, cols = height // block, width // block
+    if rows * cols < 4:
+        raise N2NError(f"image of {width}x{height} is too small to measure the noise's "
+                       f"correlation (need at least {2 * block}x{2 * block})")
+    blocks = noise[:rows * block, :cols * block].reshape(rows, block, cols, block, -1)
+    blocks = blocks.transpose(0, 2, 4, 1, 3).reshape(-1, block, block)
+    yy, xx = np.mgrid[:block, :block]
+    design = np.stack([np.ones(block * block), yy.ravel(), xx.ravel()], axis=1)
+    flat = blocks.reshape(len(blocks), -1)
+    coeffs, *_ = np.linalg.lstsq(design, flat.T, rcond=None)
+    residual = (flat - (design @ coeffs).T).reshape(blocks.shape)
+    order = np.argsort(residual.var(axis=(1, 2)))
+    chosen = residual[order[:max(4, int(len(order) * keep))]]
+    chosen = chosen / np.sqrt(np.maximum(chosen.var(axis=(1, 2), keepdims=True), 1e-9))
+    out = np.zeros((2 * radius + 1, 2 * radius + 1))
+    for dy in range(-radius, radius + 1):
+        for dx in range(-radius, radius + 1):
+            a = chosen[:, max(dy, 0):block + min(dy, 0), max(dx, 0):block + min(dx, 0)]
+            b = chosen[:, max(-dy, 0):block + min(-dy, 0), max(-dx, 0):block + min(-dx, 0)]
+            out[dy + radius, dx + radius] = (a * b).mean()
+    return out / out[radius, radius]
+
+
+def correlation_length(corr: np.ndarray, threshold: float = CORRELATION_THRESHOLD) -> int:
+    """The largest lag (Chebyshev distance, px) at which |correlation| reaches ``threshold``."""
+    radius = corr.shape[0] // 2
+    yy, xx = np.mgrid[-radius:radius + 1, -radius:radius + 1]
+    distance = np.maximum(np.abs(yy), np.abs(xx))
+    strong = (np.abs(corr) >= threshold) & (distance > 0)
+    return int(distance[strong].max()) if strong.any() else 0
+
+
+# --------------------------------------------------------------------------- diagnosis
+
+
+def diagnose_burst(captures: np.ndarray, name: str = "burst") -> Diagnosis:
+    """Diagnose from K >= 2 aligned captures (K, H, W, C) of one static scene."""
+    captures = np.asarray(captures, dtype=np.float64)
+    if captures.ndim != 4 or len(captures) < 2:
+        raise N2NError(f"{name}: need at least 2 aligned captures (K, H, W, C), got shape "
+                       f"{captures.shape}")
+    k = len(captures)
+    mean = captures.mean(axis=0)
+    used = captures[:8]  # enough samples; keeps memory bounded for long bursts
+    noise = (used - mean) * np.sqrt(k / (k - 1))  # each capture's deviation from the mean
+    model, curve = fit_variance(np.broadcast_to(mean, noise.shape), noise)
+    normalised = noise / np.sqrt(model.variance(mean))
+    fields = normalised.transpose(0, 3, 1, 2).reshape(-1, *mean.shape[:2])
+    corr = autocorrelation(fields[:16])
+    return _finish(f"{name}: burst of {k} captures", model, curve, corr, mean, burst=True)
+
+
+def diagnose_image(image: np.ndarray, name: str = "image") -> Diagnosis:
+    """Diagnose from one (H, W, C) image: the variance from the 2x2 diagonal difference
+    (white noise assumed: correlated noise reads lower), the correlation from flat blocks."""
+    image = np.asarray(image, dtype=np.float64)
+    height, width = image.shape[:2]
+    if height < 32 or width < 32:
+        raise N2NError(f"{name}: image of {width}x{height} is too small to diagnose (need at "
+                       "least 32x32)")
+    x = image[:height // 2 * 2, :width // 2 * 2]
+    a, b, c, d = x[0::2, 0::2], x[0::2, 1::2], x[1::2, 0::2], x[1::2, 1::2]
+    diagonal = (a - b - c + d) / 2  # variance sigma^2 for white noise, blind to planes
+    local = (a + b + c + d) / 4
+    smooth = ndimage.gaussian_filter(local, (1.5, 1.5, 0))
+    texture = np.hypot(*np.gradient(smooth, axis=(0, 1)))
+    flat = texture <= np.quantile(texture, 0.5)  # edges and texture inflate the difference
+    model, curve = fit_variance(local[flat], diagonal[flat], robust=True)
+    normalised = image / np.sqrt(model.variance(ndimage.uniform_filter(image, (5, 5, 1))))
+    corr = flat_block_autocorrelation(normalised)
+    return _finish(f"{name}: single image", model, curve, corr, image, burst=False)
+
+
+def _finish(source: str, model: NoiseModel, curve: VarianceCurve, corr: np.ndarray,
+            intensity: np.ndarray, burst: bool) -> Diagnosis:
+    length = correlation_length(corr)
+    std = float(np.sqrt(model.variance(intensity).mean()))
+    diagnosis = Diagnosis(source, model, std, curve, corr.round(4).tolist(), length,
+                          length == 0)
+    diagnosis.recommendation = recommend(diagnosis, float(intensity.mean()), burst)
+    return diagnosis
+
+
+def recommend(d: Diagnosis, mean_intensity: float, burst: bool) -> list[str]:
+    """Plain-words advice: which data and mode to train with, and why."""
+    lines = []
+    shot = d.noise_model.a * mean_intensity
+    if shot > max(d.noise_model.b, 0.0):
+        lines.append(f"Noise is signal-dependent (Poisson-Gaussian, {d.noise_model.spec}): "
+                     "brighter pixels are noisier. Train on your own captures rather than "
+                     "relying on the bundled gaussian-trained photo model.")
+    else:
+        lines.append(f"Noise is close to signal-independent (std about {d.noise_std:.2g} on the "
+                     "0..255 scale).")
+    pd = min(4, d.correlation_length + 1)
+    if burst:
+        lines.append("You have aligned captures of the scene: train Noise2Noise on them, "
+                     "n2n train RUN --bursts DIR (pairs of captures have independent noise "
+                     "whatever its spatial correlation).")
+        if not d.white:
+            lines.append(f"The noise is spatially correlated (length {d.correlation_length} px): "
+                         f"models for single images need --pd {pd}.")
+    elif d.white:
+        lines.append("The noise is spatially white: with single noisy images, train "
+                     "Neighbor2Neighbor (n2n train RUN --mode ne2ne --noisy DIR) or fit one "
+                     "image (n2n denoise IMAGE --zero-shot).")
+    else:
+        lines.append(f"The noise is spatially correlated (length {d.correlation_length} px), as "
+                     "camera noise is after demosaicking: Neighbor2Neighbor and zero-shot need "
+                     f"pixel-shuffle down-sampling, add --pd {pd} (n2n train RUN --mode ne2ne "
+                     f"--noisy DIR --pd {pd}). Captures of the same scene (--bursts) avoid "
+                     "the problem altogether.")
+    return lines
+
+
+# --------------------------------------------------------------------------- residual check
+
+
+@dataclass
+class ResidualCheck:
+    """Whether noisy - denoised looks like noise, with the figures behind each verdict."""
+
+    mean: float  # mean of the residual (0..255 scale)
+    mean_ok: bool
+    correlation: list[list[float]]
+    correlation_length: int
+    white: bool
+    variance_ratio: float  # residual variance / the noise model's prediction (median of bins)
+    variance_ok: bool
+    edge_correlation: float  # correlation of the residual with the denoised image's edges
+    structure_ok: bool
+    noise_model: NoiseModel
+    curve: VarianceCurve  # the residual's variance in bins of denoised intensity
+    verdict: list[str] = field(default_factory=list)
+
+    @property
+    def passed(self) -> bool:
+        return self.mean_ok and self.variance_ok and self.structure_ok
+
+    def to_json(self) -> dict:
+        return {**asdict(self), "passed": self.passed}
+
+
+def check_residual(noisy: np.ndarray, denoised: np.ndarray,
+                   noise_model: NoiseModel | None = None) -> ResidualCheck:
+    """No-reference check of a denoising result; ``noise_model`` defaults to the one fitted
+    on ``noisy`` alone (:func:`diagnose_image`)."""
+    noisy, denoised = np.asarray(noisy, np.float64), np.asarray(denoised, np.float64)
+    if noisy.shape != denoised.shape:
+        raise N2NError(f"noisy image {noisy.shape} and denoised image {denoised.shape} differ "
+                       "in shape")
+    model = noise_model or diagnose_image(noisy).noise_model
+    residual = noisy - denoised
+    std = float(residual.std())
+    mean = float(residual.mean())
+    normalised = residual / np.sqrt(model.variance(denoised))
+    corr = autocorrelation(normalised.transpose(2, 0, 1))
+    length = correlation_length(corr)
+    _, curve = fit_variance(denoised, residual)
+    predicted = model.variance(np.array(curve.intensity))
+    ratio = float(np.median(np.array(curve.variance) / predicted))
+    smooth = ndimage.gaussian_filter(denoised, (2, 2, 0))
+    edges = (denoised - smooth).ravel()
+    edge_corr = float(np.corrcoef(residual.ravel(), edges)[0, 1]) if edges.std() > 0 else 0.0
+    check = ResidualCheck(mean, abs(mean) < 0.1 * max(std, 1e-9) + 0.5, corr.round(4).tolist(),
+                          length, length == 0, ratio, 0.5 <= ratio <= 1.5, edge_corr,
+                          abs(edge_corr) < STRUCTURE_THRESHOLD, model, curve)
+    check.verdict = [
+        f"mean {mean:+.3f} ({'near zero' if check.mean_ok else 'biased: the output is shifted'})",
+        f"variance {ratio:.2f}x the noise model's "
+        + ("(consistent)" if check.variance_ok else
+           "(too low: noise left in the output)" if ratio < 0.5 else
+           "(too high: the denoiser removed more than noise)"),
+        "autocorrelation " + ("flat (white)" if check.white else
+                              f"not flat (length {length} px: the noise was correlated, or "
+                              "structure was removed)"),
+        f"correlation with the image's edges {edge_corr:+.3f} "
+        + ("(no structure left)" if check.structure_ok else
+           "(image structure in the residual: details were removed)"),
+    ]
+    return check
