@@ -156,3 +156,34 @@ def bursts_from_pairs(dir_a: str | Path, dir_b: str | Path,
              for name in common}
     channels = channels or pairs[common[0]][0][1].channels
     return [make_burst(name, images, channels=channels) for name, images in pairs.items()]
+
+
+def load_captures(inputs: Sequence[str | Path], reference_name: str | None = None
+                  ) -> list[np.ndarray]:
+    """Captures of one scene as (H, W, C) arrays: a folder of them (without its reference
+    file), one stack file, several image files, or one image (a list of one)."""
+    if len(inputs) == 1 and Path(inputs[0]).is_dir():
+        paths = [p for p in list_images(inputs) if p.name != reference_name]
+        images = [(str(p), read_image(p)) for p in paths]
+    elif len(inputs) == 1 and Path(inputs[0]).suffix.lower() in STACK_SUFFIXES \
+            and Path(inputs[0]).is_file():
+        path = Path(inputs[0])
+        frames = read_stack(path) if _is_stack(path) else [read_image(path)]
+        images = [(f"{path}[{k}]", frame) for k, frame in enumerate(frames)]
+    else:
+        images = [(str(p), read_image(p)) for p in list_images(inputs)]
+    if len(images) == 1:
+        return [images[0][1].pixels]
+    burst = make_burst("scene", images)
+    return list(burst.captures.permute(0, 2, 3, 1).numpy())
+
+
+def _is_stack(path: Path) -> bool:
+    """A multi-page TIFF, or a .npy of 3 dimensions that are not (H, W, C<=4), or of 4."""
+    if path.suffix.lower() == ".npy":
+        shape = np.load(path, mmap_mode="r", allow_pickle=False).shape
+        return len(shape) == 4 or (len(shape) == 3 and shape[2] > 4)
+    import tifffile
+
+    with tifffile.TiffFile(path) as tif:
+        return len(tif.pages) > 1

@@ -149,6 +149,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("bench", help="every denoiser side by side: tables, JSON and plots")
     p.add_argument("data", nargs="*", type=Path,
                    help="clean image folders and/or EE-559 val_data.pkl files")
+    p.add_argument("--noisy", type=Path, metavar="DIR", help="real noisy captures (no noise "
+                   "added), scored against --reference DIR, matched by file name")
+    p.add_argument("--reference", type=Path, metavar="DIR", help="references for --noisy")
+    p.add_argument("--bursts", type=Path, metavar="DIR", help="a bursts folder: every capture "
+                   "scored alone against its scene's --reference-name file")
+    p.add_argument("--reference-name", default="avg50.png", metavar="FILE")
     p.add_argument("-o", "--output", type=Path, required=True, help="folder for the results")
     p.add_argument("--quick", action="store_true",
                    help="tiny generated images, every part of the run, well under a minute")
@@ -168,6 +174,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--threads", type=int, help="CPU threads for torch (printed with results)")
     p.add_argument("--device", default="cpu", help="for the PyTorch models: cpu, cuda, cuda:N")
     p.set_defaults(run=run_bench)
+
+    p = sub.add_parser("diagnose", help="know your noise: Poisson-Gaussian fit, spatial "
+                       "correlation, which mode to train; or check a denoising residual")
+    p.add_argument("inputs", nargs="*", help="captures of one scene (a folder, a stack, several "
+                   "files) or one noisy image")
+    p.add_argument("--reference-name", metavar="FILE",
+                   help="a file in the folder that is not a capture (e.g. avg50.png)")
+    p.add_argument("--residual", nargs=2, metavar=("NOISY", "DENOISED"),
+                   help="check that what a denoiser removed looks like noise")
+    p.add_argument("-o", "--output", type=Path, help="folder for the JSON and the plot")
+    p.set_defaults(run=run_diagnose)
+
+    p = sub.add_parser("models", help="list the bundled models, what each was trained on and "
+                       "the command that made it")
+    p.set_defaults(run=run_models)
 
     p = sub.add_parser("make-pairs", help="write EE-559-format train_data.pkl and val_data.pkl")
     p.add_argument("clean_dir", nargs="+", help="clean images for the training pairs")
@@ -203,7 +224,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def add_model_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--weights", type=Path, help="checkpoint from 'n2n train' (default: bundled)")
+    p.add_argument("--model", default="photo", help="bundled model: photo (default) or "
+                   "confocal (1-channel fluorescence microscopy); see 'n2n models'")
+    p.add_argument("--weights", type=Path, help="checkpoint from 'n2n train' (instead of a "
+                   "bundled --model)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     p.add_argument("--pd", type=int, help="pixel-shuffle down-sampling factor (2..4) for "
                    "spatially correlated noise; default: the model's own (1 for the bundled)")
@@ -218,7 +242,7 @@ def load_denoiser(args: argparse.Namespace, tile: int = 512):
     from n2n.pretrained import load_bundled
     from n2n.train import resolve_device
 
-    model = load_model(args.weights) if args.weights else load_bundled()
+    model = load_model(args.weights) if args.weights else load_bundled(args.model)
     return Denoiser(model, resolve_device(args.device), tile=tile, pd=getattr(args, "pd", None))
 
 
@@ -314,7 +338,7 @@ def run_eval(args: argparse.Namespace) -> int:
     print(format_table(scores))
     if args.json:
         record = {"setting": setting, "seed": args.seed,
-                  "weights": str(args.weights or "bundled"),
+                  "weights": str(args.weights or f"bundled {args.model}"),
                   "mean": asdict(mean_score(scores)), "images": [asdict(s) for s in scores]}
         write_text_atomic(args.json, json.dumps(record, indent=1))
     return 0
@@ -493,14 +517,19 @@ def run_bench(args: argparse.Namespace) -> int:
         torch.set_num_threads(args.threads)
     if args.quick:
         config = quick_config(args.output, args.methods)
-    elif not args.data:
-        raise N2NError("bench needs data folders or val pkl files (or --quick)")
+    elif not (args.data or args.noisy or args.bursts):
+        raise N2NError("bench needs data folders, val pkl files, --noisy/--reference or "
+                       "--bursts (or --quick)")
+    elif bool(args.noisy) != bool(args.reference):
+        raise N2NError("--noisy and --reference go together")
     else:
         config = BenchConfig(args.data, args.output, args.noise, args.methods or default_methods(),
                              args.seed, args.limit, args.zero_shot_iterations, args.train,
                              args.train_noise, args.train_minutes, args.ablation_minutes,
                              patches_per_epoch=args.patches_per_epoch,
-                             device=str(resolve_device(args.device)))
+                             device=str(resolve_device(args.device)),
+                             real_pairs=(args.noisy, args.reference) if args.noisy else None,
+                             bursts=args.bursts, reference_name=args.reference_name)
     command = "n2n " + " ".join(sys.argv[1:]) if sys.argv[0].endswith("n2n") else "n2n bench"
     bench = Bench(config, command)
     try:
@@ -532,6 +561,54 @@ def lazy_training_data(args: argparse.Namespace, noise, val, data):
                         parse_scales(args.scales), args.gray_fraction, args.workers,
                         channels=channels)
     return source, val, data
+
+
+def run_diagnose(args: argparse.Namespace) -> int:
+    from n2n import diagnose, plots
+    from n2n.bursts import load_captures
+    from n2n.io import read_image
+
+    if bool(args.inputs) == bool(args.residual):
+        raise N2NError("diagnose takes captures of one scene (or one image), or --residual "
+                       "NOISY DENOISED")
+    if args.residual:
+        noisy, denoised = (read_image(p).pixels for p in args.residual)
+        check = diagnose.check_residual(noisy, denoised)
+        print("\n".join(["residual check: " + ("PASSED" if check.passed else "FAILED"),
+                         *(f"  {line}" for line in check.verdict)]))
+        if args.output:
+            args.output.mkdir(parents=True, exist_ok=True)
+            write_text_atomic(args.output / "residual.json", json.dumps(check.to_json(), indent=1))
+            plots.plot_residual(noisy - denoised, check, args.output / "residual.png")
+            print(f"wrote residual.json and residual.png to {args.output}")
+        return 0
+    captures = load_captures(args.inputs, args.reference_name)
+    name = str(args.inputs[0]) if len(args.inputs) == 1 else "scene"
+    found = (diagnose.diagnose_burst(np.stack(captures), name) if len(captures) > 1 else
+             diagnose.diagnose_image(captures[0], name))
+    model = found.noise_model
+    print(f"{found.source}\n  noise: variance = {model.a:.4g} x intensity + {model.b:.4g} "
+          f"(0..255 scale; {model.spec}), std about {found.noise_std:.3g}")
+    print("  spatially " + ("white" if found.white else
+                            f"correlated, length {found.correlation_length} px"))
+    print("\n".join(f"  - {line}" for line in found.recommendation))
+    if args.output:
+        args.output.mkdir(parents=True, exist_ok=True)
+        write_text_atomic(args.output / "diagnosis.json", json.dumps(found.to_json(), indent=1))
+        plots.plot_noise(found.curve, model, found.correlation, found.source,
+                         args.output / "noise.png")
+        print(f"wrote diagnosis.json and noise.png to {args.output}")
+    return 0
+
+
+def run_models(args: argparse.Namespace) -> int:
+    from n2n.pretrained import BUNDLED_MODELS, bundled_weights_path
+
+    for m in BUNDLED_MODELS.values():
+        size = bundled_weights_path(m.name).stat().st_size / 1e3
+        print(f"{m.name} ({m.channels} channel{'s' if m.channels > 1 else ''}, {size:.0f} kB)"
+              f"\n  for: {m.use}\n  trained on: {m.trained_on}\n  made by: {m.command}\n")
+    return 0
 
 
 def run_make_pairs(args: argparse.Namespace) -> int:

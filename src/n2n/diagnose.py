@@ -181,24 +181,34 @@ def diagnose_burst(captures: np.ndarray, name: str = "burst") -> Diagnosis:
 
 
 def diagnose_image(image: np.ndarray, name: str = "image") -> Diagnosis:
-    """Diagnose from one (H, W, C) image: the variance from the 2x2 diagonal difference
-    (white noise assumed: correlated noise reads lower), the correlation from flat blocks."""
+    """Diagnose from one (H, W, C) image: the variance from diagonal differences in flat
+    regions, the correlation from the flattest blocks of the noise-normalised image. Where the
+    noise is correlated, the variance is measured again on pixels spaced beyond the correlation
+    length, since adjacent correlated pixels cancel part of their noise in a difference."""
     image = np.asarray(image, dtype=np.float64)
     height, width = image.shape[:2]
     if height < 32 or width < 32:
         raise N2NError(f"{name}: image of {width}x{height} is too small to diagnose (need at "
                        "least 32x32)")
-    x = image[:height // 2 * 2, :width // 2 * 2]
-    a, b, c, d = x[0::2, 0::2], x[0::2, 1::2], x[1::2, 0::2], x[1::2, 1::2]
-    diagonal = (a - b - c + d) / 2  # variance sigma^2 for white noise, blind to planes
+    model, curve = _fit_diagonal(image, step=1)
+    local_mean = ndimage.uniform_filter(image, (5, 5, 1))
+    corr = flat_block_autocorrelation(image / np.sqrt(model.variance(local_mean)))
+    length = correlation_length(corr)
+    if length > 0:
+        model, curve = _fit_diagonal(image, step=min(length, CORRELATION_RADIUS) + 1)
+    return _finish(f"{name}: single image", model, curve, corr, image, burst=False)
+
+
+def _fit_diagonal(image: np.ndarray, step: int) -> tuple[NoiseModel, VarianceCurve]:
+    """Poisson-Gaussian fit from (a - b - c + d) / 2 over squares of side ``step`` (variance
+    sigma^2 for noise uncorrelated at that distance), in the flatter half of the image."""
+    a, b = image[:-step, :-step], image[:-step, step:]
+    c, d = image[step:, :-step], image[step:, step:]
     local = (a + b + c + d) / 4
     smooth = ndimage.gaussian_filter(local, (1.5, 1.5, 0))
     texture = np.hypot(*np.gradient(smooth, axis=(0, 1)))
     flat = texture <= np.quantile(texture, 0.5)  # edges and texture inflate the difference
-    model, curve = fit_variance(local[flat], diagonal[flat], robust=True)
-    normalised = image / np.sqrt(model.variance(ndimage.uniform_filter(image, (5, 5, 1))))
-    corr = flat_block_autocorrelation(normalised)
-    return _finish(f"{name}: single image", model, curve, corr, image, burst=False)
+    return fit_variance(local[flat], ((a - b - c + d) / 2)[flat], robust=True)
 
 
 def _finish(source: str, model: NoiseModel, curve: VarianceCurve, corr: np.ndarray,

@@ -41,3 +41,60 @@ def side_by_side(images: Sequence[np.ndarray], titles: Sequence[str], path: Path
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
+
+
+def plot_noise(curve, noise_model, correlation, title: str, path: Path) -> None:
+    """Noise variance against intensity with its Poisson-Gaussian fit, and the noise's
+    autocorrelation map (lags in pixels)."""
+    fig, (ax_var, ax_corr) = plt.subplots(1, 2, figsize=(9.5, 4))
+    x, v = np.array(curve.intensity), np.array(curve.variance)
+    used = np.array(curve.used, bool)
+    ax_var.plot(x[used], v[used], "o", label="measured")
+    if (~used).any():
+        ax_var.plot(x[~used], v[~used], "x", color="gray", label="clipped (not fitted)")
+    grid = np.linspace(0, max(x.max(), 1), 100)
+    ax_var.plot(grid, noise_model.variance(grid), "-", color="C1",
+                label=f"fit {noise_model.a:.3g} x + {noise_model.b:.3g}")
+    ax_var.set(xlabel="intensity (0..255)", ylabel="noise variance", title=title)
+    ax_var.legend()
+    _correlation_map(ax_corr, np.array(correlation), "noise autocorrelation")
+    fig.tight_layout()
+    _save(fig, path)
+
+
+def plot_residual(residual: np.ndarray, check, path: Path) -> None:
+    """The residual (noisy - denoised), its autocorrelation, and its variance against the
+    noise model's prediction."""
+    fig, axes = plt.subplots(1, 3, figsize=(13, 4))
+    shown = residual.mean(axis=2)
+    limit = max(float(np.percentile(np.abs(shown), 99)), 1e-6)
+    axes[0].imshow(shown, cmap="gray", vmin=-limit, vmax=limit)
+    axes[0].set_title("residual: noisy - denoised")
+    axes[0].set_axis_off()
+    _correlation_map(axes[1], np.array(check.correlation), "residual autocorrelation")
+    x, v = np.array(check.curve.intensity), np.array(check.curve.variance)
+    axes[2].plot(x, v, "o", label="residual")
+    axes[2].plot(x, check.noise_model.variance(x), "-", color="C1", label="noise model")
+    axes[2].set(xlabel="denoised intensity", ylabel="variance",
+                title=f"variance ratio {check.variance_ratio:.2f}")
+    axes[2].legend()
+    fig.tight_layout()
+    _save(fig, path)
+
+
+def _correlation_map(ax, corr: np.ndarray, title: str) -> None:
+    radius = corr.shape[0] // 2
+    ax.imshow(corr, cmap="RdBu_r", vmin=-1, vmax=1,
+              extent=(-radius - 0.5, radius + 0.5, radius + 0.5, -radius - 0.5))
+    for (i, j), value in np.ndenumerate(corr):
+        ax.text(j - radius, i - radius, f"{value:.2f}", ha="center", va="center", fontsize=7)
+    ax.set(xlabel="dx (px)", ylabel="dy (px)", title=title)
+
+
+def _save(fig, path: Path) -> None:
+    """Write a figure atomically (temporary file, fsync, rename)."""
+    from n2n.files import atomic_path
+
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=100)
+    plt.close(fig)

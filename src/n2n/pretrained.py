@@ -1,7 +1,8 @@
-"""The bundled weights that ship inside the package (see README, "Bundled weights")."""
+"""The bundled models that ship inside the package: what each was trained on and how."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
@@ -9,17 +10,49 @@ from n2n.checkpoint import load_model
 from n2n.errors import N2NError
 from n2n.models import PixelModel
 
-BUNDLED = "lite.pt"
+
+@dataclass(frozen=True)
+class BundledModel:
+    """One shipped weights file and the facts a user needs to choose it."""
+
+    name: str
+    file: str
+    channels: int
+    use: str
+    trained_on: str
+    command: str
 
 
-def bundled_weights_path(name: str = BUNDLED) -> Path:
-    """Where the bundled weights file lies inside the installed package."""
+BUNDLED_MODELS = {m.name: m for m in (
+    BundledModel(
+        "photo", "lite.pt", 3,
+        "RGB or gray photos with white, signal-independent noise (the default); add --pd 2 "
+        "for camera (sRGB) noise, which is spatially correlated",
+        "CBSD432 (432 clean photos) with blind gaussian noise sigma 5-55, noisy pairs only",
+        "see README, 'Bundled weights' (three steps, 100 CPU minutes)"),
+    BundledModel(
+        "confocal", "confocal.pt", 1,
+        "fluorescence microscopy, 8-bit gray (confocal; Poisson-Gaussian noise)",
+        "FMD Confocal_BPAE_B: 18 fields x 20 raw captures, Noise2Noise on pairs of captures "
+        "(avg50.png never a target; field 9 held out for validation)",
+        "n2n train runs/confocal --bursts fmd_confocal_bpae/train --reference-name avg50.png "
+        "--channels 1 --width 32 --residual --linear-output --patch-size 128 --batch-size 32 "
+        "--patches-per-epoch 6400 --epochs 30 --lr 2e-3 --lr-patience 3 --seed 0"),
+)}
+DEFAULT_MODEL = "photo"
+
+
+def bundled_weights_path(model: str = DEFAULT_MODEL) -> Path:
+    """Where a bundled model's weights lie inside the installed package."""
+    if model not in BUNDLED_MODELS:
+        raise N2NError(f"no bundled model '{model}': choose one of {', '.join(BUNDLED_MODELS)}")
+    name = BUNDLED_MODELS[model].file
     path = Path(str(resources.files("n2n") / "weights" / name))
     if not path.is_file():
         raise N2NError(f"bundled weights {name} are missing from the installed package ({path})")
     return path
 
 
-def load_bundled(name: str = BUNDLED) -> PixelModel:
-    """The pretrained model shipped with n2n-lite, in eval mode on the CPU."""
-    return load_model(bundled_weights_path(name))
+def load_bundled(model: str = DEFAULT_MODEL) -> PixelModel:
+    """A bundled model (``photo`` or ``confocal``), in eval mode on the CPU."""
+    return load_model(bundled_weights_path(model))

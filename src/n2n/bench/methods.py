@@ -31,12 +31,15 @@ def _noisy(device: str) -> Denoise:
     return lambda noisy, sigma: noisy
 
 
-def _lite(device: str) -> Denoise:
-    from n2n.denoise import Denoiser
-    from n2n.pretrained import load_bundled
+def _bundled(model: str) -> Callable[[str], Denoise]:
+    def build(device: str) -> Denoise:
+        from n2n.denoise import Denoiser
+        from n2n.pretrained import load_bundled
 
-    denoiser = Denoiser(load_bundled(), device)
-    return lambda noisy, sigma: denoiser(noisy)
+        denoiser = Denoiser(load_bundled(model), device)
+        return lambda noisy, sigma: denoiser(noisy)
+
+    return build
 
 
 def _scratch(device: str) -> Denoise:
@@ -69,6 +72,26 @@ def _bm3d(device: str) -> Denoise:
         if noisy.shape[2] == 3:
             return bm3d.bm3d_rgb(x, sigma / 255.0) * 255.0  # CBM3D
         return bm3d.bm3d(x[:, :, 0], sigma / 255.0)[:, :, None] * 255.0
+
+    return denoise
+
+
+def _bm3d_vst(device: str) -> Denoise:
+    """BM3D after the generalized Anscombe transform, with Poisson-Gaussian parameters (A, B)
+    diagnosed on the noisy image alone: the classical method for signal-dependent noise."""
+    bm3d_denoise = _bm3d(device)
+
+    def denoise(noisy: np.ndarray, sigma: float) -> np.ndarray:
+        from n2n.diagnose import diagnose_image
+
+        model = diagnose_image(noisy).noise_model
+        a, b = max(model.a, 1e-3), max(model.b, 0.0)  # a tiny A: close to plain gaussian
+        # z -> 2/A sqrt(A z + 3/8 A^2 + B): unit variance whatever the intensity
+        forward = 2.0 / a * np.sqrt(np.maximum(a * noisy + 0.375 * a * a + b, 0.0))
+        scale = max(float(forward.max()), 1.0)
+        out = bm3d_denoise(forward * (255.0 / scale), 255.0 / scale) * (scale / 255.0)
+        # asymptotically unbiased inverse: A ((D/2)^2 - 1/8) - B / A
+        return a * ((out / 2.0) ** 2 - 0.125) - b / a
 
     return denoise
 
@@ -113,9 +136,14 @@ def _wavelet(device: str) -> Denoise:
 
 METHODS = {m.name: m for m in (
     Method("noisy", _noisy, "the input itself"),
-    Method("n2n-lite", _lite, "bundled Lite U-Net weights (Noise2Noise, blind sigma 5-55)"),
+    Method("n2n-lite", _bundled("photo"), "bundled photo model (Noise2Noise, blind sigma 5-55)"),
+    Method("n2n-confocal", _bundled("confocal"), "bundled 1-channel microscopy model (Noise2Noise "
+           "on FMD confocal bursts)"),
     Method("n2n-scratch", _scratch, "bundled from-scratch framework U-Net (EE-559 32x32 data)"),
-    Method("bm3d", _bm3d, "BM3D / CBM3D (bm3d package) given the true sigma"),
+    Method("bm3d", _bm3d, "BM3D / CBM3D (bm3d package) given the true sigma (real noise: an "
+           "estimated one)"),
+    Method("bm3d-vst", _bm3d_vst, "BM3D after a generalized Anscombe transform with the "
+           "diagnosed Poisson-Gaussian (A, B)"),
     Method("nlm", _nlm, "scikit-image non-local means, fast mode, sigma from estimate_sigma"),
     Method("tv", _tv, "scikit-image total variation (Chambolle), weight = estimated sigma"),
     Method("wavelet", _wavelet, "scikit-image wavelet BayesShrink (YCbCr for colour)"),

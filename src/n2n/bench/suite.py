@@ -28,7 +28,7 @@ from n2n.data import (
     validation_from_clean,
 )
 from n2n.errors import N2NError
-from n2n.evaluate import ee559_val_pairs, noisy_versions
+from n2n.evaluate import burst_pairs, ee559_val_pairs, noisy_versions, reference_pairs
 from n2n.files import write_text_atomic
 from n2n.io import list_images, read_image
 from n2n.metrics import psnr, ssim
@@ -49,11 +49,13 @@ class Case:
 
 @dataclass
 class Dataset:
-    """Clean images with names (a folder), or fixed noisy/clean cases (an EE-559 val pkl)."""
+    """Clean images with names (a folder), or fixed noisy/clean cases (an EE-559 val pkl, or
+    real captures scored against references, under ``setting``)."""
 
     name: str
     clean: list[tuple[str, np.ndarray]] = field(default_factory=list)
     fixed_cases: list[Case] | None = None
+    setting: str = PKL_SETTING
 
     def cases(self, noise_spec: str, seed: int) -> list[Case]:
         if self.fixed_cases is not None:
@@ -83,6 +85,19 @@ def load_dataset(path: Path, limit: int | None = None) -> Dataset:
     return Dataset(path.name, [(p.name, read_image(p).pixels) for p in paths])
 
 
+REAL_SETTING = "real noise"
+
+
+def load_real_dataset(name: str, pairs, limit: int | None = None) -> Dataset:
+    """Real captures with references (no noise added); sigma, for the methods that need it,
+    is estimated from each noisy image alone."""
+    from n2n.diagnose import diagnose_image
+
+    cases = [Case(n, noisy, ref, diagnose_image(noisy).noise_std)
+             for n, noisy, ref in itertools.islice(pairs, limit)]
+    return Dataset(name, fixed_cases=cases, setting=REAL_SETTING)
+
+
 @dataclass
 class BenchConfig:
     """Everything ``n2n bench`` was asked to do; saved with the results."""
@@ -102,13 +117,18 @@ class BenchConfig:
     ablation_recipes: int | None = None  # the first N recipes only (quick runs)
     patches_per_epoch: int = 2000
     device: str = "cpu"  # for the PyTorch models (bundled, trained, zero-shot)
+    real_pairs: tuple[Path, Path] | None = None  # (noisy folder, reference folder)
+    bursts: Path | None = None  # a bursts folder whose scenes hold ``reference_name``
+    reference_name: str = "avg50.png"
 
 
 def default_methods() -> list[str]:
     """All methods, BM3D only when its optional package is installed."""
     import importlib.util
 
-    names = [n for n in METHODS if n != "bm3d" or importlib.util.find_spec("bm3d")]
+    optional = ("n2n-confocal", "bm3d-vst")  # for real or microscopy data: name them
+    names = [n for n in METHODS if n not in optional
+             and (n != "bm3d" or importlib.util.find_spec("bm3d"))]
     return [*names, "zero-shot"]
 
 
@@ -133,7 +153,8 @@ def check(config: BenchConfig) -> None:
     for spec in [*config.noises, *config.train_noises]:
         parse_noise(spec)
     resolve_methods(config.methods)
-    missing = [p for p in [*config.data, *(config.train or [])] if not p.exists()]
+    real = [*(config.real_pairs or ()), *([config.bursts] if config.bursts else [])]
+    missing = [p for p in [*config.data, *(config.train or []), *real] if not p.exists()]
     if missing:
         raise N2NError(f"{missing[0]}: no such file or folder")
     if config.limit is not None and config.limit < 1:
@@ -170,6 +191,14 @@ class Bench:
         check(config)
         self.config, self.progress = config, progress
         self.datasets = [load_dataset(p, config.limit) for p in config.data]
+        if config.real_pairs:
+            noisy, reference = config.real_pairs
+            self.datasets.append(load_real_dataset(
+                noisy.parent.name or noisy.name, reference_pairs(noisy, reference), config.limit))
+        if config.bursts:
+            self.datasets.append(load_real_dataset(
+                config.bursts.name, burst_pairs(config.bursts, config.reference_name),
+                config.limit))
         self.record: dict = {"command": command, "machine": machine(),
                              "config": json.loads(json.dumps(asdict(config), default=str)),
                              "results": [], "training": [], "ablation": []}
@@ -194,7 +223,7 @@ class Bench:
         if self.config.train:
             self.train_models()
         for dataset in self.datasets:
-            noises = [PKL_SETTING] if dataset.fixed_cases is not None else self.config.noises
+            noises = [dataset.setting] if dataset.fixed_cases is not None else self.config.noises
             for noise in noises:
                 self.run_setting(dataset, noise)
         return self.record
