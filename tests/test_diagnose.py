@@ -94,7 +94,6 @@ def test_diagnose_cli_on_a_burst_folder_and_a_residual(tmp_path, camera, capsys)
 def test_eval_and_bench_on_real_style_pairs(tmp_path, photo):
     noisy_dir, ref_dir = tmp_path / "noisy", tmp_path / "clean"
     noisy_dir.mkdir(), ref_dir.mkdir()
-    rng = np.random.default_rng(0)
     for i in range(2):
         clean = np.roll(photo, 11 * i, axis=0)
         write_image(ref_dir / f"{i}.png", Image(clean))

@@ -124,7 +124,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--patch-size", type=int, default=64)
     p.add_argument("--patches-per-epoch", type=int, default=5000)
     p.add_argument("--init", type=Path, metavar="CHECKPOINT",
-                   help="start from these weights (fine-tune); model options are then ignored")
+                   help="start from these weights, or a bundled model's name (photo, confocal), "
+                   "to fine-tune; model options are then ignored")
     p.add_argument("--arch", choices=("lite", "n2n"), default="lite")
     p.add_argument("--width", type=int, default=24)
     p.add_argument("--depth", type=int, default=4)
@@ -391,7 +392,10 @@ def run_train(args: argparse.Namespace) -> int:
     if resume is not None:
         model = model_from_record(resume, args.run_dir / "last.pt")
     elif args.init:
-        model = load_model(args.init)
+        from n2n.pretrained import BUNDLED_MODELS, load_bundled
+
+        bundled = str(args.init) in BUNDLED_MODELS and not args.init.exists()
+        model = load_bundled(str(args.init)) if bundled else load_model(args.init)
         if model.config.channels != source.channels:
             raise N2NError(f"{args.init}: model has {model.config.channels} channels, the "
                            f"training images {source.channels}")
