@@ -84,11 +84,13 @@ def fit_variance(intensity: np.ndarray, noise: np.ndarray, bins: int = 24,
         samples = noise[which == b]
         if len(samples) < 50:
             continue
-        if robust:
+        variance = float(samples.var())
+        if robust:  # the median absolute deviation, unless quantised pixels make it 0
             mad = np.median(np.abs(samples - np.median(samples)))
-            variances.append(float((1.4826 * mad) ** 2))
-        else:
-            variances.append(float(samples.var()))
+            variance = float((1.4826 * mad) ** 2) or variance
+        if variance <= 1e-9:
+            continue  # a constant bin (e.g. pixels clipped at 0) says nothing about the noise
+        variances.append(variance)
         means.append(float(intensity[which == b].mean()))
         counts.append(len(samples))
     if len(means) < 2:
