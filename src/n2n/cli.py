@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import numpy as np
@@ -244,7 +244,7 @@ def load_denoiser(args: argparse.Namespace, tile: int = 512):
     from n2n.train import resolve_device
 
     model = load_model(args.weights) if args.weights else load_bundled(args.model)
-    return Denoiser(model, resolve_device(args.device), tile=tile, pd=getattr(args, "pd", None))
+    return Denoiser(model, resolve_device(args.device), tile=tile, pd=args.pd)
 
 
 def zero_shot_denoiser(args: argparse.Namespace):
@@ -382,7 +382,8 @@ def run_train(args: argparse.Namespace) -> int:
             raise N2NError(f"{args.run_dir / 'last.pt'}: not a resumable 'n2n train' checkpoint")
         now = {k: getattr(args, k) for k in ("run_dir", "device", "threads", "resume", "run")
                if getattr(args, k) is not None}  # the saved thread count unless given again
-        args = argparse.Namespace(**{**resume["cli"], **now})
+        # today's defaults under the saved options: a run saved before an option existed resumes
+        args = argparse.Namespace(**{**vars(args), **resume["cli"], **now})
     elif not (args.clean or args.ee559 or args.bursts or args.captured or args.noisy):
         raise N2NError("train needs data: --clean, --bursts, --ee559, --captured or --noisy "
                        "(or --resume)")
@@ -400,11 +401,11 @@ def run_train(args: argparse.Namespace) -> int:
             raise N2NError(f"{args.init}: model has {model.config.channels} channels, the "
                            f"training images {source.channels}")
         if args.pd is not None:
-            model.config = ModelConfig(**{**asdict(model.config), "pd": args.pd})
+            model.config = replace(model.config, pd=args.pd)
     else:
         model = build_model(ModelConfig(args.arch, source.channels, args.width, args.depth,
                                         args.residual, args.linear_output,
-                                        getattr(args, "pd", None) or 1), seed=args.seed)
+                                        args.pd or 1), seed=args.seed)
     data["init"] = str(args.init) if args.init else None
     config = TrainConfig(model.config, args.mode, args.loss, args.target, args.lr,
                          args.lr_patience, batch_size=args.batch_size, epochs=args.epochs,
@@ -462,7 +463,7 @@ def build_training_data(args: argparse.Namespace):
         return lazy_training_data(args, noise, val, data)
     from n2n.data import SyntheticPairs, load_folder, split_holdout, validation_from_clean
 
-    images = load_folder(args.clean, getattr(args, "channels", None))
+    images = load_folder(args.clean, args.channels)
     if val is None:
         if args.val:
             val_images = load_folder(args.val, images[0].shape[0])
@@ -484,7 +485,7 @@ def capture_training_data(args: argparse.Namespace, val):
         validation_from_references,
     )
 
-    channels = getattr(args, "channels", None)
+    channels = args.channels
     pairs = args.mode == "n2n"
     if args.noisy:
         if pairs:
@@ -498,7 +499,7 @@ def capture_training_data(args: argparse.Namespace, val):
                               patches_per_epoch=args.patches_per_epoch)
         return source, val
     if args.bursts:
-        bursts = load_bursts(args.bursts, getattr(args, "reference_name", None), channels)
+        bursts = load_bursts(args.bursts, args.reference_name, channels)
     else:
         bursts = bursts_from_pairs(*args.captured, channels=channels)
     with_reference = [b for b in bursts if b.reference is not None]

@@ -50,8 +50,7 @@ class Denoiser:
     def __init__(self, model: PixelModel, device: str | torch.device = "cpu",
                  tile: int = 512, pd: int | None = None) -> None:
         if pd is not None and pd != model.config.pd:  # e.g. a white-noise model on camera noise
-            model.config = replace(model.config, pd=pd)
-            model.config.__post_init__()
+            model.config = replace(model.config, pd=pd)  # checked by ModelConfig itself
         self.device = torch.device(device)
         self.model = model.to(self.device).eval()
         multiple = model.multiple

@@ -10,6 +10,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from n2n.bursts import load_bursts
+from n2n.errors import N2NError
+from n2n.io import list_images, read_image
 from n2n.metrics import psnr, ssim
 from n2n.noise import Noise
 
@@ -58,9 +61,6 @@ def reference_pairs(noisy_dir: str | Path, reference_dir: str | Path
                     ) -> Iterator[tuple[str, np.ndarray, np.ndarray]]:
     """(name, noisy, reference) from two folders of real captures matched by file name: no
     noise is added, the reference (e.g. the mean of many captures) stands for the clean image."""
-    from n2n.errors import N2NError
-    from n2n.io import list_images, read_image
-
     noisy = {p.name: p for p in list_images([noisy_dir])}
     references = {p.name: p for p in list_images([reference_dir])}
     missing = sorted(noisy.keys() - references.keys())
@@ -79,8 +79,6 @@ def burst_pairs(root: str | Path, reference_name: str, channels: int | None = No
                 ) -> Iterator[tuple[str, np.ndarray, np.ndarray]]:
     """(scene/capture, capture, reference): every capture of every scene of a bursts folder
     (see :mod:`n2n.bursts`), each scored alone against its scene's reference."""
-    from n2n.bursts import load_bursts
-
     for burst in load_bursts(root, reference_name, channels):
         reference = burst.reference.permute(1, 2, 0).numpy()
         for k, capture in enumerate(burst.captures):
