@@ -92,7 +92,7 @@ CLI_CASES = [
      "truncated.png: not a loadable n2n checkpoint"),
     (("denoise", "{d}/tiny/one_pixel.png", "-o", "{d}/out", "--zero-shot"),
      "1x1 pixels is smaller than the 2x2"),
-    (("train", "{d}/run", "--clean", "{d}/tiny", "--val", "{d}/a"), "patch size 64 is larger"),
+    (("train", "{d}/run", "--clean", "{d}/tiny", "--val", "{d}/a"), "--patch-size 64 is larger"),
     (("train", "{d}/run", "--ee559", "{d}/shape.pkl"), "shape.pkl (first tensor): expected shape"),
     (("train", "{d}/run", "--ee559", "{d}/dtype.pkl"), "dtype.pkl (first tensor): unsupported"),
     (("train", "{d}/run", "--ee559", "{d}/lengths.pkl"), "lengths.pkl: the two tensors differ"),

@@ -84,8 +84,8 @@ def test_neighbor2neighbor_learns_from_single_noisy_images(photo):
     singles, val = noisy_photo_setup(photo)
     source = CapturePairs([x[None] for x in singles], pairs=False, patch_size=32,
                           patches_per_epoch=640)
-    config = TrainConfig(ModelConfig(width=8, residual=True, linear_output=True), mode="ne2ne",
-                         lr=3e-3, batch_size=32, epochs=2)
+    config = TrainConfig(model=ModelConfig(width=8, residual=True, linear_output=True),
+                         mode="ne2ne", lr=3e-3, batch_size=32, epochs=2)
     model = build_model(config.model)
     model.set_normalization(source.stats_sample(torch.Generator().manual_seed(0)))
     before = validate(model, val)

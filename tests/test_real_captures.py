@@ -142,15 +142,20 @@ def test_ne2ne_with_pd_trains_on_sub_images(tmp_path, photo):
     assert torch.load(run / "best.pt", weights_only=True)["model_config"]["pd"] == 2
 
 
-def test_a_run_saved_before_the_real_capture_options_still_resumes(tmp_path, photo_folder):
+def test_a_run_saved_by_an_older_version_still_resumes(tmp_path, photo_folder):
+    """Before DataConfig, checkpoints held the data as an untyped dict and the command line."""
     run = tmp_path / "run"
     assert main(["train", str(run), "--clean", str(photo_folder), "--patch-size", "32",
                  "--patches-per-epoch", "32", "--batch-size", "16", "--epochs", "1",
                  "--width", "4"]) == 0
     record = torch.load(run / "last.pt", weights_only=True)
-    for option in ("bursts", "reference_name", "channels", "pd"):  # unknown to older versions
-        del record["cli"][option]
-    record["cli"]["epochs"] = 2
+    config = record["train_config"]
+    config["data"] = {"clean": [str(photo_folder)], "ee559": None, "captured": None,
+                      "noise": "gaussian:25", "scales": "1", "patch_size": 32,
+                      "patches_per_epoch": 32, "gray_fraction": 0.0, "init": None}
+    del config["init"], config["threads"]
+    config["epochs"] = 2
+    record["cli"] = {"clean": [str(photo_folder)], "epochs": 2}
     torch.save(record, run / "last.pt")
     assert main(["train", str(run), "--resume"]) == 0
     assert len(torch.load(run / "last.pt", weights_only=True)["history"]) == 2

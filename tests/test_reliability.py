@@ -24,7 +24,7 @@ from n2n.train import Interrupted, TrainConfig, fit
 def small_run(photo):
     clean = torch.from_numpy(photo).permute(2, 0, 1)
     source = SyntheticPairs([clean], Gaussian((25.0, 25.0)), patch_size=32, patches_per_epoch=96)
-    config = TrainConfig(ModelConfig(width=8, residual=True, linear_output=True), lr=3e-3,
+    config = TrainConfig(model=ModelConfig(width=8, residual=True, linear_output=True), lr=3e-3,
                          batch_size=16, epochs=2, seed=5)
     torch.manual_seed(0)
     return build_model(config.model), source, config

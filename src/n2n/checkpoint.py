@@ -56,3 +56,15 @@ def model_from_record(record: dict[str, Any], path: str | Path) -> PixelModel:
     except (TypeError, KeyError, RuntimeError) as err:
         raise N2NError(f"{path}: weights do not match their model config ({err})") from err
     return model.eval()
+
+
+def export_weights(checkpoint: str | Path, output: str | Path, half: bool = False) -> None:
+    """Strip a checkpoint to what denoising needs (config, weights, how it was trained), for
+    shipping; ``half`` stores float16, half the size (loaded back as float32)."""
+    record = load_record(checkpoint)
+    model = model_from_record(record, checkpoint)
+    state = model_record(model, **{k: record[k] for k in ("train_config", "history")
+                                   if k in record})
+    if half:
+        state["model"] = {k: v.half() for k, v in state["model"].items()}
+    save_atomic(state, output)

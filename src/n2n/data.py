@@ -162,7 +162,7 @@ def split_holdout(items: list, fraction: float) -> tuple[list, list]:
     """The last ``fraction`` of ``items`` (at least one) held out, the rest kept."""
     if len(items) < 2:
         raise N2NError("need at least 2 clean images to hold some out for validation; "
-                       "pass --val DIR")
+                       "give validation images (val)")
     count = max(1, round(len(items) * fraction))
     return items[:-count], items[-count:]
 
@@ -208,8 +208,8 @@ class SyntheticPairs:
         usable = [s for s in scales if any(min(im.shape[1:]) >= patch_size * s for im in images)]
         if not usable:
             smallest = min(min(im.shape[1:]) for im in images)
-            raise N2NError(f"patch size {patch_size} is larger than every image (smallest side "
-                           f"{smallest}); choose a smaller --patch-size")
+            raise N2NError(f"patch_size {patch_size} is larger than every image (smallest side "
+                           f"{smallest}); choose a smaller patch_size")
         self.scales = usable
 
     def clean_patches(self, count: int, generator: torch.Generator) -> torch.Tensor:
@@ -324,8 +324,8 @@ class CapturePairs:
             raise N2NError("no training images")
         small = [tuple(s.shape[-3:]) for s in scenes if min(s.shape[-2:]) < patch_size]
         if small:
-            raise N2NError(f"patch size {patch_size} exceeds captures of shape {small[0]}; "
-                           "choose a smaller patch size")
+            raise N2NError(f"patch_size {patch_size} exceeds captures of shape {small[0]}; "
+                           "choose a smaller patch_size")
         if pairs and min(len(s) for s in scenes) < 2:
             raise N2NError("Noise2Noise pairs need at least 2 captures of every scene")
         self.scenes, self.pairs = list(scenes), pairs
@@ -425,9 +425,12 @@ def augment(batch: Batch, generator: torch.Generator) -> Batch:
 
 
 def make_ee559_pairs(images: Sequence[torch.Tensor], count: int, noise: Noise,
-                     scales: Sequence[int], generator: torch.Generator, patch_size: int = 32
-                     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """``count`` patches as uint8 (noisy, noisy, clean), like the course's data files."""
+                     scales: Sequence[int], generator: torch.Generator, patch_size: int = 32,
+                     name: str = "count") -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``count`` patches as uint8 (noisy, noisy, clean), like the course's data files;
+    ``name`` is how an error calls ``count``."""
+    if count < 1:
+        raise N2NError(f"{name} {count} must be >= 1")
     source = SyntheticPairs(images, noise, patch_size, count, scales)
     clean = source.clean_patches(count, generator)
     return quantize(noise(clean, generator)), quantize(noise(clean, generator)), quantize(clean)

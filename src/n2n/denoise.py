@@ -9,12 +9,13 @@ tile plan is plain data (:func:`plan_tiles`), testable without a model.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from pathlib import Path
 
 import numpy as np
 import torch
 
 from n2n.errors import N2NError
-from n2n.io import Image
+from n2n.io import IMAGE_SUFFIXES, Image
 from n2n.models import PixelModel
 from n2n.models.wrapper import pad_to_multiple
 
@@ -114,3 +115,20 @@ def denoise_image(denoiser: Denoiser, image: Image) -> Image:
     """Denoise an :class:`Image`, keeping its bit depth and its alpha untouched; float images
     keep their own range (nothing is clipped)."""
     return image.with_pixels(denoiser(image.pixels, clip=image.bit_depth != 32))
+
+
+def output_paths(inputs: list[Path], output: Path) -> list[Path]:
+    """Where each input's result goes: ``output`` itself for a single input and an image file
+    name, else ``output/<input name>``; refuses two outputs of one name and any output that
+    would overwrite an input. Creates the folder the outputs go to."""
+    single_file = len(inputs) == 1 and output.suffix.lower() in IMAGE_SUFFIXES
+    targets = [output] if single_file else [output / p.name for p in inputs]
+    if len({t.resolve() for t in targets}) < len(targets):
+        raise N2NError("two inputs share a file name and would write the same output; "
+                       "denoise them into separate folders")
+    sources = {p.resolve() for p in inputs}
+    for target in targets:
+        if target.resolve() in sources:
+            raise N2NError(f"{target}: output would overwrite an input; choose another output")
+    (output.parent if single_file else output).mkdir(parents=True, exist_ok=True)
+    return targets

@@ -25,8 +25,7 @@ def plot_curves(history: Sequence[dict[str, float]], path: Path) -> None:
         ax_psnr.text(0.5, 0.5, "no clean images:\nno PSNR", ha="center", va="center")
         ax_psnr.set_axis_off()
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    _save(fig, path)
 
 
 def side_by_side(images: Sequence[np.ndarray], titles: Sequence[str], path: Path) -> None:
@@ -39,8 +38,7 @@ def side_by_side(images: Sequence[np.ndarray], titles: Sequence[str], path: Path
         ax.set_title(title)
         ax.set_axis_off()
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    _save(fig, path)
 
 
 def plot_noise(curve, noise_model, correlation, title: str, path: Path) -> None:

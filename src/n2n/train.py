@@ -11,6 +11,7 @@ train -> validate (PSNR against clean images only, never a noisy target) -> sche
 from __future__ import annotations
 
 import csv
+import io
 import itertools
 import json
 import math
@@ -30,17 +31,21 @@ from n2n import distributed
 from n2n.checkpoint import model_record, save_atomic
 from n2n.data import PairSource, Validation, augment
 from n2n.errors import N2NError
+from n2n.files import write_text_atomic
 from n2n.losses import LOSSES
 from n2n.metrics import batch_psnr
 from n2n.models import ModelConfig, PixelModel
 from n2n.objectives import MODES, make_objective
+from n2n.sources import DataConfig
 
 
-@dataclass
+@dataclass(kw_only=True)
 class TrainConfig:
-    """Everything that decides a training run; saved in every checkpoint."""
+    """Everything that decides a training run; saved in every checkpoint, so that
+    ``TrainConfig(**record["train_config"])`` rebuilds it (``--resume``)."""
 
     model: ModelConfig = field(default_factory=ModelConfig)
+    data: DataConfig | None = None  # where the pairs come from (None: a source built by hand)
     mode: str = "n2n"  # "n2n" pairs, "ne2ne" single noisy images, "zs" one image (objectives.py)
     loss: str = "l2"  # "l2" gaussian/poisson, "l1" impulse, "l0" text (annealed, paper sec. 3.3)
     target: str = "noisy"  # "noisy": Noise2Noise; "clean": Noise2Clean, the supervised bound
@@ -53,11 +58,14 @@ class TrainConfig:
     checkpoint_minutes: float = 10.0  # also write last.pt this often within an epoch
     augment: bool = True  # random flips/rotations (8 dihedral transforms)
     seed: int = 0
-    data: dict[str, Any] = field(default_factory=dict)  # how the pair source was made (for logs)
+    init: str | None = None  # the weights the run started from (fine-tuning), for the record
+    threads: int | None = None  # CPU threads: the same count makes a resumed run bit-identical
 
     def __post_init__(self) -> None:
         if isinstance(self.model, dict):
             self.model = ModelConfig(**self.model)
+        if isinstance(self.data, dict):
+            self.data = DataConfig.from_saved(self.data)
         checks = [
             (self.mode in MODES, f"training mode '{self.mode}': choose one of {MODES}"),
             (self.loss in LOSSES, f"loss '{self.loss}': choose one of {LOSSES}"),
@@ -68,6 +76,7 @@ class TrainConfig:
             (self.minutes is None or self.minutes > 0, f"minutes {self.minutes} must be > 0"),
             (self.checkpoint_minutes > 0,
              f"checkpoint minutes {self.checkpoint_minutes} must be > 0"),
+            (self.threads is None or self.threads >= 1, f"threads {self.threads} must be >= 1"),
         ]
         for ok, message in checks:
             if not ok:
@@ -227,8 +236,7 @@ def fit(model: PixelModel, source: PairSource, config: TrainConfig,
             scheduler.step(metric if val is not None else row["train_loss"])
             history.append(row)
             if progress and context.main:
-                tqdm.write(", ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}"
-                                     for k, v in row.items()))
+                tqdm.write(format_row(row))
             improved, best = metric > best, max(best, metric)
             epoch, step, losses = epoch + 1, 0, []
             if run_dir is not None:
@@ -246,14 +254,22 @@ def fit(model: PixelModel, source: PairSource, config: TrainConfig,
     return history
 
 
+def format_row(row: dict[str, float]) -> str:
+    """One epoch's log row as printed: ``epoch 3, seconds 12.5, lr 0.006, ...``."""
+    return ", ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}"
+                     for k, v in row.items())
+
+
 def write_logs(run_dir: Path, history: list[dict[str, float]]) -> None:
-    """Per-epoch CSV and JSON logs and a PNG of the loss and PSNR curves."""
+    """Per-epoch CSV and JSON logs and a PNG of the loss and PSNR curves, each written
+    atomically like the checkpoints."""
     from n2n.plots import plot_curves  # matplotlib is slow to import; only runs need it
 
     run_dir.mkdir(parents=True, exist_ok=True)
-    with open(run_dir / "log.csv", "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=list(history[-1].keys()))
-        writer.writeheader()
-        writer.writerows(history)
-    (run_dir / "log.json").write_text(json.dumps(history, indent=1))
+    table = io.StringIO()
+    writer = csv.DictWriter(table, fieldnames=list(history[-1].keys()), lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(history)
+    write_text_atomic(run_dir / "log.csv", table.getvalue())
+    write_text_atomic(run_dir / "log.json", json.dumps(history, indent=1))
     plot_curves(history, run_dir / "curves.png")

@@ -48,7 +48,7 @@ class ZeroShotDenoiser:
         model = build_model(ModelConfig("zs", channels, self.width, residual=True, pd=self.pd),
                             self.seed)
         steps = min(STEPS_PER_EPOCH, self.iterations)
-        config = TrainConfig(model.config, mode="zs", lr=self.lr, batch_size=1,
+        config = TrainConfig(model=model.config, mode="zs", lr=self.lr, batch_size=1,
                              epochs=math.ceil(self.iterations / steps), minutes=self.minutes,
                              augment=False, seed=self.seed, lr_patience=3)
         fit(model.to(self.device), WholeImage(image, steps), config, progress=self.progress)

@@ -21,18 +21,14 @@ from tqdm.auto import tqdm
 from n2n.bench.measure import PeakMemory, machine
 from n2n.bench.methods import METHODS, Denoise, resolve_methods
 from n2n.bench.training import ABLATION, EQUAL_BUDGET, Recipe, train_recipe
-from n2n.data import (
-    Validation,
-    load_folder,
-    split_holdout,
-    validation_from_clean,
-)
+from n2n.data import Validation
 from n2n.errors import N2NError
 from n2n.evaluate import burst_pairs, ee559_val_pairs, noisy_versions, reference_pairs
 from n2n.files import write_text_atomic
 from n2n.io import list_images, read_image
 from n2n.metrics import psnr, ssim
 from n2n.noise import Gaussian, parse_noise
+from n2n.sources import DataConfig, build_data
 
 PKL_SETTING = "as in the pkl"
 
@@ -258,11 +254,11 @@ class Bench:
         """Equal-budget N2N / N2C / Ne2Ne per training noise, then the ablation."""
         from n2n.denoise import Denoiser
 
-        images = load_folder(self.config.train, channels=3)
-        images, val_images = split_holdout(images, 0.05)
         for spec in self.config.train_noises:
             noise = parse_noise(spec)
-            val = validation_from_clean(val_images, noise, self.config.seed)
+            data = DataConfig(source="clean", paths=self.config.train, noise=spec, channels=3)
+            source, val = build_data(data, seed=self.config.seed)  # 5% held out for validation
+            images = source.images
             for recipe in EQUAL_BUDGET if self.config.train_minutes > 0 else ():
                 model, _ = self.train_one(recipe, images, noise, val,
                                                 self.config.train_minutes, "training")

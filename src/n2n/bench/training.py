@@ -62,9 +62,8 @@ def train_recipe(recipe: Recipe, images: list[torch.Tensor], noise: Noise, val: 
     model = build_model(ModelConfig("lite", source.channels, recipe.width,
                                     residual=recipe.residual, linear_output=recipe.linear_output),
                         seed=seed)
-    config = TrainConfig(model.config, recipe.mode, recipe.loss, recipe.target,
-                         lr_patience=recipe.lr_patience, epochs=10**9, minutes=minutes,
-                         augment=recipe.augment, seed=seed,
-                         data={"recipe": recipe.name, "noise": noise.spec})
+    config = TrainConfig(model=model.config, mode=recipe.mode, loss=recipe.loss,
+                         target=recipe.target, lr_patience=recipe.lr_patience, epochs=10**9,
+                         minutes=minutes, augment=recipe.augment, seed=seed)
     history = fit(model.to(device), source, config, val, run_dir, progress=progress)
     return model, history

@@ -1,0 +1,73 @@
+"""``n2n bench``: every denoiser side by side on the same data (see :mod:`n2n.bench.suite`)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from n2n.errors import N2NError
+
+
+def add_parsers(sub) -> None:
+    p = sub.add_parser("bench", help="every denoiser side by side: tables, JSON and plots")
+    p.add_argument("data", nargs="*", type=Path,
+                   help="clean image folders and/or EE-559 val_data.pkl files")
+    p.add_argument("--noisy", type=Path, metavar="DIR", help="real noisy captures (no noise "
+                   "added), scored against --reference DIR, matched by file name")
+    p.add_argument("--reference", type=Path, metavar="DIR", help="references for --noisy")
+    p.add_argument("--bursts", type=Path, metavar="DIR", help="a bursts folder: every capture "
+                   "scored alone against its scene's --reference-name file")
+    p.add_argument("--reference-name", default="avg50.png", metavar="FILE")
+    p.add_argument("-o", "--output", type=Path, help="folder for the results (with --quick: "
+                   "default ./n2n-bench-quick)")
+    p.add_argument("--quick", action="store_true",
+                   help="tiny generated images, every part of the run, well under a minute")
+    p.add_argument("--noise", nargs="+", default=["gaussian:15", "gaussian:25", "gaussian:50"],
+                   help="noise specs for the image folders")
+    p.add_argument("--methods", nargs="+", help="default: all (bm3d when installed), zero-shot")
+    p.add_argument("--limit", type=int, help="use the first N images of each data set")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--zero-shot-iterations", type=int, default=2000)
+    p.add_argument("--train", nargs="+", type=Path, metavar="DIR", help="clean images: train "
+                   "N2N, N2C and Ne2Ne for the same minutes and add them to the comparison")
+    p.add_argument("--train-noise", nargs="+", default=["gaussian:25"])
+    p.add_argument("--train-minutes", type=float, default=5.0)
+    p.add_argument("--ablation-minutes", type=float, default=0.0,
+                   help="with --train: also train each recipe of the ablation this long")
+    p.add_argument("--patches-per-epoch", type=int, default=2000)
+    p.add_argument("--threads", type=int, help="CPU threads for torch (printed with results)")
+    p.add_argument("--device", default="cpu", help="for the PyTorch models: cpu, cuda, cuda:N")
+    p.set_defaults(run=run_bench)
+
+
+
+def run_bench(args: argparse.Namespace) -> int:
+    from n2n.bench.suite import Bench, BenchConfig, default_methods, quick_config
+
+    if args.quick:
+        args.output = args.output or Path("n2n-bench-quick")
+        config = quick_config(args.output, args.methods)
+    elif not (args.data or args.noisy or args.bursts):
+        raise N2NError("bench needs data folders, val pkl files, --noisy/--reference or "
+                       "--bursts (or --quick)")
+    elif args.output is None:
+        raise N2NError("bench needs -o/--output, the folder for its results")
+    elif bool(args.noisy) != bool(args.reference):
+        raise N2NError("--noisy and --reference go together")
+    else:
+        config = BenchConfig(args.data, args.output, args.noise, args.methods or default_methods(),
+                             args.seed, args.limit, args.zero_shot_iterations, args.train,
+                             args.train_noise, args.train_minutes, args.ablation_minutes,
+                             patches_per_epoch=args.patches_per_epoch, device=str(args.device),
+                             real_pairs=(args.noisy, args.reference) if args.noisy else None,
+                             bursts=args.bursts, reference_name=args.reference_name)
+    command = "n2n " + " ".join(sys.argv[1:]) if sys.argv[0].endswith("n2n") else "n2n bench"
+    bench = Bench(config, command)
+    try:
+        bench.run()
+    finally:
+        if bench.record["results"] or bench.record["training"]:
+            bench.save()
+    print(f"wrote results.json, results.md and plots to {args.output}")
+    return 0

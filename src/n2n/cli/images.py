@@ -1,0 +1,137 @@
+"""``n2n denoise``, ``n2n eval`` and ``n2n demo``: a trained model on images."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from n2n.cli.common import add_model_options, load_denoiser
+from n2n.errors import N2NError
+from n2n.files import write_text_atomic
+from n2n.noise import parse_noise
+
+
+def add_parsers(sub) -> None:
+    p = sub.add_parser("denoise", help="denoise image files, folders or globs")
+    p.add_argument("inputs", nargs="+", help="image files, folders or glob patterns")
+    p.add_argument("-o", "--output", type=Path, required=True,
+                   help="output folder (created), or a file name for a single input")
+    add_model_options(p)
+    p.add_argument("--tile", type=int, default=512, help="tile size for large images (px)")
+    p.add_argument("--zero-shot", action="store_true", help="no trained model: fit a tiny "
+                   "network to each image itself (zero-shot Noise2Noise)")
+    p.add_argument("--iterations", type=int, default=2000, help="for --zero-shot: Adam steps")
+    p.add_argument("--minutes", type=float, help="for --zero-shot: time budget per image")
+    p.set_defaults(run=run_denoise)
+
+    p = sub.add_parser("eval", help="PSNR/SSIM on clean images with seeded noise, on real "
+                       "captures with references, or on an EE-559 pkl")
+    p.add_argument("inputs", nargs="*", help="clean images/folders, or one EE-559 val_data.pkl")
+    p.add_argument("--noisy", type=Path, metavar="DIR", help="real noisy captures (no noise "
+                   "added), scored against --reference DIR, matched by file name")
+    p.add_argument("--reference", type=Path, metavar="DIR", help="references for --noisy")
+    p.add_argument("--bursts", type=Path, metavar="DIR", help="a bursts folder: every capture "
+                   "of every scene scored alone against the scene's --reference-name file")
+    p.add_argument("--reference-name", metavar="FILE", default="avg50.png",
+                   help="for --bursts: the reference file of each scene (default avg50.png)")
+    p.add_argument("--noise", default="gaussian:25", help="noise spec (default gaussian:25)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--json", type=Path, help="also write the scores as JSON to this file")
+    add_model_options(p)
+    p.set_defaults(run=run_eval)
+
+    p = sub.add_parser("demo", help="denoise a bundled sample photo and show the gain")
+    p.add_argument("-o", "--output", type=Path, default=Path("n2n-demo"),
+                   help="folder for the PNGs (default ./n2n-demo)")
+    p.add_argument("--noise", default="gaussian:25")
+    p.add_argument("--seed", type=int, default=0)
+    add_model_options(p)
+    p.set_defaults(run=run_demo)
+
+
+def run_denoise(args: argparse.Namespace) -> int:
+    from n2n import stream
+    from n2n.denoise import denoise_image, output_paths
+    from n2n.io import list_images, read_image, write_image
+
+    inputs = list_images(args.inputs)
+    targets = output_paths(inputs, args.output)
+    if args.zero_shot:
+        from n2n.zeroshot import ZeroShotDenoiser
+
+        if args.weights:
+            raise N2NError("--zero-shot trains its own network on each image; drop --weights")
+        denoiser = ZeroShotDenoiser(args.iterations, args.minutes, args.device, pd=args.pd or 1)
+    else:
+        denoiser = load_denoiser(args, args.tile)
+    bar = tqdm(inputs, desc="denoise", unit="image", disable=None)  # no bar when not a tty
+    for path, target in zip(bar, targets, strict=True):
+        if not args.zero_shot and stream.should_stream(path, target):
+            stream.denoise_png_streaming(denoiser, path, target)  # memory bounded by a strip
+        else:
+            write_image(target, denoise_image(denoiser, read_image(path)))
+    print(f"wrote {len(targets)} image(s) to {args.output}")
+    return 0
+
+
+def run_eval(args: argparse.Namespace) -> int:
+    from n2n import evaluate
+    from n2n.io import list_images, read_image
+
+    denoiser = load_denoiser(args)
+    real = (args.noisy or args.reference, args.bursts)
+    if sum(map(bool, (args.inputs, *real))) != 1 or bool(args.noisy) != bool(args.reference):
+        raise N2NError("eval takes one kind of data: clean images (noise added), an EE-559 "
+                       "pkl, --noisy DIR --reference DIR, or --bursts DIR")
+    if args.noisy:
+        pairs, setting = evaluate.reference_pairs(args.noisy, args.reference), "real noise"
+    elif args.bursts:
+        pairs = evaluate.burst_pairs(args.bursts, args.reference_name, denoiser.channels)
+        setting = "real noise (bursts)"
+    elif len(args.inputs) == 1 and args.inputs[0].endswith(".pkl"):
+        pairs, setting = evaluate.ee559_val_pairs(Path(args.inputs[0])), "EE-559 val pairs"
+    else:
+        noise = parse_noise(args.noise)
+        paths = list_images(args.inputs)
+        images = (read_image(p).pixels for p in paths)
+        pairs, setting = evaluate.noisy_versions(paths, images, noise, args.seed), noise.spec
+    bar = tqdm(pairs, desc="eval", unit="image", leave=False, disable=None)
+    scores = evaluate.score_pairs(bar, denoiser)
+    print(setting if setting.startswith("real") else f"{setting}, seed {args.seed}")
+    print(evaluate.format_table(scores))
+    if args.json:
+        record = {"setting": setting, "seed": args.seed,
+                  "weights": str(args.weights or f"bundled {args.model}"),
+                  "mean": asdict(evaluate.mean_score(scores)),
+                  "images": [asdict(s) for s in scores]}
+        write_text_atomic(args.json, json.dumps(record, indent=1))
+    return 0
+
+
+def run_demo(args: argparse.Namespace) -> int:
+    from skimage import data as skdata
+
+    from n2n.evaluate import noisy_versions
+    from n2n.io import Image, write_image
+    from n2n.metrics import psnr
+    from n2n.plots import side_by_side
+
+    noise = parse_noise(args.noise)
+    clean = skdata.astronaut().astype(np.float32)  # 512x512 RGB photo bundled with scikit-image
+    _, noisy, _ = next(noisy_versions([Path("astronaut")], [clean], noise, args.seed))
+    denoised = load_denoiser(args)(noisy)
+    args.output.mkdir(parents=True, exist_ok=True)
+    noisy_psnr, out_psnr = psnr(noisy, clean), psnr(denoised, clean)
+    for name, pixels in (("clean", clean), ("noisy", noisy), ("denoised", denoised)):
+        write_image(args.output / f"{name}.png", Image(pixels))
+    side_by_side([noisy, denoised, clean], [f"noisy {noise.spec} ({noisy_psnr:.2f} dB)",
+                 f"n2n-lite ({out_psnr:.2f} dB)", "clean"], args.output / "side_by_side.png")
+    print(f"noisy {noisy_psnr:.2f} dB -> denoised {out_psnr:.2f} dB "
+          f"(gain {out_psnr - noisy_psnr:+.2f} dB)")
+    print(f"wrote noisy.png, denoised.png, clean.png, side_by_side.png to {args.output}")
+    return 0

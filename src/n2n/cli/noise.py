@@ -1,0 +1,77 @@
+"""``n2n diagnose`` (know the noise; check a residual) and ``n2n models`` (what is bundled)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+
+from n2n.errors import N2NError
+from n2n.files import write_text_atomic
+
+
+def add_parsers(sub) -> None:
+    p = sub.add_parser("diagnose", help="know your noise: Poisson-Gaussian fit, spatial "
+                       "correlation, which mode to train; or check a denoising residual")
+    p.add_argument("inputs", nargs="*", help="captures of one scene (a folder, a stack, several "
+                   "files) or one noisy image")
+    p.add_argument("--reference-name", metavar="FILE",
+                   help="a file in the folder that is not a capture (e.g. avg50.png)")
+    p.add_argument("--residual", nargs=2, metavar=("NOISY", "DENOISED"),
+                   help="check that what a denoiser removed looks like noise")
+    p.add_argument("-o", "--output", type=Path, help="folder for the JSON and the plot")
+    p.set_defaults(run=run_diagnose)
+
+    p = sub.add_parser("models", help="list the bundled models, what each was trained on and "
+                       "the command that made it")
+    p.set_defaults(run=run_models)
+
+
+def run_diagnose(args: argparse.Namespace) -> int:
+    from n2n import diagnose, plots
+    from n2n.bursts import load_captures
+    from n2n.io import read_image
+
+    if bool(args.inputs) == bool(args.residual):
+        raise N2NError("diagnose takes captures of one scene (or one image), or --residual "
+                       "NOISY DENOISED")
+    if args.residual:
+        noisy, denoised = (read_image(p).pixels for p in args.residual)
+        check = diagnose.check_residual(noisy, denoised)
+        print("\n".join(["residual check: " + ("PASSED" if check.passed else "FAILED"),
+                         *(f"  {line}" for line in check.verdict)]))
+        if args.output:
+            args.output.mkdir(parents=True, exist_ok=True)
+            write_text_atomic(args.output / "residual.json", json.dumps(check.to_json(), indent=1))
+            plots.plot_residual(noisy - denoised, check, args.output / "residual.png")
+            print(f"wrote residual.json and residual.png to {args.output}")
+        return 0
+    captures = load_captures(args.inputs, args.reference_name)
+    name = str(args.inputs[0]) if len(args.inputs) == 1 else "scene"
+    found = (diagnose.diagnose_burst(np.stack(captures), name) if len(captures) > 1 else
+             diagnose.diagnose_image(captures[0], name))
+    model = found.noise_model
+    print(f"{found.source}\n  noise: variance = {model.a:.4g} x intensity + {model.b:.4g} "
+          f"(0..255 scale; {model.spec}), std about {found.noise_std:.3g}")
+    print("  spatially " + ("white" if found.white else
+                            f"correlated, length {found.correlation_length} px"))
+    print("\n".join(f"  - {line}" for line in found.recommendation))
+    if args.output:
+        args.output.mkdir(parents=True, exist_ok=True)
+        write_text_atomic(args.output / "diagnosis.json", json.dumps(found.to_json(), indent=1))
+        plots.plot_noise(found.curve, model, found.correlation, found.source,
+                         args.output / "noise.png")
+        print(f"wrote diagnosis.json and noise.png to {args.output}")
+    return 0
+
+
+def run_models(args: argparse.Namespace) -> int:
+    from n2n.pretrained import BUNDLED_MODELS, bundled_weights_path
+
+    for m in BUNDLED_MODELS.values():
+        size = bundled_weights_path(m.name).stat().st_size / 1e3
+        print(f"{m.name} ({m.channels} channel{'s' if m.channels > 1 else ''}, {size:.0f} kB)"
+              f"\n  for: {m.use}\n  trained on: {m.trained_on}\n  made by: {m.command}\n")
+    return 0

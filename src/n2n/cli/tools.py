@@ -1,0 +1,99 @@
+"""``n2n make-pairs``, ``n2n scratch-train`` and ``n2n export``: files for the EE-559 setting and
+for shipping."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import torch
+
+from n2n.cli.common import parse_scales
+from n2n.files import write_text_atomic
+from n2n.noise import parse_noise
+
+
+def add_parsers(sub) -> None:
+    p = sub.add_parser("make-pairs", help="write EE-559-format train_data.pkl and val_data.pkl")
+    p.add_argument("clean_dir", nargs="+", help="clean images for the training pairs")
+    p.add_argument("out_dir", type=Path)
+    p.add_argument("--val", nargs="+", metavar="DIR",
+                   help="clean images for val_data.pkl (default: hold out 10%% of CLEAN_DIR)")
+    p.add_argument("--train-count", type=int, default=50000)
+    p.add_argument("--val-count", type=int, default=1000)
+    p.add_argument("--noise", default="gaussian:15-35", help="noise spec (default gaussian:15-35)")
+    p.add_argument("--scales", default="1,2,4", help="box-downsampling factors of the 32x32 "
+                   "patches, drawn per patch (default 1,2,4)")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(run=run_make_pairs)
+
+    p = sub.add_parser("scratch-train", help="train the from-scratch framework's Model on "
+                       "EE-559 pairs; writes plain-data weights")
+    p.add_argument("train_pkl", type=Path, help="EE-559 train_data.pkl")
+    p.add_argument("output", type=Path, help="weights file to write (.n2nw) plus a .json log")
+    p.add_argument("--val-pkl", type=Path, help="EE-559 val_data.pkl: PSNR after each epoch")
+    p.add_argument("--network", choices=("unet", "course"), default="unet")
+    p.add_argument("--epochs", type=int, default=1)
+    p.add_argument("--train-count", type=int, help="use only the first N pairs")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, help="CPU threads for torch")
+    p.set_defaults(run=run_scratch_train)
+
+    p = sub.add_parser("export", help="strip a checkpoint to its weights (for shipping)")
+    p.add_argument("checkpoint", type=Path)
+    p.add_argument("output", type=Path)
+    p.add_argument("--half", action="store_true", help="store float16 (half the size)")
+    p.set_defaults(run=run_export)
+
+
+def run_make_pairs(args: argparse.Namespace) -> int:
+    from n2n.checkpoint import save_atomic
+    from n2n.data import load_folder, make_ee559_pairs, split_holdout
+
+    noise, scales = parse_noise(args.noise), parse_scales(args.scales)
+    images = load_folder(args.clean_dir, channels=3)
+    if args.val:
+        val_images = load_folder(args.val, channels=3)
+    else:
+        images, val_images = split_holdout(images, 0.1)
+    generator = torch.Generator().manual_seed(args.seed)
+    first, second, _ = make_ee559_pairs(images, args.train_count, noise, scales, generator,
+                                        name="train_count")
+    val_noisy, _, val_clean = make_ee559_pairs(val_images, args.val_count, noise, scales,
+                                               generator, name="val_count")
+    save_atomic((first, second), args.out_dir / "train_data.pkl")
+    save_atomic((val_noisy, val_clean), args.out_dir / "val_data.pkl")
+    print(f"wrote train_data.pkl ({tuple(first.shape)} x2) and val_data.pkl "
+          f"({tuple(val_noisy.shape)} x2) to {args.out_dir}; noise {noise.spec}, scales {scales}")
+    return 0
+
+
+def run_scratch_train(args: argparse.Namespace) -> int:
+    from n2n.data import load_ee559_pairs
+    from n2n.scratch import Model
+    from n2n.scratch.training import train_with_log
+    from n2n.train import format_row
+
+    first, second = load_ee559_pairs(args.train_pkl)
+    if args.train_count:
+        first, second = first[:args.train_count], second[:args.train_count]
+    val = load_ee559_pairs(args.val_pkl) if args.val_pkl else None
+    torch.manual_seed(args.seed)
+    model = Model(args.network)
+    history = train_with_log(model, first, second, args.epochs, val,
+                             lambda row: print(format_row(row), flush=True))
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    model.save(args.output, {"train_pkl": str(args.train_pkl), "epochs": args.epochs,
+                             "train_count": len(first), "history": history})
+    write_text_atomic(args.output.with_suffix(".json"), json.dumps(history, indent=1))
+    print(f"wrote {args.output}")
+    return 0
+
+
+def run_export(args: argparse.Namespace) -> int:
+    from n2n.checkpoint import export_weights
+
+    export_weights(args.checkpoint, args.output, half=args.half)
+    print(f"wrote {args.output} ({args.output.stat().st_size / 1e6:.2f} MB)")
+    return 0

@@ -1,0 +1,162 @@
+"""``n2n train``: flags -> :class:`TrainConfig` (with its :class:`DataConfig`) -> ``fit``; and
+``--resume``, which rebuilds the run from the config saved in its ``last.pt``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import torch
+
+from n2n.cli.common import parse_scales
+from n2n.errors import N2NError
+from n2n.models import ModelConfig
+from n2n.sources import DataConfig
+from n2n.train import TrainConfig
+
+SOURCE_FLAGS = ("clean", "ee559", "bursts", "captured", "noisy")
+
+
+def add_parsers(sub) -> None:
+    p = sub.add_parser("train", help="train a denoiser; writes logs and checkpoints to RUN_DIR")
+    p.add_argument("run_dir", type=Path, help="folder for log.csv, curves.png, last/best.pt")
+    p.add_argument("--resume", action="store_true", help="continue the run in RUN_DIR from its "
+                   "last.pt, with the options it was started with")
+    src = p.add_mutually_exclusive_group()
+    src.add_argument("--clean", nargs="+", metavar="DIR",
+                     help="clean images: fresh synthetic noise on both members every epoch")
+    src.add_argument("--ee559", type=Path, metavar="PKL", help="EE-559 train_data.pkl")
+    src.add_argument("--bursts", type=Path, metavar="DIR", help="real captures: one folder "
+                     "(or multi-page TIFF / .npy stack) of K >= 2 aligned captures per scene; "
+                     "each step pairs two different captures of a scene")
+    src.add_argument("--captured", nargs=2, metavar=("DIR_A", "DIR_B"),
+                     help="two folders of noisy captures of the same scenes, matched by name "
+                     "(bursts of K = 2)")
+    src.add_argument("--noisy", nargs="+", metavar="DIR",
+                     help="single noisy images (with --mode ne2ne: no second capture needed)")
+    p.add_argument("--mode", choices=("n2n", "ne2ne"), default="n2n",
+                   help="n2n: pairs (Noise2Noise); ne2ne: Neighbor2Neighbor, single noisy images")
+    p.add_argument("--reference-name", metavar="FILE", help="for --bursts: the file in each "
+                   "scene folder (or <stack stem>_FILE) that is a clean reference, e.g. "
+                   "avg50.png; excluded from the captures, used for validation PSNR only")
+    p.add_argument("--channels", type=int, help="convert the training images to this many "
+                   "channels (1: a genuinely single-channel model for microscopy, astronomy, "
+                   "X-ray); default: as the images are")
+    p.add_argument("--pd", type=int, help="pixel-shuffle down-sampling factor 2..4 for "
+                   "spatially correlated (camera) noise: train and denoise on sub-images whose "
+                   "pixels are PD apart (default: the --init model's, else 1: off)")
+    p.add_argument("--val", nargs="+", metavar="DIR",
+                   help="clean validation images (default: hold out 5%% of --clean, or the "
+                   "scenes with references of --bursts)")
+    p.add_argument("--val-pkl", type=Path, help="EE-559 val_data.pkl (noisy, clean)")
+    p.add_argument("--noise", default="gaussian:25", help="for --clean: e.g. gaussian:5-50")
+    p.add_argument("--scales", default="1", help="for --clean: box-downsampling factors, "
+                   "e.g. 1,2,4 (drawn per patch)")
+    p.add_argument("--gray-fraction", type=float, default=0.0, help="for --clean: share of "
+                   "patches made gray with channel-identical noise, so an RGB model also "
+                   "denoises grayscale images (default 0)")
+    p.add_argument("--workers", type=int, help="for --clean: stream the images from disk in N "
+                   "DataLoader worker processes instead of holding them in memory")
+    p.add_argument("--patch-size", type=int, default=64)
+    p.add_argument("--patches-per-epoch", type=int, default=5000)
+    p.add_argument("--init", type=Path, metavar="CHECKPOINT",
+                   help="start from these weights, or a bundled model's name (photo, confocal), "
+                   "to fine-tune; model options are then ignored")
+    p.add_argument("--arch", choices=("lite", "n2n"), default="lite")
+    p.add_argument("--width", type=int, default=24)
+    p.add_argument("--depth", type=int, default=4)
+    p.add_argument("--residual", action="store_true", help="the network predicts the noise")
+    p.add_argument("--linear-output", action="store_true", help="no output LeakyReLU")
+    p.add_argument("--loss", choices=("l2", "l1", "l0"), default="l2")
+    p.add_argument("--target", choices=("noisy", "clean"), default="noisy",
+                   help="clean = Noise2Clean, the supervised upper bound")
+    p.add_argument("--lr", type=float, default=6e-3)
+    p.add_argument("--lr-patience", type=int, default=2)
+    p.add_argument("--batch-size", type=int, default=100)
+    p.add_argument("--epochs", type=int, default=10)
+    p.add_argument("--minutes", type=float, help="stop after this much wall-clock time")
+    p.add_argument("--checkpoint-minutes", type=float, default=10.0,
+                   help="write last.pt this often within an epoch too (default 10)")
+    p.add_argument("--no-augment", action="store_true")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    p.add_argument("--threads", type=int, help="CPU threads for torch")
+    p.set_defaults(run=run_train)
+
+def run_train(args: argparse.Namespace) -> int:
+    from n2n import distributed
+    from n2n.checkpoint import load_model, load_record
+    from n2n.models import build_model
+    from n2n.pretrained import BUNDLED_MODELS, load_bundled
+    from n2n.sources import build_data
+    from n2n.train import Interrupted, fit
+
+    resume = None
+    if args.resume:
+        resume = load_record(args.run_dir / "last.pt")
+        if "position" not in resume or "train_config" not in resume:
+            raise N2NError(f"{args.run_dir / 'last.pt'}: not a resumable 'n2n train' checkpoint")
+        config = TrainConfig(**resume["train_config"])
+        if config.data is None:
+            raise N2NError(f"{args.run_dir / 'last.pt'}: its data was not saved; cannot resume")
+        if args.threads:
+            config.threads = args.threads
+        elif config.threads:  # the same count as before makes a resumed run bit-identical
+            torch.set_num_threads(config.threads)
+    else:
+        config = train_config(args)
+    source, val = build_data(config.data, config.mode, config.seed)
+    if resume is None and config.init:
+        bundled = config.init in BUNDLED_MODELS and not Path(config.init).exists()
+        model = load_bundled(config.init) if bundled else load_model(config.init)
+        if model.config.channels != source.channels:
+            raise N2NError(f"{config.init}: model has {model.config.channels} channels, the "
+                           f"training images {source.channels}")
+        model.config = config.model = replace(model.config, pd=args.pd or model.config.pd)
+    else:  # a fresh model, or the shell a resumed run's weights are loaded into
+        model = build_model(replace(config.model, channels=source.channels), seed=config.seed)
+        config.model = model.config
+    try:
+        history = fit(model.to(args.device), source, config, val, args.run_dir,
+                      normalize=config.init is None, resume=resume)
+    except Interrupted as stop:
+        print(f"n2n: {stop}; continue with: n2n train {args.run_dir} --resume", file=sys.stderr)
+        return 128 + stop.signum
+    finally:
+        context = distributed.current()
+        if context.world > 1:
+            print(f"rank {context.rank}: weights sha256 {distributed.weights_digest(model)}")
+            distributed.teardown()
+    if not context.main:
+        return 0
+    last = history[-1]
+    summary = f"val PSNR {last['val_psnr']:.2f} dB" if "val_psnr" in last else \
+        f"train loss {last['train_loss']:.5f}"
+    print(f"trained {len(history)} epoch(s) in {last['seconds']:.0f} s, {summary}; "
+          f"checkpoints in {args.run_dir}")
+    return 0
+
+
+def train_config(args: argparse.Namespace) -> TrainConfig:
+    """The run the flags describe."""
+    given = [s for s in SOURCE_FLAGS if getattr(args, s)]
+    if not given:
+        raise N2NError("train needs data: --clean, --bursts, --ee559, --captured or --noisy "
+                       "(or --resume)")
+    paths = getattr(args, given[0])
+    data = DataConfig(source=given[0], paths=paths if isinstance(paths, list) else [paths],
+                      noise=args.noise, patch_size=args.patch_size,
+                      patches_per_epoch=args.patches_per_epoch, scales=parse_scales(args.scales),
+                      gray_fraction=args.gray_fraction, channels=args.channels,
+                      reference_name=args.reference_name, workers=args.workers, val=args.val,
+                      val_pkl=args.val_pkl)
+    model = ModelConfig(args.arch, data.channels or 3, args.width, args.depth, args.residual,
+                        args.linear_output, args.pd or 1)  # channels: set from the data
+    return TrainConfig(model=model, data=data, mode=args.mode, loss=args.loss,
+                       target=args.target, lr=args.lr, lr_patience=args.lr_patience,
+                       batch_size=args.batch_size, epochs=args.epochs, minutes=args.minutes,
+                       checkpoint_minutes=args.checkpoint_minutes, augment=not args.no_augment,
+                       seed=args.seed, init=str(args.init) if args.init else None,
+                       threads=args.threads)
