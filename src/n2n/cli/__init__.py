@@ -56,6 +56,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def as_flags(message: str) -> str:
     """A library message with its parameter names written as command-line flags."""
+    message = re.sub(r"\bsource '(clean|ee559|bursts|captured|noisy)'", r"--\1", message)
+    message = re.sub(r"\bmode (n2n|ne2ne)\b", r"--mode \1", message)
+    message = message.replace("as bursts or captured", "with --bursts or --captured")
     for name in FLAGS:
         message = re.sub(rf"(?<![\w/.\\-]){name}(?![\w/.\\-])", "--" + name.replace("_", "-"),
                          message)
