@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 from skimage import data as skdata
@@ -51,3 +55,18 @@ def ee559_like():
     train_clean, val_clean = patches[:2000], patches[2000:2100]
     return (quantize(noise(train_clean, g)), quantize(noise(train_clean, g)),
             quantize(noise(val_clean, g)), val_clean)
+
+
+N2N = str(Path(sys.executable).parent / "n2n")  # the installed command, run as a user would
+
+
+def n2n(*args, cwd=None) -> subprocess.CompletedProcess:
+    return subprocess.run([N2N, *map(str, args)], capture_output=True, text=True, cwd=cwd,
+                          timeout=600)
+
+
+def ok(*args, cwd=None) -> str:
+    """Run ``n2n`` and return its output, failing the test with its stderr if it fails."""
+    result = n2n(*args, cwd=cwd)
+    assert result.returncode == 0, result.stderr
+    return result.stdout

@@ -10,13 +10,17 @@ import numpy as np
 import pytest
 import tifffile
 import torch
+from conftest import n2n
 from PIL import Image as PILImage
-from test_cli import n2n
 
 from n2n.cli import main
-from n2n.data import load_ee559_pairs
+from n2n.data import load_ee559_pairs, make_ee559_pairs
 from n2n.errors import N2NError
 from n2n.io import Image, read_image, write_image
+from n2n.models import ModelConfig
+from n2n.noise import parse_noise
+from n2n.sources import DataConfig, build_data
+from n2n.zeroshot import ZeroShotDenoiser
 
 
 @pytest.fixture
@@ -92,6 +96,9 @@ CLI_CASES = [
      "truncated.png: not a loadable n2n checkpoint"),
     (("denoise", "{d}/tiny/one_pixel.png", "-o", "{d}/out", "--zero-shot"),
      "1x1 pixels is smaller than the 2x2"),
+    (("denoise", "{d}/good.png", "-o", "{d}/out", "--zero-shot", "--iterations", "0"),
+     "zero-shot --iterations 0 must be >= 1"),
+    (("train", "{d}/run", "--clean", "{d}/a", "--workers", "-1"), "--workers -1 must be >= 0"),
     (("train", "{d}/run", "--clean", "{d}/tiny", "--val", "{d}/a"), "--patch-size 64 is larger"),
     (("train", "{d}/run", "--ee559", "{d}/shape.pkl"), "shape.pkl (first tensor): expected shape"),
     (("train", "{d}/run", "--ee559", "{d}/dtype.pkl"), "dtype.pkl (first tensor): unsupported"),
@@ -207,3 +214,31 @@ def test_decompression_bomb_is_refused_from_its_header(tmp_path):
     (tmp_path / "bomb.png").write_bytes(png)
     with pytest.raises(N2NError, match="bomb.png: .*exceeds (the )?limit"):
         read_image(tmp_path / "bomb.png")
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda: ZeroShotDenoiser(iterations=0), "zero-shot iterations 0 must be >= 1"),
+    (lambda: ZeroShotDenoiser(minutes=-1), "zero-shot minutes -1 must be > 0"),
+    (lambda: DataConfig(source="clean", paths=["x"], patch_size=0), "patch_size 0 must be >= 1"),
+    (lambda: DataConfig(source="clean", paths=["x"], noise="speckle:3"), "noise spec 'speckle"),
+    (lambda: DataConfig(source="captured", paths=["a"]), "exactly two folders"),
+    (lambda: DataConfig(source="noisy", paths=["a"], workers=2), "workers stream clean images"),
+    (lambda: DataConfig(source="clean", paths=["a"], reference_name="avg.png"),
+     "reference_name belongs to source 'bursts'"),
+    (lambda: DataConfig(source="webcam", paths=["a"]), "source 'webcam'"),
+    (lambda: ModelConfig(pd=9), "pixel-shuffle factor pd 9"),
+    (lambda: make_ee559_pairs([torch.zeros(3, 40, 40)], 0, parse_noise("gaussian:5"), [1],
+                              torch.Generator()), "count 0 must be >= 1"),
+])
+def test_api_checks_name_the_parameter(make, message):
+    with pytest.raises(N2NError, match=message.replace("(", r"\(")):
+        make()
+
+
+def test_api_build_data_names_the_file_and_parameter(bad):
+    with pytest.raises(N2NError, match="patch_size 64 is larger than every image"):
+        build_data(DataConfig(source="clean", paths=[str(bad / "tiny")], val=[str(bad / "a")]))
+    with pytest.raises(N2NError, match="c1.png: capture of shape"):
+        build_data(DataConfig(source="bursts", paths=[str(bad / "bursts_sizes")]))
+    with pytest.raises(N2NError, match="with mode ne2ne"):
+        build_data(DataConfig(source="noisy", paths=[str(bad / "a")]))

@@ -7,14 +7,15 @@ import json
 import sys
 
 import pytest
-from test_cli import ok
+from conftest import ok
 
 from n2n.cli import main
 
 
 def test_quick_bench_writes_tables_json_and_plots(tmp_path):
-    out = tmp_path / "bench"
-    ok("bench", "--quick", "-o", out, "--threads", "2")
+    printed = ok("bench", "--quick", "--threads", "2", cwd=tmp_path)  # no -o: a named folder
+    out = tmp_path / "n2n-bench-quick"
+    assert "to n2n-bench-quick" in printed
     record = json.loads((out / "results.json").read_text())
     methods = {r["method"]: r for r in record["results"]}
     assert {"noisy", "n2n-lite", "n2n-scratch", "nlm", "tv", "wavelet", "zero-shot",
@@ -50,6 +51,12 @@ def test_bad_options_fail_before_any_work(tmp_path, photo, capsys, args, message
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1 and message in err[0]
     assert not (tmp_path / "out" / "results.json").exists()
+
+
+def test_bench_without_output_folder_is_a_usage_error(tmp_path, capsys):
+    code = main(["bench", str(tmp_path)])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and err == ["n2n: error: bench needs -o/--output, the folder for its results"]
 
 
 def test_missing_extra_stops_the_run_but_keeps_finished_results(tmp_path, photo, capsys,

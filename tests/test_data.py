@@ -49,7 +49,7 @@ def test_synthetic_pairs_draw_independent_noise_around_the_clean_patch():
 
 
 def test_patch_larger_than_every_image_is_a_clear_error():
-    with pytest.raises(N2NError, match="patch size 64"):
+    with pytest.raises(N2NError, match="patch_size 64"):
         SyntheticPairs([torch.zeros(3, 20, 30)], Gaussian((1.0, 1.0)), patch_size=64)
 
 
@@ -141,6 +141,6 @@ def test_lazy_folder_worker_errors_come_back_as_one_line(tmp_path, photo):
     write_image(tmp_path / "small.png", Image(photo[:20, :20]))
     source = LazyFolder([tmp_path / "small.png"], Gaussian((25.0, 25.0)), patch_size=32,
                         patches_per_epoch=8, workers=1)
-    with pytest.raises(N2NError, match="^patch size 32 is larger than every image") as err:
+    with pytest.raises(N2NError, match="^patch_size 32 is larger than every image") as err:
         list(source.batches(8, torch.Generator().manual_seed(0)))
     assert "\n" not in str(err.value)

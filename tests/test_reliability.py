@@ -11,7 +11,7 @@ import time
 
 import pytest
 import torch
-from test_cli import N2N, n2n, ok
+from conftest import N2N, n2n, ok
 
 from n2n.checkpoint import load_model, load_record
 from n2n.data import SyntheticPairs

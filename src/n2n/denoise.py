@@ -43,13 +43,29 @@ def plan_tiles(height: int, width: int, tile: int, margin: int) -> list[Tile]:
 class Denoiser:
     """Denoise (H, W, C) 0..255 arrays with a model, tiling images larger than ``tile``.
 
-    ``tile`` is rounded up to the model's multiple. Tiles overlap by a margin of context that is
-    cropped away rather than blended: beyond the receptive radius nothing changes an output, so
-    seams cannot appear and no blending weights are needed.
+    Parameters
+    ----------
+    model : PixelModel
+        A trained model (:func:`n2n.pretrained.load_bundled`, :func:`n2n.checkpoint.load_model`).
+    device : str or torch.device
+        Where the model runs; images come and go as numpy arrays on the CPU.
+    tile : int, keyword-only
+        Images larger than this (rounded up to the model's multiple) are denoised tile by tile.
+        Tiles overlap by the receptive radius, cropped rather than blended, so the result
+        equals the untiled one.
+    pd : int, keyword-only
+        Pixel-shuffle down-sampling factor; default: the model's own.
+
+    Examples
+    --------
+    >>> denoiser = Denoiser(load_bundled("photo"), "cpu", tile=512)  # doctest: +SKIP
+    >>> clean = denoiser(noisy_pixels)  # (H, W, C) float 0..255 in and out  # doctest: +SKIP
     """
 
-    def __init__(self, model: PixelModel, device: str | torch.device = "cpu",
+    def __init__(self, model: PixelModel, device: str | torch.device = "cpu", *,
                  tile: int = 512, pd: int | None = None) -> None:
+        if tile < 1:
+            raise N2NError(f"tile {tile} must be >= 1")
         if pd is not None and pd != model.config.pd:  # e.g. a white-noise model on camera noise
             model.config = replace(model.config, pd=pd)  # checked by ModelConfig itself
         self.device = torch.device(device)
@@ -112,8 +128,25 @@ class Denoiser:
 
 
 def denoise_image(denoiser: Denoiser, image: Image) -> Image:
-    """Denoise an :class:`Image`, keeping its bit depth and its alpha untouched; float images
-    keep their own range (nothing is clipped)."""
+    """Denoise an :class:`~n2n.io.Image`, keeping its bit depth and alpha untouched.
+
+    Parameters
+    ----------
+    denoiser : Denoiser or ZeroShotDenoiser
+    image : Image
+        As :func:`n2n.io.read_image` returns it.
+
+    Returns
+    -------
+    Image
+        The same depth and alpha; 8/16-bit results are clipped to the file's range, float
+        images keep theirs.
+
+    Examples
+    --------
+    >>> out = denoise_image(Denoiser(load_bundled()), read_image("x.png"))  # doctest: +SKIP
+    >>> write_image("x_clean.png", out)  # doctest: +SKIP
+    """
     return image.with_pixels(denoiser(image.pixels, clip=image.bit_depth != 32))
 
 

@@ -66,7 +66,30 @@ def convert_channels(pixels: np.ndarray, channels: int, where: str = "image") ->
 
 
 def read_image(path: str | Path) -> Image:
-    """Read one image file; raise :class:`N2NError` naming the file on any problem."""
+    """Read one image file (PNG, JPEG, TIFF, .npy; 8/16-bit or float; gray, RGB, alpha).
+
+    Parameters
+    ----------
+    path : str or Path
+        The file to read.
+
+    Returns
+    -------
+    Image
+        ``pixels`` (H, W, C) float32 on the 0..255 scale, ``bit_depth`` to write it back at,
+        and ``alpha`` kept aside.
+
+    Raises
+    ------
+    N2NError
+        Naming the file and the problem (missing, empty, corrupt, unsupported mode, too large).
+
+    Examples
+    --------
+    >>> image = read_image("noisy.tif")  # doctest: +SKIP
+    >>> image.pixels.shape, image.bit_depth  # doctest: +SKIP
+    ((512, 512, 1), 16)
+    """
     path = Path(path)
     if not path.is_file():
         raise N2NError(f"{path}: no such file")
@@ -239,7 +262,24 @@ def to_array(image: Image) -> np.ndarray:
 
 
 def write_image(path: str | Path, image: Image) -> None:
-    """Write atomically (temporary file in the same folder, then rename): never half-written."""
+    """Write an image in the format its suffix names, at its own bit depth, atomically.
+
+    Parameters
+    ----------
+    path : str or Path
+        Output file (``.png``, ``.jpg``, ``.tif``, ``.npy``); its folder must exist.
+    image : Image
+        What :func:`read_image` returns, or ``Image(pixels)`` for new 0..255 pixels.
+
+    Notes
+    -----
+    A temporary file in the same folder is written, fsynced and renamed over ``path``: a crash
+    leaves the old file or the new one, never half of one.
+
+    Examples
+    --------
+    >>> write_image("clean.png", Image(np.zeros((8, 8, 3), np.float32)))  # doctest: +SKIP
+    """
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix not in IMAGE_SUFFIXES:

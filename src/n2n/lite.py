@@ -23,7 +23,24 @@ DEFAULT_MODEL = ModelConfig(arch="lite", channels=3, width=24, depth=4, residual
 
 
 class Model:
-    """Noise2Noise denoiser honouring the EE-559 project interface."""
+    """Noise2Noise denoiser honouring the EE-559 project interface (PyTorch, Lite U-Net).
+
+    Methods
+    -------
+    load_pretrained_model()
+        The bundled photo weights.
+    train(train_input, train_target, num_epochs)
+        Two N x C x H x W tensors of noisy versions of the same images, values 0..255.
+    predict(test_input)
+        N x C x H x W, 0..255 in; float32 0..255 out, same shape and device, any H x W.
+
+    Examples
+    --------
+    >>> model = Model()
+    >>> model.load_pretrained_model()
+    >>> model.predict(torch.full((1, 3, 32, 32), 128, dtype=torch.uint8)).shape
+    torch.Size([1, 3, 32, 32])
+    """
 
     def __init__(self) -> None:
         self.device = torch.device("cuda" if torch.cuda.is_available() else "cpu")

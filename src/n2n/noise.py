@@ -174,8 +174,28 @@ _KINDS = {"gaussian": (Gaussian, "sigma", 0.0, 1000.0), "poisson": (Poisson, "pe
 
 
 def parse_noise(spec: str) -> Noise:
-    """Build a noise model from ``kind:value`` or ``kind:low-high`` (e.g. ``gaussian:5-50``),
-    or ``poisson-gaussian:A,B`` (variance A*x + B; each may be a range)."""
+    """Build a noise model from its spec.
+
+    Parameters
+    ----------
+    spec : str
+        ``kind:value`` or ``kind:low-high`` (a range: one value drawn per image), kind one of
+        ``gaussian`` (sigma), ``poisson`` (peak photons), ``impulse`` (fraction), ``text``
+        (coverage); or ``poisson-gaussian:A,B`` (variance A * x + B; each may be a range).
+        All on the 0..255 scale.
+
+    Returns
+    -------
+    Noise
+        Callable ``noise(clean, generator)`` on (..., C, H, W) tensors, unclipped.
+
+    Examples
+    --------
+    >>> noise = parse_noise("gaussian:5-50")
+    >>> noisy = noise(torch.full((1, 3, 8, 8), 128.0), torch.Generator().manual_seed(0))
+    >>> noisy.shape
+    torch.Size([1, 3, 8, 8])
+    """
     kind, sep, value = spec.partition(":")
     kind = kind.strip().lower()
     if kind == "poisson-gaussian" and sep:

@@ -150,16 +150,44 @@ def stop_signals() -> Iterator[list[int]]:
 
 
 def fit(model: PixelModel, source: PairSource, config: TrainConfig,
-        val: Validation | None = None, run_dir: str | Path | None = None,
-        progress: bool = True, normalize: bool = True, resume: dict[str, Any] | None = None,
-        extra: dict[str, Any] | None = None) -> list[dict[str, float]]:
+        val: Validation | None = None, run_dir: str | Path | None = None, *,
+        progress: bool = True, normalize: bool = True, resume: dict[str, Any] | None = None
+        ) -> list[dict[str, float]]:
     """Train ``model`` in place and return the per-epoch history.
 
-    ``normalize`` sets the model's per-channel statistics from the source first (leave it off
-    to fine-tune trained weights). With ``run_dir``, writes ``log.csv``, ``log.json``,
-    ``curves.png``, ``best.pt`` and ``last.pt`` there (every epoch and every
-    ``config.checkpoint_minutes``); ``resume`` is a loaded ``last.pt`` to continue from, and
-    ``extra`` is stored in every checkpoint. Under torchrun, trains with DistributedDataParallel.
+    Parameters
+    ----------
+    model : PixelModel
+        A fresh (:func:`n2n.models.build_model`) or trained model, on its device.
+    source : PairSource
+        Batches of pairs, e.g. from :func:`n2n.sources.build_data`.
+    config : TrainConfig
+        Mode, loss, optimiser, budget, seed; saved in every checkpoint.
+    val : Validation, optional
+        Noisy images with their clean versions: PSNR after each epoch drives the learning-rate
+        schedule and ``best.pt``; without it, the training loss does.
+    run_dir : path, optional
+        Where ``log.csv``, ``log.json``, ``curves.png``, ``best.pt`` and ``last.pt`` go (every
+        epoch and every ``config.checkpoint_minutes``).
+    progress, normalize, resume : keyword-only
+        A progress bar; whether to set the per-channel statistics from ``source`` first (off to
+        fine-tune); a loaded ``last.pt`` to continue from.
+
+    Returns
+    -------
+    list of dict
+        One row per epoch: epoch, seconds, lr, train_loss and, with ``val``, val_psnr.
+
+    Notes
+    -----
+    Under torchrun, trains with DistributedDataParallel; SIGINT/SIGTERM write ``last.pt`` and
+    raise :class:`Interrupted`.
+
+    Examples
+    --------
+    >>> source, val = build_data(DataConfig(source="clean", paths=["photos/"]))  # doctest: +SKIP
+    >>> config = TrainConfig(model=ModelConfig(residual=True), epochs=5)  # doctest: +SKIP
+    >>> history = fit(build_model(config.model), source, config, val, "runs/a")  # doctest: +SKIP
     """
     context, device = distributed.setup(next(model.parameters()).device)
     objective = make_objective(config.mode, config.loss, config.target)
@@ -191,7 +219,7 @@ def fit(model: PixelModel, source: PairSource, config: TrainConfig,
                              history=history, best=best, optimizer=optimizer.state_dict(),
                              scheduler=scheduler.state_dict(), epoch_losses=losses,
                              position={"epoch": epoch, "step": step},
-                             seconds=time.monotonic() - start, **(extra or {}))
+                             seconds=time.monotonic() - start)
         save_atomic(state, run_dir / name)
         return run_dir / name
 

@@ -53,7 +53,24 @@ def random_dihedral(x: Tensor, y: Tensor, code: int) -> tuple[Tensor, Tensor]:
 
 
 class Model:
-    """Noise2Noise on the scratch framework, honouring the EE-559 interface."""
+    """Noise2Noise on the scratch framework (no autograd, no torch.nn), EE-559 interface.
+
+    Methods
+    -------
+    load_pretrained_model()
+        The bundled scratch weights (plain data, no pickle).
+    train(train_input, train_target, num_epochs)
+        Two N x 3 x H x W tensors of noisy versions of the same images, values 0..255.
+    predict(test_input)
+        N x 3 x H x W, 0..255 in; float32 0..255 out, same shape and device, any H x W.
+
+    Examples
+    --------
+    >>> model = Model()
+    >>> model.load_pretrained_model()
+    >>> model.predict(torch.full((1, 3, 32, 32), 128, dtype=torch.uint8)).shape
+    torch.Size([1, 3, 32, 32])
+    """
 
     NETWORKS = ("unet", "course")
 
