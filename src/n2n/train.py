@@ -239,7 +239,7 @@ def fit(model: PixelModel, source: PairSource, config: TrainConfig,
                 fraction = max((epoch - 1) / config.epochs, (time.monotonic() - start) / budget)
                 loss = objective(net, batch.to(device), fraction, generator)
                 if not torch.isfinite(loss):
-                    raise N2NError(f"loss became {loss.item()} at epoch {epoch}: lower --lr")
+                    raise N2NError(f"loss became {loss.item()} at epoch {epoch}: lower lr")
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 optimizer.step()

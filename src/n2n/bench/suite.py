@@ -154,11 +154,11 @@ def check(config: BenchConfig) -> None:
     if missing:
         raise N2NError(f"{missing[0]}: no such file or folder")
     if config.limit is not None and config.limit < 1:
-        raise N2NError(f"--limit {config.limit} must be >= 1")
+        raise N2NError(f"limit {config.limit} must be >= 1")
     if config.zero_shot_iterations < 1:
-        raise N2NError(f"--zero-shot-iterations {config.zero_shot_iterations} must be >= 1")
+        raise N2NError(f"zero_shot_iterations {config.zero_shot_iterations} must be >= 1")
     if config.train_minutes < 0 or config.ablation_minutes < 0:
-        raise N2NError("--train-minutes and --ablation-minutes must be >= 0")
+        raise N2NError("train_minutes and ablation_minutes must be >= 0")
 
 
 def evaluate_method(denoise: Denoise, cases: list[Case]) -> tuple[dict[str, float], np.ndarray]:

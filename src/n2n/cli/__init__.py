@@ -23,7 +23,8 @@ COMMANDS = (images, train, bench, noise, tools)
 # parameter names the library's messages use, and the flags that set them
 FLAGS = ("patch_size", "patches_per_epoch", "gray_fraction", "reference_name", "batch_size",
          "checkpoint_minutes", "lr_patience", "train_count", "val_count", "iterations",
-         "workers", "pd")
+         "workers", "pd", "lr", "zero_shot_iterations", "train_minutes", "ablation_minutes")
+VALUE_FLAGS = ("limit",)  # plain words elsewhere: shown as flags only before their value
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -59,6 +60,8 @@ def as_flags(message: str) -> str:
     message = re.sub(r"\bsource '(clean|ee559|bursts|captured|noisy)'", r"--\1", message)
     message = re.sub(r"\bmode (n2n|ne2ne)\b", r"--mode \1", message)
     message = message.replace("as bursts or captured", "with --bursts or --captured")
+    for name in VALUE_FLAGS:
+        message = re.sub(rf"\b{name}(?= -?\d)", f"--{name}", message)
     for name in FLAGS:
         message = re.sub(rf"(?<![\w/.\\-]){name}(?![\w/.\\-])", "--" + name.replace("_", "-"),
                          message)
