@@ -85,6 +85,7 @@ def add_parsers(sub) -> None:
     p.add_argument("--threads", type=int, help="CPU threads for torch")
     p.set_defaults(run=run_train)
 
+
 def run_train(args: argparse.Namespace) -> int:
     from n2n import distributed
     from n2n.checkpoint import load_model, load_record
