@@ -211,6 +211,7 @@ class SyntheticPairs:
             raise N2NError(f"patch_size {patch_size} is larger than every image (smallest side "
                            f"{smallest}); choose a smaller patch_size")
         self.scales = usable
+        self.noise_device = torch.device("cpu")  # the trainer sets its GPU: noise drawn there
 
     def clean_patches(self, count: int, generator: torch.Generator) -> torch.Tensor:
         """(count, C, P, P) clean patches from random images, positions and scales."""
@@ -236,12 +237,18 @@ class SyntheticPairs:
         for start in range(0, count, batch_size):
             clean = self.clean_patches(min(batch_size, count - start), generator)
             gray = torch.rand(len(clean), generator=generator) < self.gray_fraction
+            noise_generator = generator
+            if self.noise_device.type != "cpu" and self.noise.on_any_device:
+                clean, gray = clean.to(self.noise_device), gray.to(self.noise_device)
+                noise_generator = torch.Generator(self.noise_device).manual_seed(
+                    int(torch.randint(2**62, (1,), generator=generator)))
             if not gray.any():
-                yield Batch(self.noise(clean, generator), self.noise(clean, generator), clean)
+                yield Batch(self.noise(clean, noise_generator),
+                            self.noise(clean, noise_generator), clean)
                 continue
             clean[gray] = clean[gray].mean(1, keepdim=True).expand(-1, self.channels, -1, -1)
-            yield Batch(self._noisy(clean, gray, generator), self._noisy(clean, gray, generator),
-                        clean)
+            yield Batch(self._noisy(clean, gray, noise_generator),
+                        self._noisy(clean, gray, noise_generator), clean)
 
     def _noisy(self, clean: torch.Tensor, gray: torch.Tensor,
                generator: torch.Generator) -> torch.Tensor:

@@ -34,6 +34,8 @@ def _per_image(value: Range, images: torch.Tensor, generator: torch.Generator | 
 class Noise(ABC):
     """A noise model: clean -> noisy, reproducible from a ``torch.Generator``."""
 
+    on_any_device = True  # draws on the clean tensor's device (a GPU generator works too)
+
     @abstractmethod
     def __call__(self, clean: torch.Tensor, generator: torch.Generator | None = None
                  ) -> torch.Tensor: ...
@@ -104,6 +106,7 @@ class Text(Noise):
     """Random strings of random size and colour overlaid until ``coverage`` of pixels is hit."""
 
     coverage: Range
+    on_any_device = False  # drawn with PIL on the CPU
 
     def __call__(self, clean, generator=None):
         flat = clean.reshape((-1,) + clean.shape[-3:])

@@ -29,7 +29,7 @@ from tqdm.auto import tqdm
 
 from n2n import distributed
 from n2n.checkpoint import model_record, save_atomic
-from n2n.data import PairSource, Validation, augment
+from n2n.data import Batch, PairSource, Validation, augment
 from n2n.errors import N2NError
 from n2n.files import write_text_atomic
 from n2n.losses import LOSSES
@@ -37,6 +37,7 @@ from n2n.metrics import batch_psnr
 from n2n.models import ModelConfig, PixelModel
 from n2n.objectives import MODES, make_objective
 from n2n.sources import DataConfig
+from n2n.speed import autocast, memory_layout, prefetch
 
 
 @dataclass(kw_only=True)
@@ -58,6 +59,7 @@ class TrainConfig:
     checkpoint_minutes: float = 10.0  # also write last.pt this often within an epoch
     augment: bool = True  # random flips/rotations (8 dihedral transforms)
     seed: int = 0
+    fast: bool = True  # channels-last, bfloat16 autocast where native, prefetching (speed.py)
     init: str | None = None  # the weights the run started from (fine-tuning), for the record
     threads: int | None = None  # CPU threads: the same count makes a resumed run bit-identical
 
@@ -193,7 +195,9 @@ def fit(model: PixelModel, source: PairSource, config: TrainConfig,
     objective = make_objective(config.mode, config.loss, config.target)
     if normalize and resume is None:
         model.set_normalization(source.stats_sample(derived_generator(config.seed)).to(device))
-    model.to(device).train()
+    memory_layout(model.to(device), config.fast).train()
+    if config.fast and hasattr(source, "noise_device"):
+        source.noise_device = device  # synthetic noise drawn where the model trains
     net = distributed.wrap(model, context)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
     scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
@@ -229,15 +233,15 @@ def fit(model: PixelModel, source: PairSource, config: TrainConfig,
             batches = source.batches(config.batch_size, derived_generator(config.seed, epoch),
                                      context.shard)
             batches = itertools.islice(batches, step, None)  # replayed exactly, then skipped
-            bar = tqdm(batches, unit="batch", leave=False, desc=f"epoch {epoch}/{config.epochs}",
+            batches = prepare(batches, config, device, epoch, step, context.rank)
+            bar = tqdm(prefetch(batches) if config.fast else batches, unit="batch", leave=False,
+                       desc=f"epoch {epoch}/{config.epochs}",
                        disable=None if progress and context.main else True)
             out_of_time = False
-            for batch in bar:
-                generator = derived_generator(config.seed, epoch, step, context.rank)
-                if config.augment:
-                    batch = augment(batch, generator)
+            for batch, generator in bar:
                 fraction = max((epoch - 1) / config.epochs, (time.monotonic() - start) / budget)
-                loss = objective(net, batch.to(device), fraction, generator)
+                with autocast(device, config.fast):
+                    loss = objective(net, batch, fraction, generator)
                 if not torch.isfinite(loss):
                     raise N2NError(f"loss became {loss.item()} at epoch {epoch}: lower lr")
                 optimizer.zero_grad(set_to_none=True)
@@ -278,8 +282,21 @@ def fit(model: PixelModel, source: PairSource, config: TrainConfig,
                                   run_dir / "last.pt" if run_dir is not None else None)
             if out_of_time:
                 break
-    model.eval()
+    memory_layout(model, fast=False).eval()
     return history
+
+
+def prepare(batches: Iterator[Batch], config: TrainConfig, device: torch.device, epoch: int,
+            step: int, rank: int) -> Iterator[tuple[Batch, torch.Generator]]:
+    """Each batch on ``device`` and augmented, with the generator of its step (seeded by
+    seed, epoch, step and rank, so a resumed run replays it), which the objective goes on
+    drawing from."""
+    for position, batch in enumerate(batches, step):
+        generator = derived_generator(config.seed, epoch, position, rank)
+        batch = batch.to(device)
+        if config.augment:
+            batch = augment(batch, generator)
+        yield batch, generator
 
 
 def format_row(row: dict[str, float]) -> str:
