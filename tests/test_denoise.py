@@ -38,7 +38,8 @@ def test_identity_model_through_tiling_returns_the_input(photo):
     np.testing.assert_array_equal(out, photo)
 
 
-@pytest.mark.parametrize("config", [ModelConfig(), ModelConfig(arch="n2n", width=8)])
+@pytest.mark.parametrize("config", [ModelConfig(), ModelConfig(arch="n2n", width=8),
+                                    ModelConfig(arch="halfres", width=8, depth=2)])
 def test_tiled_and_untiled_agree(photo, config):
     torch.manual_seed(0)
     model = build_model(config)

@@ -10,6 +10,7 @@ from n2n.models import ModelConfig, build_model
 
 
 @pytest.mark.parametrize("config", [ModelConfig(), ModelConfig(arch="n2n", width=8),
+                                    ModelConfig(arch="halfres", width=8, depth=2),
                                     ModelConfig(channels=1, residual=True, linear_output=True)])
 @pytest.mark.parametrize("size", [(1, 1), (7, 13), (32, 32), (33, 50)])
 def test_any_size_in_same_size_out(config, size):
@@ -19,7 +20,8 @@ def test_any_size_in_same_size_out(config, size):
         assert model(x).shape == x.shape
 
 
-@pytest.mark.parametrize("config", [ModelConfig(width=4), ModelConfig(arch="n2n", width=4)])
+@pytest.mark.parametrize("config", [ModelConfig(width=4), ModelConfig(arch="n2n", width=4),
+                                    ModelConfig(arch="halfres", width=4, depth=3)])
 def test_receptive_radius_bounds_the_influence_of_a_pixel(config):
     torch.manual_seed(0)
     model = build_model(config).eval()

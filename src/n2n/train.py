@@ -37,7 +37,7 @@ from n2n.metrics import batch_psnr
 from n2n.models import ModelConfig, PixelModel
 from n2n.objectives import MODES, make_objective
 from n2n.sources import DataConfig
-from n2n.speed import autocast, memory_layout, prefetch
+from n2n.speed import autocast, memory_layout, prefetch, prefetch_helps
 
 
 @dataclass(kw_only=True)
@@ -234,7 +234,9 @@ def fit(model: PixelModel, source: PairSource, config: TrainConfig,
                                      context.shard)
             batches = itertools.islice(batches, step, None)  # replayed exactly, then skipped
             batches = prepare(batches, config, device, epoch, step, context.rank)
-            bar = tqdm(prefetch(batches) if config.fast else batches, unit="batch", leave=False,
+            if config.fast and prefetch_helps(device):
+                batches = prefetch(batches)
+            bar = tqdm(batches, unit="batch", leave=False,
                        desc=f"epoch {epoch}/{config.epochs}",
                        disable=None if progress and context.main else True)
             out_of_time = False

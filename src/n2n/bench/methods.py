@@ -137,6 +137,8 @@ def _wavelet(device: str) -> Denoise:
 METHODS = {m.name: m for m in (
     Method("noisy", _noisy, "the input itself"),
     Method("n2n-lite", _bundled("photo"), "bundled photo model (Noise2Noise, blind sigma 5-55)"),
+    Method("n2n-photo-plus", _bundled("photo-plus"), "bundled quality photo model (the paper's "
+           "U-Net, Noise2Noise, blind sigma 5-55)"),
     Method("n2n-confocal", _bundled("confocal"), "bundled 1-channel microscopy model (Noise2Noise "
            "on FMD confocal bursts)"),
     Method("n2n-scratch", _scratch, "bundled from-scratch framework U-Net (EE-559 32x32 data)"),

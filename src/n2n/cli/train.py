@@ -64,7 +64,9 @@ def add_parsers(sub) -> None:
     p.add_argument("--init", type=Path, metavar="CHECKPOINT",
                    help="start from these weights, or a bundled model's name (photo, confocal), "
                    "to fine-tune; model options are then ignored")
-    p.add_argument("--arch", choices=("lite", "n2n"), default="lite")
+    p.add_argument("--arch", choices=("lite", "n2n", "halfres"), default="lite",
+                   help="lite: weight-shared U-Net (fast); n2n: the paper's U-Net; halfres: a "
+                   "wide U-Net after pixel-unshuffle (the photo-plus model)")
     p.add_argument("--width", type=int, default=24)
     p.add_argument("--depth", type=int, default=4)
     p.add_argument("--residual", action="store_true", help="the network predicts the noise")
@@ -80,6 +82,9 @@ def add_parsers(sub) -> None:
     p.add_argument("--checkpoint-minutes", type=float, default=10.0,
                    help="write last.pt this often within an epoch too (default 10)")
     p.add_argument("--no-augment", action="store_true")
+    p.add_argument("--no-fast", action="store_true",
+                   help="plain float32 eager training: no channels-last, bfloat16 autocast or "
+                   "prefetching (slower; for comparison)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     p.add_argument("--threads", type=int, help="CPU threads for torch")
@@ -159,5 +164,6 @@ def train_config(args: argparse.Namespace) -> TrainConfig:
                        target=args.target, lr=args.lr, lr_patience=args.lr_patience,
                        batch_size=args.batch_size, epochs=args.epochs, minutes=args.minutes,
                        checkpoint_minutes=args.checkpoint_minutes, augment=not args.no_augment,
-                       seed=args.seed, init=str(args.init) if args.init else None,
+                       seed=args.seed, fast=not args.no_fast,
+                       init=str(args.init) if args.init else None,
                        threads=args.threads)

@@ -1,4 +1,5 @@
-"""The two U-Nets: the weight-shared Lite U-Net and the original Noise2Noise U-Net.
+"""The U-Nets: the weight-shared Lite U-Net, the original Noise2Noise U-Net, and a wide U-Net
+working at half resolution (the quality model).
 
 Both map normalised (N, C, H, W) tensors to the same shape, for H and W multiples of
 ``multiple``; :class:`n2n.models.wrapper.PixelModel` handles scale, padding and cropping.
@@ -102,6 +103,47 @@ class N2NUNet(nn.Module):
             h = dec(torch.cat([_up(h), pools.pop()], 1))
         h = self.dec1(torch.cat([_up(h), x], 1))  # (N, 32, H, W)
         return self.out(h)
+
+
+class HalfResUNet(nn.Module):
+    """U-Net on half-resolution features: pixel-unshuffle by 2 first (as FFDNet does), so each
+    3x3 convolution costs a quarter and the network can afford wide layers; two convolutions
+    per level, widths doubling at each of ``depth`` poolings, nearest upsampling, ReLU."""
+
+    def __init__(self, channels: int = 3, width: int = 64, depth: int = 2) -> None:
+        super().__init__()
+        widths = [width * 2**k for k in range(depth + 1)]
+
+        def block(cin: int, cout: int) -> nn.Sequential:
+            return nn.Sequential(conv3x3(cin, cout), nn.ReLU(inplace=True),
+                                 conv3x3(cout, cout), nn.ReLU(inplace=True))
+
+        self.head = block(4 * channels, widths[0])
+        self.down = nn.ModuleList([block(widths[k], widths[k + 1]) for k in range(depth)])
+        self.up = nn.ModuleList([block(widths[k + 1] + widths[k], widths[k])
+                                 for k in reversed(range(depth))])
+        self.tail = conv3x3(widths[0], 4 * channels)
+        self.depth = depth
+
+    @property
+    def multiple(self) -> int:
+        return 2 ** (self.depth + 1)
+
+    @property
+    def receptive_radius(self) -> int:
+        """In half-resolution pixels: pool + two convs down, upsample + two convs up; then x2."""
+        down = sum(2 ** (k - 1) + 2 * 2**k for k in range(1, self.depth + 1))
+        up = sum(2**k + 2 * 2**k for k in range(self.depth))
+        return 2 * (2 + down + up + 1) + 1
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        skips = [self.head(F.pixel_unshuffle(x, 2))]  # (N, w, H/2, W/2)
+        for down in self.down:
+            skips.append(down(F.max_pool2d(skips[-1], 2)))  # (N, w 2^k, H/2^(k+1), W/2^(k+1))
+        h = skips.pop()
+        for up in self.up:
+            h = up(torch.cat([_up(h), skips.pop()], 1))
+        return F.pixel_shuffle(self.tail(h), 2)
 
 
 def _up(x: torch.Tensor) -> torch.Tensor:

@@ -16,9 +16,9 @@ from torch.nn import functional as F
 from n2n.errors import N2NError
 from n2n.models.pd import pd_merge, pd_split
 from n2n.models.tiny import ZeroShotNet
-from n2n.models.unet import LiteUNet, N2NUNet
+from n2n.models.unet import HalfResUNet, LiteUNet, N2NUNet
 
-ARCHITECTURES = ("lite", "n2n", "zs")
+ARCHITECTURES = ("lite", "n2n", "halfres", "zs")
 
 
 @dataclass
@@ -26,10 +26,12 @@ class ModelConfig:
     """What it takes to rebuild a network; saved in every checkpoint."""
 
     arch: str = "lite"  # "lite": weight-shared U-Net; "n2n": Lehtinen et al. (2018) U-Net;
+    # "halfres": a wide U-Net after pixel-unshuffle by 2 (the quality model);
     # "zs": the tiny network of zero-shot Noise2Noise (fitted to one image)
     channels: int = 3  # 1 for grayscale, 3 for RGB
-    width: int = 24  # feature channels (24 in the course project, 48 in the paper)
-    depth: int = 4  # poolings of the Lite U-Net (the paper's is fixed at 5)
+    width: int = 24  # feature channels (24 in the course project, 48 in the paper; for halfres
+    # the first level's, doubling at each pooling)
+    depth: int = 4  # poolings of the Lite and halfres U-Nets (the paper's is fixed at 5)
     residual: bool = False  # add the input to the output: the network predicts the noise
     linear_output: bool = False  # Lite only: drop the output LeakyReLU(0.1)
     pd: int = 1  # pixel-shuffle down-sampling factor: the network sees pd**2 sub-images whose
@@ -62,6 +64,8 @@ def _build(config: ModelConfig) -> PixelModel:
                                   config.linear_output)
     elif config.arch == "n2n":
         net = N2NUNet(config.channels, config.width)
+    elif config.arch == "halfres":
+        net = HalfResUNet(config.channels, config.width, config.depth)
     else:
         net = ZeroShotNet(config.channels, config.width)
     return PixelModel(net, config)

@@ -1,0 +1,94 @@
+"""The training speed-ups keep what training does: prefetching keeps order and errors, the fast
+path trains a model as well as float32 eager and leaves it as it found it, and the bundled
+quality model loads and denoises."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from n2n.bench.throughput import main as throughput_main
+from n2n.data import SyntheticPairs, Validation
+from n2n.denoise import Denoiser
+from n2n.models import ModelConfig, build_model
+from n2n.noise import parse_noise
+from n2n.pretrained import BUNDLED_MODELS, load_bundled
+from n2n.speed import autocast, bfloat16_native, prefetch
+from n2n.train import TrainConfig, fit
+
+
+def test_prefetch_keeps_order_and_stops_early():
+    assert list(prefetch(iter(range(50)), depth=3)) == list(range(50))
+    seen = []
+    for item in prefetch(iter(range(10**6))):  # the producer must not outlive the loop
+        seen.append(item)
+        if item == 4:
+            break
+    assert seen == [0, 1, 2, 3, 4]
+
+
+def test_prefetch_raises_the_producers_error_where_it_happened():
+    def items():
+        yield 1
+        raise ValueError("bad batch 2")
+
+    got = []
+    with pytest.raises(ValueError, match="bad batch 2"):
+        for item in prefetch(items()):
+            got.append(item)
+    assert got == [1]
+
+
+def test_autocast_only_when_asked_and_native():
+    cpu = torch.device("cpu")
+    with autocast(cpu, enabled=False):
+        assert not torch.is_autocast_enabled("cpu")
+    with autocast(cpu, enabled=True):
+        assert torch.is_autocast_enabled("cpu") == bfloat16_native(cpu)
+
+
+def small_fit(photo: np.ndarray, fast: bool) -> tuple[torch.nn.Module, float, float]:
+    image = torch.from_numpy(photo).permute(2, 0, 1)
+    noise = parse_noise("gaussian:25")
+    source = SyntheticPairs([image], noise, patch_size=32, patches_per_epoch=256)
+    crops = image[None, :, :64, :64]
+    val = Validation(noise(crops, torch.Generator().manual_seed(1)), crops)
+    model = build_model(ModelConfig(width=8, residual=True, linear_output=True), seed=0)
+    config = TrainConfig(model=model.config, batch_size=16, epochs=3, lr=3e-3, fast=fast)
+    history = fit(model, source, config, val, progress=False)
+    noisy_psnr = float(10 * torch.log10(255**2 / ((val.noisy - val.clean) ** 2).mean()))
+    return model, history[-1]["val_psnr"], noisy_psnr
+
+
+def test_fast_training_learns_like_float32_and_returns_a_plain_model(photo):
+    fast_model, fast_psnr, noisy_psnr = small_fit(photo, fast=True)
+    _, slow_psnr, _ = small_fit(photo, fast=False)
+    assert fast_psnr > noisy_psnr + 3  # it learned to denoise
+    assert abs(fast_psnr - slow_psnr) < 0.5  # same recipe, same steps, same data
+    for param in fast_model.parameters():  # float32 and contiguous again, as before training
+        assert param.dtype == torch.float32 and param.is_contiguous()
+
+
+def test_throughput_bench_reports_ratios_against_float32(tmp_path):
+    out = tmp_path / "throughput.json"
+    throughput_main(["--models", "lite", "--devices", "cpu", "--threads", "1", "--steps", "1",
+                     "--batch-size", "2", "--patch-size", "16", "--no-compile", "-o", str(out)])
+    rows = json.loads(out.read_text())["rows"]
+    assert rows[0]["variant"].startswith("float32 eager") and rows[0]["ratio"] == 1.0
+    names = {row["variant"] for row in rows}
+    assert {"n2n train, fast=False", "n2n train, fast=True"} <= names
+    assert all("ratio" in row or "skipped" in row for row in rows)
+
+
+def test_photo_plus_is_registered_loads_and_denoises(photo):
+    assert BUNDLED_MODELS["photo-plus"].channels == 3
+    model = load_bundled("photo-plus")
+    assert model.config.arch == "n2n" and model.config.residual
+    clean = photo[:64, :64]
+    noisy = clean + np.random.default_rng(0).normal(0, 25, clean.shape).astype(np.float32)
+    out = Denoiser(model)(noisy)
+    assert out.shape == clean.shape
+    assert np.mean((out - clean) ** 2) < 0.3 * np.mean((noisy - clean) ** 2)
