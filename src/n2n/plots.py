@@ -28,6 +28,24 @@ def plot_curves(history: Sequence[dict[str, float]], path: Path) -> None:
     _save(fig, path)
 
 
+def plot_seed_curves(curves: dict[str, list[list[float]]], steps_per_epoch: int,
+                     path: Path) -> None:
+    """Validation PSNR against steps per recipe: the mean over seeds, their range shaded;
+    ``curves[recipe][epoch]`` holds one value per seed."""
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for recipe, rows in curves.items():
+        values = np.array(rows)  # (epochs, seeds)
+        steps = steps_per_epoch * np.arange(1, len(values) + 1)
+        line, = ax.plot(steps, values.mean(1), label=recipe)
+        ax.fill_between(steps, values.min(1), values.max(1), alpha=0.2, color=line.get_color())
+    ax.set(xlabel="training steps", ylabel="validation PSNR (dB)")
+    low = min(np.array(rows)[len(rows) // 4:].min() for rows in curves.values())
+    ax.set_ylim(bottom=low - 0.2)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    _save(fig, path)
+
+
 def side_by_side(images: Sequence[np.ndarray], titles: Sequence[str], path: Path) -> None:
     """A row of (H, W, C) 0..255 images with titles, saved as PNG."""
     fig, axes = plt.subplots(1, len(images), figsize=(4 * len(images), 4.4))

@@ -9,8 +9,9 @@ from n2n.errors import N2NError
 
 
 def add_model_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--model", default="photo", help="bundled model: photo (default) or "
-                   "confocal (1-channel fluorescence microscopy); see 'n2n models'")
+    p.add_argument("--model", default="photo", help="bundled model: photo (default), "
+                   "photo-plus (slower, better) or confocal (1-channel fluorescence microscopy); "
+                   "see 'n2n models'")
     p.add_argument("--weights", type=Path, help="checkpoint from 'n2n train' (instead of a "
                    "bundled --model)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")

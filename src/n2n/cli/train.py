@@ -62,11 +62,12 @@ def add_parsers(sub) -> None:
     p.add_argument("--patch-size", type=int, default=64)
     p.add_argument("--patches-per-epoch", type=int, default=5000)
     p.add_argument("--init", type=Path, metavar="CHECKPOINT",
-                   help="start from these weights, or a bundled model's name (photo, confocal), "
+                   help="start from these weights, or a bundled model's name (photo, photo-plus, "
+                   "confocal), "
                    "to fine-tune; model options are then ignored")
     p.add_argument("--arch", choices=("lite", "n2n", "halfres"), default="lite",
-                   help="lite: weight-shared U-Net (fast); n2n: the paper's U-Net; halfres: a "
-                   "wide U-Net after pixel-unshuffle (the photo-plus model)")
+                   help="lite: weight-shared U-Net (fast); n2n: the paper's U-Net (photo-plus); "
+                   "halfres: a wide U-Net after pixel-unshuffle (FFDNet-like)")
     p.add_argument("--width", type=int, default=24)
     p.add_argument("--depth", type=int, default=4)
     p.add_argument("--residual", action="store_true", help="the network predicts the noise")
