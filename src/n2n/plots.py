@@ -32,7 +32,7 @@ def plot_seed_curves(curves: dict[str, list[list[float]]], steps_per_epoch: int,
                      path: Path) -> None:
     """Validation PSNR against steps per recipe: the mean over seeds, their range shaded;
     ``curves[recipe][epoch]`` holds one value per seed."""
-    fig, ax = plt.subplots(figsize=(6, 4))
+    fig, ax = plt.subplots(figsize=(8, 4))
     for recipe, rows in curves.items():
         values = np.array(rows)  # (epochs, seeds)
         steps = steps_per_epoch * np.arange(1, len(values) + 1)
@@ -41,7 +41,7 @@ def plot_seed_curves(curves: dict[str, list[list[float]]], steps_per_epoch: int,
     ax.set(xlabel="training steps", ylabel="validation PSNR (dB)")
     low = min(np.array(rows)[len(rows) // 4:].min() for rows in curves.values())
     ax.set_ylim(bottom=low - 0.2)
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.01, 0.5))
     fig.tight_layout()
     _save(fig, path)
 

@@ -28,8 +28,9 @@ BUNDLED_MODELS = {m.name: m for m in (
         "photo", "lite.pt", 3,
         "RGB or gray photos with white, signal-independent noise (the default); add --pd 2 "
         "for camera (sRGB) noise, which is spatially correlated",
-        "CBSD432 (432 clean photos) with blind gaussian noise sigma 5-55, noisy pairs only",
-        "see README, 'Bundled weights' (three steps, 100 CPU minutes)"),
+        "CBSD432 (432 clean photos) with blind gaussian noise sigma 5-55, noisy pairs only "
+        "(a quarter of the patches gray, half of them box-downsampled as in EE-559 data)",
+        "see README, 'Bundled weights' (one command; 5.6 minutes on one H100)"),
     BundledModel(
         "photo-plus", "photo-plus.pt", 3,
         "the same photos as 'photo' when quality matters more than speed: about 3x slower, "
