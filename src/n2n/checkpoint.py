@@ -62,9 +62,14 @@ def export_weights(checkpoint: str | Path, output: str | Path, half: bool = Fals
     """Strip a checkpoint to what denoising needs (config, weights, how it was trained), for
     shipping; ``half`` stores float16, half the size (loaded back as float32)."""
     record = load_record(checkpoint)
-    model = model_from_record(record, checkpoint)
-    state = model_record(model, **{k: record[k] for k in ("train_config", "history")
-                                   if k in record})
+    write_weights(model_from_record(record, checkpoint), output, half,
+                  {k: record[k] for k in ("train_config", "history") if k in record})
+
+
+def write_weights(model: PixelModel, output: str | Path, half: bool = False,
+                  extra: dict[str, Any] | None = None) -> None:
+    """Save ``model``'s config and weights (float16 with ``half``) plus ``extra``, atomically."""
+    state = model_record(model, **(extra or {}))
     if half:
         state["model"] = {k: v.half() for k, v in state["model"].items()}
     save_atomic(state, output)

@@ -12,8 +12,8 @@ def add_model_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", default="photo", help="bundled model: photo (default), "
                    "photo-plus (slower, better) or confocal (1-channel fluorescence microscopy); "
                    "see 'n2n models'")
-    p.add_argument("--weights", type=Path, help="checkpoint from 'n2n train' (instead of a "
-                   "bundled --model)")
+    p.add_argument("--weights", type=Path, help="checkpoint from 'n2n train', or its TorchScript "
+                   "(.ts) or ONNX (.onnx) export (instead of a bundled --model)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     p.add_argument("--pd", type=int, help="pixel-shuffle down-sampling factor (2..4) for "
                    "spatially correlated noise; default: the model's own (1 for the bundled)")
@@ -21,11 +21,11 @@ def add_model_options(p: argparse.ArgumentParser) -> None:
 
 def load_denoiser(args: argparse.Namespace, tile: int = 512):
     """The Denoiser of ``--weights`` or the bundled ``--model``."""
-    from n2n.checkpoint import load_model
     from n2n.denoise import Denoiser
+    from n2n.export import load_weights
     from n2n.pretrained import load_bundled
 
-    model = load_model(args.weights) if args.weights else load_bundled(args.model)
+    model = load_weights(args.weights) if args.weights else load_bundled(args.model)
     return Denoiser(model, args.device, tile=tile, pd=args.pd)
 
 

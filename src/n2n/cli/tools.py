@@ -40,10 +40,14 @@ def add_parsers(sub) -> None:
     p.add_argument("--threads", type=int, help="CPU threads for torch")
     p.set_defaults(run=run_scratch_train)
 
-    p = sub.add_parser("export", help="strip a checkpoint to its weights (for shipping)")
-    p.add_argument("checkpoint", type=Path)
+    p = sub.add_parser("export", help="a checkpoint (or bundled model) as weights, TorchScript "
+                       "or ONNX, checked against the PyTorch model before it is written")
+    p.add_argument("checkpoint", type=Path, help="checkpoint from 'n2n train', or a bundled "
+                   "model's name (photo, photo-plus, confocal)")
     p.add_argument("output", type=Path)
-    p.add_argument("--half", action="store_true", help="store float16 (half the size)")
+    p.add_argument("--format", choices=("pt", "torchscript", "onnx"), help="default: from the "
+                   "output's suffix (.ts/.torchscript, .onnx), else pt (weights for n2n-lite)")
+    p.add_argument("--half", action="store_true", help="pt only: store float16 (half the size)")
     p.set_defaults(run=run_export)
 
 
@@ -92,8 +96,20 @@ def run_scratch_train(args: argparse.Namespace) -> int:
 
 
 def run_export(args: argparse.Namespace) -> int:
-    from n2n.checkpoint import export_weights
+    from n2n.checkpoint import load_record, model_from_record
+    from n2n.export import HALF_TOLERANCE, TOLERANCE, export_format, export_model
+    from n2n.pretrained import BUNDLED_MODELS, load_bundled
 
-    export_weights(args.checkpoint, args.output, half=args.half)
-    print(f"wrote {args.output} ({args.output.stat().st_size / 1e6:.2f} MB)")
+    fmt = export_format(args.output, args.format)
+    if not args.checkpoint.exists() and str(args.checkpoint) in BUNDLED_MODELS:
+        model, record = load_bundled(str(args.checkpoint)), {}
+    else:
+        saved = load_record(args.checkpoint)
+        model = model_from_record(saved, args.checkpoint)
+        record = {k: saved[k] for k in ("train_config", "history") if k in saved}
+    difference = export_model(model, args.output, fmt, half=args.half, record=record)
+    tolerance = HALF_TOLERANCE if args.half else TOLERANCE
+    print(f"wrote {args.output} ({fmt}, {args.output.stat().st_size / 1e6:.2f} MB); self-check "
+          f"on a 64x48 and a 37x53 image: max |difference| {difference:.2g} on the 0..255 scale "
+          f"(tolerance {tolerance:g})")
     return 0
