@@ -33,8 +33,8 @@ BUNDLED_MODELS = {m.name: m for m in (
         "see README, 'Bundled weights' (one command; 5.6 minutes on one H100)"),
     BundledModel(
         "photo-plus", "photo-plus.pt", 3,
-        "the same photos as 'photo' when quality matters more than speed: about 3x slower, "
-        "0.8 dB better on gaussian noise, above CBM3D",
+        "the same photos as 'photo' when quality matters more than speed: 2-3x slower, "
+        "0.6-1.3 dB better on gaussian noise, above CBM3D",
         "CBSD432 with blind gaussian noise sigma 5-55, noisy pairs only (10% gray patches)",
         "see README, 'Bundled weights' (one command; 4.4 minutes on one H100 GPU)"),
     BundledModel(
