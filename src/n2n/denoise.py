@@ -189,7 +189,6 @@ def denoise_array(array: np.ndarray, model: str | Path | torch.nn.Module = "phot
     dtype('float64')
     """
     from n2n.export import load_weights
-    from n2n.pretrained import BUNDLED_MODELS, load_bundled
     from n2n.train import resolve_device
 
     data = np.asarray(array)
@@ -202,12 +201,7 @@ def denoise_array(array: np.ndarray, model: str | Path | torch.nn.Module = "phot
                        f"{data.shape[-1]} channels; expected 1 or 3")
     if data_range is None:
         data_range = float(np.iinfo(data.dtype).max) if data.dtype.kind in "ui" else 1.0
-    if isinstance(model, torch.nn.Module):
-        network = model
-    elif str(model) in BUNDLED_MODELS and not Path(model).exists():
-        network = load_bundled(str(model))
-    else:
-        network = load_weights(model)
+    network = model if isinstance(model, torch.nn.Module) else load_weights(model)
     denoiser = Denoiser(network, resolve_device(device), tile=tile)
     scale = 255.0 / data_range
     planes = data.reshape((-1,) + data.shape[-3:]).astype(np.float32) * scale

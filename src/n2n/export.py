@@ -197,12 +197,15 @@ def load_exported(path: str | Path) -> ExportedModel:
 
 
 def load_weights(path: str | Path) -> nn.Module:
-    """Any model file n2n-lite writes, by suffix: a TorchScript or ONNX export, else a
-    checkpoint or exported weights (``.pt``)."""
+    """A bundled model's name (``photo``, unless a file of that name exists), or any model file
+    n2n-lite writes, by suffix: a TorchScript or ONNX export, else a checkpoint (``.pt``)."""
+    from n2n.checkpoint import load_model
+    from n2n.pretrained import BUNDLED_MODELS, load_bundled
+
+    if str(path) in BUNDLED_MODELS and not Path(path).exists():
+        return load_bundled(str(path))
     if Path(path).suffix.lower() in SUFFIXES:
         return load_exported(path)
-    from n2n.checkpoint import load_model
-
     return load_model(path)
 
 
