@@ -234,7 +234,7 @@ def fit(model: PixelModel, source: PairSource, config: TrainConfig,
                                      context.shard)
             batches = itertools.islice(batches, step, None)  # replayed exactly, then skipped
             batches = prepare(batches, config, device, epoch, step, context.rank)
-            if config.fast and prefetch_helps(device):
+            if config.fast and prefetch_helps(device, context.world):
                 batches = prefetch(batches)
             bar = tqdm(batches, unit="batch", leave=False,
                        desc=f"epoch {epoch}/{config.epochs}",
