@@ -23,13 +23,13 @@ from pathlib import Path
 import torch
 
 from n2n.bench.measure import machine
-from n2n.data import SyntheticPairs, augment
+from n2n.data import SyntheticPairs
 from n2n.files import write_text_atomic
 from n2n.models import ModelConfig, build_model
 from n2n.noise import parse_noise
 from n2n.objectives import make_objective
 from n2n.speed import bfloat16_native, memory_layout, prefetch
-from n2n.train import TrainConfig, derived_generator, fit
+from n2n.train import TrainConfig, derived_generator, fit, prepare
 
 ARCHES = {"lite": ModelConfig("lite", 3, 24, residual=True, linear_output=True),
           "n2n": ModelConfig("n2n", 3, 48, residual=True)}
@@ -66,12 +66,10 @@ def time_variant(arch: str, device: torch.device, variant: tuple, steps: int, ba
     objective = make_objective("n2n")
     cast = torch.autocast(device.type, dtype=torch.bfloat16) if bf16 else nullcontext()
 
-    def prepared():
-        for step, batch_ in enumerate(source.batches(batch, derived_generator(0, 1))):
-            generator = derived_generator(0, 1, step)
-            yield augment(batch_.to(device), generator), generator
-
-    batches = prefetch(prepared()) if prefetched else prepared()
+    config = TrainConfig(model=ARCHES[arch], batch_size=batch)  # seed 0, augmentation on
+    batches = prepare(source.batches(batch, derived_generator(0, 1)), config, device, epoch=1,
+                      step=0, rank=0)  # what the trainer does to each batch
+    batches = prefetch(batches) if prefetched else batches
     start = 0.0
     for step, (pairs, generator) in enumerate(batches):
         if step == 2:

@@ -96,7 +96,7 @@ def run_scratch_train(args: argparse.Namespace) -> int:
 
 
 def run_export(args: argparse.Namespace) -> int:
-    from n2n.checkpoint import load_record, model_from_record
+    from n2n.checkpoint import load_record, model_from_record, provenance
     from n2n.export import HALF_TOLERANCE, TOLERANCE, export_format, export_model
     from n2n.pretrained import BUNDLED_MODELS, load_bundled
 
@@ -106,7 +106,7 @@ def run_export(args: argparse.Namespace) -> int:
     else:
         saved = load_record(args.checkpoint)
         model = model_from_record(saved, args.checkpoint)
-        record = {k: saved[k] for k in ("train_config", "history") if k in saved}
+        record = provenance(saved)
     difference = export_model(model, args.output, fmt, half=args.half, record=record)
     tolerance = HALF_TOLERANCE if args.half else TOLERANCE
     print(f"wrote {args.output} ({fmt}, {args.output.stat().st_size / 1e6:.2f} MB); self-check "
