@@ -3,6 +3,8 @@ plain torch, ONNX in onnxruntime, both through ``--weights``; a bad export write
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import onnxruntime
 import pytest
@@ -86,8 +88,8 @@ def test_corrupt_or_unsupported_exports_are_one_clear_error(tmp_path, photo):
         result = n2n("denoise", tmp_path / "x.png", "-o", tmp_path / "y.png",
                      "--weights", tmp_path / name)
         assert result.returncode == 2 and f"{name}: not a readable n2n-lite" in result.stderr
-    result = n2n("export", "photo", tmp_path / "m.bin", "--format", "bmz")
-    assert result.returncode == 2 and "invalid choice: 'bmz'" in result.stderr
+    result = n2n("export", "photo", tmp_path / "m.bin", "--format", "tflite")
+    assert result.returncode == 2 and "invalid choice: 'tflite'" in result.stderr
     result = n2n("export", "photo", tmp_path / "m.onnx", "--half")
     assert result.returncode == 2 and "--half applies to the pt format only" in result.stderr
 
@@ -127,3 +129,70 @@ def test_denoise_array_keeps_shape_dtype_and_denoises_stacks(gray_photo):
     assert out.shape == rgb.shape and out.dtype == rgb.dtype
     with pytest.raises(N2NError, match="expected 1 or 3"):
         denoise_array(np.zeros((4, 8, 8)), channel_axis=0)
+
+
+@pytest.fixture(scope="module")
+def trained_gray_run(tmp_path_factory):
+    """A tiny gray model freshly trained by `n2n train` on noisy pairs of a real photo."""
+    from skimage import data as skdata
+
+    from n2n.cli import main
+    from n2n.io import Image, write_image
+
+    root = tmp_path_factory.mktemp("bmz")
+    (root / "clean").mkdir()
+    for i, top in enumerate((0, 200)):
+        crop = skdata.cell()[top:top + 128, :128, None] * 1.0
+        write_image(root / "clean" / f"cell{i}.png", Image(crop))
+    assert main(["train", str(root / "run"), "--clean", str(root / "clean"), "--channels", "1",
+                 "--patch-size", "32", "--patches-per-epoch", "32", "--batch-size", "16",
+                 "--epochs", "1", "--width", "4", "--depth", "2", "--residual"]) == 0
+    return root / "run"
+
+
+def test_bmz_package_validates_and_runs_in_bioimageio_core(tmp_path, trained_gray_run):
+    import zipfile
+
+    from bioimageio.core import test_model
+    from bioimageio.spec import load_description
+
+    from n2n.checkpoint import load_model
+
+    out = ok("export", trained_gray_run / "best.pt", tmp_path / "model.zip", "--author", "Ada",
+             "--data-range", "65535")
+    assert "(bmz" in out and "validated with bioimageio.spec" in out
+    description = load_description(tmp_path / "model.zip", perform_io_checks=True)
+    assert description.validation_summary.status in ("passed", "valid-format")
+    summary = test_model(tmp_path / "model.zip")  # both weight formats, several sizes
+    assert summary.status == "passed", [(d.name, d.errors) for d in summary.details]
+
+    model = load_model(trained_gray_run / "best.pt")
+    with zipfile.ZipFile(tmp_path / "model.zip") as archive:
+        archive.extractall(tmp_path / "unzipped")
+    rdf = json.loads((tmp_path / "unzipped" / "rdf.yaml").read_text())
+    assert rdf["outputs"][0]["axes"][2]["halo"] == model.receptive_radius
+    assert rdf["authors"] == [{"name": "Ada"}]
+    assert "patch_size" in rdf["training_data"]["description"]
+    x = torch.from_numpy(np.load(tmp_path / "unzipped" / "test_input.npy"))
+    assert x.max() > 1000  # in the 16-bit range it was asked for
+    scripted = torch.jit.load(str(tmp_path / "unzipped" / "weights.ts"))  # no n2n code
+    with torch.no_grad():
+        assert (scripted(x * 255 / 65535) - model(x * 255 / 65535)).abs().max() < TOLERANCE
+
+
+def test_bmz_needs_a_zip_name_and_works_without_the_validator(tmp_path, monkeypatch):
+    result = n2n("export", "photo", tmp_path / "m.bmz", "--format", "bmz")
+    assert result.returncode == 2 and "name it .zip" in result.stderr
+    monkeypatch.setattr("n2n.bmz.validator_version", lambda: None)
+    from n2n.cli import main
+
+    assert main(["export", "photo", str(tmp_path / "photo.zip")]) == 0
+    assert load_exported_from_zip(tmp_path / "photo.zip").multiple == 16
+
+
+def load_exported_from_zip(package):
+    import zipfile
+
+    with zipfile.ZipFile(package) as archive:
+        archive.extract("weights.ts", package.parent)
+    return load_exported(package.parent / "weights.ts")

@@ -10,7 +10,7 @@ from n2n.cli import main
 from n2n.denoise import Denoiser, denoise_image
 from n2n.io import Image, read_image, write_image
 from n2n.pretrained import load_bundled
-from n2n.stream import denoise_png_streaming, should_stream
+from n2n.stream import decode_rows, denoise_png_streaming, should_stream
 
 
 @pytest.mark.parametrize("depth, channels, with_alpha", [(8, 3, True), (16, 3, False),
@@ -60,3 +60,15 @@ def test_truncated_png_streams_into_a_clear_error_and_no_output(tmp_path, photo)
         denoise_png_streaming(Denoiser(load_bundled(), tile=64), tmp_path / "cut.png",
                               tmp_path / "out.png")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.png", "cut.png"]
+
+
+@pytest.mark.parametrize("depth, channels, with_alpha", [(8, 3, True), (16, 1, False)])
+def test_libvips_and_pypng_decode_the_same_rows(tmp_path, photo, depth, channels, with_alpha):
+    pytest.importorskip("pyvips")
+    pixels = photo if channels == 3 else photo.mean(2, keepdims=True)
+    alpha = np.full(photo.shape[:2], 2**depth - 1, np.uint8 if depth == 8 else np.uint16)
+    write_image(tmp_path / "a.png", Image(pixels, depth, alpha if with_alpha else None))
+    vips_header, vips_rows = decode_rows(tmp_path / "a.png", vips=True)
+    png_header, png_rows = decode_rows(tmp_path / "a.png", vips=False)
+    assert vips_header == png_header == (80, 96, channels + with_alpha, with_alpha, depth)
+    assert np.array_equal(np.stack(list(vips_rows)), np.stack(list(png_rows)))

@@ -1,4 +1,5 @@
-"""Models that run without n2n-lite: TorchScript (``torch.jit.load``) and ONNX (onnxruntime).
+"""Models that run without n2n-lite: TorchScript (``torch.jit.load``), ONNX (onnxruntime) and
+BioImage Model Zoo packages (:mod:`n2n.bmz`).
 
 An export is a :class:`PortableModel`: the network traced, with normalisation, padding to the
 network's multiple, pixel-shuffle and cropping written so that TorchScript compiles them, so it
@@ -11,6 +12,7 @@ receptive radius and size multiple (what tiling needs) travel in the file's meta
 from __future__ import annotations
 
 import json
+import tempfile
 import warnings
 from dataclasses import asdict
 from pathlib import Path
@@ -25,8 +27,9 @@ from n2n.files import atomic_path
 from n2n.models import ModelConfig, PixelModel
 from n2n.models.pd import pd_merge, pd_split
 
-FORMATS = ("pt", "torchscript", "onnx")
+FORMATS = ("pt", "torchscript", "onnx", "bmz")
 SUFFIXES = {".ts": "torchscript", ".torchscript": "torchscript", ".onnx": "onnx"}
+PACKAGE_SUFFIX = ".zip"  # a BioImage Model Zoo package
 TOLERANCE = 1e-3  # max |exported - PyTorch| on the 0..255 scale (float32)
 HALF_TOLERANCE = 0.25  # float16 weights (``pt`` with half=True): under half a gray level
 METADATA = "n2n.json"  # TorchScript extra file / ONNX metadata key
@@ -83,17 +86,22 @@ class ExportedModel(nn.Module):
 
 def export_format(output: Path, requested: str | None) -> str:
     """The format asked for, else the one ``output``'s suffix names, else ``pt``."""
-    fmt = requested or SUFFIXES.get(output.suffix.lower(), "pt")
+    by_suffix = "bmz" if output.suffix.lower() == PACKAGE_SUFFIX else None
+    fmt = requested or SUFFIXES.get(output.suffix.lower(), by_suffix or "pt")
     if fmt not in FORMATS:
         raise N2NError(f"export format '{fmt}': choose one of {', '.join(FORMATS)}")
+    if fmt == "bmz" and output.suffix.lower() != PACKAGE_SUFFIX:
+        raise N2NError(f"{output}: a BioImage Model Zoo package is a zip; name it .zip")
     return fmt
 
 
 def export_model(model: PixelModel, output: str | Path, fmt: str = "pt", *,
-                 half: bool = False, record: dict | None = None) -> float:
+                 half: bool = False, record: dict | None = None,
+                 package: dict | None = None) -> float:
     """Write ``model`` to ``output`` in format ``fmt`` and return the self-check's maximum
     absolute difference (0..255 scale); raise :class:`N2NError`, writing nothing, above the
-    tolerance. ``record`` (a checkpoint's training config and history) travels with ``pt``."""
+    tolerance. ``record`` (a checkpoint's training config and history) travels with ``pt``;
+    ``package`` holds :func:`n2n.bmz.write_package`'s keyword arguments for ``bmz``."""
     output = Path(output)
     model = model.float().eval()
     if half and fmt != "pt":
@@ -108,6 +116,15 @@ def export_model(model: PixelModel, output: str | Path, fmt: str = "pt", *,
         elif fmt == "torchscript":
             _write_torchscript(model, tmp)
             exported = load_exported(tmp)
+        elif fmt == "bmz":
+            from n2n import bmz
+
+            with tempfile.TemporaryDirectory() as folder:
+                bmz.write_package(model, Path(folder), **(package or {}))
+                exported = load_exported(Path(folder) / "weights.ts")
+                bmz.write_zip(Path(folder), tmp)
+            if bmz.validator_version():
+                bmz.validate(tmp, output)  # raises before anything is moved into place
         else:
             _write_onnx(model, tmp)
             exported = load_exported(tmp)

@@ -111,7 +111,7 @@ def read_image(path: str | Path) -> Image:
         raise
     except Exception as err:  # decoder errors come in many types; name the file once
         raise N2NError(f"{path}: cannot read image ({err})") from err
-    return _to_image(path, array)
+    return array_to_image(path, array)
 
 
 def check_size(path: Path, height: int, width: int) -> None:
@@ -132,7 +132,8 @@ def _read_npy(path: Path) -> np.ndarray:
 def _read_tiff(path: Path) -> np.ndarray:
     with tifffile.TiffFile(path) as tif:
         if len(tif.pages) > 1:
-            raise N2NError(f"{path}: multi-page TIFF ({len(tif.pages)} pages); save one page")
+            raise N2NError(f"{path}: multi-page TIFF ({len(tif.pages)} pages): `n2n denoise` "
+                           "denoises stacks plane by plane; here save one page")
         page = tif.pages[0]
         if page.photometric.name in ("SEPARATED", "CIELAB", "ICCLAB", "ITULAB"):
             raise N2NError(f"{path}: {page.photometric.name} TIFF is not supported; convert to RGB")
@@ -183,8 +184,9 @@ def _read_pillow(path: Path) -> np.ndarray:
         return np.asarray(im)
 
 
-def _to_image(path: Path, array: np.ndarray) -> Image:
-    """Split channels and alpha, map the dtype to the 0..255 scale, check values."""
+def array_to_image(path: Path, array: np.ndarray) -> Image:
+    """An (H, W[, C]) array read from ``path`` as an :class:`Image`: channels and alpha split,
+    the dtype mapped to the 0..255 scale, values checked; errors name ``path``."""
     if array.ndim == 2:
         array = array[:, :, None]
     if array.ndim != 3 or array.shape[2] not in (1, 2, 3, 4):
@@ -241,7 +243,7 @@ def read_stack(path: str | Path) -> list[Image]:
         raise
     except Exception as err:
         raise N2NError(f"{path}: cannot read stack ({err})") from err
-    return [_to_image(Path(f"{path}[{k}]"), frame) for k, frame in enumerate(frames)]
+    return [array_to_image(Path(f"{path}[{k}]"), frame) for k, frame in enumerate(frames)]
 
 
 # --------------------------------------------------------------------------- writing

@@ -55,7 +55,7 @@ def add_parsers(sub) -> None:
 
 
 def run_denoise(args: argparse.Namespace) -> int:
-    from n2n import stream
+    from n2n import stream, tiffs
     from n2n.denoise import denoise_image, output_paths
     from n2n.io import list_images, read_image, write_image
 
@@ -71,7 +71,10 @@ def run_denoise(args: argparse.Namespace) -> int:
         denoiser = load_denoiser(args, args.tile)
     bar = tqdm(inputs, desc="denoise", unit="image", disable=None)  # no bar when not a tty
     for path, target in zip(bar, targets, strict=True):
-        if not args.zero_shot and stream.should_stream(path, target):
+        if tiffs.handles(path, target):  # plane by plane, strips of large planes, metadata
+            no_strips = 1 << 62 if args.zero_shot else None  # zero-shot fits whole planes
+            tiffs.denoise_tiff(denoiser, path, target, stream_pixels=no_strips)
+        elif not args.zero_shot and stream.should_stream(path, target):
             stream.denoise_png_streaming(denoiser, path, target)  # memory bounded by a strip
         else:
             write_image(target, denoise_image(denoiser, read_image(path)))

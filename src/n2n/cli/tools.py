@@ -4,6 +4,7 @@ for shipping."""
 from __future__ import annotations
 
 import argparse
+import getpass
 import json
 from pathlib import Path
 
@@ -40,14 +41,22 @@ def add_parsers(sub) -> None:
     p.add_argument("--threads", type=int, help="CPU threads for torch")
     p.set_defaults(run=run_scratch_train)
 
-    p = sub.add_parser("export", help="a checkpoint (or bundled model) as weights, TorchScript "
-                       "or ONNX, checked against the PyTorch model before it is written")
+    p = sub.add_parser("export", help="a checkpoint (or bundled model) as weights, TorchScript, "
+                       "ONNX or a BioImage Model Zoo zip, checked against the PyTorch model "
+                       "before it is written")
     p.add_argument("checkpoint", type=Path, help="checkpoint from 'n2n train', or a bundled "
                    "model's name (photo, photo-plus, confocal)")
     p.add_argument("output", type=Path)
-    p.add_argument("--format", choices=("pt", "torchscript", "onnx"), help="default: from the "
-                   "output's suffix (.ts/.torchscript, .onnx), else pt (weights for n2n-lite)")
+    p.add_argument("--format", choices=("pt", "torchscript", "onnx", "bmz"), help="default: from "
+                   "the output's suffix (.ts/.torchscript, .onnx, .zip = bmz), else pt (weights "
+                   "for n2n-lite)")
     p.add_argument("--half", action="store_true", help="pt only: store float16 (half the size)")
+    p.add_argument("--name", help="bmz: the model's name: 5-128 letters, digits, spaces, _-() "
+                   "(default: n2n-lite and the bundled model's name or the checkpoint's folder)")
+    p.add_argument("--author", help="bmz: who made the model (default: n2n-lite for bundled "
+                   "models, else your user name)")
+    p.add_argument("--data-range", type=float, default=255.0, help="bmz: the value of white in "
+                   "the images the package will get, e.g. 65535 for 16-bit (default 255)")
     p.set_defaults(run=run_export)
 
 
@@ -101,15 +110,33 @@ def run_export(args: argparse.Namespace) -> int:
     from n2n.pretrained import BUNDLED_MODELS, load_bundled
 
     fmt = export_format(args.output, args.format)
-    if not args.checkpoint.exists() and str(args.checkpoint) in BUNDLED_MODELS:
+    bundled = not args.checkpoint.exists() and str(args.checkpoint) in BUNDLED_MODELS
+    if bundled:
         model, record = load_bundled(str(args.checkpoint)), {}
     else:
         saved = load_record(args.checkpoint)
         model = model_from_record(saved, args.checkpoint)
         record = provenance(saved)
-    difference = export_model(model, args.output, fmt, half=args.half, record=record)
+    package = None
+    if fmt == "bmz":
+        from n2n.bmz import describe_training
+
+        name = args.name or "n2n-lite " + (str(args.checkpoint) if bundled
+                                           else args.checkpoint.parent.name)
+        author = args.author or ("n2n-lite" if bundled else getpass.getuser())
+        training = describe_training(str(args.checkpoint) if bundled else None, record)
+        package = {"name": name, "author": author, "training_data": training,
+                   "data_range": args.data_range}
+    difference = export_model(model, args.output, fmt, half=args.half, record=record,
+                              package=package)
     tolerance = HALF_TOLERANCE if args.half else TOLERANCE
     print(f"wrote {args.output} ({fmt}, {args.output.stat().st_size / 1e6:.2f} MB); self-check "
           f"on a 64x48 and a 37x53 image: max |difference| {difference:.2g} on the 0..255 scale "
           f"(tolerance {tolerance:g})")
+    if fmt == "bmz":
+        from n2n.bmz import validator_version
+
+        version = validator_version()
+        print(f"validated with bioimageio.spec {version}" if version else "not validated: "
+              "pip install 'n2n-lite[bmz]' for the official validator")
     return 0
