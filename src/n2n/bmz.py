@@ -5,7 +5,9 @@ The package (model description format 0.5) holds ``rdf.yaml``, the TorchScript e
 without n2n-lite) and the state dict (rebuilt by :func:`network`, with n2n-lite installed), a test
 input and its expected output, a cover, a README with the validation, and the training data's
 description. ``rdf.yaml`` is written as JSON, which every YAML reader reads. The receptive
-radius is the output's halo; sizes step by the network's multiple. :func:`validate` runs the
+radius, rounded up to the network's multiple, is the output's halo; sizes step by the multiple,
+so that tiles cut by a consumer start on the network's pooling grid and match the untiled
+result. :func:`validate` runs the
 official ``bioimageio.spec`` validator where it is installed (the ``bmz`` extra).
 """
 
@@ -90,9 +92,15 @@ def write_zip(folder: Path, output: Path) -> None:
             archive.write(file, file.name)
 
 
+def halo(model: PixelModel) -> int:
+    """The receptive radius rounded up to the network's multiple: tiles cut with this halo
+    start on the network's pooling grid, so tiled output equals untiled output."""
+    return model.multiple * math.ceil(model.receptive_radius / model.multiple)
+
+
 def test_size(model: PixelModel) -> int:
     """The smallest size on the model's size steps that keeps pixels past the halo."""
-    return model.multiple * math.ceil((2 * model.receptive_radius + 1) / model.multiple)
+    return 2 * halo(model) + model.multiple
 
 
 def test_image(channels: int, size: int) -> np.ndarray:
@@ -144,9 +152,9 @@ def _description(model: PixelModel, name: str, training_data: str, author: str,
         "id": "denoised", "description": "the denoised images, same shape and scale",
         "axes": [{"type": "batch"}, {"type": "channel", "channel_names": channel_names},
                  {"type": "space", "id": "y", "size": {**reference, "axis_id": "y"},
-                  "halo": model.receptive_radius},
+                  "halo": halo(model)},
                  {"type": "space", "id": "x", "size": {**reference, "axis_id": "x"},
-                  "halo": model.receptive_radius}],
+                  "halo": halo(model)}],
         "test_tensor": _file(folder, "test_output.npy"),
         "postprocessing": _scale(data_range / 255.0),
     }]
@@ -193,7 +201,8 @@ independently noisy images, without clean references.
 
 - Input `noisy`: (batch, channel, y, x) float32, {channels}, values 0..{data_range:g}.
   Any size works (the network pads inside); tiling tools should keep the halo of
-  {model.receptive_radius} pixels (the receptive radius) and sizes on steps of
+  {halo(model)} pixels (the receptive radius, {model.receptive_radius}, rounded up to the
+  network's multiple, so that tiles start on its pooling grid) and sizes on steps of
   {model.multiple}.
 - Output `denoised`: the same shape and scale, not clipped.
 - Weights: `weights.ts` (TorchScript: `torch.jit.load`, no n2n-lite needed) and

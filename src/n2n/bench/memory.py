@@ -1,7 +1,9 @@
 """Peak memory of ``n2n denoise`` against image size: one fresh process per size, so each peak
-is its own. Sizes above ``n2n.stream.STREAM_PIXELS`` take the streaming path.
+is its own. Sizes above ``n2n.stream.STREAM_PIXELS`` take the streaming path (PNG: rows by
+libvips or pypng; TIFF: strips of a memory map).
 
-Usage: ``python -m n2n.bench.memory [--sizes 512 1024 2048 4096 8192] [--json out.json]``
+Usage: ``python -m n2n.bench.memory [--sizes 512 1024 2048 4096 8192] [--format png|tif]
+[--json out.json]``
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import tifffile
 from PIL import Image as PILImage
 from skimage import data as skdata
 
@@ -50,17 +53,24 @@ def peak_rss_of(command: list[str]) -> tuple[float, float, int]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[512, 1024, 2048, 4096, 8192])
+    parser.add_argument("--format", choices=("png", "tif"), default="png",
+                        help="test image format (tif: uncompressed, memory-mappable)")
     parser.add_argument("--json", type=Path)
     parser.add_argument("--make", nargs=2, metavar=("SIZE", "PATH"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.make:  # helper process: write one test image and exit
-        PILImage.fromarray(noisy_photo(int(args.make[0]))).save(args.make[1], compress_level=1)
+        image = noisy_photo(int(args.make[0]))
+        if args.make[1].endswith(".tif"):
+            tifffile.imwrite(args.make[1], image, photometric="rgb")
+        else:
+            PILImage.fromarray(image).save(args.make[1], compress_level=1)
         return 0
     n2n = str(Path(sys.executable).parent / "n2n")
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for size in args.sizes:
-            source, target = Path(tmp) / f"noisy{size}.png", Path(tmp) / f"out{size}.png"
+            source = Path(tmp) / f"noisy{size}.{args.format}"
+            target = Path(tmp) / f"out{size}.{args.format}"
             subprocess.run([sys.executable, "-m", "n2n.bench.memory", "--make", str(size),
                             str(source)], check=True)
             peak, seconds, code = peak_rss_of([n2n, "denoise", str(source), "-o", str(target)])
@@ -74,7 +84,8 @@ def main(argv: list[str] | None = None) -> int:
             source.unlink()
             target.unlink()
     if args.json:
-        args.json.write_text(json.dumps({"machine": machine(), "rows": rows}, indent=1))
+        args.json.write_text(json.dumps({"machine": machine(), "format": args.format,
+                                         "rows": rows}, indent=1))
     return 0
 
 
