@@ -64,6 +64,10 @@ class TiffLayout:
 
 def read_layout(path: Path) -> TiffLayout:
     """The layout of ``path``'s first series; refuses files it could not write back whole."""
+    if not path.is_file():
+        raise N2NError(f"{path}: no such file")
+    if path.stat().st_size == 0:
+        raise N2NError(f"{path}: file is empty (0 bytes)")
     try:
         with tifffile.TiffFile(path) as tif:
             if len(tif.series) != 1:
@@ -94,7 +98,7 @@ def read_layout(path: Path) -> TiffLayout:
     except N2NError:
         raise
     except Exception as err:  # tifffile raises many types on corrupt files
-        raise N2NError(f"{path}: cannot read TIFF ({err or type(err).__name__})") from err
+        raise N2NError(f"{path}: cannot read image ({err or type(err).__name__})") from err
 
 
 def _metadata_options(tif: tifffile.TiffFile, axes: str) -> dict[str, Any]:
@@ -175,7 +179,7 @@ def denoise_tiff(denoiser: Denoiser, source: Path, target: Path,
     except OSError as err:
         raise N2NError(f"{source} -> {target}: {err.strerror or err}") from err
     except Exception as err:  # tifffile and its codecs raise many types on corrupt data
-        raise N2NError(f"{source}: cannot read TIFF ({err or type(err).__name__})") from err
+        raise N2NError(f"{source}: cannot read image ({err or type(err).__name__})") from err
     return layout
 
 
@@ -207,7 +211,8 @@ def _denoised_planes(denoiser: Denoiser, source: Path, layout: TiffLayout
 def _denoise_plane(denoiser: Denoiser, source: Path, k: int, plane: np.ndarray,
                    layout: TiffLayout) -> np.ndarray:
     """One (H, W[, S]) plane in the file's dtype -> denoised, same shape and dtype."""
-    image = array_to_image(Path(f"{source}[plane {k}]"), np.asarray(plane))
+    where = source if layout.planes == 1 else Path(f"{source}[plane {k}]")
+    image = array_to_image(where, np.asarray(plane))
     out = to_array(denoise_image(denoiser, image))
     return out.reshape(plane.shape).astype(layout.dtype, copy=False)
 
