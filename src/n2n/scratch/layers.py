@@ -1,7 +1,11 @@
 """Convolutions, upsampling and pooling, with torch's names, shapes, defaults and init.
 
-Convolution is ``unfold`` + one matrix product; its backward is the transposed product +
-``fold`` (fold is unfold's adjoint). The transposed convolution is the same two steps swapped.
+Convolution is im2col + one matrix product. im2col is one copy of an ``as_strided`` view of the
+zero-padded input (1.5-2x faster than ``unfold`` on CPU). Its backward: the weight gradient is
+the output gradient times the saved columns; the input gradient, for stride 1, is itself a
+convolution (of the padded output gradient with the flipped, transposed kernel), for other
+strides the transposed product + ``fold`` (fold is unfold's adjoint). The transposed
+convolution is the same steps swapped.
 """
 
 from __future__ import annotations
@@ -10,7 +14,7 @@ import math
 
 import torch
 from torch import Tensor
-from torch.nn.functional import fold, unfold
+from torch.nn.functional import fold
 
 from n2n.scratch.module import Module, ScratchError, Sequential, check_input
 
@@ -21,6 +25,28 @@ def _pair(value: int | tuple[int, int]) -> tuple[int, int]:
 
 def _uniform(shape: tuple[int, ...], bound: float) -> Tensor:
     return torch.empty(shape).uniform_(-bound, bound)
+
+
+def _pad(x: Tensor, ph: int, pw: int, value: float = 0.0) -> Tensor:
+    """(N, C, H, W) with ``ph`` rows above and below and ``pw`` columns left and right."""
+    if ph == 0 and pw == 0:
+        return x
+    n, c, h, w = x.shape
+    out = x.new_full((n, c, h + 2 * ph, w + 2 * pw), value)
+    out[:, :, ph:ph + h, pw:pw + w] = x
+    return out
+
+
+def _im2col(x: Tensor, kernel: tuple[int, int], dilation: tuple[int, int],
+            stride: tuple[int, int], out_size: tuple[int, int]) -> Tensor:
+    """``unfold`` of an already padded (N, C, H, W): (N, C*kh*kw, L), by one copy of a strided
+    view whose axes (N, C, kh, kw, out_h, out_w) step through the input."""
+    n, c = x.shape[:2]
+    sn, sc, sh, sw = x.stride()
+    view = x.as_strided((n, c, *kernel, *out_size),
+                        (sn, sc, dilation[0] * sh, dilation[1] * sw, stride[0] * sh,
+                         stride[1] * sw))
+    return view.reshape(n, c * kernel[0] * kernel[1], out_size[0] * out_size[1])
 
 
 class _ConvBase(Module):
@@ -77,7 +103,8 @@ class Conv2d(_ConvBase):
                 f"Conv2d: kernel {self.kernel_size} (dilation {self.dilation}) is larger than "
                 f"the padded input {height + 2 * self.padding[0]}x{width + 2 * self.padding[1]} "
                 f"(input shape {tuple(x.shape)})")
-        cols = unfold(x, **self._fold_args())  # (N, C*kh*kw, L)
+        padded = _pad(x, *self.padding)
+        cols = _im2col(padded, self.kernel_size, self.dilation, self.stride, (out_h, out_w))
         out = self.weight.view(self.out_channels, -1).matmul(cols)  # (N, out, L)
         if self.has_bias:
             out += self.bias.view(1, -1, 1)
@@ -91,8 +118,26 @@ class Conv2d(_ConvBase):
         self.weight_grad += grad.matmul(cols.transpose(1, 2)).sum(0).view_as(self.weight)
         if self.has_bias:
             self.bias_grad += grad.sum((0, 2))
+        if self.stride == (1, 1) and self._flip_padding() is not None:
+            return self._input_grad_by_convolution(grad, size)
         grad_cols = self.weight.view(self.out_channels, -1).t().matmul(grad)  # (N, C*k*k, L)
         return fold(grad_cols, output_size=size, **self._fold_args())
+
+    def _flip_padding(self) -> tuple[int, int] | None:
+        """Padding that makes a stride-1 convolution's input gradient a convolution with the
+        flipped kernel: dilation * (kernel - 1) - padding, or None where that is negative."""
+        pads = tuple(d * (k - 1) - p for k, d, p in zip(self.kernel_size, self.dilation,
+                                                        self.padding, strict=True))
+        return pads if min(pads) >= 0 else None
+
+    def _input_grad_by_convolution(self, grad: Tensor, size: tuple[int, int]) -> Tensor:
+        """Stride 1: dL/dx = the padded output gradient convolved with the weight flipped in
+        space and with in/out swapped (no fold, and the fast im2col)."""
+        n, out_h, out_w = grad.shape[0], *self.output_size(*size)
+        padded = _pad(grad.view(n, self.out_channels, out_h, out_w), *self._flip_padding())
+        cols = _im2col(padded, self.kernel_size, self.dilation, (1, 1), size)
+        flipped = self.weight.flip(2, 3).transpose(0, 1).reshape(self.in_channels, -1)
+        return flipped.matmul(cols).view(n, self.in_channels, *size)
 
 
 class TransposeConv2d(_ConvBase):
@@ -160,7 +205,8 @@ class TransposeConv2d(_ConvBase):
         rows, cols = min(grad.shape[2], canvas_h - ph), min(grad.shape[3], canvas_w - pw)
         canvas = grad.new_zeros((n, self.out_channels, canvas_h, canvas_w))
         canvas[:, :, ph:ph + rows, pw:pw + cols] = grad[:, :, :rows, :cols]
-        grad_cols = unfold(canvas, **self._canvas_args())  # (N, out*k*k, H*W)
+        grad_cols = _im2col(canvas, self.kernel_size, self.dilation, self.stride,
+                            (height, width))  # (N, out*k*k, H*W)
         self.weight_grad += flat.matmul(grad_cols.transpose(1, 2)).sum(0).view_as(self.weight)
         grad_x = self.weight.view(self.in_channels, -1).matmul(grad_cols)
         return grad_x.view(n, self.in_channels, height, width)
@@ -224,11 +270,9 @@ class MaxPool2d(Module):
         if out_h < 1 or out_w < 1:
             raise ScratchError(f"MaxPool2d: kernel {self.kernel_size} is larger than the "
                                f"input {tuple(x.shape)}")
-        flat = x.reshape(n * c, 1, h, w)
-        if ph or pw:  # pad with -inf so padding never wins the max
-            flat = _pad_constant(flat, ph, pw, float("-inf"))
-        cols = unfold(flat, kernel_size=self.kernel_size, dilation=self.dilation,
-                      stride=self.stride)  # (N*C, kh*kw, L)
+        flat = _pad(x.reshape(n * c, 1, h, w), ph, pw, float("-inf"))  # padding never wins
+        cols = _im2col(flat, self.kernel_size, self.dilation, self.stride,
+                       (out_h, out_w))  # (N*C, kh*kw, L)
         values, index = cols.max(dim=1, keepdim=True)
         self.save_for_backward(index, cols.shape, (h, w))
         return values.view(n, c, out_h, out_w)
@@ -241,11 +285,3 @@ class MaxPool2d(Module):
         out = fold(grad_cols, output_size=(h + 2 * ph, w + 2 * pw),
                    kernel_size=self.kernel_size, dilation=self.dilation, stride=self.stride)
         return out[:, :, ph:ph + h, pw:pw + w].reshape(n, c, h, w)
-
-
-def _pad_constant(x: Tensor, ph: int, pw: int, value: float) -> Tensor:
-    n, c, h, w = x.shape
-    rows = x.new_full((n, c, ph, w), value)
-    x = torch.cat([rows, x, rows], 2)
-    cols = x.new_full((n, c, h + 2 * ph, pw), value)
-    return torch.cat([cols, x, cols], 3)
