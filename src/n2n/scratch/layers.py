@@ -16,6 +16,7 @@ import torch
 from torch import Tensor
 from torch.nn.functional import fold
 
+from n2n.scratch.buffers import BufferPool
 from n2n.scratch.module import Module, ScratchError, Sequential, check_input
 
 
@@ -27,26 +28,34 @@ def _uniform(shape: tuple[int, ...], bound: float) -> Tensor:
     return torch.empty(shape).uniform_(-bound, bound)
 
 
-def _pad(x: Tensor, ph: int, pw: int, value: float = 0.0) -> Tensor:
-    """(N, C, H, W) with ``ph`` rows above and below and ``pw`` columns left and right."""
+def _pad(x: Tensor, ph: int, pw: int, pool: BufferPool, value: float = 0.0) -> Tensor:
+    """(N, C, H, W) with ``ph`` rows above and below and ``pw`` columns left and right, in a
+    canvas from ``pool`` (give it back with ``value`` when done)."""
     if ph == 0 and pw == 0:
         return x
     n, c, h, w = x.shape
-    out = x.new_full((n, c, h + 2 * ph, w + 2 * pw), value)
+    out = pool.take((n, c, h + 2 * ph, w + 2 * pw), x, fill=value)
     out[:, :, ph:ph + h, pw:pw + w] = x
     return out
 
 
 def _im2col(x: Tensor, kernel: tuple[int, int], dilation: tuple[int, int],
-            stride: tuple[int, int], out_size: tuple[int, int]) -> Tensor:
-    """``unfold`` of an already padded (N, C, H, W): (N, C*kh*kw, L), by one copy of a strided
-    view whose axes (N, C, kh, kw, out_h, out_w) step through the input."""
+            stride: tuple[int, int], out_size: tuple[int, int], pool: BufferPool) -> Tensor:
+    """``unfold`` of an already padded (N, C, H, W): (N, C*kh*kw, L), one copy of a strided
+    view whose axes (N, C, kh, kw, out_h, out_w) step through the input, into a pool tensor."""
     n, c = x.shape[:2]
     sn, sc, sh, sw = x.stride()
-    view = x.as_strided((n, c, *kernel, *out_size),
-                        (sn, sc, dilation[0] * sh, dilation[1] * sw, stride[0] * sh,
-                         stride[1] * sw))
-    return view.reshape(n, c * kernel[0] * kernel[1], out_size[0] * out_size[1])
+    shape = (n, c, *kernel, *out_size)
+    view = x.as_strided(shape, (sn, sc, dilation[0] * sh, dilation[1] * sw, stride[0] * sh,
+                                stride[1] * sw))
+    cols = pool.take(shape, x).copy_(view)
+    return cols.view(n, c * kernel[0] * kernel[1], out_size[0] * out_size[1])
+
+
+def _release(pool: BufferPool, padded: Tensor, source: Tensor, value: float = 0.0) -> None:
+    """Give a padded canvas back, unless no padding was needed (then it is the input)."""
+    if padded is not source:
+        pool.give(padded, fill=value)
 
 
 class _ConvBase(Module):
@@ -57,6 +66,7 @@ class _ConvBase(Module):
         super().__init__()
         self.kernel_size, self.stride = _pair(kernel_size), _pair(stride)
         self.padding, self.dilation = _pair(padding), _pair(dilation)
+        self.pool = BufferPool()
         if min(self.kernel_size) < 1 or min(self.stride) < 1 or min(self.dilation) < 1 \
                 or min(self.padding) < 0:
             raise ScratchError(f"{type(self).__name__}: kernel_size, stride and dilation must "
@@ -103,12 +113,17 @@ class Conv2d(_ConvBase):
                 f"Conv2d: kernel {self.kernel_size} (dilation {self.dilation}) is larger than "
                 f"the padded input {height + 2 * self.padding[0]}x{width + 2 * self.padding[1]} "
                 f"(input shape {tuple(x.shape)})")
-        padded = _pad(x, *self.padding)
-        cols = _im2col(padded, self.kernel_size, self.dilation, self.stride, (out_h, out_w))
+        padded = _pad(x, *self.padding, self.pool)
+        cols = _im2col(padded, self.kernel_size, self.dilation, self.stride, (out_h, out_w),
+                       self.pool)
+        _release(self.pool, padded, x)
         out = self.weight.view(self.out_channels, -1).matmul(cols)  # (N, out, L)
         if self.has_bias:
             out += self.bias.view(1, -1, 1)
-        self.save_for_backward(cols, (height, width))
+        if self.training:
+            self.save_for_backward(cols, (height, width))
+        else:
+            self.pool.give(cols)
         return out.view(n, self.out_channels, out_h, out_w)
 
     def backward(self, grad: Tensor) -> Tensor:
@@ -116,6 +131,7 @@ class Conv2d(_ConvBase):
         n = grad.shape[0]
         grad = grad.reshape(n, self.out_channels, -1)  # (N, out, L)
         self.weight_grad += grad.matmul(cols.transpose(1, 2)).sum(0).view_as(self.weight)
+        self.pool.give(cols)
         if self.has_bias:
             self.bias_grad += grad.sum((0, 2))
         if self.stride == (1, 1) and self._flip_padding() is not None:
@@ -134,10 +150,14 @@ class Conv2d(_ConvBase):
         """Stride 1: dL/dx = the padded output gradient convolved with the weight flipped in
         space and with in/out swapped (no fold, and the fast im2col)."""
         n, out_h, out_w = grad.shape[0], *self.output_size(*size)
-        padded = _pad(grad.view(n, self.out_channels, out_h, out_w), *self._flip_padding())
-        cols = _im2col(padded, self.kernel_size, self.dilation, (1, 1), size)
+        grad = grad.view(n, self.out_channels, out_h, out_w)
+        padded = _pad(grad, *self._flip_padding(), self.pool)
+        cols = _im2col(padded, self.kernel_size, self.dilation, (1, 1), size, self.pool)
+        _release(self.pool, padded, grad)
         flipped = self.weight.flip(2, 3).transpose(0, 1).reshape(self.in_channels, -1)
-        return flipped.matmul(cols).view(n, self.in_channels, *size)
+        grad_x = flipped.matmul(cols).view(n, self.in_channels, *size)
+        self.pool.give(cols)
+        return grad_x
 
 
 class TransposeConv2d(_ConvBase):
@@ -206,9 +226,10 @@ class TransposeConv2d(_ConvBase):
         canvas = grad.new_zeros((n, self.out_channels, canvas_h, canvas_w))
         canvas[:, :, ph:ph + rows, pw:pw + cols] = grad[:, :, :rows, :cols]
         grad_cols = _im2col(canvas, self.kernel_size, self.dilation, self.stride,
-                            (height, width))  # (N, out*k*k, H*W)
+                            (height, width), self.pool)  # (N, out*k*k, H*W)
         self.weight_grad += flat.matmul(grad_cols.transpose(1, 2)).sum(0).view_as(self.weight)
         grad_x = self.weight.view(self.in_channels, -1).matmul(grad_cols)
+        self.pool.give(grad_cols)
         return grad_x.view(n, self.in_channels, height, width)
 
 
@@ -259,6 +280,7 @@ class MaxPool2d(Module):
         self.kernel_size = _pair(kernel_size)
         self.stride = _pair(stride if stride is not None else kernel_size)
         self.padding, self.dilation = _pair(padding), _pair(dilation)
+        self.pool = BufferPool()
 
     def forward(self, x: Tensor) -> Tensor:
         check_input("MaxPool2d", x)
@@ -270,10 +292,13 @@ class MaxPool2d(Module):
         if out_h < 1 or out_w < 1:
             raise ScratchError(f"MaxPool2d: kernel {self.kernel_size} is larger than the "
                                f"input {tuple(x.shape)}")
-        flat = _pad(x.reshape(n * c, 1, h, w), ph, pw, float("-inf"))  # padding never wins
-        cols = _im2col(flat, self.kernel_size, self.dilation, self.stride,
-                       (out_h, out_w))  # (N*C, kh*kw, L)
+        flat = x.reshape(n * c, 1, h, w)
+        padded = _pad(flat, ph, pw, self.pool, float("-inf"))  # padding never wins the max
+        cols = _im2col(padded, self.kernel_size, self.dilation, self.stride,
+                       (out_h, out_w), self.pool)  # (N*C, kh*kw, L)
+        _release(self.pool, padded, flat, float("-inf"))
         values, index = cols.max(dim=1, keepdim=True)
+        self.pool.give(cols)
         self.save_for_backward(index, cols.shape, (h, w))
         return values.view(n, c, out_h, out_w)
 
