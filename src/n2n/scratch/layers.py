@@ -114,21 +114,26 @@ class Conv2d(_ConvBase):
                 f"the padded input {height + 2 * self.padding[0]}x{width + 2 * self.padding[1]} "
                 f"(input shape {tuple(x.shape)})")
         padded = _pad(x, *self.padding, self.pool)
-        cols = _im2col(padded, self.kernel_size, self.dilation, self.stride, (out_h, out_w),
-                       self.pool)
-        _release(self.pool, padded, x)
+        cols = self._columns(padded, (out_h, out_w))
         out = self.weight.view(self.out_channels, -1).matmul(cols)  # (N, out, L)
+        self.pool.give(cols)
         if self.has_bias:
             out += self.bias.view(1, -1, 1)
-        if self.training:
-            self.save_for_backward(cols, (height, width))
+        if self.training:  # the padded input, not its 9x larger columns: built again backward
+            self.save_for_backward(x, padded)
         else:
-            self.pool.give(cols)
+            _release(self.pool, padded, x)
         return out.view(n, self.out_channels, out_h, out_w)
 
+    def _columns(self, padded: Tensor, out_size: tuple[int, int]) -> Tensor:
+        return _im2col(padded, self.kernel_size, self.dilation, self.stride, out_size,
+                       self.pool)
+
     def backward(self, grad: Tensor) -> Tensor:
-        cols, size = self.saved()
-        n = grad.shape[0]
+        x, padded = self.saved()
+        n, size = grad.shape[0], x.shape[2:]
+        cols = self._columns(padded, grad.shape[2:])
+        _release(self.pool, padded, x)
         grad = grad.reshape(n, self.out_channels, -1)  # (N, out, L)
         self.weight_grad += grad.matmul(cols.transpose(1, 2)).sum(0).view_as(self.weight)
         self.pool.give(cols)

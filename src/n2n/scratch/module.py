@@ -12,6 +12,8 @@ from collections.abc import Iterator
 import torch
 from torch import Tensor
 
+from n2n.scratch.buffers import BufferPool
+
 
 class ScratchError(ValueError):
     """Bad input to a module: the message names the module and the shapes involved."""
@@ -126,6 +128,14 @@ class Module:
                                    f"{tuple(state[name].shape)}")
             p.copy_(state[name])
 
+    def share_buffers(self, pool: BufferPool | None = None) -> BufferPool:
+        """Make every layer below this module take its work tensors from one pool."""
+        pool = pool if pool is not None else BufferPool()
+        for _, module in self._walk(""):
+            if isinstance(getattr(module, "pool", None), BufferPool):
+                module.pool = pool
+        return pool
+
     def to(self, device) -> Module:
         for _, module in self._walk(""):
             for p in module.params:
@@ -140,6 +150,7 @@ class Sequential(Module):
     def __init__(self, *modules: Module) -> None:
         super().__init__()
         self.modules = list(modules)
+        self.share_buffers()
 
     def forward(self, x: Tensor) -> Tensor:
         for module in self.modules:

@@ -46,6 +46,7 @@ class LiteUNet(Module):
                              Conv2d(2 * width, width, 3, padding=1), ReLU())
         self.tail = Conv2d(width + channels, channels, 3, padding=1)
         self.out_act = None if residual else LeakyReLU(0.1)
+        self.share_buffers()
 
     @property
     def multiple(self) -> int:
