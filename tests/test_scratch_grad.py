@@ -192,3 +192,23 @@ def test_bad_shapes_get_clear_errors():
         S.Conv2d(3, 4, 5).forward(torch.zeros(1, 3, 4, 4))
     with pytest.raises(S.ScratchError, match="differ in shape"):
         S.MSE().forward(torch.zeros(2, 3), torch.zeros(3, 2))
+
+
+def test_pooled_buffers_never_leak_between_calls():
+    """Layers reuse work memory across calls and steps: a network that has run on other inputs
+    (other sizes, inference in between) gives what a fresh one with the same weights gives."""
+    torch.manual_seed(0)
+    used = S.LiteUNet(3, 4, 2)
+    inputs = [torch.randn(2, 3, 16, 16), torch.randn(3, 3, 8, 12), torch.randn(2, 3, 16, 16)]
+    for i, x in enumerate(inputs):
+        fresh = S.LiteUNet(3, 4, 2)
+        fresh.load_state_dict(used.state_dict())
+        for net in (used, fresh):
+            net.eval().forward(x[:1])  # inference between steps takes and gives buffers too
+            net.train().zero_grad()
+        grad = torch.randn(x.shape)
+        out_used, out_fresh = used.forward(x), fresh.forward(x)
+        assert torch.equal(out_used, out_fresh), f"forward differs at call {i}"
+        assert torch.equal(used.backward(grad), fresh.backward(grad)), f"input grad, call {i}"
+        for (_, g_used), (_, g_fresh) in zip(used.param(), fresh.param(), strict=True):
+            assert torch.equal(g_used, g_fresh), f"parameter gradient differs at call {i}"

@@ -15,7 +15,7 @@ from torch import Tensor
 from n2n.scratch.losses import MSE
 from n2n.scratch.module import ScratchError, no_grad
 from n2n.scratch.networks import LiteUNet, course_net
-from n2n.scratch.optim import Adam
+from n2n.scratch.optim import Adam, Plateau
 from n2n.scratch.serialize import load_weights, save_weights
 
 PRETRAINED = Path(__file__).parent / "pretrained.n2nw"
@@ -41,15 +41,22 @@ def pad_edges(x: Tensor, multiple: int) -> Tensor:
     return x
 
 
-def random_dihedral(x: Tensor, y: Tensor, code: int) -> tuple[Tensor, Tensor]:
-    """One of the 8 flips/rotations, the same for both tensors (square images)."""
-    if code & 1:
-        x, y = x.flip(3), y.flip(3)
-    if code & 2:
-        x, y = x.flip(2), y.flip(2)
-    if code & 4:
-        x, y = x.transpose(2, 3), y.transpose(2, 3)
+def random_dihedrals(x: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
+    """One random flip/rotation per image (of 8), the same for an image and its target, as
+    ``n2n train`` augments (square images): each bit of a drawn code picks one of horizontal
+    flip, vertical flip, transpose."""
+    codes = torch.empty(len(x), device=x.device).uniform_(0, 8).floor()
+    for bit, flip in ((1, lambda t: t.flip(3)), (2, lambda t: t.flip(2)),
+                      (4, lambda t: t.transpose(2, 3))):
+        chosen = ((codes / bit).floor() % 2 == 1).view(-1, 1, 1, 1)
+        x, y = flip(x).where(chosen, x), flip(y).where(chosen, y)
     return x, y
+
+
+def psnr(output: Tensor, clean: Tensor) -> float:
+    """Mean PSNR (dB) over images of (N, C, H, W) 0..255 tensors."""
+    mse = (output.float() - clean.float()).pow(2).flatten(1).mean(1).clamp(min=1e-10)
+    return float((10 * (255.0**2 / mse).log10()).mean())
 
 
 class Model:
@@ -116,12 +123,15 @@ class Model:
 
     @no_grad
     def train(self, train_input: Tensor, train_target: Tensor, num_epochs: int,
-              log=None) -> list[float]:
+              log=None, val: tuple[Tensor, Tensor] | None = None) -> list[float]:
         """Train on pairs of noisy images (N x 3 x H x W, 0..255); returns per-epoch losses.
 
-        After ``load_pretrained_model`` it fine-tunes at a tenth of the learning rate.
-        ``log(epoch, loss, lr)``, if given, is called after each epoch. Randomness comes from
-        torch's global generator: seed it with ``torch.manual_seed`` for repeatable runs.
+        After ``load_pretrained_model`` it fine-tunes at a tenth of the learning rate. As in
+        ``n2n train``: one random flip/rotation per image, and the learning rate halves after
+        two epochs without a better validation PSNR (with ``val`` = (noisy, clean) pairs) or
+        else training loss. ``log(epoch, loss, lr, val_psnr)``, if given, is called after each
+        epoch (val_psnr None without ``val``). Randomness comes from torch's global generator:
+        seed it with ``torch.manual_seed`` for repeatable runs.
         """
         check_images(train_input, "train_input", 3)
         check_images(train_target, "train_target", 3)
@@ -137,7 +147,7 @@ class Model:
             self.std = inputs.std((0, 2, 3)).clamp(min=1.0)
         net, loss_fn = self.net.train(), MSE()
         optimizer = Adam(net.param(), lr=self.lr / 10 if self.pretrained else self.lr)
-        plateau, best, history = 0, float("inf"), []
+        plateau, history = Plateau(optimizer), []
         n = len(inputs)
         square = inputs.shape[2] == inputs.shape[3]
         for epoch in range(num_epochs):
@@ -148,19 +158,20 @@ class Model:
                 x = pad_edges(self._normalize(train_input[idx]), self.multiple)
                 y = pad_edges(self._normalize(train_target[idx]), self.multiple)
                 if square:
-                    x, y = random_dihedral(x, y, int(torch.empty(1).uniform_(0, 8)))
+                    x, y = random_dihedrals(x, y)
                 optimizer.zero_grad()
                 loss = loss_fn.forward(net.forward(x), y)
                 net.backward(loss_fn.backward())
                 optimizer.step()
                 total += float(loss) * len(idx)
             history.append(total / n)
+            val_psnr = None
+            if val is not None:
+                val_psnr = psnr(self.predict(val[0]), val[1])
+                net.train()
             if log is not None:
-                log(epoch + 1, history[-1], optimizer.lr)
-            plateau = 0 if history[-1] < best else plateau + 1
-            best = min(best, history[-1])
-            if plateau > 2:  # ReduceLROnPlateau(patience=2, factor=0.5) on the training loss
-                optimizer.lr, plateau = optimizer.lr * 0.5, 0
+                log(epoch + 1, history[-1], optimizer.lr, val_psnr)
+            plateau.step(val_psnr if val_psnr is not None else -history[-1])
         net.eval()
         return history
 

@@ -58,3 +58,21 @@ class Adam(Optimizer):
             v.mul_(beta2).addcmul_(g, g, value=1 - beta2)
             denom = (v / correction2).sqrt().add_(self.eps)
             p.addcdiv_(m, denom, value=-self.lr / correction1)
+
+
+class Plateau:
+    """Halve (``factor``) the learning rate after ``patience`` epochs without a better metric
+    (higher is better), as ``torch.optim.lr_scheduler.ReduceLROnPlateau(mode="max")``."""
+
+    def __init__(self, optimizer: Optimizer, patience: int = 2, factor: float = 0.5) -> None:
+        self.optimizer, self.patience, self.factor = optimizer, patience, factor
+        self.best, self.bad_epochs = float("-inf"), 0
+
+    def step(self, metric: float) -> None:
+        if metric > self.best:
+            self.best, self.bad_epochs = metric, 0
+        else:
+            self.bad_epochs += 1
+        if self.bad_epochs > self.patience:
+            self.optimizer.lr *= self.factor
+            self.bad_epochs = 0

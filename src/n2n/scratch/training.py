@@ -11,12 +11,6 @@ from torch import Tensor
 from n2n.scratch.model import Model
 
 
-def psnr(output: Tensor, clean: Tensor) -> float:
-    """Mean PSNR (dB) over images of (N, C, H, W) 0..255 tensors."""
-    mse = (output.float() - clean.float()).pow(2).flatten(1).mean(1).clamp(min=1e-10)
-    return float((10 * (255.0**2 / mse).log10()).mean())
-
-
 def train_with_log(model: Model, first: Tensor, second: Tensor, epochs: int,
                    val: tuple[Tensor, Tensor] | None = None,
                    report: Callable[[dict], None] = print) -> list[dict]:
@@ -24,14 +18,13 @@ def train_with_log(model: Model, first: Tensor, second: Tensor, epochs: int,
     passed to ``report``; ``val`` is (noisy, clean) validation pairs."""
     history, start = [], time.monotonic()
 
-    def log(epoch: int, loss: float, lr: float) -> None:
+    def log(epoch: int, loss: float, lr: float, val_psnr: float | None) -> None:
         row = {"epoch": epoch, "steps": epoch * -(-len(first) // model.batch_size),
                "seconds": round(time.monotonic() - start, 1), "lr": lr, "train_loss": loss}
-        if val is not None:
-            row["val_psnr"] = psnr(model.predict(val[0]), val[1])
-            model.net.train()
+        if val_psnr is not None:
+            row["val_psnr"] = val_psnr
         history.append(row)
         report(row)
 
-    model.train(first, second, epochs, log=log)
+    model.train(first, second, epochs, log=log, val=val)
     return history
