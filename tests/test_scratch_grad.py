@@ -44,6 +44,18 @@ def test_conv2d(cin, cout, k, s, p, d, bias, h, w, n):
           torch.randn(n, cin, h, w))
 
 
+@pytest.mark.parametrize("budget", [1, 200])  # every image alone, a few per chunk
+@pytest.mark.parametrize("stride, padding, dilation", [(1, 1, 1), (2, 1, 1), (1, 2, 2)])
+def test_conv2d_in_batch_chunks_equals_one_batch(monkeypatch, budget, stride, padding,
+                                                 dilation):
+    from n2n.scratch import layers
+
+    monkeypatch.setattr(layers, "COLUMNS_BUDGET", budget)
+    conv = S.Conv2d(3, 4, 3, stride=stride, padding=padding, dilation=dilation)
+    check(conv, lambda x, wt, b: F.conv2d(x, wt, b, stride, padding, dilation),
+          torch.randn(5, 3, 9, 8))
+
+
 @FAST
 @given(cin=st.integers(1, 4), cout=st.integers(1, 4), k=st.integers(1, 4), s=st.integers(1, 3),
        p=st.integers(0, 2), d=st.integers(1, 2), op=st.integers(0, 2), bias=st.booleans(),
