@@ -1,8 +1,10 @@
 """Scratch framework against PyTorch: time of forward + backward + Adam step on a batch of 100
 32x32 RGB images, for the course's required net and the Lite U-Net, and peak memory.
 
-Each (framework, network) runs in its own process so that peak RSS is its own.
-Usage: ``python -m n2n.bench.scratch_speed [--steps 20] [--threads 2] [--json out.json]``
+Each (framework, network) runs in its own process so that peak RSS is its own (on CUDA: peak
+GPU memory allocated by torch).
+Usage: ``python -m n2n.bench.scratch_speed [--steps 20] [--threads 2] [--device cpu|cuda]
+[--json out.json]``
 """
 
 from __future__ import annotations
@@ -32,8 +34,8 @@ def torch_network(name: str) -> nn.Module:
         nn.Upsample(scale_factor=2), nn.Conv2d(48, 3, 3, padding=1), nn.Sigmoid())
 
 
-def torch_step(name: str):
-    net = torch_network(name)
+def torch_step(name: str, device: str):
+    net = torch_network(name).to(device)
     optimizer, loss_fn = torch.optim.Adam(net.parameters(), 1e-3), nn.MSELoss()
 
     def step(x, y):
@@ -45,10 +47,11 @@ def torch_step(name: str):
     return step
 
 
-def scratch_step(name: str):
+def scratch_step(name: str, device: str = "cpu"):
     from n2n import scratch as S
 
     net = S.LiteUNet(3, 24, 4, residual=True) if name == "lite_unet" else S.course_net(3, 48)
+    net.to(device)
     optimizer, loss_fn = S.Adam(net.param(), 1e-3), S.MSE()
 
     def step(x, y):
@@ -60,42 +63,51 @@ def scratch_step(name: str):
     return step
 
 
-def measure_one(framework: str, name: str, steps: int) -> dict:
+def measure_one(framework: str, name: str, steps: int, device: str = "cpu") -> dict:
     torch.manual_seed(0)
-    x, y = torch.rand(100, 3, 32, 32), torch.rand(100, 3, 32, 32)
-    step = (torch_step if framework == "pytorch" else scratch_step)(name)
+    x, y = (torch.rand(100, 3, 32, 32).to(device) for _ in range(2))
+    step = (torch_step if framework == "pytorch" else scratch_step)(name, device)
+    cuda = device.startswith("cuda")
     for _ in range(3):
         step(x, y)  # warm-up
     times = []
     for _ in range(steps):
         start = time.perf_counter()
         step(x, y)
+        if cuda:
+            torch.cuda.synchronize()
         times.append(time.perf_counter() - start)
     times.sort()
-    return {"framework": framework, "network": name, "median_ms": 1000 * times[len(times) // 2],
-            "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+    peak = (torch.cuda.max_memory_allocated() / 2**20 if cuda
+            else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+    return {"framework": framework, "network": name, "device": device,
+            "median_ms": 1000 * times[len(times) // 2], "peak_rss_mb": peak}
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--device", default="cpu", help="cpu or cuda")
     parser.add_argument("--json", help="write the results here too")
     parser.add_argument("--one", nargs=2, metavar=("FRAMEWORK", "NETWORK"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     if args.one:
-        print(json.dumps(measure_one(*args.one, args.steps)))
+        print(json.dumps(measure_one(*args.one, args.steps, args.device)))
         return 0
     rows = []
     for name in NETWORKS:
         for framework in ("pytorch", "scratch"):  # interleaved so drift hits both alike
             out = subprocess.run([sys.executable, "-m", "n2n.bench.scratch_speed", "--one",
                                   framework, name, "--steps", str(args.steps), "--threads",
-                                  str(args.threads)], capture_output=True, text=True, check=True)
+                                  str(args.threads), "--device", args.device],
+                                 capture_output=True, text=True, check=True)
             rows.append(json.loads(out.stdout))
-    print(f"machine: {platform.processor() or platform.machine()}, torch {torch.__version__}, "
-          f"{args.threads} threads, batch 100 x 3 x 32 x 32, forward + backward + Adam step")
+    where = (torch.cuda.get_device_name() if args.device.startswith("cuda")
+             else f"{platform.processor() or platform.machine()}, {args.threads} threads")
+    print(f"machine: {where}, torch {torch.__version__}, batch 100 x 3 x 32 x 32, "
+          f"forward + backward + Adam step")
     print(f"{'network':<10} {'pytorch ms':>10} {'scratch ms':>10} {'ratio':>6} "
           f"{'pytorch MB':>10} {'scratch MB':>10}")
     for name in NETWORKS:
