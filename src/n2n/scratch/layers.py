@@ -1,11 +1,12 @@
 """Convolutions, upsampling and pooling, with torch's names, shapes, defaults and init.
 
 Convolution is im2col + one matrix product. im2col is one copy of an ``as_strided`` view of the
-zero-padded input (1.5-2x faster than ``unfold`` on CPU). Its backward: the weight gradient is
-the output gradient times the saved columns; the input gradient, for stride 1, is itself a
-convolution (of the padded output gradient with the flipped, transposed kernel), for other
-strides the transposed product + ``fold`` (fold is unfold's adjoint). The transposed
-convolution is the same steps swapped.
+zero-padded input into pooled memory (see :mod:`n2n.scratch.buffers`). Only the padded input is
+kept for backward: the weight gradient is the output gradient times its columns, built again;
+the input gradient, for stride 1, is itself a convolution (of the padded output gradient with
+the flipped, transposed kernel), for other strides the transposed product + ``fold`` (fold is
+unfold's adjoint). Large batches go through in chunks, so the columns never hold more than
+:data:`COLUMNS_BUDGET` floats. The transposed convolution is the same steps swapped.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ def _uniform(shape: tuple[int, ...], bound: float) -> Tensor:
 
 
 COLUMNS_BUDGET = 1 << 24  # floats of im2col columns held at once (64 MB in float32); a larger
-# batch is convolved in chunks (measured: peak memory 1.56x PyTorch's -> see README, same speed)
+# batch is convolved in chunks (Lite U-Net, batch 100: peak memory 1.56x -> 1.15x PyTorch's)
 
 
 def _pad(x: Tensor, ph: int, pw: int, pool: BufferPool, value: float = 0.0) -> Tensor:
