@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from torch import Tensor
 
-MAX_FREE = 8  # tensors kept per pool (a few shapes: training and validation sizes)
+MAX_FREE = 32  # tensors kept per pool: every padded canvas of a U-Net step, so none is
+# allocated afresh the next step (8: Lite U-Net step 448 ms, 32: 426 ms, same peak memory)
 
 
 class BufferPool:
