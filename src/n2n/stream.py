@@ -4,8 +4,8 @@ tile, rows stream out.
 Memory is bounded by one strip (``tile`` rows plus a margin above and below, at full width),
 not by the image's height. Strip borders follow the tiler's rule (corners on the network's
 multiple, margins of at least the receptive radius), so the result equals ``n2n denoise`` on the
-whole image. Rows are decoded by libvips (the optional ``pyvips`` extra: demand-driven, about
-20x faster) or else by pure-Python pypng, and encoded by pypng (zlib does the work). Only images
+whole image. Rows are decoded by libvips (the optional ``vips`` extra: demand-driven, 17x
+faster) or else by pure-Python pypng, and encoded by pypng (zlib does the work). Only images
 above :data:`STREAM_PIXELS` take this path.
 """
 
@@ -70,9 +70,9 @@ def denoise_png_streaming(denoiser: Denoiser, source: Path, target: Path) -> Non
 def decode_rows(path: Path, vips: bool | None = None
                 ) -> tuple[tuple[int, int, int, bool, int], Iterator[np.ndarray]]:
     """(width, height, planes, has alpha, bit depth) and a lazy iterator of (W, planes) rows;
-    by libvips if ``vips`` (default: when pyvips is installed), else by pypng."""
+    by libvips if ``vips`` (default: when pyvips and its library load), else by pypng."""
     if vips is None:
-        vips = importlib.util.find_spec("pyvips") is not None
+        vips = _libvips_loads()
     if not vips:
         width, height, rows, info = png.Reader(filename=str(path)).asDirect()
         planes = info["planes"]
@@ -84,6 +84,17 @@ def decode_rows(path: Path, vips: bool | None = None
     depth = 16 if image.format == "ushort" else 8
     header = (image.width, image.height, image.bands, image.hasalpha(), depth)
     return header, _vips_rows(image)
+
+
+def _libvips_loads() -> bool:
+    """pyvips is installed and finds a libvips library (its binary wheel or the system's)."""
+    if importlib.util.find_spec("pyvips") is None:
+        return False
+    try:
+        import pyvips  # noqa: F401  (raises OSError when no libvips library is found)
+    except (ImportError, OSError):
+        return False
+    return True
 
 
 def _vips_rows(image) -> Iterator[np.ndarray]:
