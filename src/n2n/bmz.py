@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import zipfile
 from dataclasses import asdict
 from pathlib import Path
@@ -25,6 +24,7 @@ import numpy as np
 import torch
 from PIL import Image as PILImage
 
+from n2n.denoise import tile_margin
 from n2n.errors import N2NError
 from n2n.models import ModelConfig, PixelModel, build_model
 
@@ -62,11 +62,11 @@ def write_package(model: PixelModel, folder: Path, *, name: str, training_data: 
                   author: str, data_range: float = 255.0) -> Path:
     """Write the package's files into ``folder`` (empty) and return the path of its
     ``rdf.yaml``; ``data_range`` is the value of white in the images it will be given."""
-    from n2n.export import METADATA, _write_torchscript, metadata
+    from n2n.export import METADATA, metadata, write_torchscript
 
     model = model.float().eval()
     torch.save(model.state_dict(), folder / "weights.pt")
-    _write_torchscript(model, folder / "weights.ts")
+    write_torchscript(model, folder / "weights.ts")
     size = test_size(model)
     test_input = test_image(model.config.channels, size) * (data_range / 255.0)
     with torch.no_grad():
@@ -92,15 +92,9 @@ def write_zip(folder: Path, output: Path) -> None:
             archive.write(file, file.name)
 
 
-def halo(model: PixelModel) -> int:
-    """The receptive radius rounded up to the network's multiple: tiles cut with this halo
-    start on the network's pooling grid, so tiled output equals untiled output."""
-    return model.multiple * math.ceil(model.receptive_radius / model.multiple)
-
-
 def test_size(model: PixelModel) -> int:
     """The smallest size on the model's size steps that keeps pixels past the halo."""
-    return 2 * halo(model) + model.multiple
+    return 2 * tile_margin(model) + model.multiple
 
 
 def test_image(channels: int, size: int) -> np.ndarray:
@@ -152,9 +146,9 @@ def _description(model: PixelModel, name: str, training_data: str, author: str,
         "id": "denoised", "description": "the denoised images, same shape and scale",
         "axes": [{"type": "batch"}, {"type": "channel", "channel_names": channel_names},
                  {"type": "space", "id": "y", "size": {**reference, "axis_id": "y"},
-                  "halo": halo(model)},
+                  "halo": tile_margin(model)},
                  {"type": "space", "id": "x", "size": {**reference, "axis_id": "x"},
-                  "halo": halo(model)}],
+                  "halo": tile_margin(model)}],
         "test_tensor": _file(folder, "test_output.npy"),
         "postprocessing": _scale(data_range / 255.0),
     }]
@@ -201,7 +195,7 @@ independently noisy images, without clean references.
 
 - Input `noisy`: (batch, channel, y, x) float32, {channels}, values 0..{data_range:g}.
   Any size works (the network pads inside); tiling tools should keep the halo of
-  {halo(model)} pixels (the receptive radius, {model.receptive_radius}, rounded up to the
+  {tile_margin(model)} pixels (the receptive radius, {model.receptive_radius}, rounded up to the
   network's multiple, so that tiles start on its pooling grid) and sizes on steps of
   {model.multiple}.
 - Output `denoised`: the same shape and scale, not clipped.

@@ -40,6 +40,12 @@ def plan_tiles(height: int, width: int, tile: int, margin: int) -> list[Tile]:
     return tiles
 
 
+def tile_margin(model: torch.nn.Module) -> int:
+    """The receptive radius rounded up to the network's multiple: tiles overlapping by it start
+    on the network's pooling grid, so cropped tiles equal the untiled result."""
+    return -(-model.receptive_radius // model.multiple) * model.multiple
+
+
 class Denoiser:
     """Denoise (H, W, C) 0..255 arrays with a model, tiling images larger than ``tile``.
 
@@ -75,7 +81,7 @@ class Denoiser:
         self.model = model.to(self.device).eval()
         multiple = model.multiple
         self.tile = -(-tile // multiple) * multiple
-        self.margin = -(-model.receptive_radius // multiple) * multiple
+        self.margin = tile_margin(model)
 
     @property
     def channels(self) -> int:

@@ -114,7 +114,7 @@ def export_model(model: PixelModel, output: str | Path, fmt: str = "pt", *,
             write_weights(model, tmp, half, record)
             exported = load_model(tmp)
         elif fmt == "torchscript":
-            _write_torchscript(model, tmp)
+            write_torchscript(model, tmp)
             exported = load_exported(tmp)
         elif fmt == "bmz":
             from n2n import bmz
@@ -158,7 +158,8 @@ def metadata(model: PixelModel) -> dict:
             "output": "the same shape, denoised, 0..255 (not clipped)"}
 
 
-def _write_torchscript(model: PixelModel, path: Path) -> None:
+def write_torchscript(model: PixelModel, path: Path) -> None:
+    """``model`` as a scripted :class:`PortableModel` with its metadata (what tiling needs)."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)  # torch >= 2.10 prefers torch.export
         scripted = torch.jit.script(PortableModel(model))
