@@ -11,7 +11,6 @@ above :data:`STREAM_PIXELS` take this path.
 
 from __future__ import annotations
 
-import importlib.util
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -88,8 +87,6 @@ def decode_rows(path: Path, vips: bool | None = None
 
 def _libvips_loads() -> bool:
     """pyvips is installed and finds a libvips library (its binary wheel or the system's)."""
-    if importlib.util.find_spec("pyvips") is None:
-        return False
     try:
         import pyvips  # noqa: F401  (raises OSError when no libvips library is found)
     except (ImportError, OSError):

@@ -196,6 +196,11 @@ def _channels_last(plane: np.ndarray, layout: TiffLayout) -> np.ndarray:
     return np.moveaxis(plane, 0, -1) if layout.samples_first else plane
 
 
+def _stored(plane: np.ndarray, layout: TiffLayout) -> np.ndarray:
+    """The inverse of :func:`_channels_last`: a plane in the file's own sample layout."""
+    return np.moveaxis(plane, -1, 0) if layout.samples_first else plane
+
+
 def _denoised_planes(denoiser: Denoiser, source: Path, layout: TiffLayout
                      ) -> Iterator[np.ndarray]:
     """Each plane of a compressed file, decoded, denoised and in storage layout, in order."""
@@ -204,17 +209,16 @@ def _denoised_planes(denoiser: Denoiser, source: Path, layout: TiffLayout
         whole = None if pages == layout.planes else _planes(tif.series[0].asarray(), layout)
         for k in range(layout.planes):
             plane = tif.asarray(key=k, series=0) if whole is None else whole[k]
-            out = _denoise_plane(denoiser, source, k, _channels_last(plane, layout), layout)
-            yield np.moveaxis(out, -1, 0) if layout.samples_first else out
+            yield _denoise_plane(denoiser, source, k, plane, layout)
 
 
 def _denoise_plane(denoiser: Denoiser, source: Path, k: int, plane: np.ndarray,
                    layout: TiffLayout) -> np.ndarray:
-    """One (H, W[, S]) plane in the file's dtype -> denoised, same shape and dtype."""
+    """One plane in the file's dtype and sample layout -> denoised, the same."""
     where = source if layout.planes == 1 else Path(f"{source}[plane {k}]")
-    image = array_to_image(where, np.asarray(plane))
-    out = to_array(denoise_image(denoiser, image))
-    return out.reshape(plane.shape).astype(layout.dtype, copy=False)
+    pixels = _channels_last(np.asarray(plane), layout)
+    out = to_array(denoise_image(denoiser, array_to_image(where, pixels)))
+    return _stored(out.reshape(pixels.shape).astype(layout.dtype, copy=False), layout)
 
 
 def _denoise_plane_into(denoiser: Denoiser, source: Path, k: int, plane: np.ndarray,
@@ -222,8 +226,7 @@ def _denoise_plane_into(denoiser: Denoiser, source: Path, k: int, plane: np.ndar
     """Denoise memory-mapped plane ``k`` into the output's memory map, in strips if
     ``streams``."""
     if not streams:
-        result = _denoise_plane(denoiser, source, k, _channels_last(plane, layout), layout)
-        out_plane[...] = np.moveaxis(result, -1, 0) if layout.samples_first else result
+        out_plane[...] = _denoise_plane(denoiser, source, k, plane, layout)
         return
     pixels = _channels_last(plane, layout)
     target = _channels_last(out_plane, layout)

@@ -21,6 +21,8 @@ import numpy as np
 import tifffile
 
 from n2n.bench.measure import machine
+from n2n.denoise import tile_margin
+from n2n.export import load_weights
 from n2n.io import IMAGE_SUFFIXES, read_image
 from n2n.metrics import psnr
 
@@ -80,8 +82,8 @@ def main(argv: list[str] | None = None) -> int:
         by_bmz = bmz_predict(package, stack[:count], block=256) if count else np.empty(0)
     noisy_db, clean_db = plane_psnrs(stack, reference), plane_psnrs(denoised, reference)
     bmz_db = plane_psnrs(np.clip(np.rint(by_bmz), 0, WHITE), reference) if count else []
-    border = 96  # the package's halo for the bundled models: core pads the image's edges its own
-    # way (symmetric), n2n denoise its (reflect), so only pixels this far in must agree
+    border = tile_margin(load_weights(args.model))  # the package's halo: core pads the image's
+    # edges its own way (symmetric), n2n denoise its (reflect): only pixels this far in agree
     difference = np.abs(by_bmz - denoised[:count]) * (255.0 / WHITE)
     result = {
         "scene": str(args.scene), "model": args.model, "planes": len(stack),
