@@ -3,16 +3,19 @@ and files that would run code on load refused."""
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import signal
 import subprocess
 import time
+import weakref
 
 import pytest
 import torch
 from conftest import N2N, n2n, ok
 
+from n2n import distributed
 from n2n.checkpoint import load_model, load_record
 from n2n.data import SyntheticPairs
 from n2n.distributed import weights_digest
@@ -170,7 +173,8 @@ def test_torchrun_two_cpu_processes_train_one_model(tmp_path, photo_folder):
     result = subprocess.run([torchrun, "--standalone", "--nproc_per_node", "2", "-m", "n2n",
                              "train", str(run), *map(str, args)], capture_output=True, text=True,
                             timeout=600, env={**os.environ, "OMP_NUM_THREADS": "1"})
-    assert result.returncode == 0, result.stderr[-2000:]
+    ranks_own = [line for line in result.stderr.splitlines() if "torch/distributed" not in line]
+    assert result.returncode == 0, "\n".join(ranks_own[-40:])  # a rank's abort, not torchrun's
     digests = dict(line.split(": weights sha256 ") for line in result.stdout.splitlines()
                    if "weights sha256" in line)
     assert set(digests) == {"rank 0", "rank 1"}
@@ -179,3 +183,24 @@ def test_torchrun_two_cpu_processes_train_one_model(tmp_path, photo_folder):
     log = json.loads((run / "log.json").read_text())
     assert log[-1]["train_loss"] < log[0]["train_loss"]
     assert load_record(run / "last.pt")["position"] == {"epoch": 4, "step": 0}
+
+
+def test_teardown_really_destroys_the_group_that_ddp_holds_in_a_cycle():
+    # DistributedDataParallel ends up in reference cycles (in a real run, a traceback caught
+    # during its first construction holds its __init__ frame; here the cycle is made explicit),
+    # and its reducer keeps the gloo group; left for the interpreter's exit, the group's threads
+    # aborted 1 run in 60.
+    torch.distributed.init_process_group("gloo", store=torch.distributed.HashStore(), rank=0,
+                                         world_size=1)
+    net = torch.nn.parallel.DistributedDataParallel(torch.nn.Linear(2, 2))
+    net(torch.ones(1, 2)).sum().backward()
+    net.cycle = [net]
+    alive = weakref.ref(net)
+    gc.disable()
+    try:
+        del net
+        assert alive() is not None  # only the cycle collector can free it
+        distributed.teardown()
+        assert alive() is None and not torch.distributed.is_initialized()
+    finally:
+        gc.enable()

@@ -44,8 +44,7 @@ def memory_layout(model: nn.Module, fast: bool) -> nn.Module:
 
 def prefetch_helps(device: torch.device, processes: int = 1) -> bool:
     """A prefetching thread pays on a GPU (1.1-1.2x, measured); on a 2-core CPU it gained 6% at
-    1 thread and lost 8% at 2, and under torchrun a second thread beside gloo made a rank abort
-    at exit once, so it is used for single-process GPU training only."""
+    1 thread and lost 8% at 2, so it is used for single-process GPU training only."""
     return device.type == "cuda" and processes == 1
 
 
