@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import numpy as np
 import pytest
 
@@ -13,9 +15,30 @@ from n2n.pretrained import load_bundled
 from n2n.stream import decode_rows, denoise_png_streaming, should_stream
 
 
+class LibvipsMissing:
+    """An import hook that fails as pyvips does when it finds no libvips library."""
+
+    def find_spec(self, name, path=None, target=None):
+        if name == "pyvips":
+            raise OSError("cannot load library 'libvips.so.42'")
+
+
+@pytest.fixture(params=["libvips", "pypng"])
+def decoder(request, monkeypatch):
+    """Streaming with libvips when it is installed, and with the pypng fallback when pyvips
+    is installed but its library does not load."""
+    if request.param == "libvips":
+        pytest.importorskip("pyvips")
+    else:
+        monkeypatch.delitem(sys.modules, "pyvips", raising=False)
+        monkeypatch.setattr(sys, "meta_path", [LibvipsMissing(), *sys.meta_path])
+        assert not n2n.stream._libvips_loads()
+    return request.param
+
+
 @pytest.mark.parametrize("depth, channels, with_alpha", [(8, 3, True), (16, 3, False),
                                                          (8, 1, False)])
-def test_streamed_equals_in_memory(tmp_path, photo, depth, channels, with_alpha):
+def test_streamed_equals_in_memory(tmp_path, photo, depth, channels, with_alpha, decoder):
     rng = np.random.default_rng(0)
     clean = np.tile(photo, (3, 3, 1))[:250, :230]  # several strips and tiles at tile 64
     if channels == 1:
@@ -50,7 +73,7 @@ def test_cli_streams_large_pngs_and_nothing_else(tmp_path, photo, monkeypatch):
     assert len(calls) == 1 and read_image(tmp_path / "b.png").pixels.shape == photo.shape
 
 
-def test_truncated_png_streams_into_a_clear_error_and_no_output(tmp_path, photo):
+def test_truncated_png_streams_into_a_clear_error_and_no_output(tmp_path, photo, decoder):
     write_image(tmp_path / "a.png", Image(np.tile(photo, (2, 2, 1))))
     data = (tmp_path / "a.png").read_bytes()
     (tmp_path / "cut.png").write_bytes(data[: len(data) // 2])
