@@ -222,9 +222,9 @@ def denoise_array(array: np.ndarray, model: str | Path | torch.nn.Module = "phot
 
 def output_paths(inputs: list[Path], output: Path) -> list[Path]:
     """Where each input's result goes: ``output`` itself for a single input and an image file
-    name, else ``output/<input name>``; refuses two outputs of one name and any output that
-    would overwrite an input. Creates the folder the outputs go to."""
-    single_file = len(inputs) == 1 and output.suffix.lower() in IMAGE_SUFFIXES
+    or OME-Zarr name, else ``output/<input name>``; refuses two outputs of one name and any
+    output that would overwrite an input. Creates the folder the outputs go to."""
+    single_file = len(inputs) == 1 and output.suffix.lower() in (*IMAGE_SUFFIXES, ".zarr")
     targets = [output] if single_file else [output / p.name for p in inputs]
     if len({t.resolve() for t in targets}) < len(targets):
         raise N2NError("two inputs share a file name and would write the same output; "

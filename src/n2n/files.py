@@ -1,11 +1,13 @@
-"""Safe file handling: atomic writes (a temporary file in the target's folder, fsync, rename:
-a crash leaves the old file or the new one, never half of one) and torch loads that run no code."""
+"""Safe file handling: atomic writes (a temporary file or folder in the target's folder, fsync,
+rename: a crash leaves the old output or the new one, never half of one) and torch loads that
+run no code."""
 
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -40,6 +42,35 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
         _fsync_folder(path.parent)  # make the rename itself survive a power cut
     except BaseException:
         tmp.unlink(missing_ok=True)
+        raise
+
+
+@contextmanager
+def atomic_folder(path: str | Path, replaceable: Callable[[Path], bool]) -> Iterator[Path]:
+    """Yield a temporary folder to fill; on success it takes the place of ``path``, on error it
+    vanishes. An existing ``path`` is replaced only if ``replaceable(path)`` (say, a folder this
+    program wrote), so a mistyped name cannot delete someone's data."""
+    path = Path(path)
+    if path.exists() and not replaceable(path):
+        raise N2NError(f"{path}: exists and is not an output to replace; choose another name")
+    tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}."))
+    try:
+        yield tmp
+        os.chmod(tmp, _default_mode() | 0o111)  # mkdtemp creates 0700; give the usual 0755
+        if not path.exists():
+            os.replace(tmp, path)
+        else:  # a folder cannot replace a non-empty one: move the old aside, then delete it
+            aside = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.old.")) / "old"
+            os.replace(path, aside)
+            try:
+                os.replace(tmp, path)
+            except BaseException:
+                os.replace(aside, path)
+                raise
+            shutil.rmtree(aside.parent)
+        _fsync_folder(path.parent)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
         raise
 
 

@@ -18,7 +18,7 @@ import numpy as np
 import png
 
 from n2n.denoise import Denoiser
-from n2n.errors import N2NError
+from n2n.errors import N2NError, conversion_errors
 from n2n.files import atomic_path
 from n2n.io import Image, check_size, to_array
 
@@ -50,7 +50,7 @@ def should_stream(source: Path, target: Path, limit: int | None = None) -> bool:
 
 def denoise_png_streaming(denoiser: Denoiser, source: Path, target: Path) -> None:
     """Denoise ``source`` into ``target`` (written atomically) one strip at a time."""
-    try:
+    with conversion_errors(source, target):
         (width, height, planes, alpha, depth), pixel_rows = decode_rows(source)
         check_size(source, height, width)
         writer = png.Writer(width, height, greyscale=planes - alpha == 1, alpha=alpha,
@@ -58,12 +58,6 @@ def denoise_png_streaming(denoiser: Denoiser, source: Path, target: Path) -> Non
         out_rows = denoised_rows(denoiser, pixel_rows, height, planes - alpha, depth)
         with atomic_path(target) as tmp, open(tmp, "wb") as stream:
             writer.write(stream, out_rows)
-    except N2NError:
-        raise
-    except OSError as err:  # disk full, permission denied: reading or writing
-        raise N2NError(f"{source} -> {target}: {err.strerror or err}") from err
-    except Exception as err:  # pypng and zlib raise many types on corrupt data
-        raise N2NError(f"{source}: cannot read image ({err or type(err).__name__})") from err
 
 
 def decode_rows(path: Path, vips: bool | None = None

@@ -22,7 +22,7 @@ import numpy as np
 import tifffile
 
 from n2n.denoise import Denoiser, denoise_image
-from n2n.errors import N2NError
+from n2n.errors import N2NError, conversion_errors
 from n2n.files import atomic_path
 from n2n.io import array_to_image, check_size, to_array
 from n2n.stream import STREAM_PIXELS, denoised_rows
@@ -155,32 +155,47 @@ def denoise_tiff(denoiser: Denoiser, source: Path, target: Path,
     layout = read_layout(source)
     if layout.planes > 1 and target.suffix.lower() not in TIFF_SUFFIXES:
         raise N2NError(f"{source} -> {target}: a stack of {layout.planes} planes is written as "
-                       "TIFF; name the output .tif")
+                       "TIFF or OME-Zarr; name the output .tif or .zarr")
+    with conversion_errors(source, target), atomic_path(target) as tmp, warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # tifffile warns about metadata it rewrites
+        blocks = denoised_blocks(denoiser, source, layout, stream_pixels)
+        if layout.memory_mappable:
+            out = tifffile.memmap(tmp, shape=layout.shape, dtype=layout.dtype,
+                                  **_without_compression(layout.write_options))
+            out_planes = _planes(out, layout)
+            for k, top, block in blocks:
+                _channels_last(out_planes[k], layout)[top: top + len(block)] = block
+            out.flush()
+            del out, out_planes
+        else:  # compressed: blocks are whole planes, encoded as they come
+            tifffile.imwrite(tmp, (_stored(block, layout) for _, _, block in blocks),
+                             shape=layout.shape, dtype=layout.dtype, **layout.write_options)
+    return layout
+
+
+def denoised_blocks(denoiser: Denoiser, source: Path, layout: TiffLayout,
+                    stream_pixels: int | None = None, strip_rows: int = 256
+                    ) -> Iterator[tuple[int, int, np.ndarray]]:
+    """(plane index, first row, block) for every plane of ``source`` in order, each block
+    denoised rows of its plane, channels last, in the file's dtype. A plane comes whole, or,
+    from at least ``stream_pixels`` pixels in an uncompressed file, in blocks of ``strip_rows``
+    rows, so that memory holds one strip."""
     height, width = layout.height_width
     large = height * width >= (STREAM_PIXELS if stream_pixels is None else stream_pixels)
-    streams = large and layout.dtype in _BIT_DEPTHS
-    try:
-        with atomic_path(target) as tmp, warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # tifffile warns about metadata it rewrites
-            if layout.memory_mappable:
-                source_planes = _planes(tifffile.memmap(source, series=0, mode="r"), layout)
-                out = tifffile.memmap(tmp, shape=layout.shape, dtype=layout.dtype,
-                                      **_without_compression(layout.write_options))
-                for k, (plane, out_plane) in enumerate(zip(source_planes, _planes(out, layout),
-                                                           strict=True)):
-                    _denoise_plane_into(denoiser, source, k, plane, out_plane, layout, streams)
-                out.flush()
-                del out
-            else:
-                tifffile.imwrite(tmp, _denoised_planes(denoiser, source, layout),
-                                 shape=layout.shape, dtype=layout.dtype, **layout.write_options)
-    except N2NError:
-        raise
-    except OSError as err:
-        raise N2NError(f"{source} -> {target}: {err.strerror or err}") from err
-    except Exception as err:  # tifffile and its codecs raise many types on corrupt data
-        raise N2NError(f"{source}: cannot read image ({err or type(err).__name__})") from err
-    return layout
+    streams = large and layout.memory_mappable and layout.dtype in _BIT_DEPTHS
+    for k, plane in enumerate(_source_planes(source, layout)):
+        if not streams:
+            yield k, 0, _denoise_plane(denoiser, source, k, plane, layout)
+            continue
+        pixels = _channels_last(plane, layout)
+        channels = pixels.shape[2] if pixels.ndim == 3 else 1
+        colors = channels - (1 if channels in (2, 4) else 0)
+        rows = (row.reshape(width, channels) for row in pixels)
+        out_rows = denoised_rows(denoiser, rows, height, colors, _BIT_DEPTHS[layout.dtype])
+        for top in range(0, height, strip_rows):
+            count = min(strip_rows, height - top)
+            block = np.stack([next(out_rows) for _ in range(count)])
+            yield k, top, block.reshape(count, *pixels.shape[1:]).astype(layout.dtype, copy=False)
 
 
 def _without_compression(options: dict[str, Any]) -> dict[str, Any]:
@@ -201,39 +216,23 @@ def _stored(plane: np.ndarray, layout: TiffLayout) -> np.ndarray:
     return np.moveaxis(plane, -1, 0) if layout.samples_first else plane
 
 
-def _denoised_planes(denoiser: Denoiser, source: Path, layout: TiffLayout
-                     ) -> Iterator[np.ndarray]:
-    """Each plane of a compressed file, decoded, denoised and in storage layout, in order."""
+def _source_planes(source: Path, layout: TiffLayout) -> Iterator[np.ndarray]:
+    """Each plane of the first series in storage layout: memory-mapped views of an uncompressed
+    file, else decoded one page at a time (the whole series when pages are not planes)."""
+    if layout.memory_mappable:
+        yield from _planes(tifffile.memmap(source, series=0, mode="r"), layout)
+        return
     with tifffile.TiffFile(source) as tif:
         pages = len(tif.series[0].pages)
         whole = None if pages == layout.planes else _planes(tif.series[0].asarray(), layout)
         for k in range(layout.planes):
-            plane = tif.asarray(key=k, series=0) if whole is None else whole[k]
-            yield _denoise_plane(denoiser, source, k, plane, layout)
+            yield tif.asarray(key=k, series=0) if whole is None else whole[k]
 
 
 def _denoise_plane(denoiser: Denoiser, source: Path, k: int, plane: np.ndarray,
                    layout: TiffLayout) -> np.ndarray:
-    """One plane in the file's dtype and sample layout -> denoised, the same."""
+    """One plane in the file's sample layout -> denoised, channels last, in its dtype."""
     where = source if layout.planes == 1 else Path(f"{source}[plane {k}]")
     pixels = _channels_last(np.asarray(plane), layout)
     out = to_array(denoise_image(denoiser, array_to_image(where, pixels)))
-    return _stored(out.reshape(pixels.shape).astype(layout.dtype, copy=False), layout)
-
-
-def _denoise_plane_into(denoiser: Denoiser, source: Path, k: int, plane: np.ndarray,
-                        out_plane: np.ndarray, layout: TiffLayout, streams: bool) -> None:
-    """Denoise memory-mapped plane ``k`` into the output's memory map, in strips if
-    ``streams``."""
-    if not streams:
-        out_plane[...] = _denoise_plane(denoiser, source, k, plane, layout)
-        return
-    pixels = _channels_last(plane, layout)
-    target = _channels_last(out_plane, layout)
-    height, width = layout.height_width
-    channels = pixels.shape[2] if pixels.ndim == 3 else 1
-    colors = channels - (1 if channels in (2, 4) else 0)
-    rows = (row.reshape(width, channels) for row in pixels)
-    out_rows = denoised_rows(denoiser, rows, height, colors, _BIT_DEPTHS[layout.dtype])
-    for y, row in enumerate(out_rows):
-        target[y] = row.reshape(target.shape[1:])
+    return out.reshape(pixels.shape).astype(layout.dtype, copy=False)

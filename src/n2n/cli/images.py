@@ -20,7 +20,8 @@ def add_parsers(sub) -> None:
     p = sub.add_parser("denoise", help="denoise image files, folders or globs")
     p.add_argument("inputs", nargs="+", help="image files, folders or glob patterns")
     p.add_argument("-o", "--output", type=Path, required=True,
-                   help="output folder (created), or a file name for a single input")
+                   help="output folder (created), or a file name for a single input; "
+                   "NAME.zarr writes chunked OME-Zarr (needs n2n-lite[zarr])")
     add_model_options(p)
     p.add_argument("--tile", type=int, default=512, help="tile size for large images (px)")
     p.add_argument("--zero-shot", action="store_true", help="no trained model: fit a tiny "
@@ -55,7 +56,7 @@ def add_parsers(sub) -> None:
 
 
 def run_denoise(args: argparse.Namespace) -> int:
-    from n2n import stream, tiffs
+    from n2n import stream, tiffs, zarrs
     from n2n.denoise import denoise_image, output_paths
     from n2n.io import list_images, read_image, write_image
 
@@ -71,8 +72,10 @@ def run_denoise(args: argparse.Namespace) -> int:
         denoiser = load_denoiser(args, args.tile)
     bar = tqdm(inputs, desc="denoise", unit="image", disable=None)  # no bar when not a tty
     for path, target in zip(bar, targets, strict=True):
-        if tiffs.handles(path, target):  # plane by plane, strips of large planes, metadata
-            no_strips = 1 << 62 if args.zero_shot else None  # zero-shot fits whole planes
+        no_strips = 1 << 62 if args.zero_shot else None  # zero-shot fits whole planes
+        if zarrs.handles(target):  # chunked OME-Zarr: plane by plane, strip by strip
+            zarrs.denoise_to_zarr(denoiser, path, target, stream_pixels=no_strips)
+        elif tiffs.handles(path, target):  # plane by plane, strips of large planes, metadata
             tiffs.denoise_tiff(denoiser, path, target, stream_pixels=no_strips)
         elif not args.zero_shot and stream.should_stream(path, target):
             stream.denoise_png_streaming(denoiser, path, target)  # memory bounded by a strip

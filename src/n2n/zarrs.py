@@ -1,0 +1,242 @@
+"""Write a denoised image or TIFF stack as OME-Zarr (NGFF 0.4 on Zarr v2), the chunked format
+that napari, Fiji (MoBIE, BigDataViewer), QuPath and ome-zarr-py open without reading it whole.
+
+One plane, or one strip of a large plane, is in memory at a time: a TIFF's planes come from
+:func:`n2n.tiffs.denoised_blocks`, a large PNG's rows from :mod:`n2n.stream`. The TIFF's axes
+(T, C, Z; colour samples become the channel axis) and physical pixel sizes (ImageJ or OME
+metadata, else the TIFF resolution) become the NGFF axes and scale. Needs the ``zarr`` extra.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from n2n import stream, tiffs
+from n2n.denoise import Denoiser, denoise_image
+from n2n.errors import N2NError, conversion_errors
+from n2n.files import atomic_folder
+from n2n.io import check_size, read_image, to_array
+
+ZARR_SUFFIX = ".zarr"
+CHUNK_EDGE = 1024  # y and x chunk size: what viewers of large images fetch at a time
+# TIFF axis letter -> NGFF axis name and type; any other letter is a custom axis
+_NGFF_AXES = {"T": ("t", "time"), "C": ("c", "channel"), "S": ("c", "channel"),
+              "Z": ("z", "space"), "Y": ("y", "space"), "X": ("x", "space")}
+_TYPE_ORDER = {"time": 0, "channel": 1, None: 1, "space": 2}
+_UNITS = {"micron": "micrometer", "um": "micrometer", "\u00b5m": "micrometer",
+          "\u03bcm": "micrometer", "nm": "nanometer", "mm": "millimeter", "cm": "centimeter",
+          "m": "meter", "inch": "inch", "s": "second", "sec": "second", "ms": "millisecond",
+          "min": "minute", "h": "hour"}
+_RESOLUTION_UNITS = {2: "inch", 3: "centimeter"}  # TIFF ResolutionUnit tag values
+
+
+def handles(target: Path) -> bool:
+    """True when ``target`` names an OME-Zarr output."""
+    return target.suffix.lower() == ZARR_SUFFIX
+
+
+@dataclass
+class Axis:
+    """One NGFF axis of the output."""
+
+    name: str
+    type: str | None
+    size: int
+    scale: float = 1.0
+    unit: str | None = None
+
+    def metadata(self) -> dict[str, Any]:
+        entry: dict[str, Any] = {"name": self.name}
+        if self.type:
+            entry["type"] = self.type
+        if self.unit:
+            entry["unit"] = self.unit
+        return entry
+
+
+def denoise_to_zarr(denoiser: Denoiser, source: Path, target: Path,
+                    stream_pixels: int | None = None) -> list[Axis]:
+    """Denoise ``source`` (a TIFF stack, or any image n2n reads) into the OME-Zarr folder
+    ``target``, written atomically; returns its axes. A ``target`` that exists is replaced only
+    if it is a Zarr folder."""
+    zarr = _zarr()
+    if source.suffix.lower() in tiffs.TIFF_SUFFIXES:
+        layout = tiffs.read_layout(source)
+        axes, order = _tiff_axes(source, layout)
+        blocks = _tiff_blocks(denoiser, source, layout, order, stream_pixels)
+        dtype = layout.dtype
+    else:
+        axes, dtype, blocks = _image_blocks(denoiser, source, stream_pixels)
+    with conversion_errors(source, target), atomic_folder(target, _is_zarr) as tmp:
+        group = zarr.open_group(str(tmp), mode="w", zarr_format=2)
+        chunks = tuple(min(CHUNK_EDGE, a.size) if a.name in "yx" else 1 for a in axes)
+        array = group.create_array("0", shape=tuple(a.size for a in axes), chunks=chunks,
+                                   dtype=dtype, fill_value=0, compressors=_compressor(),
+                                   chunk_key_encoding={"name": "v2", "separator": "/"})
+        for index, block in blocks:
+            array[index] = block
+        group.attrs["multiscales"] = [_multiscale(axes, source)]
+    return axes
+
+
+def _zarr() -> Any:
+    try:
+        import zarr
+    except ImportError:
+        raise N2NError("OME-Zarr output needs zarr 3 (Python 3.11 or later): "
+                       "pip install 'n2n-lite[zarr]'") from None
+    if int(zarr.__version__.split(".")[0]) < 3:
+        raise N2NError(f"OME-Zarr output needs zarr 3, found {zarr.__version__}: "
+                       "pip install 'n2n-lite[zarr]'")
+    return zarr
+
+
+def _compressor() -> Any:
+    """Blosc with zstd, as ome-zarr-py writes: every Zarr v2 reader decodes it."""
+    from numcodecs import Blosc
+
+    return Blosc(cname="zstd", clevel=5, shuffle=Blosc.SHUFFLE)
+
+
+def _is_zarr(path: Path) -> bool:
+    return path.is_dir() and ((path / ".zgroup").is_file() or (path / "zarr.json").is_file())
+
+
+def _multiscale(axes: list[Axis], source: Path) -> dict[str, Any]:
+    """NGFF 0.4 multiscales metadata for one full-resolution level, "0"."""
+    return {"version": "0.4", "name": source.stem, "axes": [a.metadata() for a in axes],
+            "datasets": [{"path": "0", "coordinateTransformations": [
+                {"type": "scale", "scale": [a.scale for a in axes]}]}],
+            "metadata": {"method": "n2n-lite denoise", "source": source.name}}
+
+
+# ---- TIFF stacks
+
+
+def _tiff_axes(source: Path, layout: tiffs.TiffLayout) -> tuple[list[Axis], list[int]]:
+    """The NGFF axes of a TIFF series, and for each of them the series axis it comes from."""
+    letters = layout.axes
+    axes = []
+    for letter, size in zip(letters, layout.shape, strict=True):
+        name, kind = _NGFF_AXES.get(letter, (letter.lower(), None))
+        axes.append(Axis(name, kind, size))
+    problem = _ngff_problem(axes)
+    if problem:
+        raise N2NError(f"{source}: axes {letters} cannot be written as OME-Zarr ({problem}); "
+                       "write a .tif instead")
+    order = sorted(range(len(axes)), key=lambda i: (_TYPE_ORDER[axes[i].type],
+                                                    "zyx".find(axes[i].name)))
+    physical = _physical_sizes(layout)
+    ngff = []
+    for i in order:
+        scale, unit = physical.get(letters[i], (1.0, None))
+        ngff.append(Axis(axes[i].name, axes[i].type, axes[i].size, scale, unit))
+    return ngff, order
+
+
+def _ngff_problem(axes: list[Axis]) -> str | None:
+    """What NGFF 0.4 forbids in these axes: it allows one time axis, one channel or custom
+    axis, and two or three space axes; None when they are fine."""
+    kinds = [a.type for a in axes]
+    if kinds.count("time") > 1:
+        return "more than one time axis"
+    if kinds.count("channel") + kinds.count(None) > 1:
+        return "more than one channel-like axis (channels, colour samples or unnamed axes)"
+    if len(axes) > 5:
+        return "more than 5 axes"
+    return None
+
+
+def _physical_sizes(layout: tiffs.TiffLayout) -> dict[str, tuple[float, str | None]]:
+    """Axis letter -> (size of one step, NGFF unit) from ImageJ, OME or TIFF resolution."""
+    options = layout.write_options
+    meta = options.get("metadata") or {}
+    sizes: dict[str, tuple[float, str | None]] = {}
+    if options.get("ome"):
+        for letter in "XYZ":
+            if f"PhysicalSize{letter}" in meta:
+                unit = meta.get(f"PhysicalSize{letter}Unit", "\u00b5m")
+                sizes[letter] = (float(meta[f"PhysicalSize{letter}"]), _UNITS.get(unit))
+        if "TimeIncrement" in meta:
+            unit = meta.get("TimeIncrementUnit", "s")
+            sizes["T"] = (float(meta["TimeIncrement"]), _UNITS.get(unit))
+        return sizes
+    resolution = options.get("resolution")
+    if options.get("imagej"):
+        unit = _UNITS.get(str(meta.get("unit", "")))
+        if "spacing" in meta:
+            sizes["Z"] = (float(meta["spacing"]), unit)
+        if "finterval" in meta:
+            sizes["T"] = (float(meta["finterval"]), _UNITS.get(str(meta.get("tunit", "s"))))
+    else:
+        unit = _RESOLUTION_UNITS.get(int(options.get("resolutionunit") or 0))
+    if resolution and all(r > 0 for r in resolution):
+        sizes["X"], sizes["Y"] = (1.0 / resolution[0], unit), (1.0 / resolution[1], unit)
+    return sizes
+
+
+def _tiff_blocks(denoiser: Denoiser, source: Path, layout: tiffs.TiffLayout, order: list[int],
+                 stream_pixels: int | None) -> Iterator[tuple[tuple, np.ndarray]]:
+    """(index into the NGFF array, denoised block) for every block of every plane."""
+    leading = layout.shape[: len(layout.shape) - len(layout.plane_shape)]
+    plane_letters = "YXS" if "S" in layout.axes[-3:] else "YX"  # blocks are channels last
+    letters = [layout.axes[i] for i in order]
+    for k, top, block in tiffs.denoised_blocks(denoiser, source, layout, stream_pixels,
+                                               strip_rows=CHUNK_EDGE):
+        position = dict(zip(layout.axes, np.unravel_index(k, leading), strict=False))
+        rows = slice(top, top + len(block))
+        index = tuple(rows if a == "Y" else slice(None) if a in plane_letters else
+                      int(position[a]) for a in letters)
+        kept = [a for a in letters if a in plane_letters]  # the block's axes, in NGFF order
+        yield index, np.transpose(block, [plane_letters.index(a) for a in kept])
+
+
+# ---- single images (PNG, JPEG, NumPy)
+
+
+def _image_blocks(denoiser: Denoiser, source: Path, stream_pixels: int | None
+                  ) -> tuple[list[Axis], np.dtype, Iterator[tuple[tuple, np.ndarray]]]:
+    """The axes, dtype and blocks of one image: streamed rows of a large PNG, else whole."""
+    large = False
+    if source.suffix.lower() == ".png":
+        width, height, depth = stream.png_header(source)
+        limit = stream.STREAM_PIXELS if stream_pixels is None else stream_pixels
+        large = width * height >= limit and depth in (8, 16)
+    if not large:
+        array = to_array(denoise_image(denoiser, read_image(source)))
+        axes = _yx_axes(*array.shape)
+        return axes, array.dtype, iter([(_image_index(axes, 0, array.shape[0]),
+                                         _channels_first(array))])
+    (width, height, planes, alpha, depth), rows = stream.decode_rows(source)
+    check_size(source, height, width)
+    axes = _yx_axes(height, width, planes)
+    dtype = np.dtype(np.uint8 if depth == 8 else np.uint16)
+    out_rows = stream.denoised_rows(denoiser, rows, height, planes - alpha, depth)
+
+    def blocks() -> Iterator[tuple[tuple, np.ndarray]]:
+        for top in range(0, height, CHUNK_EDGE):
+            count = min(CHUNK_EDGE, height - top)
+            block = np.stack([next(out_rows) for _ in range(count)]).reshape(count, width,
+                                                                             planes)
+            yield _image_index(axes, top, count), _channels_first(block)
+
+    return axes, dtype, blocks()
+
+
+def _yx_axes(height: int, width: int, channels: int) -> list[Axis]:
+    axes = [Axis("c", "channel", channels)] if channels > 1 else []
+    return [*axes, Axis("y", "space", height), Axis("x", "space", width)]
+
+
+def _image_index(axes: list[Axis], top: int, count: int) -> tuple:
+    return tuple(slice(top, top + count) if a.name == "y" else slice(None) for a in axes)
+
+
+def _channels_first(block: np.ndarray) -> np.ndarray:
+    """(rows, W, C) -> (C, rows, W), or (rows, W) for one channel."""
+    return block[:, :, 0] if block.shape[2] == 1 else np.moveaxis(block, -1, 0)
