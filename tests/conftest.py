@@ -70,3 +70,15 @@ def ok(*args, cwd=None) -> str:
     result = n2n(*args, cwd=cwd)
     assert result.returncode == 0, result.stderr
     return result.stdout
+
+
+def noisy_stack(shape, dtype=np.uint16, seed=0):
+    """Camera crops with gaussian noise, in ``dtype``'s range, shape (..., H, W)."""
+    rng = np.random.default_rng(seed)
+    height, width = shape[-2:]
+    top = skdata.camera()[:height, :width].astype(np.float64) / 255
+    planes = int(np.prod(shape[:-2]))
+    stack = np.stack([np.roll(top, 7 * k, axis=1) for k in range(planes)]).reshape(shape)
+    white = np.iinfo(dtype).max if np.dtype(dtype).kind == "u" else 255.0
+    noisy = np.clip(stack + rng.normal(0, 0.1, stack.shape), 0, 1) * white
+    return np.rint(noisy).astype(dtype) if np.dtype(dtype).kind == "u" else noisy.astype(dtype)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import tifffile
+from conftest import noisy_stack
 
 from n2n.cli import main
 from n2n.denoise import Denoiser, denoise_image
@@ -18,20 +19,6 @@ from n2n.tiffs import denoise_tiff, handles
 @pytest.fixture(scope="module")
 def gray_denoiser():
     return Denoiser(load_bundled("confocal"), tile=64)
-
-
-def noisy_stack(shape, dtype=np.uint16, seed=0):
-    """Camera crops with gaussian noise, in ``dtype``'s range, shape (..., H, W)."""
-    from skimage import data as skdata
-
-    rng = np.random.default_rng(seed)
-    height, width = shape[-2:]
-    top = skdata.camera()[:height, :width].astype(np.float64) / 255
-    planes = int(np.prod(shape[:-2]))
-    stack = np.stack([np.roll(top, 7 * k, axis=1) for k in range(planes)]).reshape(shape)
-    white = np.iinfo(dtype).max if np.dtype(dtype).kind == "u" else 255.0
-    noisy = np.clip(stack + rng.normal(0, 0.1, stack.shape), 0, 1) * white
-    return np.rint(noisy).astype(dtype) if np.dtype(dtype).kind == "u" else noisy.astype(dtype)
 
 
 def plane_by_plane(denoiser, stack):

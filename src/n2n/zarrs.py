@@ -184,16 +184,14 @@ def _tiff_blocks(denoiser: Denoiser, source: Path, layout: tiffs.TiffLayout, ord
                  stream_pixels: int | None) -> Iterator[tuple[tuple, np.ndarray]]:
     """(index into the NGFF array, denoised block) for every block of every plane."""
     leading = layout.shape[: len(layout.shape) - len(layout.plane_shape)]
-    plane_letters = "YXS" if "S" in layout.axes[-3:] else "YX"  # blocks are channels last
     letters = [layout.axes[i] for i in order]
     for k, top, block in tiffs.denoised_blocks(denoiser, source, layout, stream_pixels,
                                                strip_rows=CHUNK_EDGE):
         position = dict(zip(layout.axes, np.unravel_index(k, leading), strict=False))
         rows = slice(top, top + len(block))
-        index = tuple(rows if a == "Y" else slice(None) if a in plane_letters else
-                      int(position[a]) for a in letters)
-        kept = [a for a in letters if a in plane_letters]  # the block's axes, in NGFF order
-        yield index, np.transpose(block, [plane_letters.index(a) for a in kept])
+        index = tuple(rows if a == "Y" else slice(None) if a in "XS" else int(position[a])
+                      for a in letters)
+        yield index, block if block.ndim == 2 else np.moveaxis(block, -1, 0)  # samples first
 
 
 # ---- single images (PNG, JPEG, NumPy)

@@ -3,7 +3,7 @@ is its own. Sizes above ``n2n.stream.STREAM_PIXELS`` take the streaming path (PN
 libvips or pypng; TIFF: strips of a memory map).
 
 Usage: ``python -m n2n.bench.memory [--sizes 512 1024 2048 4096 8192] [--format png|tif]
-[--json out.json]``
+[--to zarr] [--json out.json]``
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -55,6 +56,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sizes", type=int, nargs="+", default=[512, 1024, 2048, 4096, 8192])
     parser.add_argument("--format", choices=("png", "tif"), default="png",
                         help="test image format (tif: uncompressed, memory-mappable)")
+    parser.add_argument("--to", choices=("same", "zarr"), default="same",
+                        help="output: the input's format, or OME-Zarr")
     parser.add_argument("--json", type=Path)
     parser.add_argument("--make", nargs=2, metavar=("SIZE", "PATH"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -70,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         for size in args.sizes:
             source = Path(tmp) / f"noisy{size}.{args.format}"
-            target = Path(tmp) / f"out{size}.{args.format}"
+            target = Path(tmp) / f"out{size}.{args.format if args.to == 'same' else 'zarr'}"
             subprocess.run([sys.executable, "-m", "n2n.bench.memory", "--make", str(size),
                             str(source)], check=True)
             peak, seconds, code = peak_rss_of([n2n, "denoise", str(source), "-o", str(target)])
@@ -82,9 +85,9 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{size:>5} x {size:<5} {size * size / 1e6:7.1f} Mpx  peak RSS "
                   f"{peak:7.0f} MiB  {seconds:6.1f} s", flush=True)
             source.unlink()
-            target.unlink()
+            shutil.rmtree(target) if target.is_dir() else target.unlink()
     if args.json:
-        args.json.write_text(json.dumps({"machine": machine(), "format": args.format,
+        args.json.write_text(json.dumps({"machine": machine(), "format": args.format, "to": args.to,
                                          "rows": rows}, indent=1))
     return 0
 
