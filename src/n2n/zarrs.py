@@ -1,5 +1,5 @@
 """Write a denoised image or TIFF stack as OME-Zarr (NGFF 0.4 on Zarr v2), the chunked format
-that napari, Fiji (MoBIE, BigDataViewer), QuPath and ome-zarr-py open without reading it whole.
+that napari (napari-ome-zarr), Fiji (MoBIE) and ome-zarr-py open without reading it whole.
 
 One plane, or one strip of a large plane, is in memory at a time: a TIFF's planes come from
 :func:`n2n.tiffs.denoised_blocks`, a large PNG's rows from :mod:`n2n.stream`. The TIFF's axes
