@@ -95,6 +95,14 @@ def _vips_rows(image) -> Iterator[np.ndarray]:
         yield from strip.reshape(strip.shape[0], image.width, image.bands)
 
 
+def row_blocks(rows: Iterator[np.ndarray], height: int, block_rows: int
+               ) -> Iterator[tuple[int, np.ndarray]]:
+    """(first row, the rows stacked) for consecutive blocks of ``block_rows`` of ``height``
+    rows, so that a writer of chunks or strips gets whole ones."""
+    for top in range(0, height, block_rows):
+        yield top, np.stack([next(rows) for _ in range(min(block_rows, height - top))])
+
+
 def denoised_rows(denoiser: Denoiser, rows: Iterator[np.ndarray], height: int, colors: int,
                   depth: int) -> Iterator[np.ndarray]:
     """Rows (W, planes) of ``depth``-bit integers (or float32 on the 0..255 scale for depth 32)

@@ -25,7 +25,7 @@ from n2n.denoise import Denoiser, denoise_image
 from n2n.errors import N2NError, conversion_errors
 from n2n.files import atomic_path
 from n2n.io import array_to_image, check_size, to_array
-from n2n.stream import STREAM_PIXELS, denoised_rows
+from n2n.stream import STREAM_PIXELS, denoised_rows, row_blocks
 
 TIFF_SUFFIXES = (".tif", ".tiff")
 # ImageJ keys that describe the layout: tifffile writes them again from the shape and axes
@@ -192,10 +192,9 @@ def denoised_blocks(denoiser: Denoiser, source: Path, layout: TiffLayout,
         colors = channels - (1 if channels in (2, 4) else 0)
         rows = (row.reshape(width, channels) for row in pixels)
         out_rows = denoised_rows(denoiser, rows, height, colors, _BIT_DEPTHS[layout.dtype])
-        for top in range(0, height, strip_rows):
-            count = min(strip_rows, height - top)
-            block = np.stack([next(out_rows) for _ in range(count)])
-            yield k, top, block.reshape(count, *pixels.shape[1:]).astype(layout.dtype, copy=False)
+        for top, block in row_blocks(out_rows, height, strip_rows):
+            block = block.reshape(len(block), *pixels.shape[1:])
+            yield k, top, block.astype(layout.dtype, copy=False)
 
 
 def _without_compression(options: dict[str, Any]) -> dict[str, Any]:

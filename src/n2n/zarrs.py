@@ -216,14 +216,10 @@ def _image_blocks(denoiser: Denoiser, source: Path, stream_pixels: int | None
     dtype = np.dtype(np.uint8 if depth == 8 else np.uint16)
     out_rows = stream.denoised_rows(denoiser, rows, height, planes - alpha, depth)
 
-    def blocks() -> Iterator[tuple[tuple, np.ndarray]]:
-        for top in range(0, height, CHUNK_EDGE):
-            count = min(CHUNK_EDGE, height - top)
-            block = np.stack([next(out_rows) for _ in range(count)]).reshape(count, width,
-                                                                             planes)
-            yield _image_index(axes, top, count), _channels_first(block)
-
-    return axes, dtype, blocks()
+    blocks = ((_image_index(axes, top, len(block)),
+               _channels_first(block.reshape(len(block), width, planes)))
+              for top, block in stream.row_blocks(out_rows, height, CHUNK_EDGE))
+    return axes, dtype, blocks
 
 
 def _yx_axes(height: int, width: int, channels: int) -> list[Axis]:
