@@ -113,14 +113,17 @@ def test_replaces_only_zarr_folders_and_leaves_nothing_half_written(tmp_path, gr
         denoise_to_zarr(gray_denoiser, tmp_path / "stack.tif", tmp_path / "notes.zarr")
     assert (tmp_path / "notes.zarr" / "mine.txt").read_text() == "keep"
 
-    data = (tmp_path / "stack.tif").read_bytes()
-    (tmp_path / "cut.tif").write_bytes(data[: len(data) * 3 // 4])
     before = read_ome_zarr(target)[0]
-    with pytest.raises(N2NError, match="cut.tif: cannot read image"):
-        denoise_to_zarr(gray_denoiser, tmp_path / "cut.tif", target)
-    assert np.array_equal(read_ome_zarr(target)[0], before)  # the old output, whole
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["cut.tif", "notes.zarr", "out.zarr",
-                                                          "stack.tif"]
+    write_image(tmp_path / "big.png", Image(np.tile(stack[0], (4, 4))[:, :, None] * 1.0))
+    for name in ("stack.tif", "big.png"):  # both on the strip path (stream_pixels=100)
+        data = (tmp_path / name).read_bytes()
+        cut = tmp_path / f"cut{name[-4:]}"
+        cut.write_bytes(data[: len(data) * 3 // 4])
+        with pytest.raises(N2NError, match=f"{cut.name}: cannot read image"):
+            denoise_to_zarr(gray_denoiser, cut, target, stream_pixels=100)
+        assert np.array_equal(read_ome_zarr(target)[0], before)  # the old output, whole
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "big.png", "cut.png", "cut.tif", "notes.zarr", "out.zarr", "stack.tif"]
 
 
 def test_axes_ngff_cannot_hold_and_missing_zarr_are_one_clear_error(tmp_path, gray_denoiser,

@@ -65,22 +65,23 @@ def denoise_to_zarr(denoiser: Denoiser, source: Path, target: Path,
     ``target``, written atomically; returns its axes. A ``target`` that exists is replaced only
     if it is a Zarr folder."""
     zarr = _zarr()
-    if source.suffix.lower() in tiffs.TIFF_SUFFIXES:
-        layout = tiffs.read_layout(source)
-        axes, order = _tiff_axes(source, layout)
-        blocks = _tiff_blocks(denoiser, source, layout, order, stream_pixels)
-        dtype = layout.dtype
-    else:
-        axes, dtype, blocks = _image_blocks(denoiser, source, stream_pixels)
-    with conversion_errors(source, target), atomic_folder(target, _is_zarr) as tmp:
-        group = zarr.open_group(str(tmp), mode="w", zarr_format=2)
-        chunks = tuple(min(CHUNK_EDGE, a.size) if a.name in "yx" else 1 for a in axes)
-        array = group.create_array("0", shape=tuple(a.size for a in axes), chunks=chunks,
-                                   dtype=dtype, fill_value=0, compressors=_compressor(),
-                                   chunk_key_encoding={"name": "v2", "separator": "/"})
-        for index, block in blocks:
-            array[index] = block
-        group.attrs["multiscales"] = [_multiscale(axes, source)]
+    with conversion_errors(source, target):
+        if source.suffix.lower() in tiffs.TIFF_SUFFIXES:
+            layout = tiffs.read_layout(source)
+            axes, order = _tiff_axes(source, layout)
+            blocks = _tiff_blocks(denoiser, source, layout, order, stream_pixels)
+            dtype = layout.dtype
+        else:
+            axes, dtype, blocks = _image_blocks(denoiser, source, stream_pixels)
+        with atomic_folder(target, _is_zarr) as tmp:
+            group = zarr.open_group(str(tmp), mode="w", zarr_format=2)
+            chunks = tuple(min(CHUNK_EDGE, a.size) if a.name in "yx" else 1 for a in axes)
+            array = group.create_array("0", shape=tuple(a.size for a in axes), chunks=chunks,
+                                       dtype=dtype, fill_value=0, compressors=_compressor(),
+                                       chunk_key_encoding={"name": "v2", "separator": "/"})
+            for index, block in blocks:
+                array[index] = block
+            group.attrs["multiscales"] = [_multiscale(axes, source)]
     return axes
 
 
@@ -120,23 +121,18 @@ def _multiscale(axes: list[Axis], source: Path) -> dict[str, Any]:
 
 def _tiff_axes(source: Path, layout: tiffs.TiffLayout) -> tuple[list[Axis], list[int]]:
     """The NGFF axes of a TIFF series, and for each of them the series axis it comes from."""
-    letters = layout.axes
+    physical = _physical_sizes(layout)
     axes = []
-    for letter, size in zip(letters, layout.shape, strict=True):
+    for letter, size in zip(layout.axes, layout.shape, strict=True):
         name, kind = _NGFF_AXES.get(letter, (letter.lower(), None))
-        axes.append(Axis(name, kind, size))
+        axes.append(Axis(name, kind, size, *physical.get(letter, (1.0, None))))
     problem = _ngff_problem(axes)
     if problem:
-        raise N2NError(f"{source}: axes {letters} cannot be written as OME-Zarr ({problem}); "
-                       "write a .tif instead")
+        raise N2NError(f"{source}: axes {layout.axes} cannot be written as OME-Zarr "
+                       f"({problem}); write a .tif instead")
     order = sorted(range(len(axes)), key=lambda i: (_TYPE_ORDER[axes[i].type],
                                                     "zyx".find(axes[i].name)))
-    physical = _physical_sizes(layout)
-    ngff = []
-    for i in order:
-        scale, unit = physical.get(letters[i], (1.0, None))
-        ngff.append(Axis(axes[i].name, axes[i].type, axes[i].size, scale, unit))
-    return ngff, order
+    return [axes[i] for i in order], order
 
 
 def _ngff_problem(axes: list[Axis]) -> str | None:
@@ -215,7 +211,6 @@ def _image_blocks(denoiser: Denoiser, source: Path, stream_pixels: int | None
     axes = _yx_axes(height, width, planes)
     dtype = np.dtype(np.uint8 if depth == 8 else np.uint16)
     out_rows = stream.denoised_rows(denoiser, rows, height, planes - alpha, depth)
-
     blocks = ((_image_index(axes, top, len(block)),
                _channels_first(block.reshape(len(block), width, planes)))
               for top, block in stream.row_blocks(out_rows, height, CHUNK_EDGE))
