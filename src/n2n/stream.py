@@ -37,14 +37,19 @@ def png_header(path: Path) -> tuple[int, int, int]:
 
 
 def should_stream(source: Path, target: Path, limit: int | None = None) -> bool:
-    """True for a PNG -> PNG denoise of at least ``limit`` (default :data:`STREAM_PIXELS`)
-    pixels at 8 or 16 bits."""
+    """True for a PNG -> PNG denoise that :func:`streams_png` accepts."""
     if source.suffix.lower() != ".png" or target.suffix.lower() != ".png":
         return False
     try:
-        width, height, bitdepth = png_header(source)
+        return streams_png(source, limit)
     except N2NError:
         return False  # not streamable: reading it whole will name the problem
+
+
+def streams_png(source: Path, limit: int | None = None) -> bool:
+    """``source`` (a PNG) has at least ``limit`` (default :data:`STREAM_PIXELS`) pixels at 8 or
+    16 bits, so it is denoised strip by strip; a bad header is an N2NError."""
+    width, height, bitdepth = png_header(source)
     return width * height >= (STREAM_PIXELS if limit is None else limit) and bitdepth in (8, 16)
 
 

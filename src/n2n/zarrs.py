@@ -196,12 +196,7 @@ def _tiff_blocks(denoiser: Denoiser, source: Path, layout: tiffs.TiffLayout, ord
 def _image_blocks(denoiser: Denoiser, source: Path, stream_pixels: int | None
                   ) -> tuple[list[Axis], np.dtype, Iterator[tuple[tuple, np.ndarray]]]:
     """The axes, dtype and blocks of one image: streamed rows of a large PNG, else whole."""
-    large = False
-    if source.suffix.lower() == ".png":
-        width, height, depth = stream.png_header(source)
-        limit = stream.STREAM_PIXELS if stream_pixels is None else stream_pixels
-        large = width * height >= limit and depth in (8, 16)
-    if not large:
+    if not (source.suffix.lower() == ".png" and stream.streams_png(source, stream_pixels)):
         array = to_array(denoise_image(denoiser, read_image(source)))
         axes = _yx_axes(*array.shape)
         return axes, array.dtype, iter([(_image_index(axes, 0, array.shape[0]),
