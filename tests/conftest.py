@@ -44,7 +44,7 @@ def ee559_like():
     and 100 noisy val patches with their clean versions (32 x 32, gaussian sigma 25)."""
     import torch
 
-    from n2n.noise import Gaussian, quantize
+    from n2n.data.noise import Gaussian, quantize
 
     photo = torch.from_numpy(skdata.astronaut()).permute(2, 0, 1).float()
     patches = photo.unfold(1, 32, 8).unfold(2, 32, 8)  # (3, 61, 61, 32, 32)

@@ -14,13 +14,13 @@ from conftest import n2n
 from PIL import Image as PILImage
 
 from n2n.cli import main
-from n2n.data import load_ee559_pairs, make_ee559_pairs
+from n2n.data.config import DataConfig, build_data
+from n2n.data.ee559 import load_ee559_pairs, make_ee559_pairs
+from n2n.data.noise import parse_noise
 from n2n.errors import N2NError
-from n2n.io import Image, read_image, write_image
+from n2n.inference.zeroshot import ZeroShotDenoiser
+from n2n.io.images import Image, read_image, write_image
 from n2n.models import ModelConfig
-from n2n.noise import parse_noise
-from n2n.sources import DataConfig, build_data
-from n2n.zeroshot import ZeroShotDenoiser
 
 
 @pytest.fixture

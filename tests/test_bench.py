@@ -42,7 +42,7 @@ def test_quick_bench_writes_tables_json_and_plots(tmp_path):
     ((), "needs data folders"),
 ])
 def test_bad_options_fail_before_any_work(tmp_path, photo, capsys, args, message):
-    from n2n.io import Image, write_image
+    from n2n.io.images import Image, write_image
 
     (tmp_path / "empty").mkdir()
     (tmp_path / "data").mkdir()
@@ -61,7 +61,7 @@ def test_bench_without_output_folder_is_a_usage_error(tmp_path, capsys):
 
 def test_missing_extra_stops_the_run_but_keeps_finished_results(tmp_path, photo, capsys,
                                                                 monkeypatch):
-    from n2n.io import Image, write_image
+    from n2n.io.images import Image, write_image
 
     monkeypatch.setitem(sys.modules, "bm3d", None)  # as if the bench extra were not installed
     (tmp_path / "data").mkdir()

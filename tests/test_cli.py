@@ -8,10 +8,10 @@ import numpy as np
 import torch
 from conftest import ok
 
-from n2n.checkpoint import load_model
-from n2n.denoise import Denoiser
-from n2n.io import Image, read_image, write_image
-from n2n.metrics import batch_psnr
+from n2n.evaluation.metrics import batch_psnr
+from n2n.inference.denoiser import Denoiser
+from n2n.io.images import Image, read_image, write_image
+from n2n.models.checkpoint import load_model
 
 
 def test_denoise_folder_keeps_names_sizes_and_bit_depth(tmp_path, photo_folder, photo):

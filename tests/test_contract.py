@@ -10,7 +10,7 @@ import torch
 
 import n2n.lite
 import n2n.scratch
-from n2n.metrics import batch_psnr
+from n2n.evaluation.metrics import batch_psnr
 
 MODELS = [pytest.param(n2n.lite.Model, id="lite"), pytest.param(n2n.scratch.Model, id="scratch")]
 

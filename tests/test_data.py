@@ -7,18 +7,11 @@ import pickle
 import pytest
 import torch
 
-from n2n.data import (
-    Batch,
-    CapturePairs,
-    SyntheticPairs,
-    TensorPairs,
-    augment,
-    dihedral,
-    load_ee559_pairs,
-    make_ee559_pairs,
-)
+from n2n.data.augment import augment, dihedral
+from n2n.data.ee559 import TensorPairs, load_ee559_pairs, make_ee559_pairs
+from n2n.data.noise import Gaussian
+from n2n.data.pairs import Batch, CapturePairs, SyntheticPairs
 from n2n.errors import N2NError
-from n2n.noise import Gaussian
 
 
 def test_eight_dihedral_transforms_are_distinct():
@@ -119,8 +112,8 @@ def test_gray_fraction_makes_gray_patches_with_channel_identical_noise():
 
 
 def test_lazy_folder_reads_in_workers_and_does_not_depend_on_their_number(photo_folder):
-    from n2n.data import LazyFolder
-    from n2n.io import list_images
+    from n2n.data.pairs import LazyFolder
+    from n2n.io.images import list_images
 
     paths = list_images([photo_folder])
     made = []
@@ -135,8 +128,8 @@ def test_lazy_folder_reads_in_workers_and_does_not_depend_on_their_number(photo_
 
 
 def test_lazy_folder_worker_errors_come_back_as_one_line(tmp_path, photo):
-    from n2n.data import LazyFolder
-    from n2n.io import Image, write_image
+    from n2n.data.pairs import LazyFolder
+    from n2n.io.images import Image, write_image
 
     write_image(tmp_path / "small.png", Image(photo[:20, :20]))
     source = LazyFolder([tmp_path / "small.png"], Gaussian((25.0, 25.0)), patch_size=32,

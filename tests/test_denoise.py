@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from n2n.denoise import Denoiser, denoise_image, plan_tiles
-from n2n.io import Image
+from n2n.inference.denoiser import Denoiser, denoise_image, plan_tiles
+from n2n.io.images import Image
 from n2n.models import ModelConfig, build_model
 
 

@@ -12,9 +12,9 @@ from scipy import ndimage
 from skimage import data as skdata
 
 from n2n.cli import main
-from n2n.diagnose import check_residual, diagnose_burst, diagnose_image
-from n2n.io import Image, read_image, write_image
-from n2n.noise import parse_noise
+from n2n.data.noise import parse_noise
+from n2n.evaluation.diagnose import check_residual, diagnose_burst, diagnose_image
+from n2n.io.images import Image, read_image, write_image
 
 
 @pytest.fixture(scope="module")

@@ -11,11 +11,14 @@ import pytest
 import torch
 from conftest import n2n, ok
 
-from n2n.denoise import Denoiser, denoise_array
 from n2n.errors import N2NError
-from n2n.export import TOLERANCE, export_model, load_exported, load_weights
+from n2n.export.exporter import TOLERANCE, export_model
+from n2n.inference.arrays import denoise_array
+from n2n.inference.denoiser import Denoiser
+from n2n.inference.exported import load_exported
+from n2n.inference.weights import load_weights
 from n2n.models import ModelConfig, build_model
-from n2n.pretrained import load_bundled
+from n2n.models.bundled import load_bundled
 
 
 def tiny_model():
@@ -137,7 +140,7 @@ def trained_gray_run(tmp_path_factory):
     from skimage import data as skdata
 
     from n2n.cli import main
-    from n2n.io import Image, write_image
+    from n2n.io.images import Image, write_image
 
     root = tmp_path_factory.mktemp("bmz")
     (root / "clean").mkdir()
@@ -156,7 +159,7 @@ def test_bmz_package_validates_and_runs_in_bioimageio_core(tmp_path, trained_gra
     from bioimageio.core import test_model
     from bioimageio.spec import load_description
 
-    from n2n.checkpoint import load_model
+    from n2n.models.checkpoint import load_model
 
     out = ok("export", trained_gray_run / "best.pt", tmp_path / "model.zip", "--author", "Ada",
              "--data-range", "65535")

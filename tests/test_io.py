@@ -8,7 +8,7 @@ import tifffile
 from PIL import Image as PILImage
 
 from n2n.errors import N2NError
-from n2n.io import Image, list_images, read_image, to_array, write_image
+from n2n.io.images import Image, list_images, read_image, to_array, write_image
 
 RNG = np.random.default_rng(0)
 

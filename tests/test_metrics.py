@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
-from n2n.metrics import psnr, ssim
+from n2n.evaluation.metrics import psnr, ssim
 
 
 @pytest.mark.parametrize("channels", [1, 3])

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
+from n2n.data.noise import Gaussian, Impulse, Poisson, Text, parse_noise, quantize
 from n2n.errors import N2NError
-from n2n.noise import Gaussian, Impulse, Poisson, Text, parse_noise, quantize
 
 
 def flat(value: float, size: int = 128) -> torch.Tensor:

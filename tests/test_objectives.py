@@ -6,20 +6,21 @@ import numpy as np
 import pytest
 import torch
 
-from n2n.data import Batch, CapturePairs
+from n2n.data.noise import Gaussian
+from n2n.data.pairs import Batch, CapturePairs
 from n2n.errors import N2NError
-from n2n.metrics import psnr
+from n2n.evaluation.metrics import psnr
+from n2n.inference.zeroshot import ZeroShotDenoiser
 from n2n.models import ModelConfig, build_model
-from n2n.noise import Gaussian
-from n2n.objectives import (
+from n2n.training.config import TrainConfig
+from n2n.training.loop import Validation, fit, validate
+from n2n.training.objectives import (
     diagonal_pair,
     even_crop,
     make_objective,
     neighbour_picks,
     take_cells,
 )
-from n2n.train import TrainConfig, Validation, fit, validate
-from n2n.zeroshot import ZeroShotDenoiser
 
 
 def numbered(n: int, c: int, h: int, w: int) -> torch.Tensor:

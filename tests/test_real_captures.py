@@ -8,14 +8,14 @@ import pytest
 import tifffile
 import torch
 
-from n2n.bursts import load_bursts
 from n2n.cli import main
-from n2n.data import CapturePairs
-from n2n.denoise import Denoiser
-from n2n.io import Image, read_image, write_image
+from n2n.data.bursts import load_bursts
+from n2n.data.noise import parse_noise
+from n2n.data.pairs import CapturePairs
+from n2n.inference.denoiser import Denoiser
+from n2n.io.images import Image, read_image, write_image
 from n2n.models import ModelConfig, build_model
 from n2n.models.pd import pd_merge, pd_split
-from n2n.noise import parse_noise
 
 
 def write_bursts(root, gray_photo, scenes=2, captures=4, sigma=20.0, seed=0):

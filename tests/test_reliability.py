@@ -16,12 +16,13 @@ import torch
 from conftest import N2N, n2n, ok
 
 from n2n import distributed
-from n2n.checkpoint import load_model, load_record
-from n2n.data import SyntheticPairs
-from n2n.distributed import weights_digest
+from n2n.data.noise import Gaussian
+from n2n.data.pairs import SyntheticPairs
 from n2n.models import ModelConfig, build_model
-from n2n.noise import Gaussian
-from n2n.train import Interrupted, TrainConfig, fit
+from n2n.models.checkpoint import load_model, load_record
+from n2n.training.config import TrainConfig
+from n2n.training.distributed import weights_digest
+from n2n.training.loop import Interrupted, fit
 
 
 def small_run(photo):
@@ -152,7 +153,7 @@ class RunsCode:
     (("eval", "{tmp}/evil.pkl"), "not a loadable EE-559 pkl"),
 ])
 def test_pickles_that_run_code_are_refused_and_never_run(tmp_path, photo, args, what):
-    from n2n.io import Image, write_image
+    from n2n.io.images import Image, write_image
 
     write_image(tmp_path / "img.png", Image(photo))
     marker = tmp_path / "pwned"

@@ -11,13 +11,14 @@ import pytest
 import torch
 
 from n2n.bench.throughput import main as throughput_main
-from n2n.data import SyntheticPairs, Validation
-from n2n.denoise import Denoiser
+from n2n.data.noise import parse_noise
+from n2n.data.pairs import SyntheticPairs, Validation
+from n2n.inference.denoiser import Denoiser
 from n2n.models import ModelConfig, build_model
-from n2n.noise import parse_noise
-from n2n.pretrained import BUNDLED_MODELS, load_bundled
-from n2n.speed import autocast, bfloat16_native, prefetch
-from n2n.train import TrainConfig, fit
+from n2n.models.bundled import BUNDLED_MODELS, load_bundled
+from n2n.training.config import TrainConfig
+from n2n.training.loop import fit
+from n2n.training.speed import autocast, bfloat16_native, prefetch
 
 
 def test_prefetch_keeps_order_and_stops_early():

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import sys
 
+import n2n.stream
 import numpy as np
 import pytest
 
-import n2n.stream
 from n2n.cli import main
-from n2n.denoise import Denoiser, denoise_image
-from n2n.io import Image, read_image, write_image
-from n2n.pretrained import load_bundled
-from n2n.stream import decode_rows, denoise_png_streaming, should_stream
+from n2n.inference.denoiser import Denoiser, denoise_image
+from n2n.inference.files import denoise_png_streaming, should_stream
+from n2n.io.images import Image, read_image, write_image
+from n2n.io.png_rows import decode_rows
+from n2n.models.bundled import load_bundled
 
 
 class LibvipsMissing:

@@ -9,11 +9,11 @@ import tifffile
 from conftest import noisy_stack
 
 from n2n.cli import main
-from n2n.denoise import Denoiser, denoise_image
 from n2n.errors import N2NError
-from n2n.io import array_to_image, to_array
-from n2n.pretrained import load_bundled
-from n2n.tiffs import denoise_tiff, handles
+from n2n.inference.denoiser import Denoiser, denoise_image
+from n2n.inference.files import denoise_tiff, handles
+from n2n.io.images import array_to_image, to_array
+from n2n.models.bundled import load_bundled
 
 
 @pytest.fixture(scope="module")

@@ -7,12 +7,13 @@ import json
 import pytest
 import torch
 
-from n2n.checkpoint import load_model, load_record
-from n2n.data import SyntheticPairs
+from n2n.data.noise import Gaussian, Impulse
+from n2n.data.pairs import SyntheticPairs
 from n2n.errors import N2NError
 from n2n.models import ModelConfig, build_model
-from n2n.noise import Gaussian, Impulse
-from n2n.train import TrainConfig, Validation, fit, validate
+from n2n.models.checkpoint import load_model, load_record
+from n2n.training.config import TrainConfig
+from n2n.training.loop import Validation, fit, validate
 
 
 @pytest.fixture
@@ -97,7 +98,7 @@ def test_corrupt_or_foreign_checkpoint_is_refused(tmp_path):
 
 
 def test_checkpoint_from_a_newer_version_is_refused(tmp_path):
-    from n2n.checkpoint import VERSION, model_record
+    from n2n.models.checkpoint import VERSION, model_record
 
     record = model_record(build_model(ModelConfig(width=4)))
     record["version"] = VERSION + 1

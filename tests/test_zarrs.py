@@ -5,19 +5,18 @@ from __future__ import annotations
 
 import sys
 
+import n2n.zarrs
 import numpy as np
 import pytest
 import tifffile
 from conftest import noisy_stack
 
-import n2n.zarrs
 from n2n.cli import main
-from n2n.denoise import Denoiser, denoise_image
 from n2n.errors import N2NError
-from n2n.io import Image, read_image, to_array, write_image
-from n2n.pretrained import load_bundled
-from n2n.tiffs import denoise_tiff
-from n2n.zarrs import denoise_to_zarr
+from n2n.inference.denoiser import Denoiser, denoise_image
+from n2n.inference.files import denoise_tiff, denoise_to_zarr
+from n2n.io.images import Image, read_image, to_array, write_image
+from n2n.models.bundled import load_bundled
 
 zarr = pytest.importorskip("zarr")
 ngff = pytest.importorskip("ome_zarr_models.v04.image")

@@ -11,7 +11,7 @@ __version__ = "0.1.0"
 def __getattr__(name: str):
     """``n2n.denoise_array``, imported on first use so that ``import n2n`` stays light."""
     if name == "denoise_array":
-        from n2n.denoise import denoise_array
+        from n2n.inference.arrays import denoise_array
 
         return denoise_array
     raise AttributeError(f"module 'n2n' has no attribute '{name}'")

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from types import ModuleType
 
 
 class N2NError(ValueError):
@@ -26,3 +28,12 @@ def conversion_errors(source: Path, target: Path) -> Iterator[None]:
         raise N2NError(f"{source} -> {target}: {err.strerror or err}") from err
     except Exception as err:
         raise N2NError(f"{source}: cannot read image ({err or type(err).__name__})") from err
+
+
+def optional_module(name: str, extra: str, purpose: str) -> ModuleType:
+    """Import an optional dependency, or say which extra installs it."""
+    try:
+        return importlib.import_module(name)
+    except ImportError:
+        raise N2NError(f"{purpose} needs the '{name}' package: pip install 'n2n-lite[{extra}]'"
+                       ) from None

@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import torch
 
-from n2n.data import TensorPairs, check_image_tensor
+from n2n.data.ee559 import TensorPairs, check_image_tensor
 from n2n.errors import N2NError
 from n2n.models import ModelConfig, build_model
-from n2n.pretrained import load_bundled
-from n2n.train import TrainConfig, fit, predict_batches
+from n2n.models.bundled import load_bundled
+from n2n.training.config import TrainConfig
+from n2n.training.loop import fit, predict_batches
 
 # The architecture of the bundled weights, so Model() and load_pretrained_model() agree.
 DEFAULT_MODEL = ModelConfig(arch="lite", channels=3, width=24, depth=4, residual=True,

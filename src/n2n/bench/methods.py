@@ -33,8 +33,8 @@ def _noisy(device: str) -> Denoise:
 
 def _bundled(model: str) -> Callable[[str], Denoise]:
     def build(device: str) -> Denoise:
-        from n2n.denoise import Denoiser
-        from n2n.pretrained import load_bundled
+        from n2n.inference.denoiser import Denoiser
+        from n2n.models.bundled import load_bundled
 
         denoiser = Denoiser(load_bundled(model), device)
         return lambda noisy, sigma: denoiser(noisy)
@@ -82,7 +82,7 @@ def _bm3d_vst(device: str) -> Denoise:
     bm3d_denoise = _bm3d(device)
 
     def denoise(noisy: np.ndarray, sigma: float) -> np.ndarray:
-        from n2n.diagnose import diagnose_image
+        from n2n.evaluation.diagnose import diagnose_image
 
         model = diagnose_image(noisy).noise_model
         a, b = max(model.a, 1e-3), max(model.b, 0.0)  # a tiny A: close to plain gaussian

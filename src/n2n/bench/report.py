@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from n2n.files import atomic_path, write_text_atomic
+from n2n.io.files import atomic_path, write_text_atomic
 
 CLASSICAL = ("bm3d", "nlm", "tv", "wavelet")
 
@@ -94,7 +94,7 @@ def _save(fig, path: Path) -> None:
 
 def pareto_chart(results: list[dict], path: Path, max_settings: int = 6) -> None:
     """PSNR against megapixels per second (log scale), one panel per setting."""
-    from n2n.plots import plt
+    from n2n.evaluation.plots import plt
 
     groups = list(by_setting(results).items())[:max_settings]
     cols = min(3, len(groups))
@@ -117,7 +117,7 @@ def pareto_chart(results: list[dict], path: Path, max_settings: int = 6) -> None
 def crop_grid(crops: dict[str, dict[str, np.ndarray]], path: Path, size: int = 96,
               max_settings: int = 6) -> None:
     """The centre ``size`` x ``size`` crop of one image per setting, for every method."""
-    from n2n.plots import plt
+    from n2n.evaluation.plots import plt
 
     settings = list(crops.items())[:max_settings]
     methods = list(dict.fromkeys(m for _, outs in settings for m in outs if m != "clean"))
@@ -144,7 +144,7 @@ def crop_grid(crops: dict[str, dict[str, np.ndarray]], path: Path, size: int = 9
 
 def training_curves(runs: list[dict], path: Path) -> None:
     """Validation PSNR against training minutes for every trained recipe."""
-    from n2n.plots import plt
+    from n2n.evaluation.plots import plt
 
     fig, ax = plt.subplots(figsize=(7, 4.5))
     for i, run in enumerate(runs):

@@ -21,14 +21,14 @@ from tqdm.auto import tqdm
 from n2n.bench.measure import PeakMemory, machine
 from n2n.bench.methods import METHODS, Denoise, resolve_methods
 from n2n.bench.training import ABLATION, EQUAL_BUDGET, Recipe, train_recipe
-from n2n.data import Validation
+from n2n.data.config import DataConfig, build_data
+from n2n.data.noise import Gaussian, parse_noise
+from n2n.data.pairs import Validation
 from n2n.errors import N2NError
-from n2n.evaluate import burst_pairs, ee559_val_pairs, noisy_versions, reference_pairs
-from n2n.files import write_text_atomic
-from n2n.io import list_images, read_image
-from n2n.metrics import psnr, ssim
-from n2n.noise import Gaussian, parse_noise
-from n2n.sources import DataConfig, build_data
+from n2n.evaluation.metrics import psnr, ssim
+from n2n.evaluation.scoring import burst_pairs, ee559_val_pairs, noisy_versions, reference_pairs
+from n2n.io.files import write_text_atomic
+from n2n.io.images import list_images, read_image
 
 PKL_SETTING = "as in the pkl"
 
@@ -87,7 +87,7 @@ REAL_SETTING = "real noise"
 def load_real_dataset(name: str, pairs, limit: int | None = None) -> Dataset:
     """Real captures with references (no noise added); sigma, for the methods that need it,
     is estimated from each noisy image alone."""
-    from n2n.diagnose import diagnose_image
+    from n2n.evaluation.diagnose import diagnose_image
 
     cases = [Case(n, noisy, ref, diagnose_image(noisy).noise_std)
              for n, noisy, ref in itertools.islice(pairs, limit)]
@@ -244,7 +244,7 @@ class Bench:
         self.save()
 
     def zero_shot(self, device: str) -> Denoise:
-        from n2n.zeroshot import ZeroShotDenoiser
+        from n2n.inference.zeroshot import ZeroShotDenoiser
 
         fit_one = ZeroShotDenoiser(self.config.zero_shot_iterations, device=device,
                                    progress=False)
@@ -252,7 +252,7 @@ class Bench:
 
     def train_models(self) -> None:
         """Equal-budget N2N / N2C / Ne2Ne per training noise, then the ablation."""
-        from n2n.denoise import Denoiser
+        from n2n.inference.denoiser import Denoiser
 
         for spec in self.config.train_noises:
             noise = parse_noise(spec)
@@ -295,7 +295,7 @@ def quick_data(folder: Path) -> tuple[Path, Path]:
     """Tiny generated data for ``--quick``: crops of scikit-image's bundled photos as PNGs."""
     from skimage import data as skdata
 
-    from n2n.io import Image, write_image
+    from n2n.io.images import Image, write_image
 
     test, train = folder / "test", folder / "train"
     for sub in (test, train):

@@ -3,7 +3,7 @@ ratio against plain float32 eager training (the default before ``TrainConfig.fas
 
 One step is what the trainer does per batch: draw the pairs (bundled recipe: blind gaussian
 noise, 64x64 patches, scales 1,1,2,4, batch 32), augment, forward, loss, backward, Adam. The
-parts are timed in a loop of their own; the last two rows run the real :func:`n2n.train.fit`
+parts are timed in a loop of their own; the last two rows run the real :func:`n2n.training.loop.fit`
 with ``fast`` off and on. Usage::
 
     python -m n2n.bench.throughput [--models lite n2n] [--threads 1 2] [--steps 10] [-o out.json]
@@ -23,13 +23,14 @@ from pathlib import Path
 import torch
 
 from n2n.bench.measure import machine
-from n2n.data import SyntheticPairs
-from n2n.files import write_text_atomic
+from n2n.data.noise import parse_noise
+from n2n.data.pairs import SyntheticPairs
+from n2n.io.files import write_text_atomic
 from n2n.models import ModelConfig, build_model
-from n2n.noise import parse_noise
-from n2n.objectives import make_objective
-from n2n.speed import bfloat16_native, memory_layout, prefetch
-from n2n.train import TrainConfig, derived_generator, fit, prepare
+from n2n.training.config import TrainConfig
+from n2n.training.loop import derived_generator, fit, prepare
+from n2n.training.objectives import make_objective
+from n2n.training.speed import bfloat16_native, memory_layout, prefetch
 
 ARCHES = {"lite": ModelConfig("lite", 3, 24, residual=True, linear_output=True),
           "n2n": ModelConfig("n2n", 3, 48, residual=True)}
@@ -102,7 +103,7 @@ def quality(folder: Path, steps: int, seeds: list[int], threads: int
             ) -> list[dict[str, object]]:
     """Hold-out PSNR after the same ``steps`` with ``fast`` off and on, per seed: the speed-ups
     must not cost quality (Lite U-Net, gaussian 25, 64x64 patches, batch 32)."""
-    from n2n.sources import DataConfig, build_data
+    from n2n.data.config import DataConfig, build_data
 
     torch.set_num_threads(threads)
     data = DataConfig(source="clean", paths=[str(folder)], noise="gaussian:25",

@@ -12,10 +12,11 @@ from pathlib import Path
 
 import torch
 
-from n2n.data import SyntheticPairs, Validation
+from n2n.data.noise import Noise
+from n2n.data.pairs import SyntheticPairs, Validation
 from n2n.models import ModelConfig, PixelModel, build_model
-from n2n.noise import Noise
-from n2n.train import TrainConfig, fit
+from n2n.training.config import TrainConfig
+from n2n.training.loop import fit
 
 
 @dataclass(frozen=True)

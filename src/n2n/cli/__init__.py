@@ -33,7 +33,7 @@ def main(argv: list[str] | None = None) -> int:
         if getattr(args, "threads", None):
             torch.set_num_threads(args.threads)
         if getattr(args, "device", None):
-            from n2n.train import resolve_device
+            from n2n.device import resolve_device
 
             args.device = resolve_device(args.device)
         return args.run(args) or 0

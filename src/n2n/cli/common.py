@@ -21,9 +21,9 @@ def add_model_options(p: argparse.ArgumentParser) -> None:
 
 def load_denoiser(args: argparse.Namespace, tile: int = 512):
     """The Denoiser of ``--weights`` or the bundled ``--model``."""
-    from n2n.denoise import Denoiser
-    from n2n.export import load_weights
-    from n2n.pretrained import load_bundled
+    from n2n.inference.denoiser import Denoiser
+    from n2n.inference.weights import load_weights
+    from n2n.models.bundled import load_bundled
 
     model = load_weights(args.weights) if args.weights else load_bundled(args.model)
     return Denoiser(model, args.device, tile=tile, pd=args.pd)

@@ -11,9 +11,9 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from n2n.cli.common import add_model_options, load_denoiser
+from n2n.data.noise import parse_noise
 from n2n.errors import N2NError
-from n2n.files import write_text_atomic
-from n2n.noise import parse_noise
+from n2n.io.files import write_text_atomic
 
 
 def add_parsers(sub) -> None:
@@ -56,14 +56,13 @@ def add_parsers(sub) -> None:
 
 
 def run_denoise(args: argparse.Namespace) -> int:
-    from n2n import stream, tiffs, zarrs
-    from n2n.denoise import denoise_image, output_paths
-    from n2n.io import list_images, read_image, write_image
+    from n2n.inference.files import denoise_file, output_paths
+    from n2n.io.images import list_images
 
     inputs = list_images(args.inputs)
     targets = output_paths(inputs, args.output)
     if args.zero_shot:
-        from n2n.zeroshot import ZeroShotDenoiser
+        from n2n.inference.zeroshot import ZeroShotDenoiser
 
         if args.weights:
             raise N2NError("--zero-shot trains its own network on each image; drop --weights")
@@ -72,22 +71,14 @@ def run_denoise(args: argparse.Namespace) -> int:
         denoiser = load_denoiser(args, args.tile)
     bar = tqdm(inputs, desc="denoise", unit="image", disable=None)  # no bar when not a tty
     for path, target in zip(bar, targets, strict=True):
-        no_strips = 1 << 62 if args.zero_shot else None  # zero-shot fits whole planes
-        if zarrs.handles(target):  # chunked OME-Zarr: plane by plane, strip by strip
-            zarrs.denoise_to_zarr(denoiser, path, target, stream_pixels=no_strips)
-        elif tiffs.handles(path, target):  # plane by plane, strips of large planes, metadata
-            tiffs.denoise_tiff(denoiser, path, target, stream_pixels=no_strips)
-        elif not args.zero_shot and stream.should_stream(path, target):
-            stream.denoise_png_streaming(denoiser, path, target)  # memory bounded by a strip
-        else:
-            write_image(target, denoise_image(denoiser, read_image(path)))
+        denoise_file(denoiser, path, target)
     print(f"wrote {len(targets)} image(s) to {args.output}")
     return 0
 
 
 def run_eval(args: argparse.Namespace) -> int:
-    from n2n import evaluate
-    from n2n.io import list_images, read_image
+    from n2n.evaluation import scoring as evaluate
+    from n2n.io.images import list_images, read_image
 
     denoiser = load_denoiser(args)
     real = (args.noisy or args.reference, args.bursts)
@@ -122,10 +113,10 @@ def run_eval(args: argparse.Namespace) -> int:
 def run_demo(args: argparse.Namespace) -> int:
     from skimage import data as skdata
 
-    from n2n.evaluate import noisy_versions
-    from n2n.io import Image, write_image
-    from n2n.metrics import psnr
-    from n2n.plots import side_by_side
+    from n2n.evaluation.metrics import psnr
+    from n2n.evaluation.plots import side_by_side
+    from n2n.evaluation.scoring import noisy_versions
+    from n2n.io.images import Image, write_image
 
     noise = parse_noise(args.noise)
     clean = skdata.astronaut().astype(np.float32)  # 512x512 RGB photo bundled with scikit-image

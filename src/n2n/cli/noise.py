@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from n2n.errors import N2NError
-from n2n.files import write_text_atomic
+from n2n.io.files import write_text_atomic
 
 
 def add_parsers(sub) -> None:
@@ -30,9 +30,9 @@ def add_parsers(sub) -> None:
 
 
 def run_diagnose(args: argparse.Namespace) -> int:
-    from n2n import diagnose, plots
-    from n2n.bursts import load_captures
-    from n2n.io import read_image
+    from n2n.data.bursts import load_captures
+    from n2n.evaluation import diagnose, plots
+    from n2n.io.images import read_image
 
     if bool(args.inputs) == bool(args.residual):
         raise N2NError("diagnose takes captures of one scene (or one image), or --residual "
@@ -68,7 +68,7 @@ def run_diagnose(args: argparse.Namespace) -> int:
 
 
 def run_models(args: argparse.Namespace) -> int:
-    from n2n.pretrained import BUNDLED_MODELS, bundled_weights_path
+    from n2n.models.bundled import BUNDLED_MODELS, bundled_weights_path
 
     for m in BUNDLED_MODELS.values():
         size = bundled_weights_path(m.name).stat().st_size / 1e3

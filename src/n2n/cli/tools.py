@@ -11,8 +11,8 @@ from pathlib import Path
 import torch
 
 from n2n.cli.common import parse_scales
-from n2n.files import write_text_atomic
-from n2n.noise import parse_noise
+from n2n.data.noise import parse_noise
+from n2n.io.files import write_text_atomic
 
 
 def add_parsers(sub) -> None:
@@ -61,8 +61,9 @@ def add_parsers(sub) -> None:
 
 
 def run_make_pairs(args: argparse.Namespace) -> int:
-    from n2n.checkpoint import save_atomic
-    from n2n.data import load_folder, make_ee559_pairs, split_holdout
+    from n2n.data.ee559 import make_ee559_pairs
+    from n2n.data.folders import load_folder, split_holdout
+    from n2n.models.checkpoint import save_atomic
 
     noise, scales = parse_noise(args.noise), parse_scales(args.scales)
     images = load_folder(args.clean_dir, channels=3)
@@ -83,10 +84,10 @@ def run_make_pairs(args: argparse.Namespace) -> int:
 
 
 def run_scratch_train(args: argparse.Namespace) -> int:
-    from n2n.data import load_ee559_pairs
+    from n2n.data.ee559 import load_ee559_pairs
     from n2n.scratch import Model
     from n2n.scratch.training import train_with_log
-    from n2n.train import format_row
+    from n2n.training.logs import format_row
 
     first, second = load_ee559_pairs(args.train_pkl)
     if args.train_count:
@@ -105,12 +106,12 @@ def run_scratch_train(args: argparse.Namespace) -> int:
 
 
 def run_export(args: argparse.Namespace) -> int:
-    from n2n.checkpoint import load_record, model_from_record, provenance
-    from n2n.export import HALF_TOLERANCE, TOLERANCE, export_format, export_model
-    from n2n.pretrained import BUNDLED_MODELS, load_bundled
+    from n2n.export.exporter import HALF_TOLERANCE, TOLERANCE, export_format, export_model
+    from n2n.models.bundled import is_bundled_name, load_bundled
+    from n2n.models.checkpoint import load_record, model_from_record, provenance
 
     fmt = export_format(args.output, args.format)
-    bundled = not args.checkpoint.exists() and str(args.checkpoint) in BUNDLED_MODELS
+    bundled = is_bundled_name(args.checkpoint)
     if bundled:
         model, record = load_bundled(str(args.checkpoint)), {}
     else:
@@ -119,7 +120,7 @@ def run_export(args: argparse.Namespace) -> int:
         record = provenance(saved)
     package = None
     if fmt == "bmz":
-        from n2n.bmz import describe_training
+        from n2n.export.bmz import describe_training
 
         name = args.name or "n2n-lite " + (str(args.checkpoint) if bundled
                                            else args.checkpoint.parent.name)
@@ -134,7 +135,7 @@ def run_export(args: argparse.Namespace) -> int:
           f"on a 64x48 and a 37x53 image: max |difference| {difference:.2g} on the 0..255 scale "
           f"(tolerance {tolerance:g})")
     if fmt == "bmz":
-        from n2n.bmz import validator_version
+        from n2n.export.bmz import validator_version
 
         version = validator_version()
         print(f"validated with bioimageio.spec {version}" if version else "not validated: "

@@ -11,10 +11,10 @@ from pathlib import Path
 import torch
 
 from n2n.cli.common import parse_scales
+from n2n.data.config import DataConfig
 from n2n.errors import N2NError
 from n2n.models import ModelConfig
-from n2n.sources import DataConfig
-from n2n.train import TrainConfig
+from n2n.training.config import TrainConfig
 
 SOURCE_FLAGS = ("clean", "ee559", "bursts", "captured", "noisy")
 
@@ -93,12 +93,12 @@ def add_parsers(sub) -> None:
 
 
 def run_train(args: argparse.Namespace) -> int:
-    from n2n import distributed
-    from n2n.checkpoint import load_model, load_record
+    from n2n.data.config import build_data
     from n2n.models import build_model
-    from n2n.pretrained import BUNDLED_MODELS, load_bundled
-    from n2n.sources import build_data
-    from n2n.train import Interrupted, fit
+    from n2n.models.bundled import load_named
+    from n2n.models.checkpoint import load_record
+    from n2n.training import distributed
+    from n2n.training.loop import Interrupted, fit
 
     resume = None
     if args.resume:
@@ -116,8 +116,7 @@ def run_train(args: argparse.Namespace) -> int:
         config = train_config(args)
     source, val = build_data(config.data, config.mode, config.seed)
     if resume is None and config.init:
-        bundled = config.init in BUNDLED_MODELS and not Path(config.init).exists()
-        model = load_bundled(config.init) if bundled else load_model(config.init)
+        model = load_named(config.init)
         if model.config.channels != source.channels:
             raise N2NError(f"{config.init}: model has {model.config.channels} channels, the "
                            f"training images {source.channels}")

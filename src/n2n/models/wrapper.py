@@ -124,3 +124,9 @@ class PixelModel(nn.Module):
             out = out + z
         out = pd_merge(out, pd)
         return out[..., :height, :width] * std + mean
+
+
+def tile_margin(model: torch.nn.Module) -> int:
+    """The receptive radius rounded up to the network's multiple: tiles overlapping by it start
+    on the network's pooling grid, so cropped tiles equal the untiled result."""
+    return -(-model.receptive_radius // model.multiple) * model.multiple

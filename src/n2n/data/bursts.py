@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 from n2n.errors import N2NError
-from n2n.io import (
+from n2n.io.images import (
     IMAGE_SUFFIXES,
     STACK_SUFFIXES,
     Image,

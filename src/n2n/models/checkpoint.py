@@ -10,7 +10,7 @@ from typing import Any
 import torch
 
 from n2n.errors import N2NError
-from n2n.files import atomic_path, load_torch_file
+from n2n.io.files import atomic_path, load_torch_file
 from n2n.models import ModelConfig, PixelModel, build_model
 
 FORMAT = "n2n-lite"

@@ -19,8 +19,8 @@ import time
 from pathlib import Path
 
 from n2n.bench.measure import machine
-from n2n.checkpoint import load_model
-from n2n.distributed import weights_digest
+from n2n.models.checkpoint import load_model
+from n2n.training.distributed import weights_digest
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,26 +1,24 @@
-"""Write a denoised image or TIFF stack as OME-Zarr (NGFF 0.4 on Zarr v2), the chunked format
-that napari (napari-ome-zarr), Fiji (MoBIE) and ome-zarr-py open without reading it whole.
+"""Write images and TIFF stacks as OME-Zarr (NGFF 0.4 on Zarr v2), the chunked format that
+napari (napari-ome-zarr), Fiji (MoBIE) and ome-zarr-py open without reading it whole.
 
-One plane, or one strip of a large plane, is in memory at a time: a TIFF's planes come from
-:func:`n2n.tiffs.denoised_blocks`, a large PNG's rows from :mod:`n2n.stream`. The TIFF's axes
-(T, C, Z; colour samples become the channel axis) and physical pixel sizes (ImageJ or OME
-metadata, else the TIFF resolution) become the NGFF axes and scale. Needs the ``zarr`` extra.
+Blocks arrive one at a time (a plane, or a strip of a large plane), so memory holds one block.
+A TIFF's axes (T, C, Z; colour samples become the channel axis) and physical pixel sizes
+(ImageJ or OME metadata, else the TIFF resolution) become the NGFF axes and scale. Needs the
+``zarr`` extra.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from n2n import stream, tiffs
-from n2n.denoise import Denoiser, denoise_image
-from n2n.errors import N2NError, conversion_errors
-from n2n.files import atomic_folder
-from n2n.io import check_size, read_image, to_array
+from n2n.errors import N2NError
+from n2n.io.files import atomic_folder
+from n2n.io.tiff_stacks import TiffLayout
 
 ZARR_SUFFIX = ".zarr"
 CHUNK_EDGE = 1024  # y and x chunk size: what viewers of large images fetch at a time
@@ -33,11 +31,6 @@ _UNITS = {"micron": "micrometer", "um": "micrometer", "\u00b5m": "micrometer",
           "m": "meter", "inch": "inch", "s": "second", "sec": "second", "ms": "millisecond",
           "min": "minute", "h": "hour"}
 _RESOLUTION_UNITS = {2: "inch", 3: "centimeter"}  # TIFF ResolutionUnit tag values
-
-
-def handles(target: Path) -> bool:
-    """True when ``target`` names an OME-Zarr output."""
-    return target.suffix.lower() == ZARR_SUFFIX
 
 
 @dataclass
@@ -59,30 +52,21 @@ class Axis:
         return entry
 
 
-def denoise_to_zarr(denoiser: Denoiser, source: Path, target: Path,
-                    stream_pixels: int | None = None) -> list[Axis]:
-    """Denoise ``source`` (a TIFF stack, or any image n2n reads) into the OME-Zarr folder
-    ``target``, written atomically; returns its axes. A ``target`` that exists is replaced only
-    if it is a Zarr folder."""
+def write_zarr(target: Path, axes: list[Axis], dtype: np.dtype,
+               blocks: Iterable[tuple[tuple, np.ndarray]], source: Path) -> None:
+    """Write ``blocks`` (an index into the array, and its values) as the OME-Zarr image
+    ``target`` with ``axes``, atomically; ``source`` is named in the metadata. A ``target``
+    that exists is replaced only if it is a Zarr folder."""
     zarr = _zarr()
-    with conversion_errors(source, target):
-        if source.suffix.lower() in tiffs.TIFF_SUFFIXES:
-            layout = tiffs.read_layout(source)
-            axes, order = _tiff_axes(source, layout)
-            blocks = _tiff_blocks(denoiser, source, layout, order, stream_pixels)
-            dtype = layout.dtype
-        else:
-            axes, dtype, blocks = _image_blocks(denoiser, source, stream_pixels)
-        with atomic_folder(target, _is_zarr) as tmp:
-            group = zarr.open_group(str(tmp), mode="w", zarr_format=2)
-            chunks = tuple(min(CHUNK_EDGE, a.size) if a.name in "yx" else 1 for a in axes)
-            array = group.create_array("0", shape=tuple(a.size for a in axes), chunks=chunks,
-                                       dtype=dtype, fill_value=0, compressors=_compressor(),
-                                       chunk_key_encoding={"name": "v2", "separator": "/"})
-            for index, block in blocks:
-                array[index] = block
-            group.attrs["multiscales"] = [_multiscale(axes, source)]
-    return axes
+    with atomic_folder(target, _is_zarr) as tmp:
+        group = zarr.open_group(str(tmp), mode="w", zarr_format=2)
+        chunks = tuple(min(CHUNK_EDGE, a.size) if a.name in "yx" else 1 for a in axes)
+        array = group.create_array("0", shape=tuple(a.size for a in axes), chunks=chunks,
+                                   dtype=dtype, fill_value=0, compressors=_compressor(),
+                                   chunk_key_encoding={"name": "v2", "separator": "/"})
+        for index, block in blocks:
+            array[index] = block
+        group.attrs["multiscales"] = [_multiscale(axes, source)]
 
 
 def _zarr() -> Any:
@@ -119,7 +103,7 @@ def _multiscale(axes: list[Axis], source: Path) -> dict[str, Any]:
 # ---- TIFF stacks
 
 
-def _tiff_axes(source: Path, layout: tiffs.TiffLayout) -> tuple[list[Axis], list[int]]:
+def tiff_axes(source: Path, layout: TiffLayout) -> tuple[list[Axis], list[int]]:
     """The NGFF axes of a TIFF series, and for each of them the series axis it comes from."""
     physical = _physical_sizes(layout)
     axes = []
@@ -148,7 +132,7 @@ def _ngff_problem(axes: list[Axis]) -> str | None:
     return None
 
 
-def _physical_sizes(layout: tiffs.TiffLayout) -> dict[str, tuple[float, str | None]]:
+def _physical_sizes(layout: TiffLayout) -> dict[str, tuple[float, str | None]]:
     """Axis letter -> (size of one step, NGFF unit) from ImageJ, OME or TIFF resolution."""
     options = layout.write_options
     meta = options.get("metadata") or {}
@@ -176,43 +160,33 @@ def _physical_sizes(layout: tiffs.TiffLayout) -> dict[str, tuple[float, str | No
     return sizes
 
 
-def _tiff_blocks(denoiser: Denoiser, source: Path, layout: tiffs.TiffLayout, order: list[int],
-                 stream_pixels: int | None) -> Iterator[tuple[tuple, np.ndarray]]:
-    """(index into the NGFF array, denoised block) for every block of every plane."""
+def tiff_blocks(layout: TiffLayout, order: list[int],
+                blocks: Iterable[tuple[int, int, np.ndarray]]
+                ) -> Iterator[tuple[tuple, np.ndarray]]:
+    """(plane index, first row, rows channels last) of a TIFF series -> (index into the NGFF
+    array whose axes are the series' in ``order``, block with samples first)."""
     leading = layout.shape[: len(layout.shape) - len(layout.plane_shape)]
     letters = [layout.axes[i] for i in order]
-    for k, top, block in tiffs.denoised_blocks(denoiser, source, layout, stream_pixels,
-                                               strip_rows=CHUNK_EDGE):
+    for k, top, block in blocks:
         position = dict(zip(layout.axes, np.unravel_index(k, leading), strict=False))
         rows = slice(top, top + len(block))
         index = tuple(rows if a == "Y" else slice(None) if a in "XS" else int(position[a])
                       for a in letters)
-        yield index, block if block.ndim == 2 else np.moveaxis(block, -1, 0)  # samples first
+        yield index, block if block.ndim == 2 else np.moveaxis(block, -1, 0)
 
 
 # ---- single images (PNG, JPEG, NumPy)
 
 
-def _image_blocks(denoiser: Denoiser, source: Path, stream_pixels: int | None
-                  ) -> tuple[list[Axis], np.dtype, Iterator[tuple[tuple, np.ndarray]]]:
-    """The axes, dtype and blocks of one image: streamed rows of a large PNG, else whole."""
-    if not (source.suffix.lower() == ".png" and stream.streams_png(source, stream_pixels)):
-        array = to_array(denoise_image(denoiser, read_image(source)))
-        axes = _yx_axes(*array.shape)
-        return axes, array.dtype, iter([(_image_index(axes, 0, array.shape[0]),
-                                         _channels_first(array))])
-    (width, height, planes, alpha, depth), rows = stream.decode_rows(source)
-    check_size(source, height, width)
-    axes = _yx_axes(height, width, planes)
-    dtype = np.dtype(np.uint8 if depth == 8 else np.uint16)
-    out_rows = stream.denoised_rows(denoiser, rows, height, planes - alpha, depth)
-    blocks = ((_image_index(axes, top, len(block)),
-               _channels_first(block.reshape(len(block), width, planes)))
-              for top, block in stream.row_blocks(out_rows, height, CHUNK_EDGE))
-    return axes, dtype, blocks
+def image_blocks(axes: list[Axis], blocks: Iterable[tuple[int, np.ndarray]]
+                 ) -> Iterator[tuple[tuple, np.ndarray]]:
+    """(first row, rows (rows, W, C)) of one image -> (index into its NGFF array, block with
+    channels first)."""
+    for top, block in blocks:
+        yield _image_index(axes, top, len(block)), _channels_first(block)
 
 
-def _yx_axes(height: int, width: int, channels: int) -> list[Axis]:
+def image_axes(height: int, width: int, channels: int) -> list[Axis]:
     axes = [Axis("c", "channel", channels)] if channels > 1 else []
     return [*axes, Axis("y", "space", height), Axis("x", "space", width)]
 

@@ -18,7 +18,7 @@ from collections import defaultdict
 from pathlib import Path
 
 from n2n.errors import N2NError
-from n2n.files import write_text_atomic
+from n2n.io.files import write_text_atomic
 
 RUN_NAME = re.compile(r"(?P<recipe>.+)-s(?P<seed>\d+)$")
 
@@ -74,7 +74,7 @@ def markdown(rows: list[dict[str, object]], eval_suffix: str | None) -> str:
 
 def plot(groups: dict[str, list[Path]], steps_per_epoch: int, path: Path) -> None:
     """Validation PSNR against steps: the seeds' mean, and their range shaded."""
-    from n2n.plots import plot_seed_curves
+    from n2n.evaluation.plots import plot_seed_curves
 
     curves = {}
     for recipe, folders in groups.items():

@@ -8,7 +8,7 @@
 * ``zs`` - zero-shot Noise2Noise (Mansour and Heckel, CVPR 2023): the two diagonal averages of
   every 2x2 cell of the one image to denoise, with its residual and consistency losses.
 
-All losses are taken in the model's normalised units (see :mod:`n2n.losses`).
+All losses are taken in the model's normalised units (see :mod:`n2n.training.losses`).
 """
 
 from __future__ import annotations
@@ -16,12 +16,12 @@ from __future__ import annotations
 import torch
 from torch.nn import functional as F
 
-from n2n.data import Batch
-from n2n.distributed import unwrap
+from n2n.data.pairs import Batch
 from n2n.errors import N2NError
-from n2n.losses import loss_value
 from n2n.models import PixelModel
 from n2n.models.pd import pd_split
+from n2n.training.distributed import unwrap
+from n2n.training.losses import loss_value
 
 MODES = ("n2n", "ne2ne", "zs")
 

@@ -109,7 +109,7 @@ def _correlation_map(ax, corr: np.ndarray, title: str) -> None:
 
 def _save(fig, path: Path) -> None:
     """Write a figure atomically (temporary file, fsync, rename)."""
-    from n2n.files import atomic_path
+    from n2n.io.files import atomic_path
 
     with atomic_path(path) as tmp:
         fig.savefig(tmp, dpi=100)

@@ -21,10 +21,10 @@ import numpy as np
 import tifffile
 
 from n2n.bench.measure import machine
-from n2n.denoise import tile_margin
-from n2n.export import load_weights
-from n2n.io import IMAGE_SUFFIXES, read_image
-from n2n.metrics import psnr
+from n2n.evaluation.metrics import psnr
+from n2n.inference.weights import load_weights
+from n2n.io.images import IMAGE_SUFFIXES, read_image
+from n2n.models.wrapper import tile_margin
 
 WHITE = 65535  # the stack is written at 16 bits, as microscopes write them
 

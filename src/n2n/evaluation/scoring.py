@@ -10,11 +10,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from n2n.bursts import load_bursts
+from n2n.data.bursts import load_bursts
+from n2n.data.noise import Noise
 from n2n.errors import N2NError
-from n2n.io import list_images, read_image
-from n2n.metrics import psnr, ssim
-from n2n.noise import Noise
+from n2n.evaluation.metrics import psnr, ssim
+from n2n.io.images import list_images, read_image
 
 
 @dataclass
@@ -49,7 +49,7 @@ def noisy_versions(paths: Iterable[Path], images: Iterable[np.ndarray], noise: N
 
 def ee559_val_pairs(path: str | Path) -> Iterator[tuple[str, np.ndarray, np.ndarray]]:
     """(name, noisy, clean) (H, W, C) arrays from an EE-559 ``val_data.pkl``, loaded safely."""
-    from n2n.data import load_ee559_pairs
+    from n2n.data.ee559 import load_ee559_pairs
 
     noisy, clean = load_ee559_pairs(path)
     for i in range(len(noisy)):
@@ -78,7 +78,7 @@ def reference_pairs(noisy_dir: str | Path, reference_dir: str | Path
 def burst_pairs(root: str | Path, reference_name: str, channels: int | None = None
                 ) -> Iterator[tuple[str, np.ndarray, np.ndarray]]:
     """(scene/capture, capture, reference): every capture of every scene of a bursts folder
-    (see :mod:`n2n.bursts`), each scored alone against its scene's reference."""
+    (see :mod:`n2n.data.bursts`), each scored alone against its scene's reference."""
     for burst in load_bursts(root, reference_name, channels):
         reference = burst.reference.permute(1, 2, 0).numpy()
         for k, capture in enumerate(burst.captures):

@@ -1,13 +1,12 @@
-"""Denoise TIFF stacks and large TIFFs: plane by plane with a 2-D model, strip by strip when a
-plane is large, written back with the same dtype, shape, axes and metadata.
+"""TIFF stacks and large TIFFs: the layout of a file's first series, its planes one at a time,
+and writing planes (or strips of them) back with the same dtype, shape, axes and metadata.
 
 A TIFF's first series is read with tifffile as planes of Y x X (gray) or Y x X x S (RGB, with
-alpha if any); every other axis (Z, T, C, ...) is a stack of planes. Memory is bounded by one
-plane, or by one strip of a plane when the file is uncompressed (memory-mapped, the way
-:mod:`n2n.stream` streams PNGs). What is kept: dtype, shape and axes, planar layout, resolution,
-ImageJ metadata (spacing, unit, frame interval, ranges, labels), OME physical sizes, time
-increment and channel names. Compressed input is written back deflate-compressed; uncompressed
-input uncompressed.
+alpha if any); every other axis (Z, T, C, ...) is a stack of planes. An uncompressed file is
+memory-mapped, so a plane can be read and written in strips. What is kept: dtype, shape and
+axes, planar layout, resolution, ImageJ metadata (spacing, unit, frame interval, ranges,
+labels), OME physical sizes, time increment and channel names. Compressed input is written back
+deflate-compressed; uncompressed input uncompressed.
 """
 
 from __future__ import annotations
@@ -21,16 +20,14 @@ from typing import Any
 import numpy as np
 import tifffile
 
-from n2n.denoise import Denoiser, denoise_image
-from n2n.errors import N2NError, conversion_errors
-from n2n.files import atomic_path
-from n2n.io import array_to_image, check_size, to_array
-from n2n.stream import STREAM_PIXELS, denoised_rows, row_blocks
+from n2n.errors import N2NError
+from n2n.io.files import atomic_path
+from n2n.io.images import check_size
 
 TIFF_SUFFIXES = (".tif", ".tiff")
 # ImageJ keys that describe the layout: tifffile writes them again from the shape and axes
 _IMAGEJ_LAYOUT_KEYS = {"ImageJ", "images", "channels", "slices", "frames", "hyperstack", "axes"}
-_BIT_DEPTHS = {np.dtype(np.uint8): 8, np.dtype(np.uint16): 16, np.dtype(np.float32): 32}
+BIT_DEPTHS = {np.dtype(np.uint8): 8, np.dtype(np.uint16): 16, np.dtype(np.float32): 32}
 
 
 @dataclass
@@ -132,33 +129,13 @@ def _ome_physical(ome_xml: str | None) -> dict[str, Any]:
     return kept
 
 
-def handles(source: Path, target: Path) -> bool:
-    """True when :func:`denoise_tiff` should denoise ``source`` into ``target``: TIFF to TIFF
-    (layout and metadata kept), and a TIFF stack to anything (to say it must be TIFF)."""
-    if source.suffix.lower() not in TIFF_SUFFIXES:
-        return False
-    if target.suffix.lower() in TIFF_SUFFIXES:
-        return True
-    try:
-        return read_layout(source).planes > 1
-    except N2NError:
-        return False  # reading it as one image will name the problem
-
-
-def denoise_tiff(denoiser: Denoiser, source: Path, target: Path,
-                 stream_pixels: int | None = None) -> TiffLayout:
-    """Denoise every plane of ``source`` into ``target`` (written atomically, same layout).
-
-    Planes of at least ``stream_pixels`` pixels (default :data:`n2n.stream.STREAM_PIXELS`) of
-    an uncompressed file are denoised in strips, with the same result as a whole plane.
-    """
-    layout = read_layout(source)
-    if layout.planes > 1 and target.suffix.lower() not in TIFF_SUFFIXES:
-        raise N2NError(f"{source} -> {target}: a stack of {layout.planes} planes is written as "
-                       "TIFF or OME-Zarr; name the output .tif or .zarr")
-    with conversion_errors(source, target), atomic_path(target) as tmp, warnings.catch_warnings():
+def write_tiff(target: Path, layout: TiffLayout,
+               blocks: Iterator[tuple[int, int, np.ndarray]]) -> None:
+    """Write ``blocks`` (plane index, first row, rows of that plane, channels last, in the
+    layout's dtype) into ``target`` atomically, with ``layout``'s shape, axes and metadata:
+    through a memory map when uncompressed, else plane by plane as they come."""
+    with atomic_path(target) as tmp, warnings.catch_warnings():
         warnings.simplefilter("ignore")  # tifffile warns about metadata it rewrites
-        blocks = denoised_blocks(denoiser, source, layout, stream_pixels)
         if layout.memory_mappable:
             out = tifffile.memmap(tmp, shape=layout.shape, dtype=layout.dtype,
                                   **_without_compression(layout.write_options))
@@ -170,31 +147,13 @@ def denoise_tiff(denoiser: Denoiser, source: Path, target: Path,
         else:  # compressed: blocks are whole planes, encoded as they come
             tifffile.imwrite(tmp, (_stored(block, layout) for _, _, block in blocks),
                              shape=layout.shape, dtype=layout.dtype, **layout.write_options)
-    return layout
 
 
-def denoised_blocks(denoiser: Denoiser, source: Path, layout: TiffLayout,
-                    stream_pixels: int | None = None, strip_rows: int = 256
-                    ) -> Iterator[tuple[int, int, np.ndarray]]:
-    """(plane index, first row, block) for every plane of ``source`` in order, each block
-    denoised rows of its plane, channels last, in the file's dtype. A plane comes whole, or,
-    from at least ``stream_pixels`` pixels in an uncompressed file, in blocks of ``strip_rows``
-    rows, so that memory holds one strip."""
-    height, width = layout.height_width
-    large = height * width >= (STREAM_PIXELS if stream_pixels is None else stream_pixels)
-    streams = large and layout.memory_mappable and layout.dtype in _BIT_DEPTHS
-    for k, plane in enumerate(_source_planes(source, layout)):
-        if not streams:
-            yield k, 0, _denoise_plane(denoiser, source, k, plane, layout)
-            continue
-        pixels = _channels_last(plane, layout)
-        channels = pixels.shape[2] if pixels.ndim == 3 else 1
-        colors = channels - (1 if channels in (2, 4) else 0)
-        rows = (row.reshape(width, channels) for row in pixels)
-        out_rows = denoised_rows(denoiser, rows, height, colors, _BIT_DEPTHS[layout.dtype])
-        for top, block in row_blocks(out_rows, height, strip_rows):
-            block = block.reshape(len(block), *pixels.shape[1:])
-            yield k, top, block.astype(layout.dtype, copy=False)
+def read_planes(source: Path, layout: TiffLayout) -> Iterator[np.ndarray]:
+    """Each plane of the first series, channels last: memory-mapped views of an uncompressed
+    file (read lazily, a strip at a time if the caller wishes), else decoded one by one."""
+    for plane in _source_planes(source, layout):
+        yield _channels_last(plane, layout)
 
 
 def _without_compression(options: dict[str, Any]) -> dict[str, Any]:
@@ -226,12 +185,3 @@ def _source_planes(source: Path, layout: TiffLayout) -> Iterator[np.ndarray]:
         whole = None if pages == layout.planes else _planes(tif.series[0].asarray(), layout)
         for k in range(layout.planes):
             yield tif.asarray(key=k, series=0) if whole is None else whole[k]
-
-
-def _denoise_plane(denoiser: Denoiser, source: Path, k: int, plane: np.ndarray,
-                   layout: TiffLayout) -> np.ndarray:
-    """One plane in the file's sample layout -> denoised, channels last, in its dtype."""
-    where = source if layout.planes == 1 else Path(f"{source}[plane {k}]")
-    pixels = _channels_last(np.asarray(plane), layout)
-    out = to_array(denoise_image(denoiser, array_to_image(where, pixels)))
-    return out.reshape(pixels.shape).astype(layout.dtype, copy=False)

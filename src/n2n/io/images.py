@@ -25,7 +25,7 @@ import tifffile
 from PIL import Image as PILImage
 
 from n2n.errors import N2NError
-from n2n.files import atomic_path
+from n2n.io.files import atomic_path
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".npy")
 MAX_PIXELS = 1 << 28  # 268 Mpx (16384^2): larger headers are refused before any allocation

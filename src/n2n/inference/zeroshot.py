@@ -1,7 +1,8 @@
 """Zero-shot denoising: fit a tiny network to the one image to denoise, then apply it.
 
 Zero-shot Noise2Noise (Mansour and Heckel, CVPR 2023) needs no training data and no noise model:
-the trainer of :mod:`n2n.train` runs the ``zs`` objective on :class:`n2n.data.WholeImage`.
+the trainer of :mod:`n2n.training` runs the ``zs`` objective on
+:class:`n2n.data.pairs.WholeImage`.
 Defaults follow the paper: width 48, Adam at lr 1e-3, 2000 iterations.
 """
 
@@ -12,11 +13,12 @@ import math
 import numpy as np
 import torch
 
-from n2n.data import WholeImage
+from n2n.data.pairs import WholeImage
 from n2n.errors import N2NError
 from n2n.models import ModelConfig, build_model
-from n2n.objectives import even_crop
-from n2n.train import TrainConfig, fit
+from n2n.training.config import TrainConfig
+from n2n.training.loop import fit
+from n2n.training.objectives import even_crop
 
 STEPS_PER_EPOCH = 100
 
@@ -40,6 +42,8 @@ class ZeroShotDenoiser:
     >>> denoise = ZeroShotDenoiser(iterations=500, device="cuda")  # doctest: +SKIP
     >>> clean = denoise(noisy_pixels)  # (H, W, C) 0..255  # doctest: +SKIP
     """
+
+    streams = False  # fits a network to a whole plane: never strip by strip
 
     def __init__(self, iterations: int = 2000, minutes: float | None = None,
                  device: str | torch.device = "cpu", *, width: int = 48, lr: float = 1e-3,

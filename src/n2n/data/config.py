@@ -1,0 +1,179 @@
+"""From a typed description of the training data to a pair source and its validation set.
+
+:class:`DataConfig` says where the pairs come from (clean images with synthetic noise, EE-559
+tensors, bursts of real captures, two matched folders, single noisy images) and how they are
+cut; it is saved in every checkpoint, so a run can be rebuilt from it. :func:`build_data` is
+the one place that turns it into data: the command line, ``n2n bench`` and the Python API all
+call it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from n2n.data.bursts import bursts_from_pairs, load_bursts
+from n2n.data.ee559 import TensorPairs, load_ee559_pairs
+from n2n.data.folders import (
+    load_folder,
+    split_holdout,
+    validation_from_clean,
+    validation_from_references,
+)
+from n2n.data.noise import parse_noise
+from n2n.data.pairs import CapturePairs, LazyFolder, SyntheticPairs, Validation
+from n2n.errors import N2NError
+from n2n.io.images import list_images
+
+SOURCES = ("clean", "ee559", "bursts", "captured", "noisy")
+
+
+@dataclass(kw_only=True)
+class DataConfig:
+    """Where training pairs come from and how they are cut; saved in every checkpoint.
+
+    Parameters
+    ----------
+    source : {"clean", "ee559", "bursts", "captured", "noisy"}
+        Clean images (fresh synthetic noise on both members of a pair), an EE-559
+        ``train_data.pkl``, a bursts folder, two folders of captures matched by name, or
+        single noisy images (for Neighbor2Neighbor).
+    paths : list of str
+        The folders or files of that source (``captured``: exactly two folders).
+    noise : str
+        Noise spec for ``clean`` (and for noisy versions of ``val`` images).
+    val, val_pkl : clean validation images, or an EE-559 ``val_data.pkl``; by default
+        ``holdout`` of the clean images, or of the burst scenes that have a reference.
+
+    Examples
+    --------
+    >>> config = DataConfig(source="clean", paths=["photos/"], noise="gaussian:5-50")
+    >>> source, val = build_data(config)  # doctest: +SKIP
+    """
+
+    source: str
+    paths: list[str]
+    noise: str = "gaussian:25"
+    patch_size: int = 64
+    patches_per_epoch: int = 5000
+    scales: list[int] = field(default_factory=lambda: [1])
+    gray_fraction: float = 0.0
+    channels: int | None = None
+    reference_name: str | None = None
+    workers: int | None = None
+    val: list[str] | None = None
+    val_pkl: str | None = None
+    holdout: float = 0.05
+
+    def __post_init__(self) -> None:
+        self.paths = [str(p) for p in self.paths]
+        self.val = None if self.val is None else [str(p) for p in self.val]
+        self.val_pkl = None if self.val_pkl is None else str(self.val_pkl)
+        checks = [
+            (self.source in SOURCES, f"source '{self.source}': choose one of {SOURCES}"),
+            (bool(self.paths), f"source '{self.source}' needs paths"),
+            (self.source != "captured" or len(self.paths) == 2,
+             "source 'captured' takes exactly two folders"),
+            (self.source != "ee559" or len(self.paths) == 1, "source 'ee559' takes one pkl file"),
+            (self.patch_size >= 1, f"patch_size {self.patch_size} must be >= 1"),
+            (self.patches_per_epoch >= 1,
+             f"patches_per_epoch {self.patches_per_epoch} must be >= 1"),
+            (bool(self.scales) and min(self.scales) >= 1, f"scales {self.scales} must be >= 1"),
+            (0.0 <= self.gray_fraction <= 1.0,
+             f"gray_fraction {self.gray_fraction} must lie in 0..1"),
+            (self.channels is None or self.channels >= 1, f"channels {self.channels} must be >= 1"),
+            (self.workers is None or self.workers >= 0, f"workers {self.workers} must be >= 0"),
+            (self.workers is None or self.source == "clean",
+             "workers stream clean images only (source 'clean')"),
+            (self.reference_name is None or self.source == "bursts",
+             "reference_name belongs to source 'bursts'"),
+            (0.0 < self.holdout < 1.0, f"holdout {self.holdout} must lie strictly in 0..1"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise N2NError(message)
+        if self.source == "clean":
+            parse_noise(self.noise)  # a bad spec fails here, before any image is read
+
+    @classmethod
+    def from_saved(cls, saved: dict) -> DataConfig | None:
+        """A config saved by this version, or the untyped dict older checkpoints hold (None
+        where it named no source, as runs of ``n2n bench`` did)."""
+        if "source" in saved:
+            return cls(**saved)
+        source = next((s for s in SOURCES if saved.get(s)), None)
+        if source is None:
+            return None
+        paths = saved[source]
+        known = {k: saved[k] for k in ("noise", "patch_size", "patches_per_epoch",
+                                       "gray_fraction", "workers", "val", "val_pkl", "channels",
+                                       "reference_name") if saved.get(k) is not None}
+        scales = [int(s) for s in str(saved.get("scales", "1")).split(",")]
+        return cls(source=source, paths=paths if isinstance(paths, list) else [paths],
+                   scales=scales, **known)
+
+
+def build_data(config: DataConfig, mode: str = "n2n", seed: int = 0):
+    """The pair source and the validation set (or None) that ``config`` describes; ``mode``
+    ``ne2ne`` takes single captures of real data, ``n2n`` pairs of them."""
+    val = None
+    if config.val_pkl:
+        noisy, clean = load_ee559_pairs(config.val_pkl)
+        val = Validation(noisy.float(), clean.float())
+    if config.source == "ee559":
+        first, second = load_ee559_pairs(config.paths[0])
+        return TensorPairs(first, second), val
+    if config.source == "clean":
+        return _clean_data(config, val, seed)
+    return _capture_data(config, mode, val, seed)
+
+
+def _clean_data(config: DataConfig, val, seed: int):
+    """Clean images with synthetic noise, in memory or streamed by DataLoader workers."""
+    noise = parse_noise(config.noise)
+    lazy = config.workers is not None
+    if lazy:
+        items = list_images(config.paths)
+        channels = config.channels or load_folder(items[:1])[0].shape[0]
+    else:
+        items = load_folder(config.paths, config.channels)
+        channels = items[0].shape[0]
+    if val is None:
+        if config.val is not None:
+            held = load_folder(config.val, channels)
+        else:
+            items, held = split_holdout(items, config.holdout)
+            held = load_folder(held, channels) if lazy else held
+        val = validation_from_clean(held, noise, seed)
+    if lazy:
+        return LazyFolder(items, noise, config.patch_size, config.patches_per_epoch,
+                          config.scales, config.gray_fraction, config.workers,
+                          channels=channels), val
+    return SyntheticPairs(items, noise, config.patch_size, config.patches_per_epoch,
+                          config.scales, config.gray_fraction), val
+
+
+def _capture_data(config: DataConfig, mode: str, val, seed: int):
+    """Real captures: bursts (or two matched folders) for pairs, single captures for ne2ne."""
+    pairs = mode == "n2n"
+    cut = {"patch_size": config.patch_size, "patches_per_epoch": config.patches_per_epoch}
+    if config.source == "noisy":
+        if pairs:
+            raise N2NError("source 'noisy' holds single noisy images: train them with mode "
+                           "ne2ne, or give captures of the same scenes as bursts or captured")
+        scenes = [image[None] for image in load_folder(config.paths, config.channels)]
+        if val is None and config.val:
+            val = validation_from_clean(load_folder(config.val, scenes[0].shape[1]),
+                                        parse_noise(config.noise), seed)
+        return CapturePairs(scenes, pairs=False, **cut), val
+    if config.source == "bursts":
+        bursts = load_bursts(config.paths[0], config.reference_name, config.channels)
+    else:
+        bursts = bursts_from_pairs(*config.paths, channels=config.channels)
+    with_reference = [b for b in bursts if b.reference is not None]
+    if val is None and with_reference and len(bursts) > 1:
+        held = with_reference[-max(1, round(len(bursts) * config.holdout)):]  # for scoring
+        bursts = [b for b in bursts if all(b is not h for h in held)]
+        val = validation_from_references([b.captures[0] for b in held],
+                                         [b.reference for b in held])
+    return CapturePairs([b.captures for b in bursts], [b.reference for b in bursts],
+                        pairs=pairs, **cut), val

@@ -1,0 +1,1 @@
+"""Models for tools without n2n-lite: TorchScript, ONNX, BioImage Model Zoo packages."""

@@ -1,0 +1,76 @@
+"""``n2n export``: a model written in the format asked for, checked against the model before it
+is moved into place.
+
+Formats: ``pt`` (n2n-lite weights), ``torchscript`` (``torch.jit.load``), ``onnx``
+(onnxruntime) and ``bmz`` (a BioImage Model Zoo package, :mod:`n2n.export.bmz`). Every export is
+run on two test images (one of odd size) and compared with the PyTorch model; above
+:data:`TOLERANCE` it fails and nothing is written. The receptive radius and size multiple (what
+tiling needs) travel in the file's metadata.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+from n2n.errors import N2NError
+from n2n.export import bmz
+from n2n.export.formats import TOLERANCE, self_check, write_onnx, write_torchscript
+from n2n.inference.exported import SUFFIXES, load_exported
+from n2n.io.files import atomic_path
+from n2n.models import PixelModel
+
+FORMATS = ("pt", "torchscript", "onnx", "bmz")
+PACKAGE_SUFFIX = ".zip"  # a BioImage Model Zoo package
+HALF_TOLERANCE = 0.25  # float16 weights (``pt`` with half=True): under half a gray level
+
+
+def export_format(output: Path, requested: str | None) -> str:
+    """The format asked for, else the one ``output``'s suffix names, else ``pt``."""
+    by_suffix = "bmz" if output.suffix.lower() == PACKAGE_SUFFIX else None
+    fmt = requested or SUFFIXES.get(output.suffix.lower(), by_suffix or "pt")
+    if fmt not in FORMATS:
+        raise N2NError(f"export format '{fmt}': choose one of {', '.join(FORMATS)}")
+    if fmt == "bmz" and output.suffix.lower() != PACKAGE_SUFFIX:
+        raise N2NError(f"{output}: a BioImage Model Zoo package is a zip; name it .zip")
+    return fmt
+
+
+def export_model(model: PixelModel, output: str | Path, fmt: str = "pt", *,
+                 half: bool = False, record: dict | None = None,
+                 package: dict | None = None) -> float:
+    """Write ``model`` to ``output`` in format ``fmt`` and return the self-check's maximum
+    absolute difference (0..255 scale); raise :class:`N2NError`, writing nothing, above the
+    tolerance. ``record`` (a checkpoint's training config and history) travels with ``pt``;
+    ``package`` holds :func:`n2n.export.bmz.write_package`'s keyword arguments for ``bmz``."""
+    output = Path(output)
+    model = model.float().eval()
+    if half and fmt != "pt":
+        raise N2NError("--half applies to the pt format only")
+    output.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(output) as tmp:
+        if fmt == "pt":
+            from n2n.models.checkpoint import load_model, write_weights
+
+            write_weights(model, tmp, half, record)
+            exported = load_model(tmp)
+        elif fmt == "torchscript":
+            write_torchscript(model, tmp)
+            exported = load_exported(tmp)
+        elif fmt == "bmz":
+            with tempfile.TemporaryDirectory() as folder:
+                bmz.write_package(model, Path(folder), **(package or {}))
+                exported = load_exported(Path(folder) / "weights.ts")
+                bmz.write_zip(Path(folder), tmp)
+            if bmz.validator_version():
+                bmz.validate(tmp, output)  # raises before anything is moved into place
+        else:
+            write_onnx(model, tmp)
+            exported = load_exported(tmp)
+        difference = self_check(model, exported)
+        tolerance = HALF_TOLERANCE if half else TOLERANCE
+        if difference > tolerance:
+            raise N2NError(f"{output}: the exported model differs from the PyTorch model by "
+                           f"{difference:.3g} (tolerance {tolerance:g} on the 0..255 scale); "
+                           "nothing written")
+    return difference

@@ -1,0 +1,154 @@
+"""Inference on whole images of any size: padded, and tiled with overlap beyond a size.
+
+Tiling follows one rule so that tiled and untiled results agree: the image is padded once to
+the network's multiple, cut into tiles whose corners are multiples of it, and each tile is run
+with a margin of context at least the network's receptive radius; only its core is kept. The
+tile plan is plain data (:func:`plan_tiles`), testable without a model.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import numpy as np
+import torch
+
+from n2n.errors import N2NError
+from n2n.io.images import Image
+from n2n.models import PixelModel
+from n2n.models.wrapper import pad_to_multiple, tile_margin
+
+
+@dataclass(frozen=True)
+class Tile:
+    """Rows/cols [top, bottom) x [left, right) to read, and the core to keep, in image pixels."""
+
+    read: tuple[int, int, int, int]  # top, bottom, left, right
+    keep: tuple[int, int, int, int]
+
+
+def plan_tiles(height: int, width: int, tile: int, margin: int) -> list[Tile]:
+    """Cover an (H, W) image with cores of ``tile`` pixels read with ``margin`` of context."""
+    tiles = []
+    for top in range(0, height, tile):
+        for left in range(0, width, tile):
+            bottom, right = min(top + tile, height), min(left + tile, width)
+            read = (max(top - margin, 0), min(bottom + margin, height),
+                    max(left - margin, 0), min(right + margin, width))
+            tiles.append(Tile(read, (top, bottom, left, right)))
+    return tiles
+
+
+class Denoiser:
+    """Denoise (H, W, C) 0..255 arrays with a model, tiling images larger than ``tile``.
+
+    Parameters
+    ----------
+    model : PixelModel
+        A trained model (:func:`n2n.models.bundled.load_bundled`, :func:`n2n.models.checkpoint.load_model`).
+    device : str or torch.device
+        Where the model runs; images come and go as numpy arrays on the CPU.
+    tile : int, keyword-only
+        Images larger than this (rounded up to the model's multiple) are denoised tile by tile.
+        Tiles overlap by the receptive radius, cropped rather than blended, so the result
+        equals the untiled one.
+    pd : int, keyword-only
+        Pixel-shuffle down-sampling factor; default: the model's own.
+
+    Examples
+    --------
+    >>> denoiser = Denoiser(load_bundled("photo"), "cpu", tile=512)  # doctest: +SKIP
+    >>> clean = denoiser(noisy_pixels)  # (H, W, C) float 0..255 in and out  # doctest: +SKIP
+    """
+
+    streams = True  # can denoise an image strip by strip (see n2n.inference.strips)
+
+    def __init__(self, model: PixelModel, device: str | torch.device = "cpu", *,
+                 tile: int = 512, pd: int | None = None) -> None:
+        if tile < 1:
+            raise N2NError(f"tile {tile} must be >= 1")
+        if pd is not None and pd != model.config.pd and not isinstance(model, PixelModel):
+            raise N2NError(f"pd {pd}: an exported model keeps the pixel-shuffle factor it was "
+                           f"exported with ({model.config.pd}); use the checkpoint to change it")
+        if pd is not None and pd != model.config.pd:  # e.g. a white-noise model on camera noise
+            model.config = replace(model.config, pd=pd)  # checked by ModelConfig itself
+        self.device = torch.device(device)
+        self.model = model.to(self.device).eval()
+        multiple = model.multiple
+        self.tile = -(-tile // multiple) * multiple
+        self.margin = tile_margin(model)
+
+    @property
+    def channels(self) -> int:
+        return self.model.config.channels
+
+    def __call__(self, pixels: np.ndarray, tiled: bool | None = None, clip: bool = True
+                 ) -> np.ndarray:
+        """(H, W, C) float 0..255 in, same out; ``tiled=None`` tiles only beyond ``tile``;
+        ``clip`` cuts the output to 0..255 (off for float images, whose range is their own).
+
+        Channels are matched to the model: a gray image goes through an RGB model as three equal
+        channels (averaged back), an RGB image through a gray model channel by channel.
+        """
+        channels = pixels.shape[2]
+        if channels == self.channels:
+            out = self._run(pixels, tiled)
+        elif channels == 1:
+            out = self._run(np.repeat(pixels, self.channels, axis=2), tiled).mean(
+                axis=2, keepdims=True)
+        elif self.channels == 1:
+            out = np.concatenate([self._run(pixels[:, :, c:c + 1], tiled)
+                                  for c in range(channels)], axis=2)
+        else:
+            raise N2NError(f"image with {channels} channels, model with {self.channels}: use a "
+                           "model trained on this channel count")
+        return np.clip(out, 0, 255) if clip else out
+
+    @torch.no_grad()
+    def _run(self, pixels: np.ndarray, tiled: bool | None) -> np.ndarray:
+        height, width, _ = pixels.shape
+        x = torch.from_numpy(np.ascontiguousarray(pixels, dtype=np.float32))
+        x = x.permute(2, 0, 1)[None]  # (1, C, H, W)
+        if tiled is None:
+            tiled = max(height, width) > self.tile
+        if not tiled:
+            out = self.model(x.to(self.device)).cpu()
+        else:
+            out = self._tiled(pad_to_multiple(x, self.model.multiple))[..., :height, :width]
+        return out[0].permute(1, 2, 0).numpy()
+
+    def _tiled(self, x: torch.Tensor) -> torch.Tensor:
+        """Run tile by tile over an already padded (1, C, H, W) image."""
+        out = torch.empty_like(x)
+        tiles = plan_tiles(x.shape[2], x.shape[3], self.tile, self.margin)
+        for tile in tiles:
+            r_top, r_bottom, r_left, r_right = tile.read
+            top, bottom, left, right = tile.keep
+            patch = x[..., r_top:r_bottom, r_left:r_right].to(self.device)
+            result = self.model(patch).cpu()
+            out[..., top:bottom, left:right] = result[..., top - r_top:bottom - r_top,
+                                                      left - r_left:right - r_left]
+        return out
+
+
+def denoise_image(denoiser: Denoiser, image: Image) -> Image:
+    """Denoise an :class:`~n2n.io.Image`, keeping its bit depth and alpha untouched.
+
+    Parameters
+    ----------
+    denoiser : Denoiser or ZeroShotDenoiser
+    image : Image
+        As :func:`n2n.io.read_image` returns it.
+
+    Returns
+    -------
+    Image
+        The same depth and alpha; 8/16-bit results are clipped to the file's range, float
+        images keep theirs.
+
+    Examples
+    --------
+    >>> out = denoise_image(Denoiser(load_bundled()), read_image("x.png"))  # doctest: +SKIP
+    >>> write_image("x_clean.png", out)  # doctest: +SKIP
+    """
+    return image.with_pixels(denoiser(image.pixels, clip=image.bit_depth != 32))

@@ -1,0 +1,132 @@
+"""Denoise image files: the library's one rule for which reader and writer each pair of
+formats takes, so the command line and Python users get the same behaviour.
+
+* ``.zarr`` target: OME-Zarr, plane by plane (TIFF stacks) or strip by strip (large PNGs);
+* TIFF source and TIFF target, or a TIFF stack: the stack's layout and metadata kept;
+* a large PNG to PNG: streamed strip by strip, memory bounded by one strip;
+* anything else: read whole, denoised, written in the target's format.
+
+Strips are taken only by denoisers that stream (:attr:`Denoiser.streams`); zero-shot denoising
+fits whole planes.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from n2n.errors import N2NError, conversion_errors
+from n2n.inference.denoiser import Denoiser, denoise_image
+from n2n.inference.stacks import denoised_blocks
+from n2n.inference.strips import denoised_rows, row_blocks
+from n2n.io import png_rows, tiff_stacks, zarr_images
+from n2n.io.images import IMAGE_SUFFIXES, check_size, read_image, to_array, write_image
+
+
+def denoise_file(denoiser: Denoiser, source: str | Path, target: str | Path, *,
+                 stream_pixels: int | None = None) -> None:
+    """Denoise the image file ``source`` into ``target`` (written atomically), the writer
+    picked by their formats; images of at least ``stream_pixels`` pixels (default
+    :data:`n2n.io.png_rows.STREAM_PIXELS`) are streamed where the format allows.
+
+    Examples
+    --------
+    >>> denoiser = Denoiser(load_bundled("confocal"))  # doctest: +SKIP
+    >>> denoise_file(denoiser, "stack.tif", "clean.zarr")  # doctest: +SKIP
+    """
+    source, target = Path(source), Path(target)
+    if target.suffix.lower() == zarr_images.ZARR_SUFFIX:
+        _to_zarr(denoiser, source, target, stream_pixels)
+    elif _is_tiff_job(source, target):
+        _to_tiff(denoiser, source, target, stream_pixels)
+    elif target.suffix.lower() == ".png" and _streams_png(denoiser, source, stream_pixels):
+        _png_to_png(denoiser, source, target)
+    else:
+        write_image(target, denoise_image(denoiser, read_image(source)))
+
+
+def output_paths(inputs: list[Path], output: Path) -> list[Path]:
+    """Where each input's result goes: ``output`` itself for a single input and an image file
+    or OME-Zarr name, else ``output/<input name>``; refuses two outputs of one name and any
+    output that would overwrite an input. Creates the folder the outputs go to."""
+    single_file = (len(inputs) == 1
+                   and output.suffix.lower() in (*IMAGE_SUFFIXES, zarr_images.ZARR_SUFFIX))
+    targets = [output] if single_file else [output / p.name for p in inputs]
+    if len({t.resolve() for t in targets}) < len(targets):
+        raise N2NError("two inputs share a file name and would write the same output; "
+                       "denoise them into separate folders")
+    sources = {p.resolve() for p in inputs}
+    for target in targets:
+        if target.resolve() in sources:
+            raise N2NError(f"{target}: output would overwrite an input; choose another output")
+    (output.parent if single_file else output).mkdir(parents=True, exist_ok=True)
+    return targets
+
+
+def _is_tiff_job(source: Path, target: Path) -> bool:
+    """TIFF to TIFF (layout and metadata kept), and a TIFF stack to anything (so that
+    :func:`_to_tiff` says it must be TIFF or Zarr)."""
+    if source.suffix.lower() not in tiff_stacks.TIFF_SUFFIXES:
+        return False
+    if target.suffix.lower() in tiff_stacks.TIFF_SUFFIXES:
+        return True
+    try:
+        return tiff_stacks.read_layout(source).planes > 1
+    except N2NError:
+        return False  # reading it as one image will name the problem
+
+
+def _streams_png(denoiser: Denoiser, source: Path, limit: int | None) -> bool:
+    """``source`` is a large 8/16-bit PNG and the denoiser streams: strip by strip."""
+    if not (denoiser.streams and source.suffix.lower() == ".png"):
+        return False
+    try:
+        return png_rows.streams_png(source, limit)
+    except N2NError:
+        return False  # not streamable: reading it whole will name the problem
+
+
+def _to_tiff(denoiser: Denoiser, source: Path, target: Path, stream_pixels: int | None
+             ) -> None:
+    layout = tiff_stacks.read_layout(source)
+    if layout.planes > 1 and target.suffix.lower() not in tiff_stacks.TIFF_SUFFIXES:
+        raise N2NError(f"{source} -> {target}: a stack of {layout.planes} planes is written as "
+                       "TIFF or OME-Zarr; name the output .tif or .zarr")
+    with conversion_errors(source, target):
+        blocks = denoised_blocks(denoiser, source, layout, stream_pixels)
+        tiff_stacks.write_tiff(target, layout, blocks)
+
+
+def _png_to_png(denoiser: Denoiser, source: Path, target: Path) -> None:
+    """Rows stream in, full-width strips are denoised, rows stream out."""
+    with conversion_errors(source, target):
+        (width, height, planes, alpha, depth), rows = png_rows.decode_rows(source)
+        check_size(source, height, width)
+        out_rows = denoised_rows(denoiser, rows, height, planes - alpha, depth)
+        png_rows.write_png_rows(target, width, height, planes - alpha, alpha, depth, out_rows)
+
+
+def _to_zarr(denoiser: Denoiser, source: Path, target: Path, stream_pixels: int | None
+             ) -> None:
+    """A TIFF stack plane by plane, a large PNG strip by strip, else the image whole."""
+    edge = zarr_images.CHUNK_EDGE
+    with conversion_errors(source, target):
+        if source.suffix.lower() in tiff_stacks.TIFF_SUFFIXES:
+            layout = tiff_stacks.read_layout(source)
+            axes, order = zarr_images.tiff_axes(source, layout)
+            planes = denoised_blocks(denoiser, source, layout, stream_pixels, strip_rows=edge)
+            blocks = zarr_images.tiff_blocks(layout, order, planes)
+            dtype = layout.dtype
+        elif _streams_png(denoiser, source, stream_pixels):
+            (width, height, planes, alpha, depth), rows = png_rows.decode_rows(source)
+            check_size(source, height, width)
+            axes = zarr_images.image_axes(height, width, planes)
+            out_rows = denoised_rows(denoiser, rows, height, planes - alpha, depth)
+            strips = ((top, block.reshape(len(block), width, planes))
+                      for top, block in row_blocks(out_rows, height, edge))
+            blocks = zarr_images.image_blocks(axes, strips)
+            dtype = png_rows.png_dtype(depth)
+        else:
+            array = to_array(denoise_image(denoiser, read_image(source)))
+            axes = zarr_images.image_axes(*array.shape)
+            blocks, dtype = zarr_images.image_blocks(axes, [(0, array)]), array.dtype
+        zarr_images.write_zarr(target, axes, dtype, blocks, source)

@@ -1,0 +1,51 @@
+"""Denoise a TIFF stack plane by plane with a 2-D model, a large plane strip by strip.
+
+Memory is bounded by one plane, or by one strip of a plane when the file is uncompressed
+(memory-mapped, streamed the way :mod:`n2n.inference.strips` streams PNG rows).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+
+from n2n.inference.denoiser import Denoiser, denoise_image
+from n2n.inference.strips import denoised_rows, row_blocks
+from n2n.io.images import array_to_image, to_array
+from n2n.io.png_rows import STREAM_PIXELS
+from n2n.io.tiff_stacks import BIT_DEPTHS, TiffLayout, read_planes
+
+
+def denoised_blocks(denoiser: Denoiser, source: Path, layout: TiffLayout,
+                    stream_pixels: int | None = None, strip_rows: int = 256
+                    ) -> Iterator[tuple[int, int, np.ndarray]]:
+    """(plane index, first row, block) for every plane of ``source`` in order, each block
+    denoised rows of its plane, channels last, in the file's dtype. A plane comes whole, or,
+    from at least ``stream_pixels`` pixels in an uncompressed file and with a denoiser that
+    streams, in blocks of ``strip_rows`` rows, so that memory holds one strip."""
+    height, width = layout.height_width
+    large = height * width >= (STREAM_PIXELS if stream_pixels is None else stream_pixels)
+    streams = (large and denoiser.streams and layout.memory_mappable
+               and layout.dtype in BIT_DEPTHS)
+    for k, pixels in enumerate(read_planes(source, layout)):
+        if not streams:
+            yield k, 0, _denoise_plane(denoiser, source, k, pixels, layout)
+            continue
+        channels = pixels.shape[2] if pixels.ndim == 3 else 1
+        colors = channels - (1 if channels in (2, 4) else 0)
+        rows = (row.reshape(width, channels) for row in pixels)
+        out_rows = denoised_rows(denoiser, rows, height, colors, BIT_DEPTHS[layout.dtype])
+        for top, block in row_blocks(out_rows, height, strip_rows):
+            block = block.reshape(len(block), *pixels.shape[1:])
+            yield k, top, block.astype(layout.dtype, copy=False)
+
+
+def _denoise_plane(denoiser: Denoiser, source: Path, k: int, pixels: np.ndarray,
+                   layout: TiffLayout) -> np.ndarray:
+    """One plane, channels last -> denoised, channels last, in its dtype."""
+    where = source if layout.planes == 1 else Path(f"{source}[plane {k}]")
+    pixels = np.asarray(pixels)
+    out = to_array(denoise_image(denoiser, array_to_image(where, pixels)))
+    return out.reshape(pixels.shape).astype(layout.dtype, copy=False)

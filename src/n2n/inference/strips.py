@@ -1,0 +1,47 @@
+"""Denoise an image arriving row by row, one full-width strip at a time.
+
+Memory is bounded by one strip (``tile`` rows plus a margin above and below, at full width),
+not by the image's height. Strip borders follow the tiler's rule (corners on the network's
+multiple, margins of at least the receptive radius), so the result equals denoising the whole
+image. The rows come from and go to :mod:`n2n.io.png_rows` or :mod:`n2n.io.tiff_stacks`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import numpy as np
+
+from n2n.inference.denoiser import Denoiser
+from n2n.io.images import Image, to_array
+
+
+def row_blocks(rows: Iterator[np.ndarray], height: int, block_rows: int
+               ) -> Iterator[tuple[int, np.ndarray]]:
+    """(first row, the rows stacked) for consecutive blocks of ``block_rows`` of ``height``
+    rows, so that a writer of chunks or strips gets whole ones."""
+    for top in range(0, height, block_rows):
+        yield top, np.stack([next(rows) for _ in range(min(block_rows, height - top))])
+
+
+def denoised_rows(denoiser: Denoiser, rows: Iterator[np.ndarray], height: int, colors: int,
+                  depth: int) -> Iterator[np.ndarray]:
+    """Rows (W, planes) of ``depth``-bit integers (or float32 on the 0..255 scale for depth 32)
+    in, denoised flat rows out, in order; planes beyond ``colors`` (alpha) pass through."""
+    scale = 1.0 if depth == 32 else 255.0 / (2**depth - 1)
+    tile, margin = denoiser.tile, denoiser.margin
+    buffer: list[np.ndarray] = []
+    first_buffered = 0
+    for top in range(0, height, tile):
+        bottom = min(top + tile, height)
+        first, last = max(top - margin, 0), min(bottom + margin, height)
+        while first_buffered + len(buffer) < last:
+            buffer.append(next(rows))
+        del buffer[: first - first_buffered]
+        first_buffered = first
+        strip = np.stack(buffer)  # (rows, W, planes) in the file's integers
+        pixels = strip[:, :, :colors].astype(np.float32) * scale
+        out = denoiser(pixels, tiled=True, clip=depth != 32)[top - first: bottom - first]
+        alpha = strip[top - first: bottom - first, :, colors] if strip.shape[2] > colors else None
+        array = to_array(Image(out, depth, alpha))
+        yield from array.reshape(array.shape[0], -1)

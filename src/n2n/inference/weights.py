@@ -1,0 +1,19 @@
+"""Loading any model n2n-lite makes, by name or file: the one rule for "a bundled model's name
+or a path"."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from torch import nn
+
+from n2n.inference.exported import SUFFIXES, load_exported
+from n2n.models.bundled import is_bundled_name, load_named
+
+
+def load_weights(path: str | Path) -> nn.Module:
+    """A bundled model's name (``photo``, unless a file of that name exists), or any model file
+    n2n-lite writes, by suffix: a TorchScript or ONNX export, else a checkpoint (``.pt``)."""
+    if not is_bundled_name(path) and Path(path).suffix.lower() in SUFFIXES:
+        return load_exported(path)
+    return load_named(path)

@@ -1,0 +1,75 @@
+"""The bundled models that ship inside the package: what each was trained on and how."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+from n2n.errors import N2NError
+from n2n.models import PixelModel
+from n2n.models.checkpoint import load_model
+
+
+@dataclass(frozen=True)
+class BundledModel:
+    """One shipped weights file and the facts a user needs to choose it."""
+
+    name: str
+    file: str
+    channels: int
+    use: str
+    trained_on: str
+    command: str
+
+
+BUNDLED_MODELS = {m.name: m for m in (
+    BundledModel(
+        "photo", "lite.pt", 3,
+        "RGB or gray photos with white, signal-independent noise (the default); add --pd 2 "
+        "for camera (sRGB) noise, which is spatially correlated",
+        "CBSD432 (432 clean photos) with blind gaussian noise sigma 5-55, noisy pairs only "
+        "(a quarter of the patches gray, half of them box-downsampled as in EE-559 data)",
+        "see README, 'Bundled weights' (one command; 5.6 minutes on one H100)"),
+    BundledModel(
+        "photo-plus", "photo-plus.pt", 3,
+        "the same photos as 'photo' when quality matters more than speed: 2-3x slower, "
+        "0.6-1.3 dB better on gaussian noise, above CBM3D",
+        "CBSD432 with blind gaussian noise sigma 5-55, noisy pairs only (10% gray patches)",
+        "see README, 'Bundled weights' (one command; 4.4 minutes on one H100 GPU)"),
+    BundledModel(
+        "confocal", "confocal.pt", 1,
+        "fluorescence microscopy, 8-bit gray (confocal; Poisson-Gaussian noise)",
+        "FMD Confocal_BPAE_B: 18 fields x 20 raw captures, Noise2Noise on pairs of captures "
+        "(avg50.png never a target; field 9 held out for validation)",
+        "n2n train runs/confocal --bursts fmd_confocal_bpae/train --reference-name avg50.png "
+        "--channels 1 --width 32 --residual --linear-output --patch-size 128 --batch-size 32 "
+        "--patches-per-epoch 6400 --epochs 30 --lr 2e-3 --lr-patience 3 --seed 0"),
+)}
+DEFAULT_MODEL = "photo"
+
+
+def bundled_weights_path(model: str = DEFAULT_MODEL) -> Path:
+    """Where a bundled model's weights lie inside the installed package."""
+    if model not in BUNDLED_MODELS:
+        raise N2NError(f"no bundled model '{model}': choose one of {', '.join(BUNDLED_MODELS)}")
+    name = BUNDLED_MODELS[model].file
+    path = Path(str(resources.files("n2n") / "weights" / name))
+    if not path.is_file():
+        raise N2NError(f"bundled weights {name} are missing from the installed package ({path})")
+    return path
+
+
+def load_bundled(model: str = DEFAULT_MODEL) -> PixelModel:
+    """A bundled model (``photo``, ``photo-plus`` or ``confocal``), in eval mode on the CPU."""
+    return load_model(bundled_weights_path(model))
+
+
+def is_bundled_name(name: str | Path) -> bool:
+    """``name`` names a bundled model, and no file of that name exists (a file wins)."""
+    return str(name) in BUNDLED_MODELS and not Path(name).exists()
+
+
+def load_named(name: str | Path) -> PixelModel:
+    """A bundled model by its name, else the checkpoint at ``name``."""
+    return load_bundled(str(name)) if is_bundled_name(name) else load_model(name)

@@ -1,0 +1,2 @@
+"""Training: the configuration, the one loop for every mode, objectives and losses, speed-ups
+that keep results, and torchrun plumbing."""
