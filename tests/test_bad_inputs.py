@@ -173,12 +173,12 @@ def test_unwritable_output_gives_one_line_and_leaves_no_partial_file(bad, capsys
                                                                      failure, message):
     """A read-only folder or a full disk, simulated where the bytes reach the disk (running as
     root, a chmod would not stop the write)."""
-    import n2n.files
+    import n2n.io.files
 
     def fail(fd: int) -> None:
         raise failure
 
-    monkeypatch.setattr(n2n.files.os, "fsync", fail)
+    monkeypatch.setattr(n2n.io.files.os, "fsync", fail)
     (bad / "out").mkdir()
     before = snapshot(bad)
     code = main(["denoise", str(bad / "good.png"), "-o", str(bad / "out")])

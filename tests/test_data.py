@@ -112,7 +112,7 @@ def test_gray_fraction_makes_gray_patches_with_channel_identical_noise():
 
 
 def test_lazy_folder_reads_in_workers_and_does_not_depend_on_their_number(photo_folder):
-    from n2n.data.pairs import LazyFolder
+    from n2n.data.folders import LazyFolder
     from n2n.io.images import list_images
 
     paths = list_images([photo_folder])
@@ -128,7 +128,7 @@ def test_lazy_folder_reads_in_workers_and_does_not_depend_on_their_number(photo_
 
 
 def test_lazy_folder_worker_errors_come_back_as_one_line(tmp_path, photo):
-    from n2n.data.pairs import LazyFolder
+    from n2n.data.folders import LazyFolder
     from n2n.io.images import Image, write_image
 
     write_image(tmp_path / "small.png", Image(photo[:20, :20]))

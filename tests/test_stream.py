@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import sys
 
-import n2n.stream
 import numpy as np
 import pytest
 
+import n2n.inference.files
+import n2n.io.png_rows
 from n2n.cli import main
 from n2n.inference.denoiser import Denoiser, denoise_image
-from n2n.inference.files import denoise_png_streaming, should_stream
+from n2n.inference.files import denoise_file
 from n2n.io.images import Image, read_image, write_image
 from n2n.io.png_rows import decode_rows
 from n2n.models.bundled import load_bundled
@@ -33,7 +34,7 @@ def decoder(request, monkeypatch):
     else:
         monkeypatch.delitem(sys.modules, "pyvips", raising=False)
         monkeypatch.setattr(sys, "meta_path", [LibvipsMissing(), *sys.meta_path])
-        assert not n2n.stream._libvips_loads()
+        assert not n2n.io.png_rows._libvips_loads()
     return request.param
 
 
@@ -49,7 +50,7 @@ def test_streamed_equals_in_memory(tmp_path, photo, depth, channels, with_alpha,
         np.uint8 if depth == 8 else np.uint16) if with_alpha else None
     write_image(tmp_path / "in.png", Image(noisy, depth, alpha))
     denoiser = Denoiser(load_bundled(), tile=64)
-    denoise_png_streaming(denoiser, tmp_path / "in.png", tmp_path / "out.png")
+    denoise_file(denoiser, tmp_path / "in.png", tmp_path / "out.png", stream_pixels=1)
     streamed = read_image(tmp_path / "out.png")
     expected = denoise_image(denoiser, read_image(tmp_path / "in.png"))
     assert streamed.bit_depth == depth and streamed.pixels.shape == noisy.shape
@@ -62,16 +63,17 @@ def test_streamed_equals_in_memory(tmp_path, photo, depth, channels, with_alpha,
 
 def test_cli_streams_large_pngs_and_nothing_else(tmp_path, photo, monkeypatch):
     write_image(tmp_path / "a.png", Image(photo))
-    assert not should_stream(tmp_path / "a.png", tmp_path / "b.png")  # small: in memory
-    assert not should_stream(tmp_path / "a.png", tmp_path / "b.tif", limit=1)  # PNG only
-    monkeypatch.setattr(n2n.stream, "STREAM_PIXELS", 100)
-    assert should_stream(tmp_path / "a.png", tmp_path / "b.png")
     calls = []
-    original = n2n.stream.denoise_png_streaming
-    monkeypatch.setattr(n2n.stream, "denoise_png_streaming",
+    original = n2n.inference.files._png_to_png
+    monkeypatch.setattr(n2n.inference.files, "_png_to_png",
                         lambda *a: calls.append(a) or original(*a))
-    assert main(["denoise", str(tmp_path / "a.png"), "-o", str(tmp_path / "b.png")]) == 0
-    assert len(calls) == 1 and read_image(tmp_path / "b.png").pixels.shape == photo.shape
+    denoiser = Denoiser(load_bundled())
+    denoise_file(denoiser, tmp_path / "a.png", tmp_path / "b.png")  # small: in memory
+    denoise_file(denoiser, tmp_path / "a.png", tmp_path / "b.tif", stream_pixels=1)  # PNG only
+    assert not calls
+    monkeypatch.setattr(n2n.io.png_rows, "STREAM_PIXELS", 100)
+    assert main(["denoise", str(tmp_path / "a.png"), "-o", str(tmp_path / "c.png")]) == 0
+    assert len(calls) == 1 and read_image(tmp_path / "c.png").pixels.shape == photo.shape
 
 
 def test_truncated_png_streams_into_a_clear_error_and_no_output(tmp_path, photo, decoder):
@@ -81,8 +83,8 @@ def test_truncated_png_streams_into_a_clear_error_and_no_output(tmp_path, photo,
     from n2n.errors import N2NError
 
     with pytest.raises(N2NError, match="cut.png: cannot read image"):
-        denoise_png_streaming(Denoiser(load_bundled(), tile=64), tmp_path / "cut.png",
-                              tmp_path / "out.png")
+        denoise_file(Denoiser(load_bundled(), tile=64), tmp_path / "cut.png",
+                     tmp_path / "out.png", stream_pixels=1)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.png", "cut.png"]
 
 

@@ -11,7 +11,8 @@ from conftest import noisy_stack
 from n2n.cli import main
 from n2n.errors import N2NError
 from n2n.inference.denoiser import Denoiser, denoise_image
-from n2n.inference.files import denoise_tiff, handles
+from n2n.inference.files import _is_tiff_job as handles
+from n2n.inference.files import denoise_file
 from n2n.io.images import array_to_image, to_array
 from n2n.models.bundled import load_bundled
 
@@ -34,7 +35,7 @@ def test_imagej_hyperstack_keeps_dtype_shape_axes_and_metadata(tmp_path, gray_de
     metadata = {"axes": "ZCYX", "spacing": 0.5, "unit": "um", "Labels": list("abcdef")}
     tifffile.imwrite(tmp_path / "in.tif", stack, imagej=True, metadata=metadata,
                      resolution=(5.0, 5.0))
-    denoise_tiff(gray_denoiser, tmp_path / "in.tif", tmp_path / "out.tif")
+    denoise_file(gray_denoiser, tmp_path / "in.tif", tmp_path / "out.tif")
     with tifffile.TiffFile(tmp_path / "out.tif") as tif:
         out, series = tif.asarray(), tif.series[0]
         assert tif.is_imagej and series.axes == "ZCYX"
@@ -72,7 +73,7 @@ def test_rgb_stack_keeps_its_sample_layout(tmp_path, planar):
     tifffile.imwrite(tmp_path / "in.tif", data, photometric="rgb",
                      planarconfig="separate" if planar else "contig")
     denoiser = Denoiser(load_bundled("photo"), tile=64)
-    denoise_tiff(denoiser, tmp_path / "in.tif", tmp_path / "out.tif")
+    denoise_file(denoiser, tmp_path / "in.tif", tmp_path / "out.tif")
     out = tifffile.imread(tmp_path / "out.tif")
     assert out.shape == data.shape and out.dtype == np.uint8
     out_rgb = np.moveaxis(out, 1, -1) if planar else out
@@ -84,8 +85,8 @@ def test_rgb_stack_keeps_its_sample_layout(tmp_path, planar):
 def test_streamed_plane_equals_in_memory(tmp_path, gray_denoiser, dtype):
     image = noisy_stack((250, 230), dtype)  # several strips and tiles at tile 64
     tifffile.imwrite(tmp_path / "in.tif", image, resolution=(3.0, 3.0))
-    denoise_tiff(gray_denoiser, tmp_path / "in.tif", tmp_path / "strips.tif", stream_pixels=100)
-    denoise_tiff(gray_denoiser, tmp_path / "in.tif", tmp_path / "whole.tif")
+    denoise_file(gray_denoiser, tmp_path / "in.tif", tmp_path / "strips.tif", stream_pixels=100)
+    denoise_file(gray_denoiser, tmp_path / "in.tif", tmp_path / "whole.tif")
     strips = tifffile.imread(tmp_path / "strips.tif")
     whole = tifffile.imread(tmp_path / "whole.tif")
     assert strips.dtype == dtype and strips.shape == image.shape
@@ -103,17 +104,17 @@ def test_routing_and_clear_errors(tmp_path, gray_denoiser):
     assert handles(tmp_path / "one.tif", tmp_path / "x.tif")
     assert not handles(tmp_path / "one.tif", tmp_path / "x.png")  # one plane: as an image
     with pytest.raises(N2NError, match="stack of 3 planes is written as TIFF"):
-        denoise_tiff(gray_denoiser, tmp_path / "stack.tif", tmp_path / "out.png")
+        denoise_file(gray_denoiser, tmp_path / "stack.tif", tmp_path / "out.png")
 
     with tifffile.TiffWriter(tmp_path / "two.tif") as writer:  # two series
         writer.write(stack[0])
         writer.write(stack[:2, :10])
     with pytest.raises(N2NError, match="two.tif: holds 2 image series"):
-        denoise_tiff(gray_denoiser, tmp_path / "two.tif", tmp_path / "out.tif")
+        denoise_file(gray_denoiser, tmp_path / "two.tif", tmp_path / "out.tif")
 
     data = (tmp_path / "stack.tif").read_bytes()
     (tmp_path / "cut.tif").write_bytes(data[: len(data) // 2])
     with pytest.raises(N2NError, match="cut.tif: cannot read image"):
-        denoise_tiff(gray_denoiser, tmp_path / "cut.tif", tmp_path / "out.tif")
+        denoise_file(gray_denoiser, tmp_path / "cut.tif", tmp_path / "out.tif")
     assert not (tmp_path / "out.tif").exists() and not (tmp_path / "out.png").exists()
     assert main(["denoise", str(tmp_path / "stack.tif"), "-o", str(tmp_path / "o.png")]) == 2

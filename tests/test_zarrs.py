@@ -5,16 +5,16 @@ from __future__ import annotations
 
 import sys
 
-import n2n.zarrs
 import numpy as np
 import pytest
 import tifffile
 from conftest import noisy_stack
 
+import n2n.io.zarr_images
 from n2n.cli import main
 from n2n.errors import N2NError
 from n2n.inference.denoiser import Denoiser, denoise_image
-from n2n.inference.files import denoise_tiff, denoise_to_zarr
+from n2n.inference.files import denoise_file
 from n2n.io.images import Image, read_image, to_array, write_image
 from n2n.models.bundled import load_bundled
 
@@ -43,8 +43,8 @@ def test_imagej_hyperstack_in_ngff_order_with_physical_sizes(tmp_path, gray_deno
     metadata = {"axes": "TZCYX", "spacing": 0.5, "unit": "micron", "finterval": 3.0}
     tifffile.imwrite(tmp_path / "in.tif", stack, imagej=True, metadata=metadata,
                      resolution=(5.0, 4.0))
-    denoise_to_zarr(gray_denoiser, tmp_path / "in.tif", tmp_path / "out.zarr")
-    denoise_tiff(gray_denoiser, tmp_path / "in.tif", tmp_path / "out.tif")
+    denoise_file(gray_denoiser, tmp_path / "in.tif", tmp_path / "out.zarr")
+    denoise_file(gray_denoiser, tmp_path / "in.tif", tmp_path / "out.tif")
     array, axes, scale, units = read_ome_zarr(tmp_path / "out.zarr")
     assert axes == "tczyx" and array.dtype == np.uint16
     assert np.array_equal(array, np.moveaxis(tifffile.imread(tmp_path / "out.tif"), 2, 1))
@@ -60,7 +60,7 @@ def test_ome_tiff_physical_sizes_and_rgb_samples_as_channels(tmp_path):
     tifffile.imwrite(tmp_path / "in.ome.tif", rgb, ome=True, photometric="rgb",
                      metadata=metadata, compression="zlib")
     denoiser = Denoiser(load_bundled("photo"), tile=64)
-    denoise_to_zarr(denoiser, tmp_path / "in.ome.tif", tmp_path / "out.ome.zarr")
+    denoise_file(denoiser, tmp_path / "in.ome.tif", tmp_path / "out.ome.zarr")
     array, axes, scale, _ = read_ome_zarr(tmp_path / "out.ome.zarr")
     expected = np.stack([to_array(denoise_image(denoiser, Image(p.astype(np.float32))))
                          for p in rgb])
@@ -73,11 +73,11 @@ def test_large_planes_stream_in_strips_with_the_whole_plane_result(tmp_path, gra
     image = noisy_stack((250, 230))
     tifffile.imwrite(tmp_path / "in.tif", image)
     write_image(tmp_path / "in.png", Image(image[:, :, None] * np.float32(255 / 65535), 16))
-    monkeypatch.setattr(n2n.zarrs, "CHUNK_EDGE", 64)  # several strips and chunks
+    monkeypatch.setattr(n2n.io.zarr_images, "CHUNK_EDGE", 64)  # several strips and chunks
     for name in ("in.tif", "in.png"):
-        denoise_to_zarr(gray_denoiser, tmp_path / name, tmp_path / "strips.zarr",
+        denoise_file(gray_denoiser, tmp_path / name, tmp_path / "strips.zarr",
                         stream_pixels=100)
-        denoise_to_zarr(gray_denoiser, tmp_path / name, tmp_path / "whole.zarr")
+        denoise_file(gray_denoiser, tmp_path / name, tmp_path / "whole.zarr")
         strips, axes, _, _ = read_ome_zarr(tmp_path / "strips.zarr")
         whole = read_ome_zarr(tmp_path / "whole.zarr")[0]
         assert axes == "yx" and strips.shape == image.shape and strips.dtype == np.uint16
@@ -102,14 +102,14 @@ def test_replaces_only_zarr_folders_and_leaves_nothing_half_written(tmp_path, gr
     stack = noisy_stack((2, 20, 24), np.uint8)
     tifffile.imwrite(tmp_path / "stack.tif", stack)
     target = tmp_path / "out.zarr"
-    denoise_to_zarr(gray_denoiser, tmp_path / "stack.tif", target)
-    denoise_to_zarr(gray_denoiser, tmp_path / "stack.tif", target)  # replaced, same result
+    denoise_file(gray_denoiser, tmp_path / "stack.tif", target)
+    denoise_file(gray_denoiser, tmp_path / "stack.tif", target)  # replaced, same result
     assert read_ome_zarr(target)[0].shape == stack.shape
 
     (tmp_path / "notes.zarr").mkdir()
     (tmp_path / "notes.zarr" / "mine.txt").write_text("keep")
     with pytest.raises(N2NError, match="notes.zarr: exists and is not an output to replace"):
-        denoise_to_zarr(gray_denoiser, tmp_path / "stack.tif", tmp_path / "notes.zarr")
+        denoise_file(gray_denoiser, tmp_path / "stack.tif", tmp_path / "notes.zarr")
     assert (tmp_path / "notes.zarr" / "mine.txt").read_text() == "keep"
 
     before = read_ome_zarr(target)[0]
@@ -119,7 +119,7 @@ def test_replaces_only_zarr_folders_and_leaves_nothing_half_written(tmp_path, gr
         cut = tmp_path / f"cut{name[-4:]}"
         cut.write_bytes(data[: len(data) * 3 // 4])
         with pytest.raises(N2NError, match=f"{cut.name}: cannot read image"):
-            denoise_to_zarr(gray_denoiser, cut, target, stream_pixels=100)
+            denoise_file(gray_denoiser, cut, target, stream_pixels=100)
         assert np.array_equal(read_ome_zarr(target)[0], before)  # the old output, whole
     assert sorted(p.name for p in tmp_path.iterdir()) == [
         "big.png", "cut.png", "cut.tif", "notes.zarr", "out.zarr", "stack.tif"]
@@ -130,8 +130,8 @@ def test_axes_ngff_cannot_hold_and_missing_zarr_are_one_clear_error(tmp_path, gr
     rgb = np.zeros((2, 3, 16, 16, 3), np.uint8)  # channels and colour samples
     tifffile.imwrite(tmp_path / "two.tif", rgb, photometric="rgb", metadata={"axes": "CZYXS"})
     with pytest.raises(N2NError, match="axes CZYXS cannot be written as OME-Zarr"):
-        denoise_to_zarr(gray_denoiser, tmp_path / "two.tif", tmp_path / "out.zarr")
+        denoise_file(gray_denoiser, tmp_path / "two.tif", tmp_path / "out.zarr")
     monkeypatch.setitem(sys.modules, "zarr", None)
     with pytest.raises(N2NError, match=r"pip install 'n2n-lite\[zarr\]'"):
-        denoise_to_zarr(gray_denoiser, tmp_path / "two.tif", tmp_path / "out.zarr")
+        denoise_file(gray_denoiser, tmp_path / "two.tif", tmp_path / "out.zarr")
     assert not (tmp_path / "out.zarr").exists()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -33,7 +32,7 @@ def conversion_errors(source: Path, target: Path) -> Iterator[None]:
 def optional_module(name: str, extra: str, purpose: str) -> ModuleType:
     """Import an optional dependency, or say which extra installs it."""
     try:
-        return importlib.import_module(name)
+        return __import__(name)  # a top-level package name
     except ImportError:
         raise N2NError(f"{purpose} needs the '{name}' package: pip install 'n2n-lite[{extra}]'"
                        ) from None

@@ -14,13 +14,14 @@ from dataclasses import dataclass, field
 from n2n.data.bursts import bursts_from_pairs, load_bursts
 from n2n.data.ee559 import TensorPairs, load_ee559_pairs
 from n2n.data.folders import (
+    LazyFolder,
     load_folder,
     split_holdout,
     validation_from_clean,
     validation_from_references,
 )
 from n2n.data.noise import parse_noise
-from n2n.data.pairs import CapturePairs, LazyFolder, SyntheticPairs, Validation
+from n2n.data.pairs import CapturePairs, SyntheticPairs, Validation
 from n2n.errors import N2NError
 from n2n.io.images import list_images
 

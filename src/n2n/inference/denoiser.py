@@ -45,7 +45,8 @@ class Denoiser:
     Parameters
     ----------
     model : PixelModel
-        A trained model (:func:`n2n.models.bundled.load_bundled`, :func:`n2n.models.checkpoint.load_model`).
+        A trained model (:func:`n2n.models.bundled.load_bundled`,
+        :func:`n2n.models.checkpoint.load_model`).
     device : str or torch.device
         Where the model runs; images come and go as numpy arrays on the CPU.
     tile : int, keyword-only

@@ -20,8 +20,8 @@ METADATA = "n2n.json"  # TorchScript extra file / ONNX metadata key
 
 class ExportedModel(nn.Module):
     """A TorchScript or ONNX export loaded back, usable wherever a :class:`PixelModel` is (e.g.
-    :class:`n2n.inference.denoiser.Denoiser`): 0..255 in and out, with ``multiple``, ``receptive_radius``
-    and ``config`` from the file's metadata."""
+    :class:`n2n.inference.denoiser.Denoiser`): 0..255 in and out, with ``multiple``,
+    ``receptive_radius`` and ``config`` from the file's metadata."""
 
     def __init__(self, run, metadata: dict, path: Path) -> None:
         super().__init__()

@@ -108,6 +108,7 @@ def _png_to_png(denoiser: Denoiser, source: Path, target: Path) -> None:
 def _to_zarr(denoiser: Denoiser, source: Path, target: Path, stream_pixels: int | None
              ) -> None:
     """A TIFF stack plane by plane, a large PNG strip by strip, else the image whole."""
+    zarr_images.require_zarr()  # before any work: a missing extra is the first thing to say
     edge = zarr_images.CHUNK_EDGE
     with conversion_errors(source, target):
         if source.suffix.lower() in tiff_stacks.TIFF_SUFFIXES:

@@ -29,6 +29,13 @@ def png_header(path: Path) -> tuple[int, int, int]:
     return reader.width, reader.height, reader.bitdepth
 
 
+def streams_png(source: Path, limit: int | None = None) -> bool:
+    """``source`` (a PNG) has at least ``limit`` (default :data:`STREAM_PIXELS`) pixels at 8 or
+    16 bits, so it is denoised strip by strip; a bad header is an N2NError."""
+    width, height, bitdepth = png_header(source)
+    return width * height >= (STREAM_PIXELS if limit is None else limit) and bitdepth in (8, 16)
+
+
 def png_dtype(depth: int) -> np.dtype:
     """The numpy dtype of a PNG's 8- or 16-bit samples."""
     return np.dtype(np.uint8 if depth == 8 else np.uint16)

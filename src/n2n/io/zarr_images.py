@@ -57,7 +57,7 @@ def write_zarr(target: Path, axes: list[Axis], dtype: np.dtype,
     """Write ``blocks`` (an index into the array, and its values) as the OME-Zarr image
     ``target`` with ``axes``, atomically; ``source`` is named in the metadata. A ``target``
     that exists is replaced only if it is a Zarr folder."""
-    zarr = _zarr()
+    zarr = require_zarr()
     with atomic_folder(target, _is_zarr) as tmp:
         group = zarr.open_group(str(tmp), mode="w", zarr_format=2)
         chunks = tuple(min(CHUNK_EDGE, a.size) if a.name in "yx" else 1 for a in axes)
@@ -69,7 +69,8 @@ def write_zarr(target: Path, axes: list[Axis], dtype: np.dtype,
         group.attrs["multiscales"] = [_multiscale(axes, source)]
 
 
-def _zarr() -> Any:
+def require_zarr() -> Any:
+    """The zarr module (3 or later), or an error saying how to install it."""
     try:
         import zarr
     except ImportError:
