@@ -15,7 +15,7 @@ import pytest
 import torch
 from conftest import N2N, n2n, ok
 
-from n2n import distributed
+from n2n.training import distributed
 from n2n.data.noise import Gaussian
 from n2n.data.pairs import SyntheticPairs
 from n2n.models import ModelConfig, build_model

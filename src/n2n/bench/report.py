@@ -11,8 +11,10 @@ from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
+from matplotlib.figure import Figure
 
-from n2n.io.files import atomic_path, write_text_atomic
+from n2n.evaluation.plots import save_figure
+from n2n.io.files import write_text_atomic
 
 CLASSICAL = ("bm3d", "nlm", "tv", "wavelet")
 
@@ -84,22 +86,13 @@ def write_report(record: dict, crops: dict[str, dict[str, np.ndarray]], out: Pat
         training_curves(runs, out / "training.png")
 
 
-def _save(fig, path: Path) -> None:
-    import matplotlib.pyplot as plt
-
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=90, format="png")
-    plt.close(fig)
-
-
 def pareto_chart(results: list[dict], path: Path, max_settings: int = 6) -> None:
     """PSNR against megapixels per second (log scale), one panel per setting."""
-    from n2n.evaluation.plots import plt
-
     groups = list(by_setting(results).items())[:max_settings]
     cols = min(3, len(groups))
     rows = -(-len(groups) // cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(5 * cols, 4 * rows), squeeze=False)
+    fig = Figure(figsize=(5 * cols, 4 * rows))
+    axes = fig.subplots(rows, cols, squeeze=False)
     for ax, (setting, group) in zip(axes.flat, groups, strict=False):
         for i, r in enumerate(group):
             ax.scatter(r["megapixels_per_second"], r["psnr"], color=f"C{i % 10}")
@@ -111,19 +104,17 @@ def pareto_chart(results: list[dict], path: Path, max_settings: int = 6) -> None
     for ax in list(axes.flat)[len(groups):]:
         ax.set_axis_off()
     fig.tight_layout()
-    _save(fig, path)
+    save_figure(fig, path, dpi=90)
 
 
 def crop_grid(crops: dict[str, dict[str, np.ndarray]], path: Path, size: int = 96,
               max_settings: int = 6) -> None:
     """The centre ``size`` x ``size`` crop of one image per setting, for every method."""
-    from n2n.evaluation.plots import plt
-
     settings = list(crops.items())[:max_settings]
     methods = list(dict.fromkeys(m for _, outs in settings for m in outs if m != "clean"))
     methods.append("clean")
-    fig, axes = plt.subplots(len(settings), len(methods),
-                             figsize=(1.6 * len(methods), 1.8 * len(settings)), squeeze=False)
+    fig = Figure(figsize=(1.6 * len(methods), 1.8 * len(settings)))
+    axes = fig.subplots(len(settings), len(methods), squeeze=False)
     for row, (setting, outs) in zip(axes, settings, strict=True):
         for ax, method in zip(row, methods, strict=True):
             ax.set_axis_off()
@@ -139,14 +130,13 @@ def crop_grid(crops: dict[str, dict[str, np.ndarray]], path: Path, size: int = 9
         row[0].text(-0.1, 0.5, setting, transform=row[0].transAxes, rotation=90, ha="right",
                     va="center", fontsize=7)
     fig.tight_layout()
-    _save(fig, path)
+    save_figure(fig, path, dpi=90)
 
 
 def training_curves(runs: list[dict], path: Path) -> None:
     """Validation PSNR against training minutes for every trained recipe."""
-    from n2n.evaluation.plots import plt
-
-    fig, ax = plt.subplots(figsize=(7, 4.5))
+    fig = Figure(figsize=(7, 4.5))
+    ax = fig.subplots()
     for i, run in enumerate(runs):
         points = [(row["seconds"] / 60, row["val_psnr"]) for row in run["history"]
                   if "val_psnr" in row]
@@ -159,4 +149,4 @@ def training_curves(runs: list[dict], path: Path) -> None:
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7)
     fig.tight_layout()
-    _save(fig, path)
+    save_figure(fig, path, dpi=90)

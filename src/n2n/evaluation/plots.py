@@ -1,21 +1,25 @@
-"""Figures: training curves and side-by-side comparisons (matplotlib, no display needed)."""
+"""Figures: training curves, side-by-side comparisons, noise fits; written as PNG files.
+
+Figures are plain :class:`matplotlib.figure.Figure` objects, never ``pyplot``: nothing here
+touches the user's matplotlib backend or global figure list, and no display is needed.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
 
-import matplotlib
+import numpy as np
+from matplotlib.figure import Figure
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+from n2n.io.files import atomic_path
 
 
 def plot_curves(history: Sequence[dict[str, float]], path: Path) -> None:
     """Training loss (log scale) and validation PSNR against epoch, side by side."""
     epochs = [row["epoch"] for row in history]
-    fig, (ax_loss, ax_psnr) = plt.subplots(1, 2, figsize=(9, 3.5))
+    fig = Figure(figsize=(9, 3.5))
+    ax_loss, ax_psnr = fig.subplots(1, 2)
     ax_loss.semilogy(epochs, [row["train_loss"] for row in history], marker="o")
     ax_loss.set(xlabel="epoch", ylabel="training loss", title="loss")
     if "val_psnr" in history[0]:
@@ -25,14 +29,15 @@ def plot_curves(history: Sequence[dict[str, float]], path: Path) -> None:
         ax_psnr.text(0.5, 0.5, "no clean images:\nno PSNR", ha="center", va="center")
         ax_psnr.set_axis_off()
     fig.tight_layout()
-    _save(fig, path)
+    save_figure(fig, path)
 
 
 def plot_seed_curves(curves: dict[str, list[list[float]]], steps_per_epoch: int,
                      path: Path) -> None:
     """Validation PSNR against steps per recipe: the mean over seeds, their range shaded;
     ``curves[recipe][epoch]`` holds one value per seed."""
-    fig, ax = plt.subplots(figsize=(8, 4))
+    fig = Figure(figsize=(8, 4))
+    ax = fig.subplots()
     for recipe, rows in curves.items():
         values = np.array(rows)  # (epochs, seeds)
         steps = steps_per_epoch * np.arange(1, len(values) + 1)
@@ -43,12 +48,13 @@ def plot_seed_curves(curves: dict[str, list[list[float]]], steps_per_epoch: int,
     ax.set_ylim(bottom=low - 0.2)
     ax.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.01, 0.5))
     fig.tight_layout()
-    _save(fig, path)
+    save_figure(fig, path)
 
 
 def side_by_side(images: Sequence[np.ndarray], titles: Sequence[str], path: Path) -> None:
     """A row of (H, W, C) 0..255 images with titles, saved as PNG."""
-    fig, axes = plt.subplots(1, len(images), figsize=(4 * len(images), 4.4))
+    fig = Figure(figsize=(4 * len(images), 4.4))
+    axes = fig.subplots(1, len(images))
     for ax, image, title in zip(np.atleast_1d(axes), images, titles, strict=True):
         shown = np.clip(image, 0, 255).astype(np.uint8)
         ax.imshow(shown[:, :, 0] if shown.shape[2] == 1 else shown, cmap="gray", vmin=0,
@@ -56,13 +62,14 @@ def side_by_side(images: Sequence[np.ndarray], titles: Sequence[str], path: Path
         ax.set_title(title)
         ax.set_axis_off()
     fig.tight_layout()
-    _save(fig, path)
+    save_figure(fig, path)
 
 
 def plot_noise(curve, noise_model, correlation, title: str, path: Path) -> None:
     """Noise variance against intensity with its Poisson-Gaussian fit, and the noise's
     autocorrelation map (lags in pixels)."""
-    fig, (ax_var, ax_corr) = plt.subplots(1, 2, figsize=(9.5, 4))
+    fig = Figure(figsize=(9.5, 4))
+    ax_var, ax_corr = fig.subplots(1, 2)
     x, v = np.array(curve.intensity), np.array(curve.variance)
     used = np.array(curve.used, bool)
     ax_var.plot(x[used], v[used], "o", label="measured")
@@ -75,13 +82,14 @@ def plot_noise(curve, noise_model, correlation, title: str, path: Path) -> None:
     ax_var.legend()
     _correlation_map(ax_corr, np.array(correlation), "noise autocorrelation")
     fig.tight_layout()
-    _save(fig, path)
+    save_figure(fig, path)
 
 
 def plot_residual(residual: np.ndarray, check, path: Path) -> None:
     """The residual (noisy - denoised), its autocorrelation, and its variance against the
     noise model's prediction."""
-    fig, axes = plt.subplots(1, 3, figsize=(13, 4))
+    fig = Figure(figsize=(13, 4))
+    axes = fig.subplots(1, 3)
     shown = residual.mean(axis=2)
     limit = max(float(np.percentile(np.abs(shown), 99)), 1e-6)
     axes[0].imshow(shown, cmap="gray", vmin=-limit, vmax=limit)
@@ -95,7 +103,7 @@ def plot_residual(residual: np.ndarray, check, path: Path) -> None:
                 title=f"variance ratio {check.variance_ratio:.2f}")
     axes[2].legend()
     fig.tight_layout()
-    _save(fig, path)
+    save_figure(fig, path)
 
 
 def _correlation_map(ax, corr: np.ndarray, title: str) -> None:
@@ -107,10 +115,7 @@ def _correlation_map(ax, corr: np.ndarray, title: str) -> None:
     ax.set(xlabel="dx (px)", ylabel="dy (px)", title=title)
 
 
-def _save(fig, path: Path) -> None:
-    """Write a figure atomically (temporary file, fsync, rename)."""
-    from n2n.io.files import atomic_path
-
+def save_figure(fig: Figure, path: Path, dpi: int = 100) -> None:
+    """Write a figure as PNG atomically (temporary file, fsync, rename)."""
     with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=100)
-    plt.close(fig)
+        fig.savefig(tmp, dpi=dpi, format="png")
