@@ -1,7 +1,7 @@
 """Decoding a large PNG row by row, as ``n2n denoise`` streams it: libvips against pypng, each
 in a fresh process (seconds and peak memory).
 
-Usage: ``python -m n2n.bench.png_decode IMAGE.png [--json out.json]`` (make one with
+Usage: ``python benchmarks/png_decode.py IMAGE.png [--json out.json]`` (make one with
 ``python -m n2n.bench.memory --make 8192 IMAGE.png``)
 """
 
@@ -41,7 +41,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     rows = []
     for decoder in ("pypng", "libvips"):
-        out = subprocess.run([sys.executable, "-m", "n2n.bench.png_decode", str(args.image),
+        out = subprocess.run([sys.executable, __file__, str(args.image),
                               "--one", decoder], capture_output=True, text=True, check=True)
         rows.append(json.loads(out.stdout))
         print(f"{decoder:8} {rows[-1]['megapixels']:6.1f} Mpx  {rows[-1]['seconds']:6.1f} s  "

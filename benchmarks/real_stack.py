@@ -3,7 +3,7 @@ Model Zoo package in bioimageio.core: PSNR of every plane against the scene's re
 how far the two agree (on the 0..255 scale; within the halo of the image's edges each pads
 its own way).
 
-Usage: ``python -m n2n.bench.real_stack SCENE_DIR [--reference-name avg50.png] [--model
+Usage: ``python benchmarks/real_stack.py SCENE_DIR [--reference-name avg50.png] [--model
 confocal] [--bmz-planes 5] [--json out.json]`` (e.g. SCENE_DIR =
 ``../shared/data/real/fmd_confocal_bpae/test/19``)
 """

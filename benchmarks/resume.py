@@ -4,7 +4,7 @@ Run A trains uninterrupted; run B gets SIGTERM part-way (after ``--kill-after`` 
 its checkpoint and is continued with ``n2n train RUN --resume``. Prints both final validation
 PSNRs and whether the final weights are bit-identical.
 
-Usage: ``python -m n2n.bench.resume CLEAN_DIR [--epochs 4] [--kill-after 60] [--json out.json]``
+Usage: ``python benchmarks/resume.py CLEAN_DIR [--epochs 4] [--kill-after 60] [--json out.json]``
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 
 Each (framework, network) runs in its own process so that peak RSS is its own (on CUDA: peak
 GPU memory allocated by torch).
-Usage: ``python -m n2n.bench.scratch_speed [--steps 20] [--threads 2] [--device cpu|cuda]
+Usage: ``python benchmarks/scratch_speed.py [--steps 20] [--threads 2] [--device cpu|cuda]
 [--json out.json]``
 """
 
@@ -99,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
     rows = []
     for name in NETWORKS:
         for framework in ("pytorch", "scratch"):  # interleaved so drift hits both alike
-            out = subprocess.run([sys.executable, "-m", "n2n.bench.scratch_speed", "--one",
+            out = subprocess.run([sys.executable, __file__, "--one",
                                   framework, name, "--steps", str(args.steps), "--threads",
                                   str(args.threads), "--device", args.device],
                                  capture_output=True, text=True, check=True)

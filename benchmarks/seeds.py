@@ -4,7 +4,7 @@ Noise2Clean and Neighbor2Neighbor.
 
 Run folders are named ``<recipe>-s<seed>`` (``log.json`` from ``n2n train``); an optional
 ``<recipe>-s<seed>.<suffix>.json`` beside them (from ``n2n eval --json``) adds a test-set column.
-Usage: ``python -m n2n.bench.seeds RUNS... [--eval-suffix cbsd68] [--steps-per-epoch 100]
+Usage: ``python benchmarks/seeds.py RUNS... [--eval-suffix cbsd68] [--steps-per-epoch 100]
 [-o table.md] [--plot curves.png]``
 """
 
@@ -85,7 +85,7 @@ def plot(groups: dict[str, list[Path]], steps_per_epoch: int, path: Path) -> Non
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m n2n.bench.seeds",
+    parser = argparse.ArgumentParser(prog="python benchmarks/seeds.py",
                                      description=__doc__.split("\n\n")[0])
     parser.add_argument("runs", nargs="+", type=Path)
     parser.add_argument("--steps-per-epoch", type=int, default=100)

@@ -75,28 +75,15 @@ def test_missing_extra_stops_the_run_but_keeps_finished_results(tmp_path, photo,
     assert "| wavelet |" in (tmp_path / "out" / "results.md").read_text()
 
 
-def test_seeds_table_gives_mean_and_sd_per_recipe_and_plots(tmp_path, capsys):
-    from n2n.bench.seeds import main as seeds_main
+def test_memory_bench_measures_each_size_in_its_own_process(tmp_path):
+    import subprocess
+    import sys
 
-    for recipe, finals in {"n2n": [29.0, 29.2, 29.4], "n2c": [29.5, 29.5, 29.5]}.items():
-        for seed, final in enumerate(finals):
-            run = tmp_path / f"{recipe}-s{seed}"
-            run.mkdir()
-            log = [{"epoch": e, "val_psnr": final - 1.0 / e} for e in (1, 2, 3)]
-            (run / "log.json").write_text(json.dumps(log))
-            (tmp_path / f"{recipe}-s{seed}.cbsd68.json").write_text(
-                json.dumps({"mean": {"psnr": final - 0.5}}))
-    seeds_main([*map(str, sorted(tmp_path.iterdir())), "--eval-suffix", "cbsd68",
-                "--steps-per-epoch", "50", "--plot", str(tmp_path / "curves.png")])
-    table = capsys.readouterr().out
-    assert "| n2n | 3 | 150 | 28.87 +- 0.20 | 28.70 +- 0.20 |" in table
-    assert "| n2c | 3 | 150 | 29.17 +- 0.00 | 29.00 +- 0.00 |" in table
-    assert (tmp_path / "curves.png").stat().st_size > 1000
-
-
-def test_seeds_refuses_a_folder_that_is_not_a_run(tmp_path):
-    from n2n.bench.seeds import main as seeds_main
-
-    (tmp_path / "notes").mkdir()
-    with pytest.raises(SystemExit):
-        seeds_main([str(tmp_path / "notes")])
+    out = tmp_path / "memory.json"
+    result = subprocess.run([sys.executable, "-m", "n2n.bench.memory", "--sizes", "48", "80",
+                             "--format", "tif", "--json", str(out)], capture_output=True,
+                            text=True, timeout=600)
+    assert result.returncode == 0, result.stderr
+    rows = json.loads(out.read_text())["rows"]
+    assert [r["size"] for r in rows] == [48, 80]
+    assert all(r["peak_rss_mib"] > 50 and r["seconds"] > 0 for r in rows)  # a torch process

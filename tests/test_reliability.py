@@ -15,11 +15,11 @@ import pytest
 import torch
 from conftest import N2N, n2n, ok
 
-from n2n.training import distributed
 from n2n.data.noise import Gaussian
 from n2n.data.pairs import SyntheticPairs
 from n2n.models import ModelConfig, build_model
 from n2n.models.checkpoint import load_model, load_record
+from n2n.training import distributed
 from n2n.training.config import TrainConfig
 from n2n.training.distributed import weights_digest
 from n2n.training.loop import Interrupted, fit

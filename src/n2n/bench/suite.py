@@ -154,11 +154,13 @@ def check(config: BenchConfig) -> None:
     if missing:
         raise N2NError(f"{missing[0]}: no such file or folder")
     if config.limit is not None and config.limit < 1:
-        raise N2NError(f"limit {config.limit} must be >= 1")
+        raise N2NError(f"{{limit}} {config.limit} must be >= 1", param="limit")
     if config.zero_shot_iterations < 1:
-        raise N2NError(f"zero_shot_iterations {config.zero_shot_iterations} must be >= 1")
+        raise N2NError(f"{{zero_shot_iterations}} {config.zero_shot_iterations} must be >= 1",
+                       param="zero_shot_iterations")
     if config.train_minutes < 0 or config.ablation_minutes < 0:
-        raise N2NError("train_minutes and ablation_minutes must be >= 0")
+        raise N2NError("{train_minutes} and {ablation_minutes} must be >= 0",
+                       param=("train_minutes", "ablation_minutes"))
 
 
 def evaluate_method(denoise: Denoise, cases: list[Case]) -> tuple[dict[str, float], np.ndarray]:

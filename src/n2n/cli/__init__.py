@@ -2,14 +2,13 @@
 
 Each command's parser sits beside its runner: ``images`` (denoise, eval, demo), ``train``,
 ``bench``, ``noise`` (diagnose, models), ``tools`` (make-pairs, scratch-train, export). Every
-user error is an :class:`N2NError`, printed as one ``n2n: error: ...`` line with the library's
-parameter names shown as the flags that set them, and exit status 2.
+user error is an :class:`N2NError`, printed as one ``n2n: error: ...`` line with the parameters
+it names (:attr:`N2NError.params`) written as the flags that set them, and exit status 2.
 """
 
 from __future__ import annotations
 
 import argparse
-import re
 import sys
 
 import torch
@@ -20,11 +19,6 @@ from n2n.errors import N2NError
 from n2n.scratch import ScratchError
 
 COMMANDS = (images, train, bench, noise, tools)
-# parameter names the library's messages use, and the flags that set them
-FLAGS = ("patch_size", "patches_per_epoch", "gray_fraction", "reference_name", "batch_size",
-         "checkpoint_minutes", "lr_patience", "train_count", "val_count", "iterations",
-         "workers", "pd", "lr", "zero_shot_iterations", "train_minutes", "ablation_minutes")
-VALUE_FLAGS = ("limit",)  # plain words elsewhere: shown as flags only before their value
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -37,8 +31,11 @@ def main(argv: list[str] | None = None) -> int:
 
             args.device = resolve_device(args.device)
         return args.run(args) or 0
-    except (N2NError, ScratchError, OSError) as err:  # OSError: disk full, permission denied
-        print(f"n2n: error: {as_flags(str(err))}", file=sys.stderr)
+    except N2NError as err:
+        print(f"n2n: error: {err.worded(as_flag)}", file=sys.stderr)
+        return 2
+    except (ScratchError, OSError) as err:  # OSError: disk full, permission denied
+        print(f"n2n: error: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("n2n: interrupted", file=sys.stderr)
@@ -55,14 +52,10 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def as_flags(message: str) -> str:
-    """A library message with its parameter names written as command-line flags."""
-    message = re.sub(r"\bsource '(clean|ee559|bursts|captured|noisy)'", r"--\1", message)
-    message = re.sub(r"\bmode (n2n|ne2ne)\b", r"--mode \1", message)
-    message = message.replace("as bursts or captured", "with --bursts or --captured")
-    for name in VALUE_FLAGS:
-        message = re.sub(rf"\b{name}(?= -?\d)", f"--{name}", message)
-    for name in FLAGS:
-        message = re.sub(rf"(?<![\w/.\\-]){name}(?![\w/.\\-])", "--" + name.replace("_", "-"),
-                         message)
-    return message
+def as_flag(param: str, value: str | None) -> str:
+    """A library parameter as the flag that sets it: ``patch_size`` -> ``--patch-size``,
+    ``source 'noisy'`` -> ``--noisy``, ``mode ne2ne`` -> ``--mode ne2ne``."""
+    if param == "source" and value:
+        return "--" + value.strip("'")
+    flag = "--" + param.replace("_", "-")
+    return flag if value is None else f"{flag} {value}"

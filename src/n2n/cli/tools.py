@@ -12,7 +12,9 @@ import torch
 
 from n2n.cli.common import parse_scales
 from n2n.data.noise import parse_noise
+from n2n.export.exporter import FORMATS
 from n2n.io.files import write_text_atomic
+from n2n.scratch.model import Model as ScratchModel
 
 
 def add_parsers(sub) -> None:
@@ -34,7 +36,7 @@ def add_parsers(sub) -> None:
     p.add_argument("train_pkl", type=Path, help="EE-559 train_data.pkl")
     p.add_argument("output", type=Path, help="weights file to write (.n2nw) plus a .json log")
     p.add_argument("--val-pkl", type=Path, help="EE-559 val_data.pkl: PSNR after each epoch")
-    p.add_argument("--network", choices=("unet", "course"), default="unet")
+    p.add_argument("--network", choices=ScratchModel.NETWORKS, default="unet")
     p.add_argument("--epochs", type=int, default=1)
     p.add_argument("--train-count", type=int, help="use only the first N pairs")
     p.add_argument("--seed", type=int, default=0)
@@ -47,7 +49,7 @@ def add_parsers(sub) -> None:
     p.add_argument("checkpoint", type=Path, help="checkpoint from 'n2n train', or a bundled "
                    "model's name (photo, photo-plus, confocal)")
     p.add_argument("output", type=Path)
-    p.add_argument("--format", choices=("pt", "torchscript", "onnx", "bmz"), help="default: from "
+    p.add_argument("--format", choices=FORMATS, help="default: from "
                    "the output's suffix (.ts/.torchscript, .onnx, .zip = bmz), else pt (weights "
                    "for n2n-lite)")
     p.add_argument("--half", action="store_true", help="pt only: store float16 (half the size)")

@@ -11,12 +11,13 @@ from pathlib import Path
 import torch
 
 from n2n.cli.common import parse_scales
-from n2n.data.config import DataConfig
+from n2n.data.config import SOURCES, DataConfig
 from n2n.errors import N2NError
 from n2n.models import ModelConfig
+from n2n.models.wrapper import NETWORKS
 from n2n.training.config import TrainConfig
-
-SOURCE_FLAGS = ("clean", "ee559", "bursts", "captured", "noisy")
+from n2n.training.losses import LOSSES
+from n2n.training.objectives import DATASET_MODES, TARGETS
 
 
 def add_parsers(sub) -> None:
@@ -36,7 +37,7 @@ def add_parsers(sub) -> None:
                      "(bursts of K = 2)")
     src.add_argument("--noisy", nargs="+", metavar="DIR",
                      help="single noisy images (with --mode ne2ne: no second capture needed)")
-    p.add_argument("--mode", choices=("n2n", "ne2ne"), default="n2n",
+    p.add_argument("--mode", choices=DATASET_MODES, default="n2n",
                    help="n2n: pairs (Noise2Noise); ne2ne: Neighbor2Neighbor, single noisy images")
     p.add_argument("--reference-name", metavar="FILE", help="for --bursts: the file in each "
                    "scene folder (or <stack stem>_FILE) that is a clean reference, e.g. "
@@ -61,20 +62,6 @@ def add_parsers(sub) -> None:
                    "DataLoader worker processes instead of holding them in memory")
     p.add_argument("--patch-size", type=int, default=64)
     p.add_argument("--patches-per-epoch", type=int, default=5000)
-    p.add_argument("--init", type=Path, metavar="CHECKPOINT",
-                   help="start from these weights, or a bundled model's name (photo, photo-plus, "
-                   "confocal), "
-                   "to fine-tune; model options are then ignored")
-    p.add_argument("--arch", choices=("lite", "n2n", "halfres"), default="lite",
-                   help="lite: weight-shared U-Net (fast); n2n: the paper's U-Net (photo-plus); "
-                   "halfres: a wide U-Net after pixel-unshuffle (FFDNet-like)")
-    p.add_argument("--width", type=int, default=24)
-    p.add_argument("--depth", type=int, default=4)
-    p.add_argument("--residual", action="store_true", help="the network predicts the noise")
-    p.add_argument("--linear-output", action="store_true", help="no output LeakyReLU")
-    p.add_argument("--loss", choices=("l2", "l1", "l0"), default="l2")
-    p.add_argument("--target", choices=("noisy", "clean"), default="noisy",
-                   help="clean = Noise2Clean, the supervised upper bound")
     p.add_argument("--lr", type=float, default=6e-3)
     p.add_argument("--lr-patience", type=int, default=2)
     p.add_argument("--batch-size", type=int, default=100)
@@ -89,7 +76,26 @@ def add_parsers(sub) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     p.add_argument("--threads", type=int, help="CPU threads for torch")
+    _add_model_options(p)
     p.set_defaults(run=run_train)
+
+
+def _add_model_options(p: argparse.ArgumentParser) -> None:
+    """The network a fresh run builds, or the weights it starts from."""
+    p.add_argument("--init", type=Path, metavar="CHECKPOINT",
+                   help="start from these weights, or a bundled model's name (photo, photo-plus, "
+                   "confocal), "
+                   "to fine-tune; model options are then ignored")
+    p.add_argument("--arch", choices=NETWORKS, default="lite",
+                   help="lite: weight-shared U-Net (fast); n2n: the paper's U-Net (photo-plus); "
+                   "halfres: a wide U-Net after pixel-unshuffle (FFDNet-like)")
+    p.add_argument("--width", type=int, default=24)
+    p.add_argument("--depth", type=int, default=4)
+    p.add_argument("--residual", action="store_true", help="the network predicts the noise")
+    p.add_argument("--linear-output", action="store_true", help="no output LeakyReLU")
+    p.add_argument("--loss", choices=LOSSES, default="l2")
+    p.add_argument("--target", choices=TARGETS, default="noisy",
+                   help="clean = Noise2Clean, the supervised upper bound")
 
 
 def run_train(args: argparse.Namespace) -> int:
@@ -147,7 +153,7 @@ def run_train(args: argparse.Namespace) -> int:
 
 def train_config(args: argparse.Namespace) -> TrainConfig:
     """The run the flags describe."""
-    given = [s for s in SOURCE_FLAGS if getattr(args, s)]
+    given = [s for s in SOURCES if getattr(args, s)]
     if not given:
         raise N2NError("train needs data: --clean, --bursts, --ee559, --captured or --noisy "
                        "(or --resume)")

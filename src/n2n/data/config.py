@@ -69,29 +69,35 @@ class DataConfig:
         self.paths = [str(p) for p in self.paths]
         self.val = None if self.val is None else [str(p) for p in self.val]
         self.val_pkl = None if self.val_pkl is None else str(self.val_pkl)
-        checks = [
-            (self.source in SOURCES, f"source '{self.source}': choose one of {SOURCES}"),
-            (bool(self.paths), f"source '{self.source}' needs paths"),
+        source = f"{{source:'{self.source}'}}"
+        checks = [  # (holds, message, parameters it names)
+            (self.source in SOURCES, f"source '{self.source}': choose one of {SOURCES}", ()),
+            (bool(self.paths), f"{source} needs paths", "source"),
             (self.source != "captured" or len(self.paths) == 2,
-             "source 'captured' takes exactly two folders"),
-            (self.source != "ee559" or len(self.paths) == 1, "source 'ee559' takes one pkl file"),
-            (self.patch_size >= 1, f"patch_size {self.patch_size} must be >= 1"),
+             "{source:'captured'} takes exactly two folders", "source"),
+            (self.source != "ee559" or len(self.paths) == 1,
+             "{source:'ee559'} takes one pkl file", "source"),
+            (self.patch_size >= 1, f"{{patch_size}} {self.patch_size} must be >= 1",
+             "patch_size"),
             (self.patches_per_epoch >= 1,
-             f"patches_per_epoch {self.patches_per_epoch} must be >= 1"),
-            (bool(self.scales) and min(self.scales) >= 1, f"scales {self.scales} must be >= 1"),
+             f"{{patches_per_epoch}} {self.patches_per_epoch} must be >= 1", "patches_per_epoch"),
+            (bool(self.scales) and min(self.scales) >= 1,
+             f"{{scales}} {self.scales} must be >= 1", "scales"),
             (0.0 <= self.gray_fraction <= 1.0,
-             f"gray_fraction {self.gray_fraction} must lie in 0..1"),
-            (self.channels is None or self.channels >= 1, f"channels {self.channels} must be >= 1"),
-            (self.workers is None or self.workers >= 0, f"workers {self.workers} must be >= 0"),
+             f"{{gray_fraction}} {self.gray_fraction} must lie in 0..1", "gray_fraction"),
+            (self.channels is None or self.channels >= 1,
+             f"{{channels}} {self.channels} must be >= 1", "channels"),
+            (self.workers is None or self.workers >= 0,
+             f"{{workers}} {self.workers} must be >= 0", "workers"),
             (self.workers is None or self.source == "clean",
-             "workers stream clean images only (source 'clean')"),
+             "{workers} stream clean images only ({source:'clean'})", ("workers", "source")),
             (self.reference_name is None or self.source == "bursts",
-             "reference_name belongs to source 'bursts'"),
-            (0.0 < self.holdout < 1.0, f"holdout {self.holdout} must lie strictly in 0..1"),
+             "{reference_name} belongs to {source:'bursts'}", ("reference_name", "source")),
+            (0.0 < self.holdout < 1.0, f"holdout {self.holdout} must lie strictly in 0..1", ()),
         ]
-        for ok, message in checks:
-            if not ok:
-                raise N2NError(message)
+        for holds, message, params in checks:
+            if not holds:
+                raise N2NError(message, param=params)
         if self.source == "clean":
             parse_noise(self.noise)  # a bad spec fails here, before any image is read
 
@@ -159,8 +165,9 @@ def _capture_data(config: DataConfig, mode: str, val, seed: int):
     cut = {"patch_size": config.patch_size, "patches_per_epoch": config.patches_per_epoch}
     if config.source == "noisy":
         if pairs:
-            raise N2NError("source 'noisy' holds single noisy images: train them with mode "
-                           "ne2ne, or give captures of the same scenes as bursts or captured")
+            raise N2NError("{source:'noisy'} holds single noisy images: train them with "
+                           "{mode:ne2ne}, or give captures of the same scenes as "
+                           "{source:'bursts'} or {source:'captured'}", param=("source", "mode"))
         scenes = [image[None] for image in load_folder(config.paths, config.channels)]
         if val is None and config.val:
             val = validation_from_clean(load_folder(config.val, scenes[0].shape[1]),

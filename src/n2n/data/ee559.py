@@ -79,7 +79,7 @@ def make_ee559_pairs(images: Sequence[torch.Tensor], count: int, noise: Noise,
     """``count`` patches as uint8 (noisy, noisy, clean), like the course's data files;
     ``name`` is how an error calls ``count``."""
     if count < 1:
-        raise N2NError(f"{name} {count} must be >= 1")
+        raise N2NError(f"{{{name}}} {count} must be >= 1", param=name)
     source = SyntheticPairs(images, noise, patch_size, count, scales)
     clean = source.clean_patches(count, generator)
     return quantize(noise(clean, generator)), quantize(noise(clean, generator)), quantize(clean)

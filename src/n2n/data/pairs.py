@@ -104,15 +104,16 @@ class SyntheticPairs:
         if not images:
             raise N2NError("no training images")
         if not 0.0 <= gray_fraction <= 1.0:
-            raise N2NError(f"gray fraction {gray_fraction} must lie in 0..1")
+            raise N2NError(f"{{gray_fraction}} {gray_fraction} must lie in 0..1",
+                           param="gray_fraction")
         self.images, self.noise, self.gray_fraction = list(images), noise, gray_fraction
         self.patch_size, self.patches_per_epoch = patch_size, patches_per_epoch
         self.channels = images[0].shape[0]
         usable = [s for s in scales if any(min(im.shape[1:]) >= patch_size * s for im in images)]
         if not usable:
             smallest = min(min(im.shape[1:]) for im in images)
-            raise N2NError(f"patch_size {patch_size} is larger than every image (smallest side "
-                           f"{smallest}); choose a smaller patch_size")
+            raise N2NError(f"{{patch_size}} {patch_size} is larger than every image (smallest "
+                           f"side {smallest}); choose a smaller {{patch_size}}", param="patch_size")
         self.scales = usable
         self.noise_device = torch.device("cpu")  # the trainer sets its GPU: noise drawn there
 
@@ -182,8 +183,8 @@ class CapturePairs:
             raise N2NError("no training images")
         small = [tuple(s.shape[-3:]) for s in scenes if min(s.shape[-2:]) < patch_size]
         if small:
-            raise N2NError(f"patch_size {patch_size} exceeds captures of shape {small[0]}; "
-                           "choose a smaller patch_size")
+            raise N2NError(f"{{patch_size}} {patch_size} exceeds captures of shape {small[0]}; "
+                           "choose a smaller {patch_size}", param="patch_size")
         if pairs and min(len(s) for s in scenes) < 2:
             raise N2NError("Noise2Noise pairs need at least 2 captures of every scene")
         self.scenes, self.pairs = list(scenes), pairs

@@ -67,10 +67,11 @@ class Denoiser:
     def __init__(self, model: PixelModel, device: str | torch.device = "cpu", *,
                  tile: int = 512, pd: int | None = None) -> None:
         if tile < 1:
-            raise N2NError(f"tile {tile} must be >= 1")
+            raise N2NError(f"{{tile}} {tile} must be >= 1", param="tile")
         if pd is not None and pd != model.config.pd and not isinstance(model, PixelModel):
-            raise N2NError(f"pd {pd}: an exported model keeps the pixel-shuffle factor it was "
-                           f"exported with ({model.config.pd}); use the checkpoint to change it")
+            raise N2NError(f"{{pd}} {pd}: an exported model keeps the pixel-shuffle factor it "
+                           f"was exported with ({model.config.pd}); use the checkpoint to change "
+                           "it", param="pd")
         if pd is not None and pd != model.config.pd:  # e.g. a white-noise model on camera noise
             model.config = replace(model.config, pd=pd)  # checked by ModelConfig itself
         self.device = torch.device(device)

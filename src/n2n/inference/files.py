@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from n2n.errors import N2NError, conversion_errors
+from n2n.errors import N2NError, decoder_errors
 from n2n.inference.denoiser import Denoiser, denoise_image
 from n2n.inference.stacks import denoised_blocks
 from n2n.inference.strips import denoised_rows, row_blocks
@@ -91,14 +91,14 @@ def _to_tiff(denoiser: Denoiser, source: Path, target: Path, stream_pixels: int 
     if layout.planes > 1 and target.suffix.lower() not in tiff_stacks.TIFF_SUFFIXES:
         raise N2NError(f"{source} -> {target}: a stack of {layout.planes} planes is written as "
                        "TIFF or OME-Zarr; name the output .tif or .zarr")
-    with conversion_errors(source, target):
+    with decoder_errors(source, target=target):
         blocks = denoised_blocks(denoiser, source, layout, stream_pixels)
         tiff_stacks.write_tiff(target, layout, blocks)
 
 
 def _png_to_png(denoiser: Denoiser, source: Path, target: Path) -> None:
     """Rows stream in, full-width strips are denoised, rows stream out."""
-    with conversion_errors(source, target):
+    with decoder_errors(source, target=target):
         (width, height, planes, alpha, depth), rows = png_rows.decode_rows(source)
         check_size(source, height, width)
         out_rows = denoised_rows(denoiser, rows, height, planes - alpha, depth)
@@ -110,7 +110,7 @@ def _to_zarr(denoiser: Denoiser, source: Path, target: Path, stream_pixels: int 
     """A TIFF stack plane by plane, a large PNG strip by strip, else the image whole."""
     zarr_images.require_zarr()  # before any work: a missing extra is the first thing to say
     edge = zarr_images.CHUNK_EDGE
-    with conversion_errors(source, target):
+    with decoder_errors(source, target=target):
         if source.suffix.lower() in tiff_stacks.TIFF_SUFFIXES:
             layout = tiff_stacks.read_layout(source)
             axes, order = zarr_images.tiff_axes(source, layout)

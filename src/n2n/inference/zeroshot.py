@@ -49,9 +49,10 @@ class ZeroShotDenoiser:
                  device: str | torch.device = "cpu", *, width: int = 48, lr: float = 1e-3,
                  seed: int = 0, progress: bool = True, pd: int = 1) -> None:
         if iterations < 1:
-            raise N2NError(f"zero-shot iterations {iterations} must be >= 1")
+            raise N2NError(f"zero-shot {{iterations}} {iterations} must be >= 1",
+                           param="iterations")
         if minutes is not None and minutes <= 0:
-            raise N2NError(f"zero-shot minutes {minutes} must be > 0")
+            raise N2NError(f"zero-shot {{minutes}} {minutes} must be > 0", param="minutes")
         self.iterations, self.minutes, self.device = iterations, minutes, torch.device(device)
         self.width, self.lr, self.seed, self.progress, self.pd = width, lr, seed, progress, pd
         ModelConfig("zs", pd=pd)  # checks pd now rather than at the first image

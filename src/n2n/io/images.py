@@ -24,7 +24,7 @@ import png
 import tifffile
 from PIL import Image as PILImage
 
-from n2n.errors import N2NError
+from n2n.errors import N2NError, decoder_errors
 from n2n.io.files import atomic_path
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".npy")
@@ -98,7 +98,7 @@ def read_image(path: str | Path) -> Image:
         raise N2NError(f"{path}: unsupported format '{suffix}' (use {', '.join(IMAGE_SUFFIXES)})")
     if path.stat().st_size == 0:
         raise N2NError(f"{path}: file is empty (0 bytes)")
-    try:
+    with decoder_errors(path):
         if suffix == ".npy":
             array = _read_npy(path)
         elif suffix in (".tif", ".tiff"):
@@ -107,10 +107,6 @@ def read_image(path: str | Path) -> Image:
             array = _read_png16(path)
         else:
             array = _read_pillow(path)
-    except N2NError:
-        raise
-    except Exception as err:  # decoder errors come in many types; name the file once
-        raise N2NError(f"{path}: cannot read image ({err})") from err
     return array_to_image(path, array)
 
 
@@ -224,7 +220,7 @@ def read_stack(path: str | Path) -> list[Image]:
         raise N2NError(f"{path}: no such file")
     if path.suffix.lower() not in STACK_SUFFIXES:
         raise N2NError(f"{path}: a stack must be a multi-page TIFF or a .npy file")
-    try:
+    with decoder_errors(path, "stack"):
         if path.suffix.lower() == ".npy":
             array = np.load(path, mmap_mode="r", allow_pickle=False)
             if array.ndim not in (3, 4):
@@ -239,10 +235,6 @@ def read_stack(path: str | Path) -> list[Image]:
                     array = array[None]
         check_size(path, array.shape[1], array.shape[2])
         frames = [np.array(frame) for frame in array]
-    except N2NError:
-        raise
-    except Exception as err:
-        raise N2NError(f"{path}: cannot read stack ({err})") from err
     return [array_to_image(Path(f"{path}[{k}]"), frame) for k, frame in enumerate(frames)]
 
 

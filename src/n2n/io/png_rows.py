@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import png
 
-from n2n.errors import N2NError
+from n2n.errors import decoder_errors
 from n2n.io.files import atomic_path
 
 STREAM_PIXELS = 1 << 24  # 16.8 Mpx (4096^2): from this size a PNG -> PNG denoise streams
@@ -22,10 +22,8 @@ _VIPS_STRIP = 256  # rows libvips decodes at a time
 def png_header(path: Path) -> tuple[int, int, int]:
     """Width, height and bit depth from a PNG's header, reading nothing else."""
     reader = png.Reader(filename=str(path))
-    try:
+    with decoder_errors(path):  # pypng raises png.Error, EOFError, OSError...
         reader.preamble()
-    except Exception as err:  # pypng raises png.Error, EOFError, OSError...
-        raise N2NError(f"{path}: cannot read image ({err or type(err).__name__})") from err
     return reader.width, reader.height, reader.bitdepth
 
 

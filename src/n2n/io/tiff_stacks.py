@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import tifffile
 
-from n2n.errors import N2NError
+from n2n.errors import N2NError, decoder_errors
 from n2n.io.files import atomic_path
 from n2n.io.images import check_size
 
@@ -65,37 +65,32 @@ def read_layout(path: Path) -> TiffLayout:
         raise N2NError(f"{path}: no such file")
     if path.stat().st_size == 0:
         raise N2NError(f"{path}: file is empty (0 bytes)")
-    try:
-        with tifffile.TiffFile(path) as tif:
-            if len(tif.series) != 1:
-                raise N2NError(f"{path}: holds {len(tif.series)} image series; only a single "
-                               "series (one stack) can be denoised and written back whole")
-            series, page = tif.series[0], tif.pages.first
-            axes = series.axes
-            if not (axes.endswith("YX") or axes.endswith("YXS")):
-                raise N2NError(f"{path}: axes {axes} do not end in Y, X (and samples); "
-                               "not a stack of 2-D planes")
-            photometric = tifffile.PHOTOMETRIC(page.photometric)
-            if photometric not in (tifffile.PHOTOMETRIC.MINISBLACK, tifffile.PHOTOMETRIC.RGB):
-                raise N2NError(f"{path}: {photometric.name} TIFF is not supported; "
-                               "convert to grayscale or RGB")
-            check_size(path, page.imagelength, page.imagewidth)
-            compressed = page.compression != tifffile.COMPRESSION.NONE
-            options: dict[str, Any] = {
-                "photometric": photometric.name.lower(),
-                "planarconfig": "separate" if axes.endswith("SYX") else None,
-                "extrasamples": page.extrasamples or None,
-                "compression": "zlib" if compressed else None,
-                "resolution": page.resolution,
-                "resolutionunit": page.resolutionunit,
-                **_metadata_options(tif, axes),
-            }
-            return TiffLayout(tuple(series.shape), axes, np.dtype(series.dtype),
-                              not compressed and series.dataoffset is not None, options)
-    except N2NError:
-        raise
-    except Exception as err:  # tifffile raises many types on corrupt files
-        raise N2NError(f"{path}: cannot read image ({err or type(err).__name__})") from err
+    with decoder_errors(path), tifffile.TiffFile(path) as tif:  # many error types
+        if len(tif.series) != 1:
+            raise N2NError(f"{path}: holds {len(tif.series)} image series; only a single "
+                           "series (one stack) can be denoised and written back whole")
+        series, page = tif.series[0], tif.pages.first
+        axes = series.axes
+        if not (axes.endswith("YX") or axes.endswith("YXS")):
+            raise N2NError(f"{path}: axes {axes} do not end in Y, X (and samples); "
+                           "not a stack of 2-D planes")
+        photometric = tifffile.PHOTOMETRIC(page.photometric)
+        if photometric not in (tifffile.PHOTOMETRIC.MINISBLACK, tifffile.PHOTOMETRIC.RGB):
+            raise N2NError(f"{path}: {photometric.name} TIFF is not supported; "
+                           "convert to grayscale or RGB")
+        check_size(path, page.imagelength, page.imagewidth)
+        compressed = page.compression != tifffile.COMPRESSION.NONE
+        options: dict[str, Any] = {
+            "photometric": photometric.name.lower(),
+            "planarconfig": "separate" if axes.endswith("SYX") else None,
+            "extrasamples": page.extrasamples or None,
+            "compression": "zlib" if compressed else None,
+            "resolution": page.resolution,
+            "resolutionunit": page.resolutionunit,
+            **_metadata_options(tif, axes),
+        }
+        return TiffLayout(tuple(series.shape), axes, np.dtype(series.dtype),
+                          not compressed and series.dataoffset is not None, options)
 
 
 def _metadata_options(tif: tifffile.TiffFile, axes: str) -> dict[str, Any]:

@@ -18,7 +18,8 @@ from n2n.models.pd import pd_merge, pd_split
 from n2n.models.tiny import ZeroShotNet
 from n2n.models.unet import HalfResUNet, LiteUNet, N2NUNet
 
-ARCHITECTURES = ("lite", "n2n", "halfres", "zs")
+NETWORKS = ("lite", "n2n", "halfres")  # what `n2n train --arch` builds
+ARCHITECTURES = (*NETWORKS, "zs")  # and zero-shot's tiny net
 
 
 @dataclass
@@ -45,7 +46,8 @@ class ModelConfig:
         if self.width < 1 or self.depth < 1:
             raise N2NError(f"model width {self.width} and depth {self.depth} must be >= 1")
         if not 1 <= self.pd <= 8:
-            raise N2NError(f"pixel-shuffle factor pd {self.pd}: must lie in 1..8 (1 = off)")
+            raise N2NError(f"pixel-shuffle factor {{pd}} {self.pd}: must lie in 1..8 (1 = off)",
+                           param="pd")
 
 
 def build_model(config: ModelConfig, seed: int | None = None) -> PixelModel:

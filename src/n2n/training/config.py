@@ -8,7 +8,7 @@ from n2n.data.config import DataConfig
 from n2n.errors import N2NError
 from n2n.models import ModelConfig
 from n2n.training.losses import LOSSES
-from n2n.training.objectives import MODES
+from n2n.training.objectives import MODES, TARGETS
 
 
 @dataclass(kw_only=True)
@@ -39,18 +39,22 @@ class TrainConfig:
             self.model = ModelConfig(**self.model)
         if isinstance(self.data, dict):
             self.data = DataConfig.from_saved(self.data)
-        checks = [
-            (self.mode in MODES, f"training mode '{self.mode}': choose one of {MODES}"),
-            (self.loss in LOSSES, f"loss '{self.loss}': choose one of {LOSSES}"),
-            (self.target in ("noisy", "clean"), f"target '{self.target}': 'noisy' or 'clean'"),
-            (self.lr > 0, f"learning rate {self.lr} must be > 0"),
-            (self.batch_size >= 1, f"batch size {self.batch_size} must be >= 1"),
-            (self.epochs >= 1, f"epochs {self.epochs} must be >= 1"),
-            (self.minutes is None or self.minutes > 0, f"minutes {self.minutes} must be > 0"),
+        checks = [  # (holds, message, the parameter it names)
+            (self.mode in MODES, f"training mode '{self.mode}': choose one of {MODES}", ()),
+            (self.loss in LOSSES, f"loss '{self.loss}': choose one of {LOSSES}", ()),
+            (self.target in TARGETS, f"target '{self.target}': choose one of {TARGETS}", ()),
+            (self.lr > 0, f"{{lr}} (learning rate) {self.lr} must be > 0", "lr"),
+            (self.batch_size >= 1, f"{{batch_size}} {self.batch_size} must be >= 1",
+             "batch_size"),
+            (self.epochs >= 1, f"{{epochs}} {self.epochs} must be >= 1", "epochs"),
+            (self.minutes is None or self.minutes > 0, f"{{minutes}} {self.minutes} must be > 0",
+             "minutes"),
             (self.checkpoint_minutes > 0,
-             f"checkpoint minutes {self.checkpoint_minutes} must be > 0"),
-            (self.threads is None or self.threads >= 1, f"threads {self.threads} must be >= 1"),
+             f"{{checkpoint_minutes}} {self.checkpoint_minutes} must be > 0",
+             "checkpoint_minutes"),
+            (self.threads is None or self.threads >= 1, f"{{threads}} {self.threads} must be >= 1",
+             "threads"),
         ]
-        for ok, message in checks:
-            if not ok:
-                raise N2NError(message)
+        for holds, message, param in checks:
+            if not holds:
+                raise N2NError(message, param=param)

@@ -228,7 +228,8 @@ class _Run:
         with autocast(self.device, self.config.fast):
             loss = self.objective(self.net, batch, fraction, generator)
         if not torch.isfinite(loss):
-            raise N2NError(f"loss became {loss.item()} at epoch {self.epoch}: lower lr")
+            raise N2NError(f"loss became {loss.item()} at epoch {self.epoch}: lower {{lr}}",
+                           param="lr")
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         self.optimizer.step()

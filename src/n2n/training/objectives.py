@@ -23,7 +23,9 @@ from n2n.models.pd import pd_split
 from n2n.training.distributed import unwrap
 from n2n.training.losses import loss_value
 
-MODES = ("n2n", "ne2ne", "zs")
+DATASET_MODES = ("n2n", "ne2ne")  # learn from a data set: pairs, or single noisy images
+MODES = (*DATASET_MODES, "zs")  # and zero-shot, which fits one image
+TARGETS = ("noisy", "clean")  # Noise2Noise, or Noise2Clean (the supervised bound)
 
 # The 8 ordered pairs of edge-adjacent pixels in a 2x2 cell, pixels numbered 0 1 / 2 3.
 NEIGHBOUR_PAIRS = torch.tensor([[0, 1], [0, 2], [1, 3], [2, 3], [1, 0], [2, 0], [3, 1], [3, 2]])
@@ -123,8 +125,8 @@ class PairObjective(Objective):
         target = batch.clean if self.target == "clean" else batch.target
         if target is None:
             needed = "clean images" if self.target == "clean" else "pairs of noisy images"
-            raise N2NError(f"mode n2n with target '{self.target}' needs {needed}; for single "
-                           "noisy images use mode ne2ne")
+            raise N2NError(f"{{mode:n2n}} with target '{self.target}' needs {needed}; for "
+                           "single noisy images use {mode:ne2ne}", param="mode")
         return self.distance(model, run(batch.input), target, progress)
 
 
@@ -171,8 +173,8 @@ def make_objective(mode: str, loss: str = "l2", target: str = "noisy") -> Object
     if mode == "n2n":
         return PairObjective(loss, target)
     if target != "noisy":
-        raise N2NError(f"mode {mode} learns from noisy images only; target '{target}' needs "
-                       "mode n2n")
+        raise N2NError(f"{{mode:{mode}}} learns from noisy images only; target '{target}' "
+                       "needs {mode:n2n}", param="mode")
     if mode == "ne2ne":
         return Neighbor2Neighbor(loss)
     if mode == "zs":
