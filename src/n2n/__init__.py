@@ -1,8 +1,8 @@
 """n2n-lite: Noise2Noise image denoising without clean data.
 
-Data flows one way: ``io`` (images in/out) -> ``noise`` and ``data`` (pairs) -> ``models``
--> ``train`` (loop, losses) -> ``checkpoint`` -> ``denoise`` (tiled inference). ``cli`` and
-``lite`` (the EE-559 ``Model``) are thin layers on top; ``scratch`` is a separate framework.
+Data flows one way: ``io`` (files) -> ``data`` (noise, pairs) -> ``evaluation`` (metrics, plots)
+-> ``models`` -> ``training`` -> ``inference`` -> ``export``. ``cli``, ``bench`` and ``lite``
+(the EE-559 ``Model``) sit on top; ``scratch`` is a separate, self-contained framework.
 """
 
 __version__ = "0.1.0"

@@ -78,7 +78,6 @@ def run_denoise(args: argparse.Namespace) -> int:
 
 def run_eval(args: argparse.Namespace) -> int:
     from n2n.evaluation import scoring as evaluate
-    from n2n.io.images import list_images, read_image
 
     denoiser = load_denoiser(args)
     real = (args.noisy or args.reference, args.bursts)
@@ -90,13 +89,8 @@ def run_eval(args: argparse.Namespace) -> int:
     elif args.bursts:
         pairs = evaluate.burst_pairs(args.bursts, args.reference_name, denoiser.channels)
         setting = "real noise (bursts)"
-    elif len(args.inputs) == 1 and args.inputs[0].endswith(".pkl"):
-        pairs, setting = evaluate.ee559_val_pairs(Path(args.inputs[0])), "EE-559 val pairs"
     else:
-        noise = parse_noise(args.noise)
-        paths = list_images(args.inputs)
-        images = (read_image(p).pixels for p in paths)
-        pairs, setting = evaluate.noisy_versions(paths, images, noise, args.seed), noise.spec
+        pairs, setting = evaluate.clean_pairs(args.inputs, parse_noise(args.noise), args.seed)
     bar = tqdm(pairs, desc="eval", unit="image", leave=False, disable=None)
     scores = evaluate.score_pairs(bar, denoiser)
     print(setting if setting.startswith("real") else f"{setting}, seed {args.seed}")

@@ -3,7 +3,7 @@ pairs: PSNR and SSIM of the noisy input and of the output, per image and mean.""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -11,6 +11,7 @@ import numpy as np
 import torch
 
 from n2n.data.bursts import load_bursts
+from n2n.data.ee559 import load_ee559_pairs
 from n2n.data.noise import Noise
 from n2n.errors import N2NError
 from n2n.evaluation.metrics import psnr, ssim
@@ -47,10 +48,19 @@ def noisy_versions(paths: Iterable[Path], images: Iterable[np.ndarray], noise: N
         yield path.name, noisy, clean
 
 
+def clean_pairs(inputs: Sequence[str | Path], noise: Noise, seed: int
+                ) -> tuple[Iterable[tuple[str, np.ndarray, np.ndarray]], str]:
+    """Scoring pairs from clean data, and what they are: one EE-559 ``val_data.pkl`` (its
+    noisy images), else clean image files or folders with seeded ``noise`` added."""
+    if len(inputs) == 1 and Path(inputs[0]).suffix.lower() == ".pkl":
+        return ee559_val_pairs(inputs[0]), "EE-559 val pairs"
+    paths = list_images(inputs)
+    images = (read_image(p).pixels for p in paths)
+    return noisy_versions(paths, images, noise, seed), noise.spec
+
+
 def ee559_val_pairs(path: str | Path) -> Iterator[tuple[str, np.ndarray, np.ndarray]]:
     """(name, noisy, clean) (H, W, C) arrays from an EE-559 ``val_data.pkl``, loaded safely."""
-    from n2n.data.ee559 import load_ee559_pairs
-
     noisy, clean = load_ee559_pairs(path)
     for i in range(len(noisy)):
         yield (f"{i:05d}", noisy[i].permute(1, 2, 0).float().numpy(),

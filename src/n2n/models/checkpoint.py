@@ -58,13 +58,6 @@ def model_from_record(record: dict[str, Any], path: str | Path) -> PixelModel:
     return model.eval()
 
 
-def export_weights(checkpoint: str | Path, output: str | Path, half: bool = False) -> None:
-    """Strip a checkpoint to what denoising needs (config, weights, how it was trained), for
-    shipping; ``half`` stores float16, half the size (loaded back as float32)."""
-    record = load_record(checkpoint)
-    write_weights(model_from_record(record, checkpoint), output, half, provenance(record))
-
-
 def provenance(record: dict[str, Any]) -> dict[str, Any]:
     """How a checkpoint's model was trained (its config and history), to ship with it."""
     return {k: record[k] for k in ("train_config", "history") if k in record}
