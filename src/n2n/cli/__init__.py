@@ -9,7 +9,11 @@ it names (:attr:`N2NError.params`) written as the flags that set them, and exit 
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import torch
 
@@ -21,8 +25,42 @@ from n2n.scratch import ScratchError
 COMMANDS = (images, train, bench, noise, tools)
 
 
+class Stopped(BaseException):
+    """SIGTERM or SIGHUP, raised where the program is, so that every temporary file is removed
+    on the way out, as for Ctrl-C (KeyboardInterrupt)."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    with stops_as_exceptions():
+        return run(args)
+
+
+@contextmanager
+def stops_as_exceptions() -> Iterator[None]:
+    """SIGTERM and SIGHUP raise :class:`Stopped` (from the main thread only) while the command
+    runs; the previous handlers come back after."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def stop(signum: int, frame: object) -> None:
+        raise Stopped(signum)
+
+    previous = {s: signal.signal(s, stop) for s in (signal.SIGTERM, signal.SIGHUP)}
+    try:
+        yield
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run a parsed command; user errors are one line and exit 2, signals exit 128 + signal."""
     try:
         if getattr(args, "threads", None):
             torch.set_num_threads(args.threads)
@@ -39,7 +77,10 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         print("n2n: interrupted", file=sys.stderr)
-        return 130
+        return 128 + signal.SIGINT
+    except Stopped as stop:
+        print(f"n2n: stopped by {stop}", file=sys.stderr)
+        return 128 + stop.signum
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -19,6 +19,11 @@ def add_model_options(p: argparse.ArgumentParser) -> None:
                    "spatially correlated noise; default: the model's own (1 for the bundled)")
 
 
+def add_overwrite_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--overwrite", action="store_true", help="replace outputs that exist though "
+                   "n2n-lite did not write them (its own earlier outputs are always replaced)")
+
+
 def load_denoiser(args: argparse.Namespace, tile: int = 512):
     """The Denoiser of ``--weights`` or the bundled ``--model``."""
     from n2n.inference.denoiser import Denoiser

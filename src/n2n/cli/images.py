@@ -10,10 +10,16 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
-from n2n.cli.common import add_model_options, load_denoiser
+from n2n.cli.common import add_model_options, add_overwrite_option, load_denoiser
 from n2n.data.noise import parse_noise
 from n2n.errors import N2NError
-from n2n.io.files import write_text_atomic
+from n2n.io.files import (
+    MARK,
+    check_replaceable,
+    check_target,
+    json_written_by_n2n,
+    write_text_atomic,
+)
 
 
 def add_parsers(sub) -> None:
@@ -24,6 +30,7 @@ def add_parsers(sub) -> None:
                    "NAME.zarr writes chunked OME-Zarr (needs n2n-lite[zarr])")
     add_model_options(p)
     p.add_argument("--tile", type=int, default=512, help="tile size for large images (px)")
+    add_overwrite_option(p)
     p.add_argument("--zero-shot", action="store_true", help="no trained model: fit a tiny "
                    "network to each image itself (zero-shot Noise2Noise)")
     p.add_argument("--iterations", type=int, default=2000, help="for --zero-shot: Adam steps")
@@ -44,6 +51,7 @@ def add_parsers(sub) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", type=Path, help="also write the scores as JSON to this file")
     add_model_options(p)
+    add_overwrite_option(p)
     p.set_defaults(run=run_eval)
 
     p = sub.add_parser("demo", help="denoise a bundled sample photo and show the gain")
@@ -60,7 +68,7 @@ def run_denoise(args: argparse.Namespace) -> int:
     from n2n.io.images import list_images
 
     inputs = list_images(args.inputs)
-    targets = output_paths(inputs, args.output)
+    targets = output_paths(inputs, args.output, args.inputs)
     if args.zero_shot:
         from n2n.inference.zeroshot import ZeroShotDenoiser
 
@@ -71,7 +79,7 @@ def run_denoise(args: argparse.Namespace) -> int:
         denoiser = load_denoiser(args, args.tile)
     bar = tqdm(inputs, desc="denoise", unit="image", disable=None)  # no bar when not a tty
     for path, target in zip(bar, targets, strict=True):
-        denoise_file(denoiser, path, target)
+        denoise_file(denoiser, path, target, overwrite=args.overwrite)
     print(f"wrote {len(targets)} image(s) to {args.output}")
     return 0
 
@@ -91,12 +99,16 @@ def run_eval(args: argparse.Namespace) -> int:
         setting = "real noise (bursts)"
     else:
         pairs, setting = evaluate.clean_pairs(args.inputs, parse_noise(args.noise), args.seed)
+    if args.json:
+        given = [*args.inputs, *(p for p in (args.noisy, args.reference, args.bursts) if p)]
+        check_target(args.json, given)
+        check_replaceable(args.json, json_written_by_n2n, args.overwrite)
     bar = tqdm(pairs, desc="eval", unit="image", leave=False, disable=None)
     scores = evaluate.score_pairs(bar, denoiser)
     print(setting if setting.startswith("real") else f"{setting}, seed {args.seed}")
     print(evaluate.format_table(scores))
     if args.json:
-        record = {"setting": setting, "seed": args.seed,
+        record = {"written_by": MARK, "setting": setting, "seed": args.seed,
                   "weights": str(args.weights or f"bundled {args.model}"),
                   "mean": asdict(evaluate.mean_score(scores)),
                   "images": [asdict(s) for s in scores]}

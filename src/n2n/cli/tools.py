@@ -10,11 +10,12 @@ from pathlib import Path
 
 import torch
 
-from n2n.cli.common import parse_scales
+from n2n.cli.common import add_overwrite_option, parse_scales
 from n2n.data.noise import parse_noise
 from n2n.export.exporter import FORMATS
-from n2n.io.files import write_text_atomic
+from n2n.io.files import check_replaceable, check_target, never, write_text_atomic
 from n2n.scratch.model import Model as ScratchModel
+from n2n.scratch.serialize import is_weights_file
 
 
 def add_parsers(sub) -> None:
@@ -29,6 +30,7 @@ def add_parsers(sub) -> None:
     p.add_argument("--scales", default="1,2,4", help="box-downsampling factors of the 32x32 "
                    "patches, drawn per patch (default 1,2,4)")
     p.add_argument("--seed", type=int, default=0)
+    add_overwrite_option(p)
     p.set_defaults(run=run_make_pairs)
 
     p = sub.add_parser("scratch-train", help="train the from-scratch framework's Model on "
@@ -41,6 +43,7 @@ def add_parsers(sub) -> None:
     p.add_argument("--train-count", type=int, help="use only the first N pairs")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, help="CPU threads for torch")
+    add_overwrite_option(p)
     p.set_defaults(run=run_scratch_train)
 
     p = sub.add_parser("export", help="a checkpoint (or bundled model) as weights, TorchScript, "
@@ -59,6 +62,7 @@ def add_parsers(sub) -> None:
                    "models, else your user name)")
     p.add_argument("--data-range", type=float, default=255.0, help="bmz: the value of white in "
                    "the images the package will get, e.g. 65535 for 16-bit (default 255)")
+    add_overwrite_option(p)
     p.set_defaults(run=run_export)
 
 
@@ -78,6 +82,10 @@ def run_make_pairs(args: argparse.Namespace) -> int:
                                         name="train_count")
     val_noisy, _, val_clean = make_ee559_pairs(val_images, args.val_count, noise, scales,
                                                generator, name="val_count")
+    outputs = (args.out_dir / "train_data.pkl", args.out_dir / "val_data.pkl")
+    for output in outputs:  # pkl files carry no mark: an existing one is replaced on request
+        check_target(output, [*args.clean_dir, *(args.val or [])])
+        check_replaceable(output, never, args.overwrite)
     save_atomic((first, second), args.out_dir / "train_data.pkl")
     save_atomic((val_noisy, val_clean), args.out_dir / "val_data.pkl")
     print(f"wrote train_data.pkl ({tuple(first.shape)} x2) and val_data.pkl "
@@ -91,6 +99,10 @@ def run_scratch_train(args: argparse.Namespace) -> int:
     from n2n.scratch.training import train_with_log
     from n2n.training.logs import format_row
 
+    log = args.output.with_suffix(".json")
+    for output in (args.output, log):  # the log goes with its weights
+        check_target(output, [args.train_pkl, *([args.val_pkl] if args.val_pkl else [])])
+        check_replaceable(output, lambda _: is_weights_file(args.output), args.overwrite)
     first, second = load_ee559_pairs(args.train_pkl)
     if args.train_count:
         first, second = first[:args.train_count], second[:args.train_count]
@@ -102,7 +114,7 @@ def run_scratch_train(args: argparse.Namespace) -> int:
     args.output.parent.mkdir(parents=True, exist_ok=True)
     model.save(args.output, {"train_pkl": str(args.train_pkl), "epochs": args.epochs,
                              "train_count": len(first), "history": history})
-    write_text_atomic(args.output.with_suffix(".json"), json.dumps(history, indent=1))
+    write_text_atomic(log, json.dumps(history, indent=1))
     print(f"wrote {args.output}")
     return 0
 
@@ -131,7 +143,8 @@ def run_export(args: argparse.Namespace) -> int:
         package = {"name": name, "author": author, "training_data": training,
                    "data_range": args.data_range}
     difference = export_model(model, args.output, fmt, half=args.half, record=record,
-                              package=package)
+                              package=package, inputs=[] if bundled else [args.checkpoint],
+                              overwrite=args.overwrite)
     tolerance = HALF_TOLERANCE if args.half else TOLERANCE
     print(f"wrote {args.output} ({fmt}, {args.output.stat().st_size / 1e6:.2f} MB); self-check "
           f"on a 64x48 and a 37x53 image: max |difference| {difference:.2g} on the 0..255 scale "

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import torch
 
-from n2n.cli.common import parse_scales
+from n2n.cli.common import add_overwrite_option, parse_scales
 from n2n.data.config import SOURCES, DataConfig
 from n2n.errors import N2NError
 from n2n.models import ModelConfig
@@ -77,7 +77,9 @@ def add_parsers(sub) -> None:
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     p.add_argument("--threads", type=int, help="CPU threads for torch")
     _add_model_options(p)
+    add_overwrite_option(p)
     p.set_defaults(run=run_train)
+    p.set_defaults(flag_defaults=vars(p.parse_args(["RUN_DIR"])))  # to tell which flags are given
 
 
 def _add_model_options(p: argparse.ArgumentParser) -> None:
@@ -111,16 +113,16 @@ def run_train(args: argparse.Namespace) -> int:
         resume = load_record(args.run_dir / "last.pt")
         if "position" not in resume or "train_config" not in resume:
             raise N2NError(f"{args.run_dir / 'last.pt'}: not a resumable 'n2n train' checkpoint")
-        config = TrainConfig(**resume["train_config"])
-        if config.data is None:
-            raise N2NError(f"{args.run_dir / 'last.pt'}: its data was not saved; cannot resume")
-        if args.threads:
-            config.threads = args.threads
-        elif config.threads:  # the same count as before makes a resumed run bit-identical
+        config = resumed_config(args, TrainConfig(**resume["train_config"]))
+        if config.threads:  # the same count as before makes a resumed run bit-identical
             torch.set_num_threads(config.threads)
     else:
         config = train_config(args)
     source, val = build_data(config.data, config.mode, config.seed)
+    if resume is not None and source.channels != config.model.channels:
+        raise N2NError(f"{args.run_dir}: the run's model takes {config.model.channels} "
+                       f"channel(s), its data now has {source.channels}; the data changed since "
+                       "the run started")
     if resume is None and config.init:
         model = load_named(config.init)
         if model.config.channels != source.channels:
@@ -132,7 +134,7 @@ def run_train(args: argparse.Namespace) -> int:
         config.model = model.config
     try:
         history = fit(model.to(args.device), source, config, val, args.run_dir,
-                      normalize=config.init is None, resume=resume)
+                      normalize=config.init is None, resume=resume, overwrite=args.overwrite)
     except Interrupted as stop:
         print(f"n2n: {stop}; continue with: n2n train {args.run_dir} --resume", file=sys.stderr)
         return 128 + stop.signum
@@ -149,6 +151,62 @@ def run_train(args: argparse.Namespace) -> int:
     print(f"trained {len(history)} epoch(s) in {last['seconds']:.0f} s, {summary}; "
           f"checkpoints in {args.run_dir}")
     return 0
+
+
+SAFE_ON_RESUME = ("epochs", "minutes", "threads", "device")  # change no result already made
+NOT_SETTINGS = ("run_dir", "resume", "run", "flag_defaults")
+
+
+def resumed_config(args: argparse.Namespace, saved: TrainConfig) -> TrainConfig:
+    """The saved run's config with the flags that can change safely applied (said in one line);
+    any other flag given that differs from the run is refused, naming each difference."""
+    if saved.data is None:
+        raise N2NError(f"{args.run_dir / 'last.pt'}: its data was not saved; cannot resume")
+    if args.overwrite:
+        raise N2NError("--overwrite starts the run afresh; --resume continues it: choose one")
+    defaults, run = args.flag_defaults, run_flags(saved)
+    given = {k: v for k, v in vars(args).items()
+             if k not in NOT_SETTINGS and v != defaults.get(k)}
+    changed = [f"--{k.replace('_', '-')} {_shown(v)} (the run has {_shown(run.get(k))})"
+               for k, v in given.items() if k not in SAFE_ON_RESUME and _same(v) != run.get(k)]
+    if changed:
+        raise N2NError(f"{args.run_dir}: --resume continues the run as it was started; it "
+                       f"differs in {'; '.join(changed)}. Start a new run for these")
+    applied = {k: v for k, v in given.items() if k in SAFE_ON_RESUME and k != "device"}
+    if applied:
+        print(f"resuming {args.run_dir} with " + ", ".join(
+            f"--{k} {v} (was {getattr(saved, k)})" for k, v in applied.items()))
+    for k, v in applied.items():
+        setattr(saved, k, v)
+    TrainConfig(**{**saved.__dict__})  # the changed values are checked as a new run's would be
+    return saved
+
+
+def run_flags(config: TrainConfig) -> dict:
+    """The flag values that would have started ``config``'s run, normalised by :func:`_same`."""
+    data, model = config.data, config.model
+    flags = {data.source: list(data.paths), "mode": config.mode, "loss": config.loss,
+             "target": config.target, "lr": config.lr, "lr_patience": config.lr_patience,
+             "batch_size": config.batch_size, "checkpoint_minutes": config.checkpoint_minutes,
+             "seed": config.seed, "no_augment": not config.augment, "no_fast": not config.fast,
+             "init": config.init, "scales": ",".join(map(str, data.scales)),
+             "arch": model.arch, "width": model.width, "depth": model.depth,
+             "residual": model.residual, "linear_output": model.linear_output, "pd": model.pd}
+    for name in ("noise", "patch_size", "patches_per_epoch", "gray_fraction", "channels",
+                 "reference_name", "workers", "val", "val_pkl"):
+        flags[name] = getattr(data, name)
+    return {k: _same(v) for k, v in flags.items()}
+
+
+def _same(value):
+    """Values as comparable across flags and saved configs: paths as strings, lists kept."""
+    if isinstance(value, list | tuple):
+        return [str(v) for v in value]
+    return str(value) if isinstance(value, Path) else value
+
+
+def _shown(value) -> str:
+    return " ".join(map(str, value)) if isinstance(value, list | tuple) else str(value)
 
 
 def train_config(args: argparse.Namespace) -> TrainConfig:

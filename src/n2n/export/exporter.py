@@ -11,18 +11,38 @@ tiling needs) travel in the file's metadata.
 from __future__ import annotations
 
 import tempfile
+import zipfile
+from collections.abc import Sequence
 from pathlib import Path
 
 from n2n.errors import N2NError
 from n2n.export import bmz
 from n2n.export.formats import TOLERANCE, self_check, write_onnx, write_torchscript
-from n2n.inference.exported import SUFFIXES, load_exported
-from n2n.io.files import atomic_path
+from n2n.inference.exported import METADATA, SUFFIXES, load_exported
+from n2n.io.files import atomic_path, check_replaceable, check_target
 from n2n.models import PixelModel
+from n2n.models.checkpoint import load_model, load_record, write_weights
 
 FORMATS = ("pt", "torchscript", "onnx", "bmz")
 PACKAGE_SUFFIX = ".zip"  # a BioImage Model Zoo package
 HALF_TOLERANCE = 0.25  # float16 weights (``pt`` with half=True): under half a gray level
+
+
+def written_by_n2n(path: Path) -> bool:
+    """A model file n2n-lite wrote: weights with its format tag, a TorchScript archive or BMZ
+    package holding its metadata file, an ONNX graph with its metadata key."""
+    suffix = path.suffix.lower()
+    try:
+        if suffix == ".onnx":
+            return METADATA.encode() in path.read_bytes()
+        if suffix in SUFFIXES or suffix == PACKAGE_SUFFIX:
+            with zipfile.ZipFile(path) as archive:  # TorchScript and BMZ are zip archives
+                names = archive.namelist()
+            return any(n.endswith(f"extra/{METADATA}") or n == "weights.ts" for n in names)
+        load_record(path)  # refuses files without the n2n-lite format tag
+        return True
+    except (zipfile.BadZipFile, OSError, N2NError):
+        return False
 
 
 def export_format(output: Path, requested: str | None) -> str:
@@ -37,21 +57,23 @@ def export_format(output: Path, requested: str | None) -> str:
 
 
 def export_model(model: PixelModel, output: str | Path, fmt: str = "pt", *,
-                 half: bool = False, record: dict | None = None,
-                 package: dict | None = None) -> float:
+                 half: bool = False, record: dict | None = None, package: dict | None = None,
+                 inputs: Sequence[str | Path] = (), overwrite: bool = False) -> float:
     """Write ``model`` to ``output`` in format ``fmt`` and return the self-check's maximum
     absolute difference (0..255 scale); raise :class:`N2NError`, writing nothing, above the
     tolerance. ``record`` (a checkpoint's training config and history) travels with ``pt``;
-    ``package`` holds :func:`n2n.export.bmz.write_package`'s keyword arguments for ``bmz``."""
+    ``package`` holds :func:`n2n.export.bmz.write_package`'s keyword arguments for ``bmz``.
+    ``output`` is never one of ``inputs`` (the checkpoint exported), and replaces an existing
+    file only if n2n-lite wrote it, or with ``overwrite``."""
     output = Path(output)
     model = model.float().eval()
     if half and fmt != "pt":
-        raise N2NError("--half applies to the pt format only")
+        raise N2NError("{half} applies to the pt format only", param="half")
+    check_target(output, inputs)
+    check_replaceable(output, written_by_n2n, overwrite)
     output.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(output) as tmp:
         if fmt == "pt":
-            from n2n.models.checkpoint import load_model, write_weights
-
             write_weights(model, tmp, half, record)
             exported = load_model(tmp)
         elif fmt == "torchscript":

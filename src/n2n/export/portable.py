@@ -11,6 +11,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from n2n.inference.exported import METADATA_VERSION
 from n2n.models import PixelModel
 from n2n.models.pd import pd_merge, pd_split
 
@@ -50,7 +51,7 @@ class PortableModel(nn.Module):
 
 def metadata(model: PixelModel) -> dict:
     """What a user of the exported file needs besides the graph."""
-    return {"format": "n2n-lite", "model_config": asdict(model.config),
+    return {"format": "n2n-lite", "version": METADATA_VERSION, "model_config": asdict(model.config),
             "multiple": model.multiple, "receptive_radius": model.receptive_radius,
             "input": "float32 (N, C, H, W), pixels on the 0..255 scale, any H x W",
             "output": "the same shape, denoised, 0..255 (not clipped)"}

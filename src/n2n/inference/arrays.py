@@ -30,7 +30,9 @@ def denoise_array(array: np.ndarray, model: str | Path | torch.nn.Module = "phot
     channel_axis : int, optional
         The axis holding the channels, as in scikit-image; None for gray images.
     data_range : float, optional
-        The value of white: by default 255 for uint8, 65535 for uint16, 1.0 for floats.
+        The value of white: by default 255 for uint8, 65535 for uint16, 1.0 for floats. Other
+        integer types (int8..int64, uint32, uint64) need it: their range says nothing of the
+        data's (12-bit data in int64 is common).
     device, tile
         Where to run ('auto' takes a GPU if there is one) and the tile size for large images.
 
@@ -38,6 +40,13 @@ def denoise_array(array: np.ndarray, model: str | Path | torch.nn.Module = "phot
     -------
     ndarray
         The same shape and dtype; integer results are rounded and clipped to their range.
+
+    Raises
+    ------
+    N2NError
+        For bool, complex, string or object arrays, an integer type without ``data_range``,
+        NaN or infinite pixels (refused with their count rather than spread by the network),
+        an empty array, a channel axis out of range, or ``data_range`` not above 0.
 
     Examples
     --------
@@ -49,15 +58,8 @@ def denoise_array(array: np.ndarray, model: str | Path | torch.nn.Module = "phot
     dtype('float64')
     """
     data = np.asarray(array)
-    if data.ndim < (3 if channel_axis is not None else 2):
-        raise N2NError(f"array of shape {data.shape}: expected (..., H, W) images"
-                       + (" with a channel axis" if channel_axis is not None else ""))
-    data = np.moveaxis(data, channel_axis, -1) if channel_axis is not None else data[..., None]
-    if data.shape[-1] not in (1, 3):
-        raise N2NError(f"array of shape {np.shape(array)}: channel axis {channel_axis} has "
-                       f"{data.shape[-1]} channels; expected 1 or 3")
-    if data_range is None:
-        data_range = float(np.iinfo(data.dtype).max) if data.dtype.kind in "ui" else 1.0
+    data_range = _check_values(data, data_range)
+    data = _channels_last(data, channel_axis)
     network = model if isinstance(model, torch.nn.Module) else load_weights(model)
     denoiser = Denoiser(network, resolve_device(device), tile=tile)
     scale = 255.0 / data_range
@@ -69,3 +71,49 @@ def denoise_array(array: np.ndarray, model: str | Path | torch.nn.Module = "phot
         out = np.clip(np.rint(out), limits.min, limits.max)
     out = out.astype(data.dtype)
     return np.moveaxis(out, -1, channel_axis) if channel_axis is not None else out[..., 0]
+
+
+def _check_values(data: np.ndarray, data_range: float | None) -> float:
+    """The dtype policy: the value of white for ``data``, or an N2NError saying what is wrong."""
+    kind, name = data.dtype.kind, f"{data.dtype} array of shape {data.shape}"
+    if kind == "b" or kind == "c" or kind not in "uif":
+        raise N2NError(f"{name}: not image pixels; give uint8, uint16, another integer type with "
+                       "{data_range}, or floats", param="data_range")
+    if data.size == 0:
+        raise N2NError(f"{name}: the array is empty")
+    if data_range is not None:
+        try:
+            data_range = float(data_range)
+        except (TypeError, ValueError):
+            raise N2NError(f"{{data_range}} {data_range!r} must be a number above 0",
+                           param="data_range") from None
+    if data_range is None:
+        if kind in "ui" and data.dtype not in (np.uint8, np.uint16):
+            raise N2NError(f"{name}: give {{data_range}}, the value of white (for example 4095 "
+                           "for 12-bit data); its dtype's range says nothing of the data's",
+                           param="data_range")
+        data_range = float(np.iinfo(data.dtype).max) if kind in "ui" else 1.0
+    if not (np.isfinite(data_range) and data_range > 0):
+        raise N2NError(f"{{data_range}} {data_range} must be a number above 0",
+                       param="data_range")
+    if kind == "f" and not np.isfinite(data).all():
+        bad = int(np.count_nonzero(~np.isfinite(data)))
+        raise N2NError(f"{name}: {bad} pixel(s) are NaN or infinite; mask or fill them first")
+    return float(data_range)
+
+
+def _channels_last(data: np.ndarray, channel_axis: int | None) -> np.ndarray:
+    """(..., H, W, C) from (..., H, W) gray images or images with channels at ``channel_axis``."""
+    if data.ndim < (3 if channel_axis is not None else 2):
+        raise N2NError(f"array of shape {data.shape}: expected (..., H, W) images"
+                       + (" with a channel axis" if channel_axis is not None else ""))
+    if channel_axis is None:
+        return data[..., None]
+    if not -data.ndim <= channel_axis < data.ndim:
+        raise N2NError(f"{{channel_axis}} {channel_axis} is out of range for an array of shape "
+                       f"{data.shape}", param="channel_axis")
+    moved = np.moveaxis(data, channel_axis, -1)
+    if moved.shape[-1] not in (1, 3):
+        raise N2NError(f"array of shape {data.shape}: channel axis {channel_axis} has "
+                       f"{moved.shape[-1]} channels; expected 1 or 3")
+    return moved

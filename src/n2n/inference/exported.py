@@ -13,9 +13,11 @@ from torch import nn
 
 from n2n.errors import N2NError, optional_module
 from n2n.models import ModelConfig
+from n2n.models.checkpoint import check_finite
 
 SUFFIXES = {".ts": "torchscript", ".torchscript": "torchscript", ".onnx": "onnx"}
 METADATA = "n2n.json"  # TorchScript extra file / ONNX metadata key
+METADATA_VERSION = 1  # of what that file holds
 
 
 class ExportedModel(nn.Module):
@@ -26,9 +28,7 @@ class ExportedModel(nn.Module):
     def __init__(self, run, metadata: dict, path: Path) -> None:
         super().__init__()
         self.run, self.path = run, path
-        self.config = ModelConfig(**metadata["model_config"])
-        self.multiple = int(metadata["multiple"])
-        self.receptive_radius = int(metadata["receptive_radius"])
+        self.config, self.multiple, self.receptive_radius = _checked_metadata(metadata, path)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.run(x)
@@ -48,10 +48,13 @@ def load_exported(path: str | Path) -> ExportedModel:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", DeprecationWarning)  # TorchScript still loads
                 module = torch.jit.load(str(path), map_location="cpu", _extra_files=files)
-            return ExportedModel(module, json.loads(files[METADATA]), path)
+            check_finite(module.state_dict().values(), path)
+            info = json.loads(files[METADATA])
+            return ExportedModel(module, info if isinstance(info, dict) else {}, path)
         ort = optional_module("onnxruntime", "export", "ONNX")
         session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
         info = json.loads(session.get_modelmeta().custom_metadata_map[METADATA])
+        check_finite(_onnx_weights(path), path)
     except N2NError:
         raise
     except Exception as err:  # corrupt file, foreign graph, no metadata
@@ -63,4 +66,33 @@ def load_exported(path: str | Path) -> ExportedModel:
         out = session.run(None, {"image": np.ascontiguousarray(array)})[0]
         return torch.from_numpy(out).to(x.device)
 
-    return ExportedModel(run, info, path)
+    return ExportedModel(run, info if isinstance(info, dict) else {}, path)
+
+
+def _checked_metadata(info: dict, path: Path) -> tuple[ModelConfig, int, int]:
+    """The model config, size multiple and receptive radius an export's metadata holds, or one
+    N2NError naming what is missing, unknown or newer than this n2n-lite."""
+    missing = sorted({"format", "model_config", "multiple", "receptive_radius"} - info.keys())
+    if missing or info.get("format") != "n2n-lite":
+        raise N2NError(f"{path}: not an n2n-lite export (its metadata lacks "
+                       f"{', '.join(missing) or 'the n2n-lite format tag'})")
+    if int(info.get("version", 1)) > METADATA_VERSION:
+        raise N2NError(f"{path}: export metadata version {info['version']} is newer than this "
+                       f"n2n-lite understands ({METADATA_VERSION}); upgrade n2n-lite")
+    try:
+        config = ModelConfig(**info["model_config"])
+        return config, int(info["multiple"]), int(info["receptive_radius"])
+    except (TypeError, ValueError) as err:
+        raise N2NError(f"{path}: export metadata not understood ({err}); written by a newer "
+                       "n2n-lite?") from None
+
+
+def _onnx_weights(path: Path) -> list[torch.Tensor]:
+    """The initialisers (weights) of an ONNX graph, where the onnx package is installed."""
+    try:
+        import onnx
+        from onnx import numpy_helper
+    except ImportError:
+        return []
+    graph = onnx.load(str(path)).graph
+    return [torch.from_numpy(numpy_helper.to_array(t).copy()) for t in graph.initializer]

@@ -12,6 +12,7 @@ fits whole planes.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 from n2n.errors import N2NError, decoder_errors
@@ -19,14 +20,23 @@ from n2n.inference.denoiser import Denoiser, denoise_image
 from n2n.inference.stacks import denoised_blocks
 from n2n.inference.strips import denoised_rows, row_blocks
 from n2n.io import png_rows, tiff_stacks, zarr_images
-from n2n.io.images import IMAGE_SUFFIXES, check_size, read_image, to_array, write_image
+from n2n.io.files import check_replaceable, check_target
+from n2n.io.images import (
+    IMAGE_SUFFIXES,
+    check_size,
+    read_image,
+    to_array,
+    write_image,
+    written_by_n2n,
+)
 
 
 def denoise_file(denoiser: Denoiser, source: str | Path, target: str | Path, *,
-                 stream_pixels: int | None = None) -> None:
+                 overwrite: bool = False, stream_pixels: int | None = None) -> None:
     """Denoise the image file ``source`` into ``target`` (written atomically), the writer
     picked by their formats; images of at least ``stream_pixels`` pixels (default
-    :data:`n2n.io.png_rows.STREAM_PIXELS`) are streamed where the format allows.
+    :data:`n2n.io.png_rows.STREAM_PIXELS`) are streamed where the format allows. An existing
+    ``target`` is replaced only if n2n-lite wrote it, or with ``overwrite``.
 
     Examples
     --------
@@ -34,8 +44,11 @@ def denoise_file(denoiser: Denoiser, source: str | Path, target: str | Path, *,
     >>> denoise_file(denoiser, "stack.tif", "clean.zarr")  # doctest: +SKIP
     """
     source, target = Path(source), Path(target)
-    if target.suffix.lower() == zarr_images.ZARR_SUFFIX:
-        _to_zarr(denoiser, source, target, stream_pixels)
+    check_target(target, [source])
+    zarr = target.suffix.lower() == zarr_images.ZARR_SUFFIX
+    check_replaceable(target, zarr_images.written_by_n2n if zarr else written_by_n2n, overwrite)
+    if zarr:
+        _to_zarr(denoiser, source, target, stream_pixels, overwrite)
     elif _is_tiff_job(source, target):
         _to_tiff(denoiser, source, target, stream_pixels)
     elif target.suffix.lower() == ".png" and _streams_png(denoiser, source, stream_pixels):
@@ -44,20 +57,24 @@ def denoise_file(denoiser: Denoiser, source: str | Path, target: str | Path, *,
         write_image(target, denoise_image(denoiser, read_image(source)))
 
 
-def output_paths(inputs: list[Path], output: Path) -> list[Path]:
+def output_paths(inputs: list[Path], output: Path, given: Sequence[str | Path] = ()
+                 ) -> list[Path]:
     """Where each input's result goes: ``output`` itself for a single input and an image file
-    or OME-Zarr name, else ``output/<input name>``; refuses two outputs of one name and any
-    output that would overwrite an input. Creates the folder the outputs go to."""
-    single_file = (len(inputs) == 1
-                   and output.suffix.lower() in (*IMAGE_SUFFIXES, zarr_images.ZARR_SUFFIX))
+    or OME-Zarr name, else ``output/<input name>``. Refuses two outputs of one name, several
+    inputs into one OME-Zarr image, and any output that is an input, lies inside a folder of
+    inputs (``given``: the files and folders as named) or holds one. Creates the folder the
+    outputs go to."""
+    zarr = output.suffix.lower() == zarr_images.ZARR_SUFFIX
+    if zarr and len(inputs) > 1:
+        raise N2NError(f"{output}: one OME-Zarr image holds one input, not {len(inputs)}; "
+                       "denoise them into a folder, or one .zarr each")
+    single_file = len(inputs) == 1 and (zarr or output.suffix.lower() in IMAGE_SUFFIXES)
     targets = [output] if single_file else [output / p.name for p in inputs]
     if len({t.resolve() for t in targets}) < len(targets):
         raise N2NError("two inputs share a file name and would write the same output; "
                        "denoise them into separate folders")
-    sources = {p.resolve() for p in inputs}
     for target in targets:
-        if target.resolve() in sources:
-            raise N2NError(f"{target}: output would overwrite an input; choose another output")
+        check_target(target, [*inputs, *given])
     (output.parent if single_file else output).mkdir(parents=True, exist_ok=True)
     return targets
 
@@ -105,8 +122,8 @@ def _png_to_png(denoiser: Denoiser, source: Path, target: Path) -> None:
         png_rows.write_png_rows(target, width, height, planes - alpha, alpha, depth, out_rows)
 
 
-def _to_zarr(denoiser: Denoiser, source: Path, target: Path, stream_pixels: int | None
-             ) -> None:
+def _to_zarr(denoiser: Denoiser, source: Path, target: Path, stream_pixels: int | None,
+             overwrite: bool) -> None:
     """A TIFF stack plane by plane, a large PNG strip by strip, else the image whole."""
     zarr_images.require_zarr()  # before any work: a missing extra is the first thing to say
     edge = zarr_images.CHUNK_EDGE
@@ -130,4 +147,4 @@ def _to_zarr(denoiser: Denoiser, source: Path, target: Path, stream_pixels: int 
             array = to_array(denoise_image(denoiser, read_image(source)))
             axes = zarr_images.image_axes(*array.shape)
             blocks, dtype = zarr_images.image_blocks(axes, [(0, array)]), array.dtype
-        zarr_images.write_zarr(target, axes, dtype, blocks, source)
+        zarr_images.write_zarr(target, axes, dtype, blocks, source, overwrite)

@@ -1,13 +1,21 @@
-"""Safe file handling: atomic writes (a temporary file or folder in the target's folder, fsync,
-rename: a crash leaves the old output or the new one, never half of one) and torch loads that
-run no code."""
+"""The output layer every writer goes through, and torch loads that run no code.
+
+Its rules: a target is never an input, never inside an input folder and never holds an input
+(:func:`check_target`); an existing target is replaced only if n2n-lite wrote it (each format
+carries :data:`MARK`) or the user says ``overwrite`` (:func:`check_replaceable`); writes are
+atomic (a temporary file or folder beside the target, fsync, rename), so an error or a signal
+leaves the old output or the new one, never half of one, and no temporary; space for
+memory-mapped writes is reserved first (:func:`reserve_space`).
+"""
 
 from __future__ import annotations
 
+import errno
+import json
 import os
 import shutil
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -15,6 +23,58 @@ from typing import Any
 import torch
 
 from n2n.errors import N2NError
+
+MARK = "n2n-lite"  # what every file or folder n2n-lite writes says of its maker
+
+
+def check_target(target: str | Path, inputs: Iterable[str | Path]) -> None:
+    """Refuse a ``target`` that is one of ``inputs`` (by resolved path, symlink or hard link),
+    lies inside an input folder, or would hold an input (a folder output such as OME-Zarr)."""
+    target = Path(target)
+    resolved = target.resolve()
+    for source in map(Path, inputs):
+        where = source.resolve()
+        if resolved == where or _same_file(target, source):
+            raise N2NError(f"{target}: output would overwrite the input {source}; choose another "
+                           "output")
+        if where.is_dir() and resolved.is_relative_to(where):
+            raise N2NError(f"{target}: lies inside the input folder {source}; choose an output "
+                           "outside it")
+        if where.is_relative_to(resolved):
+            raise N2NError(f"{target}: would hold the input {source}; choose another output")
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return os.path.samefile(a, b)  # hard links and symlinks
+    except OSError:
+        return False  # one of them does not exist
+
+
+def check_replaceable(target: str | Path, ours: Callable[[Path], bool],
+                      overwrite: bool = False) -> None:
+    """Refuse an existing ``target`` that n2n-lite did not write (``ours`` says, from the
+    format's mark), unless ``overwrite``: a mistyped name must not replace someone's data."""
+    target = Path(target)
+    if overwrite or not (target.exists() or target.is_symlink()) or ours(target):
+        return
+    what = "a folder" if target.is_dir() else "a file"
+    raise N2NError(f"{target}: exists and is {what} n2n-lite did not write; choose another "
+                   "name, or set {overwrite} to replace it", param="overwrite")
+
+
+def never(path: Path) -> bool:
+    """The ``ours`` of formats that carry no mark (``.npy``, pkl): replaced only on request."""
+    return False
+
+
+def json_written_by_n2n(path: Path) -> bool:
+    """A JSON record n2n-lite wrote: an object whose ``written_by`` is :data:`MARK`."""
+    try:
+        record = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return False
+    return isinstance(record, dict) and record.get("written_by") == MARK
 
 
 def _default_mode() -> int:
@@ -46,13 +106,12 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
 
 
 @contextmanager
-def atomic_folder(path: str | Path, replaceable: Callable[[Path], bool]) -> Iterator[Path]:
+def atomic_folder(path: str | Path, ours: Callable[[Path], bool], overwrite: bool = False
+                  ) -> Iterator[Path]:
     """Yield a temporary folder to fill; on success it takes the place of ``path``, on error it
-    vanishes. An existing ``path`` is replaced only if ``replaceable(path)`` (say, a folder this
-    program wrote), so a mistyped name cannot delete someone's data."""
+    vanishes. An existing ``path`` is replaced only as :func:`check_replaceable` allows."""
     path = Path(path)
-    if path.exists() and not replaceable(path):
-        raise N2NError(f"{path}: exists and is not an output to replace; choose another name")
+    check_replaceable(path, ours, overwrite)
     tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}."))
     try:
         yield tmp
@@ -72,6 +131,28 @@ def atomic_folder(path: str | Path, replaceable: Callable[[Path], bool]) -> Iter
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+def reserve_space(tmp: Path, target: Path) -> None:
+    """Allocate every byte of the file ``tmp`` (to become ``target``) on disk now, so that
+    writing it through a memory map cannot hit a full disk, which would be a SIGBUS, not an
+    error; a full disk is one N2NError naming ``target`` and the space it needs."""
+    size = tmp.stat().st_size
+    fd = os.open(tmp, os.O_RDWR)
+    try:
+        os.posix_fallocate(fd, 0, size)
+    except OSError as err:
+        if err.errno not in (errno.ENOSPC, errno.EDQUOT):
+            raise
+        free = shutil.disk_usage(tmp.parent).free
+        raise N2NError(f"{target}: not enough disk space: the output needs {_size(size)}, "
+                       f"{_size(free)} free") from err
+    finally:
+        os.close(fd)
+
+
+def _size(count: int) -> str:
+    return f"{count / 2**20:.1f} MiB"
 
 
 def _fsync_folder(folder: Path) -> None:

@@ -23,9 +23,11 @@ import numpy as np
 import png
 import tifffile
 from PIL import Image as PILImage
+from PIL import PngImagePlugin
 
 from n2n.errors import N2NError, decoder_errors
-from n2n.io.files import atomic_path
+from n2n.io.files import MARK, atomic_path
+from n2n.io.png_rows import MarkedStream
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".npy")
 MAX_PIXELS = 1 << 28  # 268 Mpx (16384^2): larger headers are refused before any allocation
@@ -303,19 +305,40 @@ def _encode(f: Path, suffix: str, array: np.ndarray) -> None:
         photometric = "minisblack" if array.shape[2] in (1, 2) else "rgb"
         extras = ["unassalpha"] if array.shape[2] in (2, 4) else None
         data = array[:, :, 0] if array.shape[2] == 1 else array
-        tifffile.imwrite(f, data, photometric=photometric, extrasamples=extras)
+        tifffile.imwrite(f, data, photometric=photometric, extrasamples=extras, software=MARK)
     elif suffix == ".png" and array.dtype == np.uint16:
         height, width, planes = array.shape
         writer = png.Writer(width, height, greyscale=planes in (1, 2), alpha=planes in (2, 4),
                             bitdepth=16)
         with open(f, "wb") as stream:
-            writer.write(stream, array.reshape(height, width * planes))
+            writer.write(MarkedStream(stream), array.reshape(height, width * planes))
     else:
         mode = {1: "L", 2: "LA", 3: "RGB", 4: "RGBA"}[array.shape[2]]
         data = array[:, :, 0] if array.shape[2] == 1 else array
         fmt = "JPEG" if suffix in (".jpg", ".jpeg") else "PNG"
-        options = {"quality": 95} if fmt == "JPEG" else {}
+        if fmt == "JPEG":
+            options = {"quality": 95, "comment": MARK}
+        else:
+            options = {"pnginfo": PngImagePlugin.PngInfo()}
+            options["pnginfo"].add_text("Software", MARK)
         PILImage.fromarray(data, mode=mode).save(f, format=fmt, **options)
+
+
+def written_by_n2n(path: Path) -> bool:
+    """An image file n2n-lite wrote: its Software tag (PNG, TIFF) or comment (JPEG) says so;
+    ``.npy`` files carry no mark."""
+    suffix = path.suffix.lower()
+    try:
+        if suffix in (".tif", ".tiff"):
+            with tifffile.TiffFile(path) as tif:
+                return tif.pages.first.software == MARK
+        if suffix in (".png", ".jpg", ".jpeg"):
+            with PILImage.open(path) as im:
+                mark = im.info.get("Software") or im.info.get("comment", b"")
+                return (mark.decode(errors="replace") if isinstance(mark, bytes) else mark) == MARK
+    except Exception:  # unreadable: not ours to replace
+        return False
+    return False
 
 
 # --------------------------------------------------------------------------- finding files

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 import png
 
 from n2n.errors import decoder_errors
-from n2n.io.files import atomic_path
+from n2n.io.files import MARK, atomic_path
 
 STREAM_PIXELS = 1 << 24  # 16.8 Mpx (4096^2): from this size a PNG -> PNG denoise streams
 _VIPS_STRIP = 256  # rows libvips decodes at a time
@@ -44,7 +45,24 @@ def write_png_rows(target: Path, width: int, height: int, colors: int, alpha: bo
     """Encode flat rows (W * planes integers each) into the PNG ``target``, atomically."""
     writer = png.Writer(width, height, greyscale=colors == 1, alpha=alpha, bitdepth=depth)
     with atomic_path(target) as tmp, open(tmp, "wb") as stream:
-        writer.write(stream, rows)
+        writer.write(MarkedStream(stream), rows)
+
+
+class MarkedStream:
+    """A binary stream that slips a ``tEXt`` chunk, Software = :data:`MARK`, in after the PNG
+    header chunk as pypng writes a file (pypng writes no text chunks itself)."""
+
+    HEADER_END = 8 + 25  # the signature, then IHDR: length, type, 13 bytes of data, CRC
+
+    def __init__(self, stream: BinaryIO) -> None:
+        self.stream, self.written, self.marked = stream, 0, False
+
+    def write(self, data: bytes) -> None:
+        self.stream.write(data)
+        self.written += len(data)
+        if not self.marked and self.written >= self.HEADER_END:
+            png.write_chunk(self.stream, b"tEXt", b"Software\0" + MARK.encode())
+            self.marked = True
 
 
 def decode_rows(path: Path, vips: bool | None = None

@@ -21,7 +21,7 @@ import numpy as np
 import tifffile
 
 from n2n.errors import N2NError, decoder_errors
-from n2n.io.files import atomic_path
+from n2n.io.files import MARK, atomic_path, reserve_space
 from n2n.io.images import check_size
 
 TIFF_SUFFIXES = (".tif", ".tiff")
@@ -132,8 +132,9 @@ def write_tiff(target: Path, layout: TiffLayout,
     with atomic_path(target) as tmp, warnings.catch_warnings():
         warnings.simplefilter("ignore")  # tifffile warns about metadata it rewrites
         if layout.memory_mappable:
-            out = tifffile.memmap(tmp, shape=layout.shape, dtype=layout.dtype,
+            out = tifffile.memmap(tmp, shape=layout.shape, dtype=layout.dtype, software=MARK,
                                   **_without_compression(layout.write_options))
+            reserve_space(tmp, target)  # a full disk is an error now, not a SIGBUS later
             out_planes = _planes(out, layout)
             for k, top, block in blocks:
                 _channels_last(out_planes[k], layout)[top: top + len(block)] = block
@@ -141,7 +142,8 @@ def write_tiff(target: Path, layout: TiffLayout,
             del out, out_planes
         else:  # compressed: blocks are whole planes, encoded as they come
             tifffile.imwrite(tmp, (_stored(block, layout) for _, _, block in blocks),
-                             shape=layout.shape, dtype=layout.dtype, **layout.write_options)
+                             shape=layout.shape, dtype=layout.dtype, software=MARK,
+                             **layout.write_options)
 
 
 def read_planes(source: Path, layout: TiffLayout) -> Iterator[np.ndarray]:

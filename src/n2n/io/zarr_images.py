@@ -9,6 +9,7 @@ A TIFF's axes (T, C, Z; colour samples become the channel axis) and physical pix
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from n2n.errors import N2NError
-from n2n.io.files import atomic_folder
+from n2n.io.files import MARK, atomic_folder
 from n2n.io.tiff_stacks import TiffLayout
 
 ZARR_SUFFIX = ".zarr"
@@ -53,12 +54,14 @@ class Axis:
 
 
 def write_zarr(target: Path, axes: list[Axis], dtype: np.dtype,
-               blocks: Iterable[tuple[tuple, np.ndarray]], source: Path) -> None:
+               blocks: Iterable[tuple[tuple, np.ndarray]], source: Path,
+               overwrite: bool = False) -> None:
     """Write ``blocks`` (an index into the array, and its values) as the OME-Zarr image
-    ``target`` with ``axes``, atomically; ``source`` is named in the metadata. A ``target``
-    that exists is replaced only if it is a Zarr folder."""
+    ``target`` with ``axes``, atomically; ``source`` is named in the metadata. An existing
+    ``target`` is replaced only if it is an n2n-lite output holding nothing else
+    (:func:`written_by_n2n`), or with ``overwrite``."""
     zarr = require_zarr()
-    with atomic_folder(target, _is_zarr) as tmp:
+    with atomic_folder(target, written_by_n2n, overwrite) as tmp:
         group = zarr.open_group(str(tmp), mode="w", zarr_format=2)
         chunks = tuple(min(CHUNK_EDGE, a.size) if a.name in "yx" else 1 for a in axes)
         array = group.create_array("0", shape=tuple(a.size for a in axes), chunks=chunks,
@@ -67,6 +70,7 @@ def write_zarr(target: Path, axes: list[Axis], dtype: np.dtype,
         for index, block in blocks:
             array[index] = block
         group.attrs["multiscales"] = [_multiscale(axes, source)]
+        group.attrs["n2n"] = {"written_by": MARK, "source": source.name}
 
 
 def require_zarr() -> Any:
@@ -89,8 +93,17 @@ def _compressor() -> Any:
     return Blosc(cname="zstd", clevel=5, shuffle=Blosc.SHUFFLE)
 
 
-def _is_zarr(path: Path) -> bool:
-    return path.is_dir() and ((path / ".zgroup").is_file() or (path / "zarr.json").is_file())
+def written_by_n2n(path: Path) -> bool:
+    """An OME-Zarr image n2n-lite wrote (its attributes say so) that holds nothing besides what
+    it wrote: a labels group or a second image someone added since keeps it from replacement."""
+    try:
+        attrs = json.loads((path / ".zattrs").read_text())
+        entries = {p.name for p in path.iterdir()}
+    except (OSError, ValueError):
+        return False
+    methods = [m.get("metadata", {}).get("method") for m in attrs.get("multiscales", [{}])]
+    marked = attrs.get("n2n", {}).get("written_by") == MARK or "n2n-lite denoise" in methods
+    return marked and entries <= {".zgroup", ".zattrs", "0"}
 
 
 def _multiscale(axes: list[Axis], source: Path) -> dict[str, Any]:

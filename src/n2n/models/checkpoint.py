@@ -3,6 +3,7 @@ and loaded without running pickled code (``weights_only=True``)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -55,7 +56,16 @@ def model_from_record(record: dict[str, Any], path: str | Path) -> PixelModel:
         model.load_state_dict(record["model"])
     except (TypeError, KeyError, RuntimeError) as err:
         raise N2NError(f"{path}: weights do not match their model config ({err})") from err
+    check_finite(model.state_dict().values(), path)
     return model.eval()
+
+
+def check_finite(tensors: Iterable[torch.Tensor], path: str | Path) -> None:
+    """Refuse weights holding NaN or infinity: they would turn every image into garbage."""
+    bad = sum(int((~torch.isfinite(t)).sum()) for t in tensors if t.is_floating_point())
+    if bad:
+        raise N2NError(f"{path}: {bad} weight value(s) are NaN or infinite; the model is broken "
+                       "(a diverged training?) and cannot denoise")
 
 
 def provenance(record: dict[str, Any]) -> dict[str, Any]:

@@ -20,6 +20,15 @@ from n2n.scratch.module import ScratchError
 FORMAT = "n2n-scratch"
 
 
+def is_weights_file(path: str | Path) -> bool:
+    """A file :func:`save_weights` wrote: its first line is a header of this format."""
+    try:
+        with open(path, "rb") as f:
+            return json.loads(f.readline(1 << 20)).get("format") == FORMAT
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
 def save_weights(path: str | Path, tensors: dict[str, Tensor], meta: dict | None = None) -> None:
     """Write ``tensors`` atomically (temporary file, fsync, rename)."""
     path = Path(path)

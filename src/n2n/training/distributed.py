@@ -34,10 +34,11 @@ class Context:
 
 
 def current() -> Context:
-    """The context of an initialised process group, else a single process."""
+    """The context of an initialised process group, else the one torchrun describes in the
+    environment (before :func:`setup` joins it), else a single process."""
     if distributed.is_available() and distributed.is_initialized():
         return Context(distributed.get_rank(), distributed.get_world_size())
-    return Context()
+    return Context(int(os.environ.get("RANK", "0")), int(os.environ.get("WORLD_SIZE", "1")))
 
 
 def setup(device: torch.device) -> tuple[Context, torch.device]:

@@ -34,7 +34,11 @@ from n2n.training import distributed
 from n2n.training.config import TrainConfig
 from n2n.training.logs import format_row, write_logs
 from n2n.training.objectives import make_objective
+from n2n.training.run_folder import owned_run_folder
 from n2n.training.speed import autocast, memory_layout, prefetch, prefetch_helps
+
+# what `timeout`, batch schedulers and a closed terminal send: stop cleanly, resumable
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
 @torch.no_grad()
@@ -57,7 +61,8 @@ def validate(model: PixelModel, val: Validation) -> float:
 
 
 class Interrupted(Exception):
-    """Training stopped by SIGINT or SIGTERM after writing a checkpoint it can resume from."""
+    """Training stopped by SIGINT, SIGTERM or SIGHUP after writing a checkpoint it can resume
+    from."""
 
     def __init__(self, signum: int, checkpoint: Path | None) -> None:
         name = signal.Signals(signum).name
@@ -77,13 +82,14 @@ def derived_generator(*numbers: int) -> torch.Generator:
 
 @contextmanager
 def stop_signals() -> Iterator[list[int]]:
-    """Catch SIGINT and SIGTERM into a list (the loop stops after its step); restore on exit."""
+    """Catch SIGINT, SIGTERM and SIGHUP into a list (the loop stops after its step); restore
+    the previous handlers on exit."""
     caught: list[int] = []
     if threading.current_thread() is not threading.main_thread():
         yield caught  # signal handlers can only be set from the main thread
         return
     previous = {s: signal.signal(s, lambda signum, frame: caught.append(signum))
-                for s in (signal.SIGINT, signal.SIGTERM)}
+                for s in STOP_SIGNALS}
     try:
         yield caught
     finally:
@@ -93,8 +99,8 @@ def stop_signals() -> Iterator[list[int]]:
 
 def fit(model: PixelModel, source: PairSource, config: TrainConfig,
         val: Validation | None = None, run_dir: str | Path | None = None, *,
-        progress: bool = True, normalize: bool = True, resume: dict[str, Any] | None = None
-        ) -> list[dict[str, float]]:
+        progress: bool = True, normalize: bool = True, resume: dict[str, Any] | None = None,
+        overwrite: bool = False) -> list[dict[str, float]]:
     """Train ``model`` in place and return the per-epoch history.
 
     Parameters
@@ -111,9 +117,10 @@ def fit(model: PixelModel, source: PairSource, config: TrainConfig,
     run_dir : path, optional
         Where ``log.csv``, ``log.json``, ``curves.png``, ``best.pt`` and ``last.pt`` go (every
         epoch and every ``config.checkpoint_minutes``).
-    progress, normalize, resume : keyword-only
+    progress, normalize, resume, overwrite : keyword-only
         A progress bar; whether to set the per-channel statistics from ``source`` first (off to
-        fine-tune); a loaded ``last.pt`` to continue from.
+        fine-tune); a loaded ``last.pt`` to continue from; whether a ``run_dir`` that holds
+        another run may be started afresh (without ``resume`` or ``overwrite`` it is refused).
 
     Returns
     -------
@@ -122,8 +129,9 @@ def fit(model: PixelModel, source: PairSource, config: TrainConfig,
 
     Notes
     -----
-    Under torchrun, trains with DistributedDataParallel; SIGINT/SIGTERM write ``last.pt`` and
-    raise :class:`Interrupted`.
+    Under torchrun, trains with DistributedDataParallel; SIGINT/SIGTERM/SIGHUP write ``last.pt`` and
+    raise :class:`Interrupted`. ``run_dir`` is locked while the run trains: a second training
+    there is refused.
 
     Examples
     --------
@@ -131,8 +139,10 @@ def fit(model: PixelModel, source: PairSource, config: TrainConfig,
     >>> config = TrainConfig(model=ModelConfig(residual=True), epochs=5)  # doctest: +SKIP
     >>> history = fit(build_model(config.model), source, config, val, "runs/a")  # doctest: +SKIP
     """
-    run = _Run(model, source, config, val, run_dir, normalize, resume)
-    with stop_signals() as caught:
+    folder = None if run_dir is None else Path(run_dir)
+    with owned_run_folder(folder, resume=resume is not None, overwrite=overwrite,
+                          main=distributed.current().main), stop_signals() as caught:
+        run = _Run(model, source, config, val, run_dir, normalize, resume)
         while run.epoch <= config.epochs:
             if run.train_epoch(caught, progress):
                 run.end_epoch(progress)
