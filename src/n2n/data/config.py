@@ -93,6 +93,10 @@ class DataConfig:
              "{workers} stream clean images only ({source:'clean'})", ("workers", "source")),
             (self.reference_name is None or self.source == "bursts",
              "{reference_name} belongs to {source:'bursts'}", ("reference_name", "source")),
+            (self.val is None or self.source in ("clean", "noisy"),
+             f"{{val}} (clean images, noise added) does not validate {source}: real captures "
+             "validate on the scenes that have a reference ({reference_name}), EE-559 data on "
+             "{val_pkl}", ("val", "source", "reference_name", "val_pkl")),
             (0.0 < self.holdout < 1.0, f"holdout {self.holdout} must lie strictly in 0..1", ()),
         ]
         for holds, message, params in checks:

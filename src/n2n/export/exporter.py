@@ -21,7 +21,7 @@ from n2n.export.formats import TOLERANCE, self_check, write_onnx, write_torchscr
 from n2n.inference.exported import METADATA, SUFFIXES, load_exported
 from n2n.io.files import atomic_path, check_replaceable, check_target
 from n2n.models import PixelModel
-from n2n.models.checkpoint import load_model, load_record, write_weights
+from n2n.models.checkpoint import check_finite, load_model, load_record, write_weights
 
 FORMATS = ("pt", "torchscript", "onnx", "bmz")
 PACKAGE_SUFFIX = ".zip"  # a BioImage Model Zoo package
@@ -69,6 +69,7 @@ def export_model(model: PixelModel, output: str | Path, fmt: str = "pt", *,
     model = model.float().eval()
     if half and fmt != "pt":
         raise N2NError("{half} applies to the pt format only", param="half")
+    check_finite(model.state_dict().values(), "the model to export")
     check_target(output, inputs)
     check_replaceable(output, written_by_n2n, overwrite)
     output.parent.mkdir(parents=True, exist_ok=True)
@@ -91,7 +92,7 @@ def export_model(model: PixelModel, output: str | Path, fmt: str = "pt", *,
             exported = load_exported(tmp)
         difference = self_check(model, exported)
         tolerance = HALF_TOLERANCE if half else TOLERANCE
-        if difference > tolerance:
+        if not difference <= tolerance:  # NaN (a broken model) fails too
             raise N2NError(f"{output}: the exported model differs from the PyTorch model by "
                            f"{difference:.3g} (tolerance {tolerance:g} on the 0..255 scale); "
                            "nothing written")

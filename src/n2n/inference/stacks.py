@@ -28,7 +28,7 @@ def denoised_blocks(denoiser: Denoiser, source: Path, layout: TiffLayout,
     height, width = layout.height_width
     large = height * width >= (STREAM_PIXELS if stream_pixels is None else stream_pixels)
     streams = (large and denoiser.streams and layout.memory_mappable
-               and layout.dtype in BIT_DEPTHS)
+               and layout.dtype in BIT_DEPTHS and not layout.samples_are_channels)
     for k, pixels in enumerate(read_planes(source, layout)):
         if not streams:
             yield k, 0, _denoise_plane(denoiser, source, k, pixels, layout)
@@ -47,5 +47,14 @@ def _denoise_plane(denoiser: Denoiser, source: Path, k: int, pixels: np.ndarray,
     """One plane, channels last -> denoised, channels last, in its dtype."""
     where = source if layout.planes == 1 else Path(f"{source}[plane {k}]")
     pixels = np.asarray(pixels)
+    if layout.samples_are_channels:  # each sample alone, as a gray image
+        return np.stack([_denoise_image(denoiser, Path(f"{where}[sample {s}]"),
+                                        pixels[..., s], layout.dtype)
+                         for s in range(pixels.shape[-1])], axis=-1)
+    return _denoise_image(denoiser, where, pixels, layout.dtype)
+
+
+def _denoise_image(denoiser: Denoiser, where: Path, pixels: np.ndarray, dtype: np.dtype
+                   ) -> np.ndarray:
     out = to_array(denoise_image(denoiser, array_to_image(where, pixels)))
-    return out.reshape(pixels.shape).astype(layout.dtype, copy=False)
+    return out.reshape(pixels.shape).astype(dtype, copy=False)

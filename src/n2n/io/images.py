@@ -230,6 +230,9 @@ def read_stack(path: str | Path) -> list[Image]:
                                f"{tuple(array.shape)}")
         else:
             with tifffile.TiffFile(path) as tif:
+                if len(tif.series) != 1:
+                    raise N2NError(f"{path}: holds {len(tif.series)} image series; a stack of "
+                                   "captures is one series (split the file, one per scene)")
                 page = tif.pages[0]
                 check_size(path, page.imagelength, page.imagewidth)
                 array = tif.asarray()

@@ -46,6 +46,12 @@ class TiffLayout:
         return self.axes.endswith("SYX")
 
     @property
+    def samples_are_channels(self) -> bool:
+        """Samples of a grayscale (MINISBLACK) file are independent channels (fluorescence,
+        spectra), never colours with alpha."""
+        return "S" in self.axes and self.write_options.get("photometric") == "minisblack"
+
+    @property
     def plane_shape(self) -> tuple[int, ...]:
         return self.shape[-3:] if "S" in self.axes[-3:] else self.shape[-2:]
 
@@ -103,7 +109,9 @@ def _metadata_options(tif: tifffile.TiffFile, axes: str) -> dict[str, Any]:
         return {"ome": True, "metadata": {"axes": axes, **_ome_physical(tif.ome_metadata)}}
     shaped = dict(tif.shaped_metadata[0]) if tif.is_shaped and tif.shaped_metadata else {}
     shaped.pop("shape", None)
-    return {"metadata": {"axes": axes, **shaped} if "Q" not in axes else shaped or None}
+    # a shape tifffile had to guess from ("Q" axes) is written back as the shape itself, so
+    # that an N-D array without axes metadata keeps its dimensions
+    return {"metadata": {"axes": axes, **shaped} if "Q" not in axes else shaped}
 
 
 def _ome_physical(ome_xml: str | None) -> dict[str, Any]:
