@@ -71,6 +71,10 @@ def run_make_pairs(args: argparse.Namespace) -> int:
     from n2n.data.folders import load_folder, split_holdout
     from n2n.models.checkpoint import save_atomic
 
+    outputs = (args.out_dir / "train_data.pkl", args.out_dir / "val_data.pkl")
+    for output in outputs:  # pkl files carry no mark: an existing one is replaced on request
+        check_target(output, [*args.clean_dir, *(args.val or [])])
+        check_replaceable(output, never, args.overwrite)
     noise, scales = parse_noise(args.noise), parse_scales(args.scales)
     images = load_folder(args.clean_dir, channels=3)
     if args.val:
@@ -82,10 +86,6 @@ def run_make_pairs(args: argparse.Namespace) -> int:
                                         name="train_count")
     val_noisy, _, val_clean = make_ee559_pairs(val_images, args.val_count, noise, scales,
                                                generator, name="val_count")
-    outputs = (args.out_dir / "train_data.pkl", args.out_dir / "val_data.pkl")
-    for output in outputs:  # pkl files carry no mark: an existing one is replaced on request
-        check_target(output, [*args.clean_dir, *(args.val or [])])
-        check_replaceable(output, never, args.overwrite)
     save_atomic((first, second), args.out_dir / "train_data.pkl")
     save_atomic((val_noisy, val_clean), args.out_dir / "val_data.pkl")
     print(f"wrote train_data.pkl ({tuple(first.shape)} x2) and val_data.pkl "

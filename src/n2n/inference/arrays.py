@@ -76,30 +76,29 @@ def denoise_array(array: np.ndarray, model: str | Path | torch.nn.Module = "phot
 def _check_values(data: np.ndarray, data_range: float | None) -> float:
     """The dtype policy: the value of white for ``data``, or an N2NError saying what is wrong."""
     kind, name = data.dtype.kind, f"{data.dtype} array of shape {data.shape}"
-    if kind == "b" or kind == "c" or kind not in "uif":
+    if kind not in "uif":  # bool, complex, strings, objects
         raise N2NError(f"{name}: not image pixels; give uint8, uint16, another integer type with "
                        "{data_range}, or floats", param="data_range")
     if data.size == 0:
         raise N2NError(f"{name}: the array is empty")
-    if data_range is not None:
-        try:
-            data_range = float(data_range)
-        except (TypeError, ValueError):
-            raise N2NError(f"{{data_range}} {data_range!r} must be a number above 0",
-                           param="data_range") from None
+    if data_range is None and kind in "ui" and data.dtype not in (np.uint8, np.uint16):
+        raise N2NError(f"{name}: give {{data_range}}, the value of white (for example 4095 for "
+                       "12-bit data); its dtype's range says nothing of the data's",
+                       param="data_range")
     if data_range is None:
-        if kind in "ui" and data.dtype not in (np.uint8, np.uint16):
-            raise N2NError(f"{name}: give {{data_range}}, the value of white (for example 4095 "
-                           "for 12-bit data); its dtype's range says nothing of the data's",
-                           param="data_range")
-        data_range = float(np.iinfo(data.dtype).max) if kind in "ui" else 1.0
-    if not (np.isfinite(data_range) and data_range > 0):
-        raise N2NError(f"{{data_range}} {data_range} must be a number above 0",
+        white = float(np.iinfo(data.dtype).max) if kind in "ui" else 1.0
+    else:
+        try:
+            white = float(data_range)
+        except (TypeError, ValueError):
+            white = float("nan")
+    if not (np.isfinite(white) and white > 0):
+        raise N2NError(f"{{data_range}} {data_range!r} must be a number above 0",
                        param="data_range")
     if kind == "f" and not np.isfinite(data).all():
         bad = int(np.count_nonzero(~np.isfinite(data)))
         raise N2NError(f"{name}: {bad} pixel(s) are NaN or infinite; mask or fill them first")
-    return float(data_range)
+    return white
 
 
 def _channels_last(data: np.ndarray, channel_axis: int | None) -> np.ndarray:

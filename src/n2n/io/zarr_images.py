@@ -9,6 +9,7 @@ A TIFF's axes (T, C, Z; colour samples become the channel axis) and physical pix
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -62,15 +63,24 @@ def write_zarr(target: Path, axes: list[Axis], dtype: np.dtype,
     (:func:`written_by_n2n`), or with ``overwrite``."""
     zarr = require_zarr()
     with atomic_folder(target, written_by_n2n, overwrite) as tmp:
-        group = zarr.open_group(str(tmp), mode="w", zarr_format=2)
-        chunks = tuple(min(CHUNK_EDGE, a.size) if a.name in "yx" else 1 for a in axes)
-        array = group.create_array("0", shape=tuple(a.size for a in axes), chunks=chunks,
-                                   dtype=dtype, fill_value=0, compressors=_compressor(),
-                                   chunk_key_encoding={"name": "v2", "separator": "/"})
-        for index, block in blocks:
-            array[index] = block
-        group.attrs["multiscales"] = [_multiscale(axes, source)]
-        group.attrs["n2n"] = {"written_by": MARK, "source": source.name}
+        try:
+            _fill(zarr, tmp, axes, dtype, blocks, source)
+        except BaseException:  # an error or a signal mid-write: the folder is about to go
+            _settle_writes()
+            raise
+
+
+def _fill(zarr: Any, folder: Path, axes: list[Axis], dtype: np.dtype,
+          blocks: Iterable[tuple[tuple, np.ndarray]], source: Path) -> None:
+    group = zarr.open_group(str(folder), mode="w", zarr_format=2)
+    chunks = tuple(min(CHUNK_EDGE, a.size) if a.name in "yx" else 1 for a in axes)
+    array = group.create_array("0", shape=tuple(a.size for a in axes), chunks=chunks,
+                               dtype=dtype, fill_value=0, compressors=_compressor(),
+                               chunk_key_encoding={"name": "v2", "separator": "/"})
+    for index, block in blocks:
+        array[index] = block
+    group.attrs["multiscales"] = [_multiscale(axes, source)]
+    group.attrs["n2n"] = {"written_by": MARK, "source": source.name}
 
 
 def require_zarr() -> Any:
@@ -84,6 +94,21 @@ def require_zarr() -> Any:
         raise N2NError(f"OME-Zarr output needs zarr 3, found {zarr.__version__}: "
                        "pip install 'n2n-lite[zarr]'")
     return zarr
+
+
+def _settle_writes(timeout: float = 60.0) -> None:
+    """Wait for chunk writes already under way on zarr's I/O thread, so that none lands in the
+    temporary folder after it is removed (and none complains at interpreter exit)."""
+    try:
+        from zarr.core.sync import _get_loop  # zarr 3's one I/O loop; private, hence guarded
+
+        async def settle() -> None:
+            others = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+            await asyncio.gather(*others, return_exceptions=True)
+
+        asyncio.run_coroutine_threadsafe(settle(), _get_loop()).result(timeout)
+    except Exception:  # a zarr without that loop, or writes that never end: nothing to wait
+        pass
 
 
 def _compressor() -> Any:
