@@ -68,7 +68,7 @@ def run_denoise(args: argparse.Namespace) -> int:
     from n2n.io.images import list_images
 
     inputs = list_images(args.inputs)
-    targets = output_paths(inputs, args.output, args.inputs)
+    targets = output_paths(inputs, args.output, args.inputs, overwrite=args.overwrite)
     if args.zero_shot:
         from n2n.inference.zeroshot import ZeroShotDenoiser
 

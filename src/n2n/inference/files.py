@@ -12,7 +12,7 @@ fits whole planes.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from n2n.errors import N2NError, decoder_errors
@@ -45,9 +45,8 @@ def denoise_file(denoiser: Denoiser, source: str | Path, target: str | Path, *,
     """
     source, target = Path(source), Path(target)
     check_target(target, [source])
-    zarr = target.suffix.lower() == zarr_images.ZARR_SUFFIX
-    check_replaceable(target, zarr_images.written_by_n2n if zarr else written_by_n2n, overwrite)
-    if zarr:
+    check_replaceable(target, _ours(target), overwrite)
+    if target.suffix.lower() == zarr_images.ZARR_SUFFIX:
         _to_zarr(denoiser, source, target, stream_pixels, overwrite)
     elif _is_tiff_job(source, target):
         _to_tiff(denoiser, source, target, stream_pixels)
@@ -57,13 +56,13 @@ def denoise_file(denoiser: Denoiser, source: str | Path, target: str | Path, *,
         write_image(target, denoise_image(denoiser, read_image(source)))
 
 
-def output_paths(inputs: list[Path], output: Path, given: Sequence[str | Path] = ()
-                 ) -> list[Path]:
+def output_paths(inputs: list[Path], output: Path, given: Sequence[str | Path] = (), *,
+                 overwrite: bool = False) -> list[Path]:
     """Where each input's result goes: ``output`` itself for a single input and an image file
-    or OME-Zarr name, else ``output/<input name>``. Refuses two outputs of one name, several
-    inputs into one OME-Zarr image, and any output that is an input, lies inside a folder of
-    inputs (``given``: the files and folders as named) or holds one. Creates the folder the
-    outputs go to."""
+    or OME-Zarr name, else ``output/<input name>``. Refuses, before any work, two outputs of
+    one name, several inputs into one OME-Zarr image, any output that is an input, lies inside
+    a folder of inputs (``given``: the files and folders as named) or holds one, and existing
+    outputs n2n-lite did not write (unless ``overwrite``). Creates the outputs' folder."""
     zarr = output.suffix.lower() == zarr_images.ZARR_SUFFIX
     if zarr and len(inputs) > 1:
         raise N2NError(f"{output}: one OME-Zarr image holds one input, not {len(inputs)}; "
@@ -75,8 +74,16 @@ def output_paths(inputs: list[Path], output: Path, given: Sequence[str | Path] =
                        "denoise them into separate folders")
     for target in targets:
         check_target(target, [*inputs, *given])
+        check_replaceable(target, _ours(target), overwrite)
     (output.parent if single_file else output).mkdir(parents=True, exist_ok=True)
     return targets
+
+
+def _ours(target: Path) -> Callable[[Path], bool]:
+    """How to tell an existing ``target`` that n2n-lite wrote, by its format."""
+    if target.suffix.lower() == zarr_images.ZARR_SUFFIX:
+        return zarr_images.written_by_n2n
+    return written_by_n2n
 
 
 def _is_tiff_job(source: Path, target: Path) -> bool:
