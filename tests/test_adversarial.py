@@ -177,6 +177,28 @@ def test_eval_json_and_make_pairs_refuse_files_they_did_not_write(work, capsys):
             says=("train_data.pkl", "--overwrite"))
 
 
+def test_demo_and_diagnose_refuse_files_they_did_not_write_and_rerun_over_their_own(work,
+                                                                                     capsys):
+    (work / "demo").mkdir()
+    foreign(work / "demo" / "noisy.png")
+    run_cli(capsys, work, "demo", "-o", work / "demo", says=("noisy.png", "did not write"))
+    (work / "demo" / "noisy.png").unlink()
+    for _ in range(2):
+        run_cli(capsys, work, "demo", "-o", work / "demo", code=0)
+    for _ in range(2):
+        run_cli(capsys, work, "diagnose", work / "x.png", "-o", work / "noise", code=0)
+    run_cli(capsys, work, "diagnose", work / "noise" / "noise.png", "-o", work / "noise",
+            says=("noise.png", "would overwrite the input"))
+
+
+def test_diagnose_output_inside_the_captures_folder_is_refused(work, capsys):
+    (work / "scene").mkdir()
+    for k in range(2):
+        write_image(work / "scene" / f"c{k}.png", Image(np.full((64, 64, 1), 100.0 + k)))
+    run_cli(capsys, work, "diagnose", work / "scene", "-o", work / "scene",
+            says=("diagnosis.json", "inside the input folder"))
+
+
 def test_a_folder_where_an_image_should_go_is_refused(work, capsys):
     (work / "y.png").mkdir()
     run_cli(capsys, work, "denoise", work / "x.png", "-o", work / "y.png", says=("y.png",))

@@ -13,13 +13,8 @@ from tqdm.auto import tqdm
 from n2n.cli.common import add_model_options, add_overwrite_option, load_denoiser
 from n2n.data.noise import parse_noise
 from n2n.errors import N2NError
-from n2n.io.files import (
-    MARK,
-    check_replaceable,
-    check_target,
-    json_written_by_n2n,
-    write_text_atomic,
-)
+from n2n.io.files import MARK, write_text_atomic
+from n2n.io.outputs import claim_outputs
 
 
 def add_parsers(sub) -> None:
@@ -60,6 +55,7 @@ def add_parsers(sub) -> None:
     p.add_argument("--noise", default="gaussian:25")
     p.add_argument("--seed", type=int, default=0)
     add_model_options(p)
+    add_overwrite_option(p)
     p.set_defaults(run=run_demo)
 
 
@@ -101,8 +97,7 @@ def run_eval(args: argparse.Namespace) -> int:
         pairs, setting = evaluate.clean_pairs(args.inputs, parse_noise(args.noise), args.seed)
     if args.json:
         given = [*args.inputs, *(p for p in (args.noisy, args.reference, args.bursts) if p)]
-        check_target(args.json, given)
-        check_replaceable(args.json, json_written_by_n2n, args.overwrite)
+        claim_outputs([args.json], given, overwrite=args.overwrite)
     bar = tqdm(pairs, desc="eval", unit="image", leave=False, disable=None)
     scores = evaluate.score_pairs(bar, denoiser)
     print(setting if setting.startswith("real") else f"{setting}, seed {args.seed}")
@@ -124,6 +119,8 @@ def run_demo(args: argparse.Namespace) -> int:
     from n2n.evaluation.scoring import noisy_versions
     from n2n.io.images import Image, write_image
 
+    names = ("noisy.png", "denoised.png", "clean.png", "side_by_side.png")
+    claim_outputs([args.output / name for name in names], overwrite=args.overwrite)
     noise = parse_noise(args.noise)
     clean = skdata.astronaut().astype(np.float32)  # 512x512 RGB photo bundled with scikit-image
     _, noisy, _ = next(noisy_versions([Path("astronaut")], [clean], noise, args.seed))

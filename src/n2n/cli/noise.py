@@ -8,8 +8,10 @@ from pathlib import Path
 
 import numpy as np
 
+from n2n.cli.common import add_overwrite_option
 from n2n.errors import N2NError
-from n2n.io.files import write_text_atomic
+from n2n.io.files import MARK, write_text_atomic
+from n2n.io.outputs import claim_outputs
 
 
 def add_parsers(sub) -> None:
@@ -22,6 +24,7 @@ def add_parsers(sub) -> None:
     p.add_argument("--residual", nargs=2, metavar=("NOISY", "DENOISED"),
                    help="check that what a denoiser removed looks like noise")
     p.add_argument("-o", "--output", type=Path, help="folder for the JSON and the plot")
+    add_overwrite_option(p)
     p.set_defaults(run=run_diagnose)
 
     p = sub.add_parser("models", help="list the bundled models, what each was trained on and "
@@ -37,6 +40,11 @@ def run_diagnose(args: argparse.Namespace) -> int:
     if bool(args.inputs) == bool(args.residual):
         raise N2NError("diagnose takes captures of one scene (or one image), or --residual "
                        "NOISY DENOISED")
+    if args.output:  # claimed before any work
+        names = ("residual.json", "residual.png") if args.residual else ("diagnosis.json",
+                                                                         "noise.png")
+        claim_outputs([args.output / n for n in names], args.residual or args.inputs,
+                      overwrite=args.overwrite)
     if args.residual:
         noisy, denoised = (read_image(p).pixels for p in args.residual)
         check = diagnose.check_residual(noisy, denoised)
@@ -44,7 +52,8 @@ def run_diagnose(args: argparse.Namespace) -> int:
                          *(f"  {line}" for line in check.verdict)]))
         if args.output:
             args.output.mkdir(parents=True, exist_ok=True)
-            write_text_atomic(args.output / "residual.json", json.dumps(check.to_json(), indent=1))
+            record = {"written_by": MARK, **check.to_json()}
+            write_text_atomic(args.output / "residual.json", json.dumps(record, indent=1))
             plots.plot_residual(noisy - denoised, check, args.output / "residual.png")
             print(f"wrote residual.json and residual.png to {args.output}")
         return 0
@@ -60,7 +69,8 @@ def run_diagnose(args: argparse.Namespace) -> int:
     print("\n".join(f"  - {line}" for line in found.recommendation))
     if args.output:
         args.output.mkdir(parents=True, exist_ok=True)
-        write_text_atomic(args.output / "diagnosis.json", json.dumps(found.to_json(), indent=1))
+        record = {"written_by": MARK, **found.to_json()}
+        write_text_atomic(args.output / "diagnosis.json", json.dumps(record, indent=1))
         plots.plot_noise(found.curve, model, found.correlation, found.source,
                          args.output / "noise.png")
         print(f"wrote diagnosis.json and noise.png to {args.output}")

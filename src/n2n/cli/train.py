@@ -168,7 +168,8 @@ def resumed_config(args: argparse.Namespace, saved: TrainConfig) -> TrainConfig:
     given = {k: v for k, v in vars(args).items()
              if k not in NOT_SETTINGS and v != defaults.get(k)}
     changed = [f"--{k.replace('_', '-')} {_shown(v)} (the run has {_shown(run.get(k))})"
-               for k, v in given.items() if k not in SAFE_ON_RESUME and _same(v) != run.get(k)]
+               for k, v in given.items()
+               if k not in SAFE_ON_RESUME and _same(v, listed=k in SOURCES) != run.get(k)]
     if changed:
         raise N2NError(f"{args.run_dir}: --resume continues the run as it was started; it "
                        f"differs in {'; '.join(changed)}. Start a new run for these")
@@ -195,11 +196,14 @@ def run_flags(config: TrainConfig) -> dict:
     for name in ("noise", "patch_size", "patches_per_epoch", "gray_fraction", "channels",
                  "reference_name", "workers", "val", "val_pkl"):
         flags[name] = getattr(data, name)
-    return {k: _same(v) for k, v in flags.items()}
+    return {k: _same(v, listed=k in SOURCES) for k, v in flags.items()}
 
 
-def _same(value):
-    """Values as comparable across flags and saved configs: paths as strings, lists kept."""
+def _same(value, listed: bool = False):
+    """Values as comparable across flags and saved configs: paths as strings, lists kept (and
+    made, with ``listed``: a source flag names one path or several, the config a list)."""
+    if listed and not isinstance(value, list | tuple):
+        value = [value]
     if isinstance(value, list | tuple):
         return [str(v) for v in value]
     return str(value) if isinstance(value, Path) else value

@@ -12,7 +12,7 @@ fits whole planes.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 from n2n.errors import N2NError, decoder_errors
@@ -20,15 +20,14 @@ from n2n.inference.denoiser import Denoiser, denoise_image
 from n2n.inference.stacks import denoised_blocks
 from n2n.inference.strips import denoised_rows, row_blocks
 from n2n.io import png_rows, tiff_stacks, zarr_images
-from n2n.io.files import check_replaceable, check_target
 from n2n.io.images import (
     IMAGE_SUFFIXES,
     check_size,
     read_image,
     to_array,
     write_image,
-    written_by_n2n,
 )
+from n2n.io.outputs import claim_outputs
 
 
 def denoise_file(denoiser: Denoiser, source: str | Path, target: str | Path, *,
@@ -44,8 +43,7 @@ def denoise_file(denoiser: Denoiser, source: str | Path, target: str | Path, *,
     >>> denoise_file(denoiser, "stack.tif", "clean.zarr")  # doctest: +SKIP
     """
     source, target = Path(source), Path(target)
-    check_target(target, [source])
-    check_replaceable(target, _ours(target), overwrite)
+    claim_outputs([target], [source], overwrite=overwrite)
     if target.suffix.lower() == zarr_images.ZARR_SUFFIX:
         _to_zarr(denoiser, source, target, stream_pixels, overwrite)
     elif _is_tiff_job(source, target):
@@ -72,18 +70,9 @@ def output_paths(inputs: list[Path], output: Path, given: Sequence[str | Path] =
     if len({t.resolve() for t in targets}) < len(targets):
         raise N2NError("two inputs share a file name and would write the same output; "
                        "denoise them into separate folders")
-    for target in targets:
-        check_target(target, [*inputs, *given])
-        check_replaceable(target, _ours(target), overwrite)
+    claim_outputs(targets, [*inputs, *given], overwrite=overwrite)
     (output.parent if single_file else output).mkdir(parents=True, exist_ok=True)
     return targets
-
-
-def _ours(target: Path) -> Callable[[Path], bool]:
-    """How to tell an existing ``target`` that n2n-lite wrote, by its format."""
-    if target.suffix.lower() == zarr_images.ZARR_SUFFIX:
-        return zarr_images.written_by_n2n
-    return written_by_n2n
 
 
 def _is_tiff_job(source: Path, target: Path) -> bool:
