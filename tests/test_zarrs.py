@@ -108,7 +108,7 @@ def test_replaces_only_zarr_folders_and_leaves_nothing_half_written(tmp_path, gr
 
     (tmp_path / "notes.zarr").mkdir()
     (tmp_path / "notes.zarr" / "mine.txt").write_text("keep")
-    with pytest.raises(N2NError, match="notes.zarr: exists and is not an output to replace"):
+    with pytest.raises(N2NError, match="notes.zarr: exists and is a folder n2n-lite did not write"):
         denoise_file(gray_denoiser, tmp_path / "stack.tif", tmp_path / "notes.zarr")
     assert (tmp_path / "notes.zarr" / "mine.txt").read_text() == "keep"
 

@@ -27,7 +27,7 @@ from n2n.data.pairs import Validation
 from n2n.errors import N2NError
 from n2n.evaluation.metrics import psnr, ssim
 from n2n.evaluation.scoring import burst_pairs, ee559_val_pairs, noisy_versions, reference_pairs
-from n2n.io.files import write_text_atomic
+from n2n.io.files import MARK, json_written_by_n2n, write_text_atomic
 from n2n.io.images import list_images, read_image
 
 PKL_SETTING = "as in the pkl"
@@ -116,6 +116,7 @@ class BenchConfig:
     real_pairs: tuple[Path, Path] | None = None  # (noisy folder, reference folder)
     bursts: Path | None = None  # a bursts folder whose scenes hold ``reference_name``
     reference_name: str = "avg50.png"
+    overwrite: bool = False  # replace report files in ``out`` that n2n-lite did not write
 
 
 def default_methods() -> list[str]:
@@ -182,11 +183,26 @@ def evaluate_method(denoise: Denoise, cases: list[Case]) -> tuple[dict[str, floa
             "peak_mib": peak.mib}, first
 
 
+REPORT = ("results.json", "results.md", "pareto.png", "crops.png", "training.png")
+
+
+def claim_folder(out: Path, overwrite: bool) -> None:
+    """Refuse an output folder holding report files of these names that an earlier ``n2n
+    bench`` did not write (its ``results.json`` carries the mark), unless ``overwrite``."""
+    if overwrite or json_written_by_n2n(out / "results.json"):
+        return
+    held = [out / name for name in REPORT if (out / name).exists()]
+    if held:
+        raise N2NError(f"{held[0]}: exists and n2n-lite did not write it; choose another "
+                       "folder, or set {overwrite} to replace it", param="overwrite")
+
+
 class Bench:
     """One benchmark run: holds the record and writes it after every finished piece."""
 
     def __init__(self, config: BenchConfig, command: str = "", progress: bool = True) -> None:
         check(config)
+        claim_folder(config.out, config.overwrite)
         self.config, self.progress = config, progress
         self.datasets = [load_dataset(p, config.limit) for p in config.data]
         if config.real_pairs:
@@ -197,7 +213,7 @@ class Bench:
             self.datasets.append(load_real_dataset(
                 config.bursts.name, burst_pairs(config.bursts, config.reference_name),
                 config.limit))
-        self.record: dict = {"command": command, "machine": machine(),
+        self.record: dict = {"written_by": MARK, "command": command, "machine": machine(),
                              "config": json.loads(json.dumps(asdict(config), default=str)),
                              "results": [], "training": [], "ablation": []}
         self.crops: dict[str, dict[str, np.ndarray]] = {}  # setting -> method -> output
@@ -213,6 +229,7 @@ class Bench:
 
         write_text_atomic(self.config.out / "results.json", json.dumps(self.record, indent=1))
         write_report(self.record, self.crops, self.config.out)
+
 
     def run(self) -> dict:
         m = self.record["machine"]
@@ -313,11 +330,13 @@ def quick_data(folder: Path) -> tuple[Path, Path]:
     return test, train
 
 
-def quick_config(out: Path, methods: list[str] | None = None) -> BenchConfig:
+def quick_config(out: Path, methods: list[str] | None = None, overwrite: bool = False
+                 ) -> BenchConfig:
     """A run of well under a minute on tiny generated images that still exercises every part."""
+    claim_folder(out, overwrite)  # before its data is generated there
     test, train = quick_data(out / "quick-data")
     return BenchConfig(data=[test], out=out, noises=["gaussian:25"],
                        methods=methods or default_methods(), zero_shot_iterations=30,
                        train=[train], train_minutes=0.04, ablation_minutes=0.02,
-                       ablation_recipes=2, patches_per_epoch=64)
+                       ablation_recipes=2, patches_per_epoch=64, overwrite=overwrite)
 

@@ -66,5 +66,6 @@ def train_recipe(recipe: Recipe, images: list[torch.Tensor], noise: Noise, val: 
     config = TrainConfig(model=model.config, mode=recipe.mode, loss=recipe.loss,
                          target=recipe.target, lr_patience=recipe.lr_patience, epochs=10**9,
                          minutes=minutes, augment=recipe.augment, seed=seed)
-    history = fit(model.to(device), source, config, val, run_dir, progress=progress)
+    history = fit(model.to(device), source, config, val, run_dir, progress=progress,
+                  overwrite=True)  # the bench's own run folders, inside its output folder
     return model, history

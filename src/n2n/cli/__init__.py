@@ -21,6 +21,7 @@ from n2n import __version__
 from n2n.cli import bench, images, noise, tools, train
 from n2n.errors import N2NError
 from n2n.scratch import ScratchError
+from n2n.training.loop import Interrupted
 
 COMMANDS = (images, train, bench, noise, tools)
 
@@ -35,7 +36,9 @@ class Stopped(BaseException):
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else [str(a) for a in argv]
     args = build_parser().parse_args(argv)
+    args.argv = argv  # the words given, for commands that tell them from defaults
     with stops_as_exceptions():
         return run(args)
 
@@ -51,7 +54,8 @@ def stops_as_exceptions() -> Iterator[None]:
     def stop(signum: int, frame: object) -> None:
         raise Stopped(signum)
 
-    previous = {s: signal.signal(s, stop) for s in (signal.SIGTERM, signal.SIGHUP)}
+    stops = [s for s in (signal.SIGTERM, getattr(signal, "SIGHUP", None)) if s is not None]
+    previous = {s: signal.signal(s, stop) for s in stops}
     try:
         yield
     finally:
@@ -80,6 +84,9 @@ def run(args: argparse.Namespace) -> int:
         return 128 + signal.SIGINT
     except Stopped as stop:
         print(f"n2n: stopped by {stop}", file=sys.stderr)
+        return 128 + stop.signum
+    except Interrupted as stop:  # a fit without a run folder: zero-shot, bench training
+        print(f"n2n: {stop}", file=sys.stderr)
         return 128 + stop.signum
 
 

@@ -6,6 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from n2n.cli.common import add_overwrite_option
 from n2n.errors import N2NError
 
 
@@ -38,6 +39,7 @@ def add_parsers(sub) -> None:
     p.add_argument("--patches-per-epoch", type=int, default=2000)
     p.add_argument("--threads", type=int, help="CPU threads for torch (printed with results)")
     p.add_argument("--device", default="cpu", help="for the PyTorch models: cpu, cuda, cuda:N")
+    add_overwrite_option(p)
     p.set_defaults(run=run_bench)
 
 
@@ -47,7 +49,7 @@ def run_bench(args: argparse.Namespace) -> int:
 
     if args.quick:
         args.output = args.output or Path("n2n-bench-quick")
-        config = quick_config(args.output, args.methods)
+        config = quick_config(args.output, args.methods, args.overwrite)
     elif not (args.data or args.noisy or args.bursts):
         raise N2NError("bench needs data folders, val pkl files, --noisy/--reference or "
                        "--bursts (or --quick)")
@@ -61,7 +63,8 @@ def run_bench(args: argparse.Namespace) -> int:
                              args.train_noise, args.train_minutes, args.ablation_minutes,
                              patches_per_epoch=args.patches_per_epoch, device=str(args.device),
                              real_pairs=(args.noisy, args.reference) if args.noisy else None,
-                             bursts=args.bursts, reference_name=args.reference_name)
+                             bursts=args.bursts, reference_name=args.reference_name,
+                             overwrite=args.overwrite)
     command = "n2n " + " ".join(sys.argv[1:]) if sys.argv[0].endswith("n2n") else "n2n bench"
     bench = Bench(config, command)
     try:

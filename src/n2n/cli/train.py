@@ -79,7 +79,7 @@ def add_parsers(sub) -> None:
     _add_model_options(p)
     add_overwrite_option(p)
     p.set_defaults(run=run_train)
-    p.set_defaults(flag_defaults=vars(p.parse_args(["RUN_DIR"])))  # to tell which flags are given
+    p.set_defaults(parser=p)  # to tell the flags given from their defaults (--resume)
 
 
 def _add_model_options(p: argparse.ArgumentParser) -> None:
@@ -141,7 +141,8 @@ def run_train(args: argparse.Namespace) -> int:
     finally:
         context = distributed.current()
         if context.world > 1:
-            print(f"rank {context.rank}: weights sha256 {distributed.weights_digest(model)}")
+            print(f"rank {context.rank}: weights sha256 {distributed.weights_digest(model)}",
+                  flush=True)  # one write of one line: ranks share the terminal
             distributed.teardown()
     if not context.main:
         return 0
@@ -154,7 +155,8 @@ def run_train(args: argparse.Namespace) -> int:
 
 
 SAFE_ON_RESUME = ("epochs", "minutes", "threads", "device")  # change no result already made
-NOT_SETTINGS = ("run_dir", "resume", "run", "flag_defaults")
+NOT_SETTINGS = ("run_dir", "resume", "run", "parser", "argv")
+MODEL_FLAGS = ("arch", "width", "depth", "residual", "linear_output")  # ignored with --init
 
 
 def resumed_config(args: argparse.Namespace, saved: TrainConfig) -> TrainConfig:
@@ -164,12 +166,11 @@ def resumed_config(args: argparse.Namespace, saved: TrainConfig) -> TrainConfig:
         raise N2NError(f"{args.run_dir / 'last.pt'}: its data was not saved; cannot resume")
     if args.overwrite:
         raise N2NError("--overwrite starts the run afresh; --resume continues it: choose one")
-    defaults, run = args.flag_defaults, run_flags(saved)
-    given = {k: v for k, v in vars(args).items()
-             if k not in NOT_SETTINGS and v != defaults.get(k)}
-    changed = [f"--{k.replace('_', '-')} {_shown(v)} (the run has {_shown(run.get(k))})"
-               for k, v in given.items()
-               if k not in SAFE_ON_RESUME and _same(v, listed=k in SOURCES) != run.get(k)]
+    run, given = run_flags(saved), given_flags(args)
+    compared = {k: parse_scales(v) if k == "scales" else v for k, v in given.items()
+                if k not in SAFE_ON_RESUME and not (saved.init and k in MODEL_FLAGS)}
+    changed = [f"--{k.replace('_', '-')} {_shown(given[k])} (the run has {_shown(run.get(k))})"
+               for k, v in compared.items() if _same(v, listed=k in SOURCES) != run.get(k)]
     if changed:
         raise N2NError(f"{args.run_dir}: --resume continues the run as it was started; it "
                        f"differs in {'; '.join(changed)}. Start a new run for these")
@@ -183,6 +184,15 @@ def resumed_config(args: argparse.Namespace, saved: TrainConfig) -> TrainConfig:
     return saved
 
 
+def given_flags(args: argparse.Namespace) -> dict:
+    """The settings the command line named, a default repeated on purpose included: parsed
+    again onto a namespace where everything is unset (argparse fills only what is missing)."""
+    unset = object()
+    probe = argparse.Namespace(**{k: unset for k in vars(args)})
+    args.parser.parse_args(args.argv[1:], namespace=probe)  # argv[0] is "train"
+    return {k: v for k, v in vars(probe).items() if v is not unset and k not in NOT_SETTINGS}
+
+
 def run_flags(config: TrainConfig) -> dict:
     """The flag values that would have started ``config``'s run, normalised by :func:`_same`."""
     data, model = config.data, config.model
@@ -190,7 +200,7 @@ def run_flags(config: TrainConfig) -> dict:
              "target": config.target, "lr": config.lr, "lr_patience": config.lr_patience,
              "batch_size": config.batch_size, "checkpoint_minutes": config.checkpoint_minutes,
              "seed": config.seed, "no_augment": not config.augment, "no_fast": not config.fast,
-             "init": config.init, "scales": ",".join(map(str, data.scales)),
+             "init": config.init, "scales": data.scales,
              "arch": model.arch, "width": model.width, "depth": model.depth,
              "residual": model.residual, "linear_output": model.linear_output, "pd": model.pd}
     for name in ("noise", "patch_size", "patches_per_epoch", "gray_fraction", "channels",

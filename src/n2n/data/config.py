@@ -110,6 +110,8 @@ class DataConfig:
         """A config saved by this version, or the untyped dict older checkpoints hold (None
         where it named no source, as runs of ``n2n bench`` did)."""
         if "source" in saved:
+            if saved["source"] not in ("clean", "noisy"):  # older runs kept a val they ignored
+                saved = {**saved, "val": None}
             return cls(**saved)
         source = next((s for s in SOURCES if saved.get(s)), None)
         if source is None:

@@ -88,17 +88,25 @@ class LazyFolder:
         loader = DataLoader(list(zip(picks, seeds, strict=True)), num_workers=self.workers,
                             batch_size=max(1, batch_size // self.patches_per_image),
                             collate_fn=self._collate)
-        try:
-            yield from loader
-        except N2NError as err:  # raised in a worker: keep the message, drop its traceback
-            raise N2NError(str(err).strip().splitlines()[-1].split("N2NError: ")[-1]) from None
+        for batch in loader:
+            if isinstance(batch, N2NError):  # a worker's error, whole: message and parameters
+                raise batch
+            yield batch
 
-    def _collate(self, items: list[tuple[int, int]]) -> Batch:
-        parts = [self._pairs(index, seed) for index, seed in items]
+    def _collate(self, items: list[tuple[int, int]]) -> Batch | N2NError:
+        """The pairs of ``items``, or the error that made them impossible, returned rather
+        than raised so that it crosses from the worker process intact."""
+        try:
+            parts = [self._pairs(index, seed) for index, seed in items]
+        except N2NError as err:
+            return err
         return Batch(*(torch.cat([getattr(p, f) for p in parts]) for f in
                        ("input", "target", "clean")))
 
     def stats_sample(self, generator: torch.Generator) -> torch.Tensor:
         picks = torch.randint(len(self.paths), (min(16, len(self.paths)),), generator=generator)
         seeds = torch.randint(2**62, (len(picks),), generator=generator)
-        return self._collate(list(zip(picks.tolist(), seeds.tolist(), strict=True))).input
+        sample = self._collate(list(zip(picks.tolist(), seeds.tolist(), strict=True)))
+        if isinstance(sample, N2NError):
+            raise sample
+        return sample.input

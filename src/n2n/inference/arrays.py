@@ -81,7 +81,7 @@ def _check_values(data: np.ndarray, data_range: float | None) -> float:
                        "{data_range}, or floats", param="data_range")
     if data.size == 0:
         raise N2NError(f"{name}: the array is empty")
-    if data_range is None and kind in "ui" and data.dtype not in (np.uint8, np.uint16):
+    if data_range is None and kind in "ui" and not (kind == "u" and data.dtype.itemsize <= 2):
         raise N2NError(f"{name}: give {{data_range}}, the value of white (for example 4095 for "
                        "12-bit data); its dtype's range says nothing of the data's",
                        param="data_range")

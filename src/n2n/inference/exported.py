@@ -76,12 +76,14 @@ def _checked_metadata(info: dict, path: Path) -> tuple[ModelConfig, int, int]:
     if missing or info.get("format") != "n2n-lite":
         raise N2NError(f"{path}: not an n2n-lite export (its metadata lacks "
                        f"{', '.join(missing) or 'the n2n-lite format tag'})")
-    if int(info.get("version", 1)) > METADATA_VERSION:
-        raise N2NError(f"{path}: export metadata version {info['version']} is newer than this "
-                       f"n2n-lite understands ({METADATA_VERSION}); upgrade n2n-lite")
     try:
+        if int(info.get("version", 1)) > METADATA_VERSION:
+            raise N2NError(f"{path}: export metadata version {info['version']} is newer than "
+                           f"this n2n-lite understands ({METADATA_VERSION}); upgrade n2n-lite")
         config = ModelConfig(**info["model_config"])
         return config, int(info["multiple"]), int(info["receptive_radius"])
+    except N2NError:
+        raise
     except (TypeError, ValueError) as err:
         raise N2NError(f"{path}: export metadata not understood ({err}); written by a newer "
                        "n2n-lite?") from None

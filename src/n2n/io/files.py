@@ -29,7 +29,11 @@ MARK = "n2n-lite"  # what every file or folder n2n-lite writes says of its maker
 
 def check_target(target: str | Path, inputs: Iterable[str | Path]) -> None:
     """Refuse a ``target`` that is one of ``inputs`` (by resolved path, symlink or hard link),
-    lies inside an input folder, or would hold an input (a folder output such as OME-Zarr)."""
+    lies inside an input folder, or would hold an input (a folder output such as OME-Zarr).
+
+    Inside an input folder means directly in it, where the next run over that folder would
+    take the output for an input, or anywhere in a folder that is one data set (``.zarr``); a
+    subfolder of a folder of images (``-o photos/denoised``) is the user's choice."""
     target = Path(target)
     resolved = target.resolve()
     for source in map(Path, inputs):
@@ -37,7 +41,9 @@ def check_target(target: str | Path, inputs: Iterable[str | Path]) -> None:
         if resolved == where or _same_file(target, source):
             raise N2NError(f"{target}: output would overwrite the input {source}; choose another "
                            "output")
-        if where.is_dir() and resolved.is_relative_to(where):
+        inside = resolved.parent == where or (where.suffix.lower() == ".zarr"
+                                               and resolved.is_relative_to(where))
+        if where.is_dir() and inside:
             raise N2NError(f"{target}: lies inside the input folder {source}; choose an output "
                            "outside it")
         if where.is_relative_to(resolved):
@@ -138,10 +144,14 @@ def reserve_space(tmp: Path, target: Path) -> None:
     writing it through a memory map cannot hit a full disk, which would be a SIGBUS, not an
     error; a full disk is one N2NError naming ``target`` and the space it needs."""
     size = tmp.stat().st_size
+    if not hasattr(os, "posix_fallocate"):  # macOS, Windows: no way to reserve; write as is
+        return
     fd = os.open(tmp, os.O_RDWR)
     try:
         os.posix_fallocate(fd, 0, size)
     except OSError as err:
+        if err.errno in (errno.EOPNOTSUPP, errno.EINVAL):  # a file system that cannot reserve
+            return
         if err.errno not in (errno.ENOSPC, errno.EDQUOT):
             raise
         free = shutil.disk_usage(tmp.parent).free

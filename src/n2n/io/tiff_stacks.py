@@ -47,9 +47,11 @@ class TiffLayout:
 
     @property
     def samples_are_channels(self) -> bool:
-        """Samples of a grayscale (MINISBLACK) file are independent channels (fluorescence,
-        spectra), never colours with alpha."""
-        return "S" in self.axes and self.write_options.get("photometric") == "minisblack"
+        """Samples of a grayscale (MINISBLACK) file without alpha are independent channels
+        (fluorescence, spectra), never colours with alpha."""
+        alpha = any(int(e) in (1, 2) for e in self.write_options.get("extrasamples") or ())
+        gray = self.write_options.get("photometric") == "minisblack"
+        return "S" in self.axes and gray and not alpha
 
     @property
     def plane_shape(self) -> tuple[int, ...]:

@@ -38,7 +38,8 @@ from n2n.training.run_folder import owned_run_folder
 from n2n.training.speed import autocast, memory_layout, prefetch, prefetch_helps
 
 # what `timeout`, batch schedulers and a closed terminal send: stop cleanly, resumable
-STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP")
+                     if hasattr(signal, name))  # no SIGHUP on Windows
 
 
 @torch.no_grad()

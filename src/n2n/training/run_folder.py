@@ -16,7 +16,6 @@ try:  # POSIX; elsewhere runs are not locked
 except ImportError:  # pragma: no cover
     fcntl = None
 
-LOCK = ".n2n-train.lock"  # holds the PID of the training that owns the folder
 CHECKPOINTS = ("last.pt", "best.pt")
 LOGS = ("log.csv", "log.json", "curves.png")
 
@@ -24,58 +23,80 @@ LOGS = ("log.csv", "log.json", "curves.png")
 @contextmanager
 def owned_run_folder(run_dir: Path | None, *, resume: bool, overwrite: bool,
                      main: bool = True) -> Iterator[None]:
-    """Hold ``run_dir`` for one training: refuse it if it holds a run and neither ``resume``
-    nor ``overwrite`` is asked (``overwrite`` removes that run's files: only n2n-lite's own),
-    and, on the ``main`` process, lock it so that a second training there is refused."""
+    """Hold ``run_dir`` for one training: refuse it if it holds a run (or its logs) and neither
+    ``resume`` nor ``overwrite`` is asked (every process checks, so all stop together); on the
+    ``main`` process, lock it so that a second training there is refused, check again under
+    the lock, and with ``overwrite`` remove that run's files, n2n-lite's own only."""
     if run_dir is None:
         yield
         return
-    trained = [name for name in CHECKPOINTS if (run_dir / name).exists()]
-    if trained and not (resume or overwrite):
-        raise N2NError(f"{run_dir}: holds a training run ({', '.join(trained)}); continue it "
-                       "with {resume}, or start afresh with {overwrite}",
-                       param=("resume", "overwrite"))
+    _check_free(run_dir, resume, overwrite)
     if not main:
         yield
         return
     run_dir.mkdir(parents=True, exist_ok=True)
     with _locked(run_dir):
+        _check_free(run_dir, resume, overwrite)  # a run may have ended in between
         if overwrite and not resume:
             _remove_run(run_dir)
         yield
 
 
+def _check_free(run_dir: Path, resume: bool, overwrite: bool) -> None:
+    held = [name for name in (*CHECKPOINTS, *LOGS) if (run_dir / name).exists()]
+    if held and not (resume or overwrite):
+        raise N2NError(f"{run_dir}: holds a training run ({', '.join(held)}); continue it "
+                       "with {resume}, or start afresh with {overwrite}",
+                       param=("resume", "overwrite"))
+
+
 @contextmanager
 def _locked(run_dir: Path) -> Iterator[None]:
-    """An exclusive lock on ``run_dir``'s lock file for as long as the block runs."""
-    with open(run_dir / LOCK, "a+") as lock:
-        if fcntl is not None:
-            try:
-                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                lock.seek(0)
-                holder = lock.read().strip() or "unknown"
-                raise N2NError(f"{run_dir}: another training (PID {holder}) is using this run "
-                               "folder; wait for it to end, or choose another folder") from None
-        lock.seek(0)
-        lock.truncate()
-        lock.write(f"{os.getpid()}\n")
-        lock.flush()
+    """An exclusive lock on the folder itself (``flock`` on its descriptor) for as long as the
+    block runs: no lock file to leave behind, and the kernel releases it if the process dies."""
+    if fcntl is None:
+        yield
+        return
+    fd = os.open(run_dir, os.O_RDONLY)
+    try:
         try:
-            yield
-        finally:
-            if fcntl is not None:
-                fcntl.flock(lock, fcntl.LOCK_UN)
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise N2NError(f"{run_dir}: another training (PID {_holder(fd)}) is using this run "
+                           "folder; wait for it to end, or choose another folder") from None
+        yield
+    finally:
+        os.close(fd)  # releases the lock
+
+
+def _holder(fd: int) -> str:
+    """The PID holding a flock on ``fd``'s file, from /proc/locks (Linux), else 'unknown'."""
+    stat = os.fstat(fd)
+    inode = f"{os.major(stat.st_dev):02x}:{os.minor(stat.st_dev):02x}:{stat.st_ino}"
+    try:
+        for line in Path("/proc/locks").read_text().splitlines():
+            fields = line.split()
+            if "FLOCK" in fields and inode in fields:
+                return fields[fields.index(inode) - 1]
+    except OSError:
+        pass
+    return "unknown"
 
 
 def _remove_run(run_dir: Path) -> None:
-    """Delete a previous run's checkpoints (those with n2n-lite's format tag) and logs."""
-    for name in CHECKPOINTS:
-        path = run_dir / name
-        if path.exists() and _is_checkpoint(path):
-            path.unlink()
-    for name in LOGS:
-        (run_dir / name).unlink(missing_ok=True)
+    """Delete a previous run's checkpoints (those with n2n-lite's format tag) and, beside them,
+    its logs; files of these names that n2n-lite did not write are kept, and the run is
+    refused rather than mixed with them."""
+    ours = [run_dir / n for n in CHECKPOINTS if (run_dir / n).exists()]
+    if not all(_is_checkpoint(p) for p in ours):
+        raise N2NError(f"{run_dir}: its checkpoint files are not n2n-lite's; choose another "
+                       "run folder")
+    logs = [run_dir / n for n in LOGS if (run_dir / n).exists()]
+    if logs and not ours:
+        raise N2NError(f"{run_dir}: holds {logs[0].name} but no n2n-lite checkpoint; choose "
+                       "another run folder")
+    for path in [*ours, *logs]:
+        path.unlink()
 
 
 def _is_checkpoint(path: Path) -> bool:
