@@ -21,7 +21,8 @@ def add_model_options(p: argparse.ArgumentParser) -> None:
 
 def add_overwrite_option(p: argparse.ArgumentParser) -> None:
     p.add_argument("--overwrite", action="store_true", help="replace outputs that exist though "
-                   "n2n-lite did not write them (its own earlier outputs are always replaced)")
+                   "n2n-lite did not write them, or carry no mark (.npy, pkl); for train, start "
+                   "a run folder that holds a run afresh")
 
 
 def load_denoiser(args: argparse.Namespace, tile: int = 512):
