@@ -24,6 +24,7 @@ from PIL import Image as PILImage
 from skimage import data as skdata
 
 from n2n.bench.measure import machine
+from n2n.io.files import write_text_atomic
 
 
 def noisy_photo(size: int, seed: int = 0) -> np.ndarray:
@@ -87,8 +88,8 @@ def main(argv: list[str] | None = None) -> int:
             source.unlink()
             shutil.rmtree(target) if target.is_dir() else target.unlink()
     if args.json:
-        args.json.write_text(json.dumps({"machine": machine(), "format": args.format, "to": args.to,
-                                         "rows": rows}, indent=1))
+        write_text_atomic(args.json, json.dumps({"machine": machine(), "format": args.format,
+                                                 "to": args.to, "rows": rows}, indent=1))
     return 0
 
 

@@ -19,7 +19,7 @@ from n2n.errors import N2NError
 from n2n.export import bmz
 from n2n.export.formats import TOLERANCE, self_check, write_onnx, write_torchscript
 from n2n.inference.exported import METADATA, SUFFIXES, load_exported
-from n2n.io.files import atomic_path, check_replaceable, check_target
+from n2n.io.files import MARK, atomic_path, check_replaceable, check_target
 from n2n.models import PixelModel
 from n2n.models.checkpoint import check_finite, load_model, load_record, write_weights
 
@@ -35,13 +35,15 @@ def written_by_n2n(path: Path) -> bool:
     try:
         if suffix == ".onnx":
             return METADATA.encode() in path.read_bytes()
-        if suffix in SUFFIXES or suffix == PACKAGE_SUFFIX:
-            with zipfile.ZipFile(path) as archive:  # TorchScript and BMZ are zip archives
-                names = archive.namelist()
-            return any(n.endswith(f"extra/{METADATA}") or n == "weights.ts" for n in names)
+        if suffix == PACKAGE_SUFFIX:  # a BMZ package: its description cites n2n-lite
+            with zipfile.ZipFile(path) as archive:
+                return MARK.encode() in archive.read(bmz.RDF)
+        if suffix in SUFFIXES:  # a TorchScript archive holding n2n-lite's metadata file
+            with zipfile.ZipFile(path) as archive:
+                return any(n.endswith(f"extra/{METADATA}") for n in archive.namelist())
         load_record(path)  # refuses files without the n2n-lite format tag
         return True
-    except (zipfile.BadZipFile, OSError, N2NError):
+    except (zipfile.BadZipFile, KeyError, OSError, N2NError):
         return False
 
 
