@@ -174,7 +174,8 @@ def resumed_config(args: argparse.Namespace, saved: TrainConfig) -> TrainConfig:
     if changed:
         raise N2NError(f"{args.run_dir}: --resume continues the run as it was started; it "
                        f"differs in {'; '.join(changed)}. Start a new run for these")
-    applied = {k: v for k, v in given.items() if k in SAFE_ON_RESUME and k != "device"}
+    applied = {k: v for k, v in given.items()
+               if k in SAFE_ON_RESUME and k != "device" and v != getattr(saved, k)}
     if applied:
         print(f"resuming {args.run_dir} with " + ", ".join(
             f"--{k} {v} (was {getattr(saved, k)})" for k, v in applied.items()))
