@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -141,8 +142,9 @@ def run_train(args: argparse.Namespace) -> int:
     finally:
         context = distributed.current()
         if context.world > 1:
-            print(f"rank {context.rank}: weights sha256 {distributed.weights_digest(model)}",
-                  flush=True)  # one write of one line: ranks share the terminal
+            line = f"rank {context.rank}: weights sha256 {distributed.weights_digest(model)}\n"
+            sys.stdout.flush()  # ranks share stdout: the line goes out whole, in one write
+            os.write(sys.stdout.fileno(), line.encode())
             distributed.teardown()
     if not context.main:
         return 0
