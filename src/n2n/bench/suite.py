@@ -27,7 +27,7 @@ from n2n.data.pairs import Validation
 from n2n.errors import N2NError
 from n2n.evaluation.metrics import psnr, ssim
 from n2n.evaluation.scoring import burst_pairs, ee559_val_pairs, noisy_versions, reference_pairs
-from n2n.io.files import MARK, json_written_by_n2n, write_text_atomic
+from n2n.io.files import json_written_by_n2n, write_json_record
 from n2n.io.images import list_images, read_image
 
 PKL_SETTING = "as in the pkl"
@@ -213,7 +213,7 @@ class Bench:
             self.datasets.append(load_real_dataset(
                 config.bursts.name, burst_pairs(config.bursts, config.reference_name),
                 config.limit))
-        self.record: dict = {"written_by": MARK, "command": command, "machine": machine(),
+        self.record: dict = {"command": command, "machine": machine(),
                              "config": json.loads(json.dumps(asdict(config), default=str)),
                              "results": [], "training": [], "ablation": []}
         self.crops: dict[str, dict[str, np.ndarray]] = {}  # setting -> method -> output
@@ -227,7 +227,7 @@ class Bench:
     def save(self) -> None:
         from n2n.bench.report import write_report
 
-        write_text_atomic(self.config.out / "results.json", json.dumps(self.record, indent=1))
+        write_json_record(self.config.out / "results.json", self.record)
         write_report(self.record, self.crops, self.config.out)
 
 
@@ -258,8 +258,7 @@ class Bench:
             self.record["results"].append(asdict(Result(dataset.name, noise, name, len(cases),
                                                         **scores)))
             self.crops[setting][name] = first
-            write_text_atomic(self.config.out / "results.json",
-                              json.dumps(self.record, indent=1))
+            write_json_record(self.config.out / "results.json", self.record)
         self.save()
 
     def zero_shot(self, device: str) -> Denoise:

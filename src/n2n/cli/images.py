@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 from dataclasses import asdict
 from pathlib import Path
 
@@ -13,7 +12,7 @@ from tqdm.auto import tqdm
 from n2n.cli.common import add_model_options, add_overwrite_option, load_denoiser
 from n2n.data.noise import parse_noise
 from n2n.errors import N2NError
-from n2n.io.files import MARK, write_text_atomic
+from n2n.io.files import write_json_record
 from n2n.io.outputs import claim_outputs
 
 
@@ -103,11 +102,11 @@ def run_eval(args: argparse.Namespace) -> int:
     print(setting if setting.startswith("real") else f"{setting}, seed {args.seed}")
     print(evaluate.format_table(scores))
     if args.json:
-        record = {"written_by": MARK, "setting": setting, "seed": args.seed,
+        record = {"setting": setting, "seed": args.seed,
                   "weights": str(args.weights or f"bundled {args.model}"),
                   "mean": asdict(evaluate.mean_score(scores)),
                   "images": [asdict(s) for s in scores]}
-        write_text_atomic(args.json, json.dumps(record, indent=1))
+        write_json_record(args.json, record)
     return 0
 
 

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 import numpy as np
 
 from n2n.cli.common import add_overwrite_option
 from n2n.errors import N2NError
-from n2n.io.files import MARK, write_text_atomic
+from n2n.io.files import write_json_record
 from n2n.io.outputs import claim_outputs
 
 
@@ -52,8 +51,7 @@ def run_diagnose(args: argparse.Namespace) -> int:
                          *(f"  {line}" for line in check.verdict)]))
         if args.output:
             args.output.mkdir(parents=True, exist_ok=True)
-            record = {"written_by": MARK, **check.to_json()}
-            write_text_atomic(args.output / "residual.json", json.dumps(record, indent=1))
+            write_json_record(args.output / "residual.json", check.to_json())
             plots.plot_residual(noisy - denoised, check, args.output / "residual.png")
             print(f"wrote residual.json and residual.png to {args.output}")
         return 0
@@ -69,8 +67,7 @@ def run_diagnose(args: argparse.Namespace) -> int:
     print("\n".join(f"  - {line}" for line in found.recommendation))
     if args.output:
         args.output.mkdir(parents=True, exist_ok=True)
-        record = {"written_by": MARK, **found.to_json()}
-        write_text_atomic(args.output / "diagnosis.json", json.dumps(record, indent=1))
+        write_json_record(args.output / "diagnosis.json", found.to_json())
         plots.plot_noise(found.curve, model, found.correlation, found.source,
                          args.output / "noise.png")
         print(f"wrote diagnosis.json and noise.png to {args.output}")

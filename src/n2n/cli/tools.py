@@ -13,7 +13,8 @@ import torch
 from n2n.cli.common import add_overwrite_option, parse_scales
 from n2n.data.noise import parse_noise
 from n2n.export.exporter import FORMATS
-from n2n.io.files import check_replaceable, check_target, never, write_text_atomic
+from n2n.io.files import never, write_text_atomic
+from n2n.io.outputs import claim_outputs
 from n2n.scratch.model import Model as ScratchModel
 from n2n.scratch.serialize import is_weights_file
 
@@ -72,9 +73,8 @@ def run_make_pairs(args: argparse.Namespace) -> int:
     from n2n.models.checkpoint import save_atomic
 
     outputs = (args.out_dir / "train_data.pkl", args.out_dir / "val_data.pkl")
-    for output in outputs:  # pkl files carry no mark: an existing one is replaced on request
-        check_target(output, [*args.clean_dir, *(args.val or [])])
-        check_replaceable(output, never, args.overwrite)
+    claim_outputs(outputs, [*args.clean_dir, *(args.val or [])], overwrite=args.overwrite,
+                  mark=never)  # pkl files carry no mark: an existing one is replaced on request
     noise, scales = parse_noise(args.noise), parse_scales(args.scales)
     images = load_folder(args.clean_dir, channels=3)
     if args.val:
@@ -100,9 +100,8 @@ def run_scratch_train(args: argparse.Namespace) -> int:
     from n2n.training.logs import format_row
 
     log = args.output.with_suffix(".json")
-    for output in (args.output, log):  # the log goes with its weights
-        check_target(output, [args.train_pkl, *([args.val_pkl] if args.val_pkl else [])])
-        check_replaceable(output, lambda _: is_weights_file(args.output), args.overwrite)
+    claim_outputs([args.output, log], [args.train_pkl, *([args.val_pkl] if args.val_pkl else [])],
+                  overwrite=args.overwrite, mark=lambda _: is_weights_file(args.output))
     first, second = load_ee559_pairs(args.train_pkl)
     if args.train_count:
         first, second = first[:args.train_count], second[:args.train_count]

@@ -19,7 +19,8 @@ from n2n.errors import N2NError
 from n2n.export import bmz
 from n2n.export.formats import TOLERANCE, self_check, write_onnx, write_torchscript
 from n2n.inference.exported import METADATA, SUFFIXES, load_exported
-from n2n.io.files import MARK, atomic_path, check_replaceable, check_target
+from n2n.io.files import MARK, atomic_path
+from n2n.io.outputs import claim_outputs
 from n2n.models import PixelModel
 from n2n.models.checkpoint import check_finite, load_model, load_record, write_weights
 
@@ -72,8 +73,7 @@ def export_model(model: PixelModel, output: str | Path, fmt: str = "pt", *,
     if half and fmt != "pt":
         raise N2NError("{half} applies to the pt format only", param="half")
     check_finite(model.state_dict().values(), "the model to export")
-    check_target(output, inputs)
-    check_replaceable(output, written_by_n2n, overwrite)
+    claim_outputs([output], inputs, overwrite=overwrite, mark=written_by_n2n)
     output.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(output) as tmp:
         if fmt == "pt":

@@ -25,7 +25,7 @@ class ExportedModel(nn.Module):
     :class:`n2n.inference.denoiser.Denoiser`): 0..255 in and out, with ``multiple``,
     ``receptive_radius`` and ``config`` from the file's metadata."""
 
-    def __init__(self, run, metadata: dict, path: Path) -> None:
+    def __init__(self, run, metadata: object, path: Path) -> None:
         super().__init__()
         self.run, self.path = run, path
         self.config, self.multiple, self.receptive_radius = _checked_metadata(metadata, path)
@@ -50,7 +50,7 @@ def load_exported(path: str | Path) -> ExportedModel:
                 module = torch.jit.load(str(path), map_location="cpu", _extra_files=files)
             check_finite(module.state_dict().values(), path)
             info = json.loads(files[METADATA])
-            return ExportedModel(module, info if isinstance(info, dict) else {}, path)
+            return ExportedModel(module, info, path)
         ort = optional_module("onnxruntime", "export", "ONNX")
         session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
         info = json.loads(session.get_modelmeta().custom_metadata_map[METADATA])
@@ -66,12 +66,13 @@ def load_exported(path: str | Path) -> ExportedModel:
         out = session.run(None, {"image": np.ascontiguousarray(array)})[0]
         return torch.from_numpy(out).to(x.device)
 
-    return ExportedModel(run, info if isinstance(info, dict) else {}, path)
+    return ExportedModel(run, info, path)
 
 
-def _checked_metadata(info: dict, path: Path) -> tuple[ModelConfig, int, int]:
+def _checked_metadata(info: object, path: Path) -> tuple[ModelConfig, int, int]:
     """The model config, size multiple and receptive radius an export's metadata holds, or one
     N2NError naming what is missing, unknown or newer than this n2n-lite."""
+    info = info if isinstance(info, dict) else {}  # a JSON list or string: no keys at all
     missing = sorted({"format", "model_config", "multiple", "receptive_radius"} - info.keys())
     if missing or info.get("format") != "n2n-lite":
         raise N2NError(f"{path}: not an n2n-lite export (its metadata lacks "

@@ -12,8 +12,10 @@ fits whole planes.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
+
+import numpy as np
 
 from n2n.errors import N2NError, decoder_errors
 from n2n.inference.denoiser import Denoiser, denoise_image
@@ -112,10 +114,17 @@ def _to_tiff(denoiser: Denoiser, source: Path, target: Path, stream_pixels: int 
 def _png_to_png(denoiser: Denoiser, source: Path, target: Path) -> None:
     """Rows stream in, full-width strips are denoised, rows stream out."""
     with decoder_errors(source, target=target):
-        (width, height, planes, alpha, depth), rows = png_rows.decode_rows(source)
-        check_size(source, height, width)
-        out_rows = denoised_rows(denoiser, rows, height, planes - alpha, depth)
+        (width, height, planes, alpha, depth), out_rows = _denoised_png_rows(denoiser, source)
         png_rows.write_png_rows(target, width, height, planes - alpha, alpha, depth, out_rows)
+
+
+def _denoised_png_rows(denoiser: Denoiser, source: Path
+                       ) -> tuple[tuple[int, int, int, bool, int], Iterator[np.ndarray]]:
+    """A PNG's header and its denoised rows, decoded and denoised one strip at a time."""
+    (width, height, planes, alpha, depth), rows = png_rows.decode_rows(source)
+    check_size(source, height, width)
+    out_rows = denoised_rows(denoiser, rows, height, planes - alpha, depth)
+    return (width, height, planes, alpha, depth), out_rows
 
 
 def _to_zarr(denoiser: Denoiser, source: Path, target: Path, stream_pixels: int | None,
@@ -131,10 +140,8 @@ def _to_zarr(denoiser: Denoiser, source: Path, target: Path, stream_pixels: int 
             blocks = zarr_images.tiff_blocks(layout, order, planes)
             dtype = layout.dtype
         elif _streams_png(denoiser, source, stream_pixels):
-            (width, height, planes, alpha, depth), rows = png_rows.decode_rows(source)
-            check_size(source, height, width)
+            (width, height, planes, _, depth), out_rows = _denoised_png_rows(denoiser, source)
             axes = zarr_images.image_axes(height, width, planes)
-            out_rows = denoised_rows(denoiser, rows, height, planes - alpha, depth)
             strips = ((top, block.reshape(len(block), width, planes))
                       for top, block in row_blocks(out_rows, height, edge))
             blocks = zarr_images.image_blocks(axes, strips)

@@ -74,6 +74,11 @@ def never(path: Path) -> bool:
     return False
 
 
+def write_json_record(path: str | Path, record: dict) -> None:
+    """Write ``record`` as JSON, atomically, with the mark :func:`json_written_by_n2n` reads."""
+    write_text_atomic(path, json.dumps({"written_by": MARK, **record}, indent=1))
+
+
 def json_written_by_n2n(path: Path) -> bool:
     """A JSON record n2n-lite wrote: an object whose ``written_by`` is :data:`MARK`."""
     try:

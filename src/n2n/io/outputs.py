@@ -22,10 +22,11 @@ def ours(target: Path) -> Callable[[Path], bool]:
 
 
 def claim_outputs(targets: Iterable[str | Path], inputs: Iterable[str | Path] = (), *,
-                  overwrite: bool = False) -> None:
+                  overwrite: bool = False, mark: Callable[[Path], bool] | None = None) -> None:
     """Refuse any target that is, lies inside or holds one of ``inputs``, or that exists and
-    n2n-lite did not write (unless ``overwrite``): all checked before anything is written."""
+    n2n-lite did not write (unless ``overwrite``): all checked before anything is written.
+    ``mark`` tells n2n-lite's own files where the format's writer alone knows (models)."""
     inputs = list(inputs)
     for target in map(Path, targets):
         check_target(target, inputs)
-        check_replaceable(target, ours(target), overwrite)
+        check_replaceable(target, mark or ours(target), overwrite)
