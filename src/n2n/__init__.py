@@ -9,9 +9,14 @@ __version__ = "0.1.0"
 
 
 def __getattr__(name: str):
-    """``n2n.denoise_array``, imported on first use so that ``import n2n`` stays light."""
+    """``n2n.denoise_array`` and ``n2n.denoise_dask``, imported on first use so that
+    ``import n2n`` stays light."""
     if name == "denoise_array":
         from n2n.inference.arrays import denoise_array
 
         return denoise_array
+    if name == "denoise_dask":
+        from n2n.inference.dask_arrays import denoise_dask
+
+        return denoise_dask
     raise AttributeError(f"module 'n2n' has no attribute '{name}'")

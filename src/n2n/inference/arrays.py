@@ -59,34 +59,58 @@ def denoise_array(array: np.ndarray, model: str | Path | torch.nn.Module = "phot
     """
     data = np.asarray(array)
     data_range = _check_values(data, data_range)
-    data = _channels_last(data, channel_axis)
+    data = channels_last(data, channel_axis)
     network = model if isinstance(model, torch.nn.Module) else load_weights(model)
     denoiser = Denoiser(network, resolve_device(device), tile=tile)
-    scale = 255.0 / data_range
-    planes = data.reshape((-1,) + data.shape[-3:]).astype(np.float32) * scale
-    out = np.stack([denoiser(plane, clip=False) for plane in planes]) / scale
+    planes = data.reshape((-1,) + data.shape[-3:])
+    out = np.stack([denoise_plane(denoiser, plane, data_range) for plane in planes])
     out = out.reshape(data.shape)
-    if data.dtype.kind in "ui":
-        limits = np.iinfo(data.dtype)
-        out = np.clip(np.rint(out), limits.min, limits.max)
-    out = out.astype(data.dtype)
     return np.moveaxis(out, -1, channel_axis) if channel_axis is not None else out[..., 0]
+
+
+def denoise_plane(denoiser: Denoiser, plane: np.ndarray, white: float,
+                  tiled: bool | None = None) -> np.ndarray:
+    """One (H, W, C) plane whose ``white`` is given, denoised into its own dtype: the
+    arithmetic every array entry shares, so that its results agree to the bit."""
+    scale = 255.0 / white
+    out = denoiser(plane.astype(np.float32) * scale, tiled=tiled, clip=False) / scale
+    if plane.dtype.kind in "ui":
+        limits = np.iinfo(plane.dtype)
+        out = np.clip(np.rint(out), limits.min, limits.max)
+    return out.astype(plane.dtype)
 
 
 def _check_values(data: np.ndarray, data_range: float | None) -> float:
     """The dtype policy: the value of white for ``data``, or an N2NError saying what is wrong."""
-    kind, name = data.dtype.kind, f"{data.dtype} array of shape {data.shape}"
+    white = value_of_white(data.dtype, data.shape, data_range)
+    if data.dtype.kind == "f":
+        check_finite(data, f"{data.dtype} array of shape {data.shape}")
+    return white
+
+
+def check_finite(data: np.ndarray, name: str) -> None:
+    """Refuse NaN or infinite pixels with their count, rather than spread them."""
+    if not np.isfinite(data).all():
+        bad = int(np.count_nonzero(~np.isfinite(data)))
+        raise N2NError(f"{name}: {bad} pixel(s) are NaN or infinite; mask or fill them first")
+
+
+def value_of_white(dtype: np.dtype, shape: tuple[int, ...], data_range: float | None) -> float:
+    """What ``data_range`` means for an array of ``dtype`` and ``shape``, read from them alone
+    (no pixel): 255 for uint8, 65535 for uint16, 1.0 for floats, else ``data_range``."""
+    dtype = np.dtype(dtype)
+    kind, name = dtype.kind, f"{dtype} array of shape {tuple(shape)}"
     if kind not in "uif":  # bool, complex, strings, objects
         raise N2NError(f"{name}: not image pixels; give uint8, uint16, another integer type with "
                        "{data_range}, or floats", param="data_range")
-    if data.size == 0:
+    if 0 in shape:
         raise N2NError(f"{name}: the array is empty")
-    if data_range is None and kind in "ui" and not (kind == "u" and data.dtype.itemsize <= 2):
+    if data_range is None and kind in "ui" and not (kind == "u" and dtype.itemsize <= 2):
         raise N2NError(f"{name}: give {{data_range}}, the value of white (for example 4095 for "
                        "12-bit data); its dtype's range says nothing of the data's",
                        param="data_range")
     if data_range is None:
-        white = float(np.iinfo(data.dtype).max) if kind in "ui" else 1.0
+        white = float(np.iinfo(dtype).max) if kind in "ui" else 1.0
     else:
         try:
             white = float(data_range)
@@ -95,13 +119,10 @@ def _check_values(data: np.ndarray, data_range: float | None) -> float:
     if not (np.isfinite(white) and white > 0):
         raise N2NError(f"{{data_range}} {data_range!r} must be a number above 0",
                        param="data_range")
-    if kind == "f" and not np.isfinite(data).all():
-        bad = int(np.count_nonzero(~np.isfinite(data)))
-        raise N2NError(f"{name}: {bad} pixel(s) are NaN or infinite; mask or fill them first")
     return white
 
 
-def _channels_last(data: np.ndarray, channel_axis: int | None) -> np.ndarray:
+def channels_last(data: np.ndarray, channel_axis: int | None) -> np.ndarray:
     """(..., H, W, C) from (..., H, W) gray images or images with channels at ``channel_axis``."""
     if data.ndim < (3 if channel_axis is not None else 2):
         raise N2NError(f"array of shape {data.shape}: expected (..., H, W) images"

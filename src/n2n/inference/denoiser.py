@@ -27,11 +27,15 @@ class Tile:
     keep: tuple[int, int, int, int]
 
 
-def plan_tiles(height: int, width: int, tile: int, margin: int) -> list[Tile]:
-    """Cover an (H, W) image with cores of ``tile`` pixels read with ``margin`` of context."""
+def plan_tiles(height: int, width: int, tile: int, margin: int,
+               region: tuple[int, int, int, int] | None = None) -> list[Tile]:
+    """Cover an (H, W) image with cores of ``tile`` pixels read with ``margin`` of context;
+    ``region`` (top, bottom, left, right, starting on the tile grid) keeps the plan's tiles
+    whose cores start inside it, for a worker that denoises one part of the image."""
+    first_row, end_row, first_col, end_col = region or (0, height, 0, width)
     tiles = []
-    for top in range(0, height, tile):
-        for left in range(0, width, tile):
+    for top in range(first_row, end_row, tile):
+        for left in range(first_col, end_col, tile):
             bottom, right = min(top + tile, height), min(left + tile, width)
             read = (max(top - margin, 0), min(bottom + margin, height),
                     max(left - margin, 0), min(right + margin, width))

@@ -192,3 +192,13 @@ def _source_planes(source: Path, layout: TiffLayout) -> Iterator[np.ndarray]:
         whole = None if pages == layout.planes else _planes(tif.series[0].asarray(), layout)
         for k in range(layout.planes):
             yield tif.asarray(key=k, series=0) if whole is None else whole[k]
+
+
+def read_plane(source: Path, layout: TiffLayout, k: int) -> np.ndarray:
+    """Plane ``k`` of the first series in storage layout, read alone (a lazy reader's unit)."""
+    if layout.memory_mappable:
+        return np.array(_planes(tifffile.memmap(source, series=0, mode="r"), layout)[k])
+    with tifffile.TiffFile(source) as tif:
+        if len(tif.series[0].pages) == layout.planes:
+            return tif.asarray(key=k, series=0)
+        return _planes(tif.series[0].asarray(), layout)[k]  # pages are not planes: read all

@@ -13,6 +13,7 @@ import asyncio
 import json
 import warnings
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -62,26 +63,31 @@ def write_zarr(target: Path, axes: list[Axis], dtype: np.dtype,
     ``target`` with ``axes``, atomically; ``source`` is named in the metadata. An existing
     ``target`` is replaced only if it is an n2n-lite output holding nothing else
     (:func:`written_by_n2n`), or with ``overwrite``."""
+    with zarr_output(target, axes, dtype, source, overwrite) as array:
+        for index, block in blocks:
+            array[index] = block
+
+
+@contextmanager
+def zarr_output(target: Path, axes: list[Axis], dtype: np.dtype, source: Path,
+                overwrite: bool = False, chunks: tuple[int, ...] | None = None) -> Iterator[Any]:
+    """Yield the empty level-0 array of the OME-Zarr image ``target`` to fill (``chunks``:
+    default one plane, 1024 x 1024); its metadata is written and the folder put in place when
+    the block ends, or the folder vanishes on an error or a signal (see :func:`write_zarr`)."""
     zarr = require_zarr()
     with atomic_folder(target, written_by_n2n, overwrite) as tmp:
         try:
-            _fill(zarr, tmp, axes, dtype, blocks, source)
+            group = zarr.open_group(str(tmp), mode="w", zarr_format=2)
+            if chunks is None:
+                chunks = tuple(min(CHUNK_EDGE, a.size) if a.name in "yx" else 1 for a in axes)
+            yield group.create_array("0", shape=tuple(a.size for a in axes), chunks=chunks,
+                                     dtype=dtype, fill_value=0, compressors=_compressor(),
+                                     chunk_key_encoding={"name": "v2", "separator": "/"})
+            group.attrs["multiscales"] = [_multiscale(axes, source)]
+            group.attrs["n2n"] = {"written_by": MARK, "source": source.name}
         except BaseException:  # an error or a signal mid-write: the folder is about to go
             _settle_writes()
             raise
-
-
-def _fill(zarr: Any, folder: Path, axes: list[Axis], dtype: np.dtype,
-          blocks: Iterable[tuple[tuple, np.ndarray]], source: Path) -> None:
-    group = zarr.open_group(str(folder), mode="w", zarr_format=2)
-    chunks = tuple(min(CHUNK_EDGE, a.size) if a.name in "yx" else 1 for a in axes)
-    array = group.create_array("0", shape=tuple(a.size for a in axes), chunks=chunks,
-                               dtype=dtype, fill_value=0, compressors=_compressor(),
-                               chunk_key_encoding={"name": "v2", "separator": "/"})
-    for index, block in blocks:
-        array[index] = block
-    group.attrs["multiscales"] = [_multiscale(axes, source)]
-    group.attrs["n2n"] = {"written_by": MARK, "source": source.name}
 
 
 def require_zarr() -> Any:

@@ -1,0 +1,133 @@
+"""Denoise an OME-Zarr image or TIFF stack on a Dask cluster into an OME-Zarr image.
+
+Without an address, a ``LocalCluster`` of worker processes on this machine; with one, any Dask
+deployment (SLURM through dask-jobqueue, Kubernetes, a scheduler started by hand) whose workers
+see the same file system. Workers read their chunks from the input and write their results
+straight into a temporary folder beside the target, which takes the target's place only when
+every chunk is written (:func:`n2n.io.zarr_images.zarr_output`): an error, a signal or a lost
+client leaves the target as it was. A worker lost mid-run is replaced and its chunks recomputed
+by Dask itself.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from torch import nn
+
+from n2n.errors import N2NError, optional_module
+from n2n.inference.dask_arrays import denoise_dask
+from n2n.io import zarr_images
+from n2n.io.lazy import dask_array, open_lazy
+from n2n.io.outputs import claim_outputs
+
+TASK_NAME = "n2n-denoise"  # the prefix of every denoising task's key, found again on cancel
+
+
+def denoise_on_dask(model: nn.Module, source: str | Path, target: str | Path, *,
+                    address: str | None = None, workers: int | None = None,
+                    threads_per_worker: int = 1, tile: int = 512, pd: int | None = None,
+                    device: str = "cpu", data_range: float | None = None,
+                    overwrite: bool = False, progress: bool = True) -> None:
+    """Denoise ``source`` into the OME-Zarr image ``target`` with the input's axes, scale and
+    units, chunk by chunk on Dask workers; the result equals the single-process one.
+
+    ``workers`` (default: cores / ``threads_per_worker``) and ``threads_per_worker`` (torch
+    threads per worker) shape the local cluster and are ignored with an ``address``. Float
+    pixels are taken on the 0..255 scale, as every file reader of n2n-lite takes them, unless
+    ``data_range`` says otherwise.
+    """
+    source, target = Path(source), Path(target)
+    if target.suffix.lower() != zarr_images.ZARR_SUFFIX:
+        raise N2NError(f"{target}: --dask writes OME-Zarr; name the output NAME.zarr")
+    claim_outputs([target], [source], overwrite=overwrite)
+    image = open_lazy(source)
+    if data_range is None and image.array.dtype.kind == "f":
+        data_range = 255.0
+    out = _denoised(image, model, tile=tile, pd=pd, device=device, data_range=data_range)
+    chunks = tuple(c[0] for c in out.chunks)  # a zarr chunk per task: no two tasks share one
+    with zarr_images.zarr_output(target, image.axes, out.dtype, source, overwrite,
+                                 chunks) as array, _client(address, workers,
+                                                           threads_per_worker) as client:
+        _run(client, out, array, progress)
+
+
+def _denoised(image: Any, model: nn.Module, **options: Any) -> Any:
+    """The lazy result in the input's axis order; y and x go last for the denoiser and back."""
+    names = [a.name for a in image.axes]
+    for needed in ("y", "x"):
+        if needed not in names:
+            raise N2NError(f"axes {names}: no '{needed}' axis; an image needs y and x")
+    order = [i for i in range(len(names)) if names[i] not in "yx"] + [names.index("y"),
+                                                                       names.index("x")]
+    colour = None if image.colour_axis is None else order.index(image.colour_axis)
+    out = denoise_dask(image.array.transpose(order), model, channel_axis=colour, **options)
+    return out.transpose(np.argsort(order).tolist())
+
+
+@contextmanager
+def _client(address: str | None, workers: int | None, threads: int) -> Iterator[Any]:
+    """A client of the scheduler at ``address``, or of a new local cluster closed on exit."""
+    distributed = optional_module("distributed", "dask", "--dask (running on a Dask cluster)")
+    if address:
+        try:
+            client = distributed.Client(address, timeout="20s")
+        except (OSError, TimeoutError) as err:
+            raise N2NError(f"--dask {address}: no Dask scheduler answers there ({err})") from None
+        with client:
+            yield client
+        return
+    if threads < 1 or (workers is not None and workers < 1):
+        raise N2NError("--workers and --threads-per-worker must be >= 1")
+    workers = workers or max(1, (os.cpu_count() or 1) // threads)
+    # one task at a time per worker, each with `threads` torch threads (Dask's nanny would
+    # otherwise set OMP_NUM_THREADS=1)
+    env = {k: str(threads) for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS")}
+    with distributed.LocalCluster(n_workers=workers, threads_per_worker=1, env=env,
+                                  dashboard_address=":0", silence_logs=40) as cluster, \
+            distributed.Client(cluster) as client:
+        yield client
+
+
+def _run(client: Any, out: Any, array: Any, progress: bool) -> None:
+    """Store ``out`` into the zarr ``array`` on the cluster; on any interruption, cancel and
+    wait until no worker is still writing, so that nothing lands after the folder is gone."""
+    distributed = optional_module("distributed", "dask", "--dask")
+    da = dask_array("--dask")
+    print(f"dask: {len(client.scheduler_info()['workers'])} worker(s), dashboard "
+          f"{client.dashboard_link}", flush=True)
+    future = client.compute(da.store(out, array, lock=False, compute=False))
+    try:
+        if progress:
+            distributed.progress(future)
+        future.result()
+    except BaseException:
+        client.cancel(future, force=True)
+        _wait_until_idle(client)
+        raise
+
+
+def _wait_until_idle(client: Any, timeout: float = 120.0) -> None:
+    """Block until no worker runs a denoising or storing task (a running task cannot be
+    stopped, only waited for), at most ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            running = client.run(_running_tasks)
+        except Exception:  # workers gone (a local cluster closing): nothing runs any more
+            return
+        if not any(running.values()):
+            return
+        time.sleep(0.2)
+
+
+def _running_tasks(dask_worker: Any) -> list[str]:
+    """Keys of the n2n-lite tasks a worker is executing (run on each worker)."""
+    keys = [str(ts.key) for ts in dask_worker.state.executing]
+    return [k for k in keys if TASK_NAME in k or "store" in k]
