@@ -15,7 +15,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "src" / "n2n"
 # the data flow, bottom to top: a module imports from its own layer or lower ones only
 LAYERS = ["errors", "device", "io", "data", "evaluation", "models", "training", "inference",
           "export", "top"]
-TOP = {"cli", "bench", "lite", "bmz", "__init__", "__main__",
+TOP = {"cli", "bench", "lite", "bmz", "napari", "__init__", "__main__",
        "denoise", "pretrained", "sources", "train"}  # entry points; the last four re-export
 FORMAT_MODULES = {"n2n.io.png_rows", "n2n.io.tiff_stacks", "n2n.io.zarr_images"}
 

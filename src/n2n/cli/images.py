@@ -29,6 +29,18 @@ def add_parsers(sub) -> None:
                    "network to each image itself (zero-shot Noise2Noise)")
     p.add_argument("--iterations", type=int, default=2000, help="for --zero-shot: Adam steps")
     p.add_argument("--minutes", type=float, help="for --zero-shot: time budget per image")
+    cluster = p.add_argument_group("cluster (one OME-Zarr image or TIFF stack in, OME-Zarr out; "
+                                   "needs n2n-lite[dask])")
+    cluster.add_argument("--dask", nargs="?", const="local", metavar="SCHEDULER_ADDRESS",
+                         help="denoise in chunks on Dask workers: a local cluster, or the "
+                         "scheduler at this address (tcp://host:8786); workers must see the "
+                         "input and output paths")
+    cluster.add_argument("--workers", type=int, help="local cluster size (default: cores / "
+                         "threads per worker)")
+    cluster.add_argument("--threads-per-worker", type=int, default=1,
+                         help="torch threads per local worker (default 1)")
+    cluster.add_argument("--data-range", type=float, help="the value of white, for integer "
+                         "types other than uint8/uint16 (default: 255 for floats)")
     p.set_defaults(run=run_denoise)
 
     p = sub.add_parser("eval", help="PSNR/SSIM on clean images with seeded noise, on real "
@@ -62,6 +74,8 @@ def run_denoise(args: argparse.Namespace) -> int:
     from n2n.inference.files import denoise_file, output_paths
     from n2n.io.images import list_images
 
+    if args.dask:
+        return _denoise_on_dask(args)
     inputs = list_images(args.inputs)
     targets = output_paths(inputs, args.output, args.inputs, overwrite=args.overwrite)
     if args.zero_shot:
@@ -76,6 +90,23 @@ def run_denoise(args: argparse.Namespace) -> int:
     for path, target in zip(bar, targets, strict=True):
         denoise_file(denoiser, path, target, overwrite=args.overwrite)
     print(f"wrote {len(targets)} image(s) to {args.output}")
+    return 0
+
+
+def _denoise_on_dask(args: argparse.Namespace) -> int:
+    from n2n.inference.cluster import denoise_on_dask
+    from n2n.inference.weights import load_weights
+
+    if len(args.inputs) != 1 or args.zero_shot:
+        raise N2NError("--dask denoises one OME-Zarr image or TIFF stack with a trained model; "
+                       "give one input and no --zero-shot")
+    model = load_weights(args.weights or args.model)
+    device = "cpu" if args.device == "auto" else args.device  # the workers', not this machine's
+    denoise_on_dask(model, args.inputs[0], args.output, overwrite=args.overwrite,
+                    address=None if args.dask == "local" else args.dask, workers=args.workers,
+                    threads_per_worker=args.threads_per_worker, tile=args.tile, pd=args.pd,
+                    device=device, data_range=args.data_range, progress=True)
+    print(f"wrote {args.output}")
     return 0
 
 

@@ -44,9 +44,9 @@ def denoise_on_dask(model: nn.Module, source: str | Path, target: str | Path, *,
     ``data_range`` says otherwise.
     """
     source, target = Path(source), Path(target)
+    claim_outputs([target], [source], overwrite=overwrite)
     if target.suffix.lower() != zarr_images.ZARR_SUFFIX:
         raise N2NError(f"{target}: --dask writes OME-Zarr; name the output NAME.zarr")
-    claim_outputs([target], [source], overwrite=overwrite)
     image = open_lazy(source)
     if data_range is None and image.array.dtype.kind == "f":
         data_range = 255.0
