@@ -74,8 +74,9 @@ def denoise_dask(array: Any, model: str | Path | torch.nn.Module = "photo", *,
         _denoise_chunk, depth=depth, boundary="none", trim=False, chunks=data.chunks,
         dtype=data.dtype, meta=np.empty((0,) * data.ndim, data.dtype), name="n2n-denoise",
         denoiser=dask.delayed(denoiser, pure=True), white=white, edges=edges)
-    out = out[..., 0] if channel_axis is None else da.moveaxis(out, -1, channel_axis)
-    return out
+    # regular chunks again (a joined short tile split off), as Zarr writers want them
+    out = out.rechunk({data.ndim - 3: edges[0][0], data.ndim - 2: edges[1][0]})
+    return out[..., 0] if channel_axis is None else da.moveaxis(out, -1, channel_axis)
 
 
 def _chunk_edges(size: int, tile: int, margin: int) -> tuple[int, ...]:
