@@ -35,8 +35,18 @@ def noisy_stack(planes: int, size: int, seed: int = 0) -> np.ndarray:
     return np.clip(scene + rng.normal(0, 3000, (planes, size, size)), 0, 65535).astype(np.uint16)
 
 
-def peak_rss_mib(dask_worker=None) -> float:
-    """This process's peak resident memory (Linux reports KiB)."""
+def reset_peak_rss() -> float:
+    """Start a new peak-memory window for this process (Linux: clear_refs 5 resets VmHWM)
+    and return its resident memory now, in MiB."""
+    Path("/proc/self/clear_refs").write_text("5")
+    return peak_rss_mib()
+
+
+def peak_rss_mib() -> float:
+    """This process's peak resident memory since the last reset, in MiB."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
@@ -49,7 +59,7 @@ def on_cluster(model, source: Path, folder: Path, workers: int, tile: int) -> di
             distributed.Client(cluster) as client:
         started = time.perf_counter() - start
         client.run(lambda: __import__("n2n.inference.dask_arrays"))  # imports, as a user's would
-        idle = client.run(peak_rss_mib)
+        idle = client.run(reset_peak_rss)
         target = folder / f"out-{workers}.zarr"
         with distributed.get_task_stream(client) as stream:
             start = time.perf_counter()

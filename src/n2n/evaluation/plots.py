@@ -69,6 +69,12 @@ def plot_noise(curve, noise_model, correlation, title: str, path: Path) -> None:
     """Noise variance against intensity with its Poisson-Gaussian fit, and the noise's
     autocorrelation map (lags in pixels)."""
     fig = Figure(figsize=(9.5, 4))
+    draw_noise(fig, curve, noise_model, correlation, title)
+    save_figure(fig, path)
+
+
+def draw_noise(fig: Figure, curve, noise_model, correlation, title: str) -> None:
+    """:func:`plot_noise`'s two panels drawn on ``fig`` (a file's figure or a GUI's canvas)."""
     ax_var, ax_corr = fig.subplots(1, 2)
     x, v = np.array(curve.intensity), np.array(curve.variance)
     used = np.array(curve.used, bool)
@@ -82,7 +88,6 @@ def plot_noise(curve, noise_model, correlation, title: str, path: Path) -> None:
     ax_var.legend()
     _correlation_map(ax_corr, np.array(correlation), "noise autocorrelation")
     fig.tight_layout()
-    save_figure(fig, path)
 
 
 def plot_residual(residual: np.ndarray, check, path: Path) -> None:

@@ -1,0 +1,116 @@
+"""The Denoise widget: an image layer (2-D, stack, RGB, 8/16-bit or float) into a new layer,
+plane by plane in a thread, with a progress bar and a cancel button."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from magicgui.widgets import ComboBox, Container, FileEdit, Label, ProgressBar, PushButton, SpinBox
+from napari.qt.threading import thread_worker
+from napari.utils.notifications import show_error, show_info
+
+from n2n.errors import N2NError
+from n2n.inference.arrays import denoise_plane
+from n2n.inference.denoiser import Denoiser
+from n2n.inference.weights import load_weights
+from n2n.models.bundled import BUNDLED_MODELS
+from n2n.napari.layers import TrainedModels, image_pixels
+
+AUTOMATIC, FILE = "automatic", "file..."
+
+
+class DenoiseWidget(Container):
+    """Denoise the chosen layer with a bundled, trained or exported model."""
+
+    def __init__(self, napari_viewer: Any) -> None:
+        self.viewer = napari_viewer
+        self.trained = TrainedModels.of(napari_viewer)
+        self.layer = ComboBox(label="image", choices=self._image_layers)
+        self.model = ComboBox(label="model", choices=self._model_choices, value=AUTOMATIC)
+        self.file = FileEdit(label="model file", mode="r", filter="*.pt *.ts *.onnx",
+                             visible=False)
+        self.pd = SpinBox(label="pd (0: model's)", min=0, max=4, value=0)
+        self.tile = SpinBox(label="tile", min=32, max=4096, step=32, value=512)
+        self.progress = ProgressBar(label="planes", value=0)
+        self.run_button, self.cancel = PushButton(text="Denoise"), PushButton(text="Cancel",
+                                                                                enabled=False)
+        self.status = Label(value="")
+        super().__init__(widgets=[self.layer, self.model, self.file, self.pd, self.tile,
+                                  self.run_button, self.cancel, self.progress, self.status])
+        self.worker = None
+        self.model.changed.connect(lambda v: setattr(self.file, "visible", v == FILE))
+        self.run_button.clicked.connect(self.run)
+        self.cancel.clicked.connect(self.stop)
+        for event in (napari_viewer.layers.events.inserted, napari_viewer.layers.events.removed):
+            event.connect(lambda _: self.layer.reset_choices())
+
+    def _image_layers(self, _: Any = None) -> list:
+        return [layer for layer in self.viewer.layers if layer._type_string == "image"]
+
+    def _model_choices(self, _: Any = None) -> list:
+        trained = [(f"trained: {p.parent.name}/{p.name}", str(p)) for p in self.trained]
+        names = [AUTOMATIC, *BUNDLED_MODELS]
+        return [*((n, n) for n in names), *trained, (FILE, FILE)]  # (label, value) pairs
+
+    def model_name(self, layer: Any) -> str | Path:
+        """What the choice means for ``layer``: automatic is photo for RGB, confocal for gray."""
+        choice = self.model.value
+        if choice == AUTOMATIC:
+            return "photo" if layer.rgb else "confocal"
+        if choice == FILE:
+            if not self.file.value or not Path(self.file.value).is_file():
+                raise N2NError("choose a model file (a checkpoint .pt, or a .ts/.onnx export)")
+            return Path(self.file.value)
+        return choice
+
+    def run(self) -> None:
+        """Start denoising the chosen layer; errors become notifications."""
+        layer = self.layer.value
+        try:
+            planes, white = image_pixels(layer)
+            name = self.model_name(layer)
+            denoiser = Denoiser(load_weights(name), "cpu", tile=self.tile.value,
+                                pd=self.pd.value or None)
+        except N2NError as err:
+            show_error(str(err))
+            return
+        self.progress.max, self.progress.value = len(planes), 0
+        self.status.value = f"{layer.name} with {Path(str(name)).name}"
+        self.worker = _denoise_planes(denoiser, planes, white)
+        self.worker.yielded.connect(lambda done: setattr(self.progress, "value", done))
+        self.worker.returned.connect(lambda out: self._add_result(layer, out, name))
+        self.worker.errored.connect(lambda err: show_error(str(err)))
+        self.worker.finished.connect(self._idle)
+        self.run_button.enabled, self.cancel.enabled = False, True
+        self.worker.start()
+
+    def stop(self) -> None:
+        """Cancel between planes: no layer is added."""
+        if self.worker is not None:
+            self.worker.quit()
+            self.status.value = "cancelled"
+
+    def _idle(self) -> None:
+        self.run_button.enabled, self.cancel.enabled = True, False
+
+    def _add_result(self, layer: Any, out: np.ndarray, name: str | Path) -> None:
+        data = out.reshape(layer.data.shape)
+        self.viewer.add_image(data, name=f"{layer.name} denoised", rgb=layer.rgb,
+                              scale=layer.scale, translate=layer.translate,
+                              contrast_limits=layer.contrast_limits, colormap=layer.colormap,
+                              metadata={**layer.metadata, "n2n_model": str(name)})
+        show_info(f"denoised {layer.name} with {name}")
+
+
+@thread_worker
+def _denoise_planes(denoiser: Denoiser, planes: np.ndarray, white: float
+                    ) -> Iterator[int]:
+    """Each plane as denoise_array does it; yields the count done (a cancel point each)."""
+    out = np.empty_like(planes)
+    for k, plane in enumerate(planes):
+        out[k] = denoise_plane(denoiser, plane, white)
+        yield k + 1
+    return out

@@ -1,0 +1,46 @@
+"""What the widgets read from napari layers: pixels as (planes, H, W, C) and the value of
+white, by the library's own dtype policy; and the trained models a viewer's Train widgets made."""
+
+from __future__ import annotations
+
+import weakref
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from n2n.errors import N2NError
+from n2n.inference.arrays import check_finite, value_of_white
+
+
+def image_pixels(layer: Any) -> tuple[np.ndarray, float]:
+    """A layer's data as (planes, H, W, C), and its white: uint8 255, uint16 65535, floats
+    1.0 if they lie in 0..1, else their maximum (napari float layers have no fixed range)."""
+    if layer is None or getattr(layer, "_type_string", "") != "image":
+        raise N2NError(f"{getattr(layer, 'name', layer)}: choose an image layer")
+    data = np.asarray(layer.data)
+    channels = data.shape[-1] if layer.rgb else 1
+    if layer.rgb and channels != 3:
+        raise N2NError(f"layer '{layer.name}': {channels} colour channels (RGBA?); n2n-lite "
+                       "denoises gray or RGB images; drop the alpha channel first")
+    if data.ndim < (3 if layer.rgb else 2):
+        raise N2NError(f"layer '{layer.name}' of shape {data.shape}: not an image")
+    data_range = None
+    if data.dtype.kind == "f":
+        check_finite(data, f"layer '{layer.name}'")
+        top = float(data.max()) if data.size else 1.0
+        data_range = 1.0 if 0 <= data.min() and top <= 1.0 else max(top, 1e-12)
+    white = value_of_white(data.dtype, data.shape, data_range)
+    pixels = data if layer.rgb else data[..., None]
+    return pixels.reshape((-1,) + pixels.shape[-3:]), white
+
+
+class TrainedModels:
+    """The best.pt files trained in one viewer, offered by its Denoise widgets."""
+
+    _by_viewer: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+    @classmethod
+    def of(cls, viewer: Any) -> list[Path]:
+        """This viewer's list (created empty), shared by all its widgets."""
+        return cls._by_viewer.setdefault(viewer, [])

@@ -1,0 +1,191 @@
+"""The napari plugin, driven as a user drives it, in a real viewer on a virtual display (Xvfb
+with Mesa's software OpenGL, started here when no display is set): denoise, train, diagnose,
+the sample and the manifest napari discovers."""
+
+from __future__ import annotations
+
+import atexit
+import os
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("napari", reason="the napari extra is not installed")
+pytest.importorskip("pytestqt", reason="pytest-qt is not installed")
+
+import n2n  # noqa: E402
+from n2n.napari.denoise_widget import DenoiseWidget  # noqa: E402
+from n2n.napari.diagnose_widget import DiagnoseWidget  # noqa: E402
+from n2n.napari.layers import TrainedModels  # noqa: E402
+from n2n.napari.sample import noisy_burst  # noqa: E402
+from n2n.napari.train_widget import TrainWidget  # noqa: E402
+
+SCREENSHOT = Path(__file__).resolve().parents[1] / "docs" / "napari_plugin.png"
+
+
+@pytest.fixture(scope="session")
+def display():
+    """A display for Qt and OpenGL: the one set, or an Xvfb server for these tests."""
+    if os.environ.get("DISPLAY"):
+        return os.environ["DISPLAY"]
+    if shutil.which("Xvfb") is None:
+        pytest.skip("no display and no Xvfb: apt-get install xvfb (see ../shared/HEADLESS.md)")
+    number = 90 + os.getpid() % 100
+    server = subprocess.Popen(["Xvfb", f":{number}", "-screen", "0", "1600x1000x24", "-nolisten",
+                               "tcp"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 20
+    while not Path(f"/tmp/.X11-unix/X{number}").exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    os.environ["DISPLAY"], os.environ["QT_QPA_PLATFORM"] = f":{number}", "xcb"
+    # stopped at exit, not at teardown: Qt ends the process when its display goes away, which
+    # would come before pytest's report
+    atexit.register(server.terminate)
+    return os.environ["DISPLAY"]
+
+
+@pytest.fixture(scope="session")
+def qapp_args(display):
+    """pytest-qt's QApplication arguments: asking for the display first starts it in time."""
+    return ["n2n-napari-tests"]
+
+
+@pytest.fixture
+def viewer(display, make_napari_viewer):
+    return make_napari_viewer()
+
+
+def run_denoise(qtbot, widget: DenoiseWidget, viewer) -> None:
+    count = len(viewer.layers)
+    widget.run()
+    qtbot.waitUntil(lambda: len(viewer.layers) > count, timeout=120_000)
+
+
+def test_denoise_equals_denoise_array_and_carries_the_layer(qtbot, viewer):
+    stack = (noisy_burst(3, 96).astype(np.uint16) * 257)
+    layer = viewer.add_image(stack, name="cells", scale=(2.0, 0.5, 0.5), translate=(0, 4, 4))
+    widget = DenoiseWidget(viewer)
+    widget.layer.value, widget.tile.value = layer, 64
+    run_denoise(qtbot, widget, viewer)
+    out = viewer.layers["cells denoised"]
+    np.testing.assert_array_equal(out.data, n2n.denoise_array(stack, "confocal", tile=64))
+    assert out.data.dtype == np.uint16 and tuple(out.scale) == (2.0, 0.5, 0.5)
+    assert tuple(out.translate) == (0, 4, 4) and widget.progress.value == 3
+
+
+def test_rgb_layers_go_through_the_photo_model(qtbot, viewer):
+    from skimage import data
+
+    photo = data.astronaut()[:80, :96]
+    layer = viewer.add_image(photo, name="astronaut", rgb=True)
+    widget = DenoiseWidget(viewer)
+    widget.layer.value = layer
+    assert widget.model_name(layer) == "photo"
+    run_denoise(qtbot, widget, viewer)
+    expected = n2n.denoise_array(photo, "photo", channel_axis=-1)
+    np.testing.assert_array_equal(viewer.layers["astronaut denoised"].data, expected)
+
+
+def test_cancel_adds_no_layer_and_bad_layers_are_messages(qtbot, viewer, monkeypatch):
+    errors = []
+    monkeypatch.setattr("n2n.napari.denoise_widget.show_error", errors.append)
+    viewer.add_image(noisy_burst(30, 128), name="long")
+    widget = DenoiseWidget(viewer)
+    widget.run()
+    widget.stop()
+    qtbot.waitUntil(lambda: widget.run_button.enabled, timeout=120_000)
+    assert [layer.name for layer in viewer.layers] == ["long"]
+    rgba = viewer.add_image(np.zeros((40, 40, 4), np.uint8), rgb=True, name="rgba")
+    widget.layer.value = rgba
+    widget.run()
+    widget.model.value = "file..."
+    widget.layer.value = viewer.layers["long"]
+    widget.run()
+    assert "4 colour channels" in errors[0] and "choose a model file" in errors[1]
+    assert len(viewer.layers) == 2
+
+
+def test_train_from_a_burst_layer_plots_and_offers_best(qtbot, viewer, tmp_path, monkeypatch):
+    viewer.add_image(noisy_burst(), name="burst")
+    widget = TrainWidget(viewer)
+    widget.run_dir.value = tmp_path / "run"
+    (tmp_path / "run").mkdir()
+    widget.epochs.value, widget.patch.value, widget.patches.value = 2, 32, 64
+    widget.batch.value, widget.net_width.value, widget.device.value = 16, 8, "cpu"
+    widget.train()
+    qtbot.waitUntil(lambda: widget.start.enabled, timeout=300_000)
+    assert widget.status.value.startswith("done"), (tmp_path / "run/napari-train.log").read_text()
+    assert (tmp_path / "run" / "best.pt").is_file()
+    assert len(widget.figure.axes[0].lines[0].get_xdata()) == 2  # both epochs plotted
+    best = tmp_path / "run" / "best.pt"
+    assert TrainedModels.of(viewer) == [best]
+    denoise = DenoiseWidget(viewer)  # a Denoise widget of the same viewer offers it
+    denoise.model.value = str(best)
+    denoise.layer.value = viewer.layers["burst"]
+    run_denoise(qtbot, denoise, viewer)
+    expected = n2n.denoise_array(viewer.layers["burst"].data, best)
+    np.testing.assert_array_equal(viewer.layers["burst denoised"].data, expected)
+    errors = []
+    monkeypatch.setattr("n2n.napari.train_widget.show_error", errors.append)
+    before = best.read_bytes()
+    widget.train()  # the same folder again without resume: refused, nothing touched
+    assert "holds a run already" in errors[0] and widget.process is None
+    assert best.read_bytes() == before
+
+
+def test_stop_writes_last_pt_and_resume_continues(qtbot, viewer, tmp_path):
+    viewer.add_image(noisy_burst(), name="burst")
+    widget = TrainWidget(viewer)
+    widget.run_dir.value = tmp_path / "run"
+    (tmp_path / "run").mkdir()
+    widget.epochs.value, widget.patch.value, widget.patches.value = 50, 32, 64
+    widget.batch.value, widget.net_width.value, widget.device.value = 16, 8, "cpu"
+    widget.train()
+    qtbot.waitUntil(lambda: (tmp_path / "run" / "last.pt").is_file(), timeout=300_000)
+    widget.halt()
+    qtbot.waitUntil(lambda: widget.start.enabled, timeout=120_000)
+    assert widget.status.value.startswith("stopped")
+    done = len(widget.figure.axes[0].lines[0].get_xdata())
+    widget.resume.value = True
+    widget.train()
+    qtbot.waitUntil(lambda: len(widget.figure.axes[0].lines[0].get_xdata()) > done,
+                    timeout=300_000)
+    widget.halt()
+    qtbot.waitUntil(lambda: widget.start.enabled, timeout=120_000)
+
+
+def test_diagnose_the_sample_burst_and_one_plane(qtbot, viewer):
+    viewer.open_sample("n2n-lite", "confocal_burst")
+    widget = DiagnoseWidget(viewer)
+    widget.run()
+    d = widget.diagnosis
+    assert d is not None and "burst of 4 captures" in d.source
+    assert 2.5 < d.noise_model.a < 6.5 and d.white  # the FMD level it was made with, white
+    assert "n2n train RUN --bursts DIR" in widget.report.value
+    assert len(widget.figure.axes) >= 2
+    widget.burst.value = False
+    widget.run()
+    assert "single image" in widget.diagnosis.source
+
+
+def test_manifest_is_discovered_and_widgets_dock(qtbot, viewer):
+    import npe2
+
+    manifest = npe2.PluginManager.instance().get_manifest("n2n-lite")
+    assert {w.display_name for w in manifest.contributions.widgets} == {"Denoise", "Train",
+                                                                         "Diagnose"}
+    viewer.open_sample("n2n-lite", "confocal_burst")
+    for name in ("Denoise", "Train", "Diagnose"):
+        viewer.window.add_plugin_dock_widget("n2n-lite", name)
+    denoise = viewer.window.add_plugin_dock_widget("n2n-lite", "Denoise")[1]
+    run_denoise(qtbot, denoise, viewer)
+    viewer.layers[0].visible = False
+    image = viewer.screenshot(canvas_only=False, flash=False)
+    assert image.ndim == 3 and image.shape[2] == 4 and image[..., :3].std() > 1
+    if os.environ.get("N2N_WRITE_SCREENSHOT") == "1":
+        from skimage.io import imsave
+
+        imsave(SCREENSHOT, image)
