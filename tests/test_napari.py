@@ -178,10 +178,11 @@ def test_manifest_is_discovered_and_widgets_dock(qtbot, viewer):
     assert {w.display_name for w in manifest.contributions.widgets} == {"Denoise", "Train",
                                                                          "Diagnose"}
     viewer.open_sample("n2n-lite", "confocal_burst")
-    for name in ("Denoise", "Train", "Diagnose"):
-        viewer.window.add_plugin_dock_widget("n2n-lite", name)
-    denoise = viewer.window.add_plugin_dock_widget("n2n-lite", "Denoise")[1]
-    run_denoise(qtbot, denoise, viewer)
+    docked = {name: viewer.window.add_plugin_dock_widget("n2n-lite", name)[1]
+              for name in ("Denoise", "Train", "Diagnose")}
+    run_denoise(qtbot, docked["Denoise"], viewer)
+    docked["Diagnose"].run()
+    assert docked["Diagnose"].diagnosis is not None
     viewer.layers[0].visible = False
     image = viewer.screenshot(canvas_only=False, flash=False)
     assert image.ndim == 3 and image.shape[2] == 4 and image[..., :3].std() > 1

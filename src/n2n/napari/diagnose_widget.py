@@ -29,7 +29,7 @@ class DiagnoseWidget(Container):
         self.report = TextEdit(value="")
         self.report.native.setReadOnly(True)
         super().__init__(widgets=[self.layer, self.burst, self.button, self.report])
-        self.figure, self.canvas = figure_canvas(self, 6.0, 2.8)
+        self.figure, self.canvas = figure_canvas(self, 6.0, 4.0)
         self.diagnosis: Diagnosis | None = None
         self.button.clicked.connect(self.run)
         for event in (napari_viewer.layers.events.inserted, napari_viewer.layers.events.removed):
@@ -53,7 +53,7 @@ class DiagnoseWidget(Container):
             return
         self.diagnosis = d
         self.figure.clear()
-        draw_noise(self.figure, d.curve, d.noise_model, d.correlation, d.source)
+        draw_noise(self.figure, d.curve, d.noise_model, d.correlation, "noise variance")
         self.canvas.draw_idle()
         kind = "white" if d.white else "correlated"
         self.report.value = "\n".join([
