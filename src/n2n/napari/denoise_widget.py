@@ -17,7 +17,7 @@ from n2n.inference.arrays import denoise_plane
 from n2n.inference.denoiser import Denoiser
 from n2n.inference.weights import load_weights
 from n2n.models.bundled import BUNDLED_MODELS
-from n2n.napari.layers import TrainedModels, image_pixels
+from n2n.napari.layers import TrainedModels, follow_layers, image_layers, image_pixels
 
 AUTOMATIC, FILE = "automatic", "file..."
 
@@ -28,7 +28,7 @@ class DenoiseWidget(Container):
     def __init__(self, napari_viewer: Any) -> None:
         self.viewer = napari_viewer
         self.trained = TrainedModels.of(napari_viewer)
-        self.layer = ComboBox(label="image", choices=self._image_layers)
+        self.layer = ComboBox(label="image", choices=lambda _: image_layers(napari_viewer))
         self.model = ComboBox(label="model", choices=self._model_choices, value=AUTOMATIC)
         self.file = FileEdit(label="model file", mode="r", filter="*.pt *.ts *.onnx",
                              visible=False)
@@ -44,11 +44,7 @@ class DenoiseWidget(Container):
         self.model.changed.connect(lambda v: setattr(self.file, "visible", v == FILE))
         self.run_button.clicked.connect(self.run)
         self.cancel.clicked.connect(self.stop)
-        for event in (napari_viewer.layers.events.inserted, napari_viewer.layers.events.removed):
-            event.connect(lambda _: self.layer.reset_choices())
-
-    def _image_layers(self, _: Any = None) -> list:
-        return [layer for layer in self.viewer.layers if layer._type_string == "image"]
+        follow_layers(napari_viewer, self.layer)
 
     def _model_choices(self, _: Any = None) -> list:
         trained = [(f"trained: {p.parent.name}/{p.name}", str(p)) for p in self.trained]

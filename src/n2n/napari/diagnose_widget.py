@@ -14,7 +14,7 @@ from n2n.errors import N2NError
 from n2n.evaluation.diagnose import Diagnosis, diagnose_burst, diagnose_image
 from n2n.evaluation.plots import draw_noise
 from n2n.napari.canvas import figure_canvas
-from n2n.napari.layers import image_pixels
+from n2n.napari.layers import follow_layers, image_layers, image_pixels
 
 
 class DiagnoseWidget(Container):
@@ -22,7 +22,7 @@ class DiagnoseWidget(Container):
 
     def __init__(self, napari_viewer: Any) -> None:
         self.viewer = napari_viewer
-        self.layer = ComboBox(label="image", choices=self._image_layers)
+        self.layer = ComboBox(label="image", choices=lambda _: image_layers(napari_viewer))
         self.burst = CheckBox(label="burst: the first axis holds captures of one scene",
                               value=True)
         self.button = PushButton(text="Diagnose")
@@ -32,11 +32,7 @@ class DiagnoseWidget(Container):
         self.figure, self.canvas = figure_canvas(self, 6.0, 4.0)
         self.diagnosis: Diagnosis | None = None
         self.button.clicked.connect(self.run)
-        for event in (napari_viewer.layers.events.inserted, napari_viewer.layers.events.removed):
-            event.connect(lambda _: self.layer.reset_choices())
-
-    def _image_layers(self, _: Any = None) -> list:
-        return [layer for layer in self.viewer.layers if layer._type_string == "image"]
+        follow_layers(napari_viewer, self.layer)
 
     def run(self) -> None:
         """Diagnose, draw the fit and the correlation map, and write the advice."""

@@ -13,10 +13,29 @@ from n2n.errors import N2NError
 from n2n.inference.arrays import check_finite, value_of_white
 
 
+def image_layers(viewer: Any) -> list:
+    """The viewer's image layers, the choices of every widget's layer box."""
+    from napari.layers import Image
+
+    return [layer for layer in viewer.layers if isinstance(layer, Image)]
+
+
+def follow_layers(viewer: Any, *boxes: Any) -> None:
+    """Refresh the layer ``boxes`` whenever a layer is added to or removed from ``viewer``."""
+    def refresh(_: Any) -> None:
+        for box in boxes:
+            box.reset_choices()
+
+    viewer.layers.events.inserted.connect(refresh)
+    viewer.layers.events.removed.connect(refresh)
+
+
 def image_pixels(layer: Any) -> tuple[np.ndarray, float]:
     """A layer's data as (planes, H, W, C), and its white: uint8 255, uint16 65535, floats
     1.0 if they lie in 0..1, else their maximum (napari float layers have no fixed range)."""
-    if layer is None or getattr(layer, "_type_string", "") != "image":
+    from napari.layers import Image
+
+    if not isinstance(layer, Image):
         raise N2NError(f"{getattr(layer, 'name', layer)}: choose an image layer")
     data = np.asarray(layer.data)
     channels = data.shape[-1] if layer.rgb else 1

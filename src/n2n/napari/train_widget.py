@@ -30,7 +30,7 @@ from qtpy.QtCore import QTimer
 from n2n.errors import N2NError
 from n2n.io.files import MARK, atomic_path
 from n2n.napari.canvas import figure_canvas
-from n2n.napari.layers import TrainedModels, image_pixels
+from n2n.napari.layers import TrainedModels, follow_layers, image_layers, image_pixels
 
 SOURCES = {"burst stack (first axis: captures)": "bursts",
            "two layers (captured pairs)": "captured",
@@ -43,8 +43,9 @@ class TrainWidget(Container):
     def __init__(self, napari_viewer: Any) -> None:
         self.viewer = napari_viewer
         self.source = ComboBox(label="data", choices=list(SOURCES))
-        self.layer = ComboBox(label="layer", choices=self._image_layers)
-        self.second = ComboBox(label="second layer", choices=self._image_layers, visible=False)
+        layers = lambda _: image_layers(napari_viewer)  # noqa: E731 - the boxes' choices
+        self.layer = ComboBox(label="layer", choices=layers)
+        self.second = ComboBox(label="second layer", choices=layers, visible=False)
         self.run_dir = FileEdit(label="run folder", mode="d")
         self.epochs = SpinBox(label="epochs", min=1, max=10000, value=20)
         self.minutes = FloatSpinBox(label="minutes (0: no limit)", min=0, max=10000, value=0)
@@ -69,11 +70,7 @@ class TrainWidget(Container):
                                                       SOURCES[v] == "captured"))
         self.start.clicked.connect(self.train)
         self.stop.clicked.connect(self.halt)
-        for event in (napari_viewer.layers.events.inserted, napari_viewer.layers.events.removed):
-            event.connect(lambda _: (self.layer.reset_choices(), self.second.reset_choices()))
-
-    def _image_layers(self, _: Any = None) -> list:
-        return [layer for layer in self.viewer.layers if layer._type_string == "image"]
+        follow_layers(napari_viewer, self.layer, self.second)
 
     @property
     def folder(self) -> Path:
