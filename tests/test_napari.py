@@ -132,7 +132,7 @@ def test_train_from_a_burst_layer_plots_and_offers_best(qtbot, viewer, tmp_path,
     monkeypatch.setattr("n2n.napari.train_widget.show_error", errors.append)
     before = best.read_bytes()
     widget.train()  # the same folder again without resume: refused, nothing touched
-    assert "holds a run already" in errors[0] and widget.process is None
+    assert "is not empty" in errors[0] and widget.process is None
     assert best.read_bytes() == before
 
 

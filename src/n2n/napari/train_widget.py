@@ -85,7 +85,8 @@ class TrainWidget(Container):
         except N2NError as err:
             show_error(str(err))
             return
-        log = open(self.folder / "napari-train.log", "w")  # noqa: SIM115 - the child's output
+        self.folder.mkdir(parents=True, exist_ok=True)
+        log = open(self.folder / "napari-train.log", "a")  # noqa: SIM115 - the child's output
         self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
         log.close()
         self.start.enabled, self.stop.enabled = False, True
@@ -99,8 +100,9 @@ class TrainWidget(Container):
 
     def _fresh_command(self) -> list[str]:
         folder, kind = self.folder, SOURCES[self.source.value]
-        if (folder / "last.pt").exists() or (folder / "data").exists():
-            raise N2NError(f"{folder}: holds a run already; tick resume, or choose a new folder")
+        if folder.exists() and any(folder.iterdir()):  # a run, or files n2n-lite did not write
+            raise N2NError(f"{folder}: is not empty; choose a new or empty folder, or tick "
+                           "resume to continue the run there")
         layers = [self.layer.value] + ([self.second.value] if kind == "captured" else [])
         pixels = [image_pixels(layer) for layer in layers]
         data = folder / "data"
