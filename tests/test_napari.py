@@ -108,14 +108,20 @@ def test_cancel_adds_no_layer_and_bad_layers_are_messages(qtbot, viewer, monkeyp
     assert len(viewer.layers) == 2
 
 
-def test_train_from_a_burst_layer_plots_and_offers_best(qtbot, viewer, tmp_path, monkeypatch):
+def burst_training(viewer, run: Path, epochs: int) -> TrainWidget:
+    """A Train widget started on the sample burst with seconds-long CPU settings."""
     viewer.add_image(noisy_burst(), name="burst")
     widget = TrainWidget(viewer)
-    widget.run_dir.value = tmp_path / "run"
-    (tmp_path / "run").mkdir()
-    widget.epochs.value, widget.patch.value, widget.patches.value = 2, 32, 64
+    run.mkdir()
+    widget.run_dir.value = run
+    widget.epochs.value, widget.patch.value, widget.patches.value = epochs, 32, 64
     widget.batch.value, widget.net_width.value, widget.device.value = 16, 8, "cpu"
     widget.train()
+    return widget
+
+
+def test_train_from_a_burst_layer_plots_and_offers_best(qtbot, viewer, tmp_path, monkeypatch):
+    widget = burst_training(viewer, tmp_path / "run", epochs=2)
     qtbot.waitUntil(lambda: widget.start.enabled, timeout=300_000)
     assert widget.status.value.startswith("done"), (tmp_path / "run/napari-train.log").read_text()
     assert (tmp_path / "run" / "best.pt").is_file()
@@ -137,13 +143,7 @@ def test_train_from_a_burst_layer_plots_and_offers_best(qtbot, viewer, tmp_path,
 
 
 def test_stop_writes_last_pt_and_resume_continues(qtbot, viewer, tmp_path):
-    viewer.add_image(noisy_burst(), name="burst")
-    widget = TrainWidget(viewer)
-    widget.run_dir.value = tmp_path / "run"
-    (tmp_path / "run").mkdir()
-    widget.epochs.value, widget.patch.value, widget.patches.value = 50, 32, 64
-    widget.batch.value, widget.net_width.value, widget.device.value = 16, 8, "cpu"
-    widget.train()
+    widget = burst_training(viewer, tmp_path / "run", epochs=50)
     qtbot.waitUntil(lambda: (tmp_path / "run" / "last.pt").is_file(), timeout=300_000)
     widget.halt()
     qtbot.waitUntil(lambda: widget.start.enabled, timeout=120_000)
