@@ -1,6 +1,6 @@
-"""The training speed-ups keep what training does: prefetching keeps order and errors, the fast
-path trains a model as well as float32 eager and leaves it as it found it, and the bundled
-quality model loads and denoises."""
+"""The speed-ups keep results: prefetching keeps order and errors, the fast path trains a model
+as well as float32 eager and leaves it as it found it, fast inference keeps PSNR and tiling,
+and the bundled quality model loads and denoises."""
 
 from __future__ import annotations
 
@@ -10,15 +10,17 @@ import numpy as np
 import pytest
 import torch
 
+from n2n.bench.inference import main as inference_main
 from n2n.bench.throughput import main as throughput_main
 from n2n.data.noise import parse_noise
 from n2n.data.pairs import SyntheticPairs, Validation
+from n2n.device import autocast, bfloat16_native
 from n2n.inference.denoiser import Denoiser
 from n2n.models import ModelConfig, build_model
 from n2n.models.bundled import BUNDLED_MODELS, load_bundled
 from n2n.training.config import TrainConfig
 from n2n.training.loop import fit
-from n2n.training.speed import autocast, bfloat16_native, prefetch
+from n2n.training.speed import prefetch
 
 
 def test_prefetch_keeps_order_and_stops_early():
@@ -93,3 +95,36 @@ def test_photo_plus_is_registered_loads_and_denoises(photo):
     out = Denoiser(model)(noisy)
     assert out.shape == clean.shape
     assert np.mean((out - clean) ** 2) < 0.3 * np.mean((noisy - clean) ** 2)
+
+
+@pytest.mark.parametrize("arch", ["lite", "n2n", "halfres", "zs"])
+def test_output_layer_stays_float32_under_bfloat16_autocast(arch):
+    net = build_model(ModelConfig(arch, channels=3, width=8, depth=2), seed=0).net
+    x = torch.rand(1, 3, 32, 32)
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+        out = net(x)
+    assert out.dtype == torch.float32  # the residual and the 0..255 scale stay in float32
+
+
+@pytest.mark.parametrize("name", ["photo", "photo-plus"])
+def test_fast_inference_keeps_quality(photo, name):
+    clean = photo[:96, :80]
+    noisy = np.clip(clean + np.random.default_rng(0).normal(0, 25, clean.shape), 0, 255)
+    plain = Denoiser(load_bundled(name), fast=False)(noisy)
+    fast = Denoiser(load_bundled(name))(noisy)
+    assert fast.dtype == np.float32 and fast.shape == clean.shape
+    mse = [np.mean((out - clean) ** 2) for out in (plain, fast)]
+    assert abs(10 * np.log10(mse[0] / mse[1])) < 0.05  # dB
+    tiled = Denoiser(load_bundled(name), tile=32)(noisy, tiled=True)
+    np.testing.assert_allclose(tiled, fast, atol=1e-3)  # tiles agree with the whole image
+
+
+def test_inference_bench_reports_ratios_against_float32(tmp_path):
+    out = tmp_path / "inference.json"
+    inference_main(["--models", "photo", "--threads", "1", "--repeats", "1", "--no-compile",
+                    "-o", str(out)])
+    rows = json.loads(out.read_text())["rows"]
+    assert rows[0]["variant"].startswith("float32 eager") and rows[0]["ratio"] == 1.0
+    names = {row["variant"] for row in rows}
+    assert {"Denoiser, fast=False", "Denoiser, fast=True", "ONNX Runtime (float32)"} <= names
+    assert all("ratio" in row or "skipped" in row for row in rows)

@@ -25,12 +25,13 @@ import torch
 from n2n.bench.measure import machine
 from n2n.data.noise import parse_noise
 from n2n.data.pairs import SyntheticPairs
+from n2n.device import bfloat16_native, memory_layout
 from n2n.io.files import write_text_atomic
 from n2n.models import ModelConfig, build_model
 from n2n.training.config import TrainConfig
 from n2n.training.loop import derived_generator, fit, prepare
 from n2n.training.objectives import make_objective
-from n2n.training.speed import bfloat16_native, memory_layout, prefetch
+from n2n.training.speed import prefetch
 
 ARCHES = {"lite": ModelConfig("lite", 3, 24, residual=True, linear_output=True),
           "n2n": ModelConfig("n2n", 3, 48, residual=True)}

@@ -13,6 +13,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 import torch
 
+from n2n.device import autocast, memory_layout
 from n2n.errors import N2NError
 from n2n.io.images import Image
 from n2n.models import PixelModel
@@ -59,6 +60,11 @@ class Denoiser:
         equals the untiled one.
     pd : int, keyword-only
         Pixel-shuffle down-sampling factor; default: the model's own.
+    fast : bool, keyword-only
+        Channels-last layout and, where the processor computes it natively, bfloat16
+        convolutions with each network's output layer in float32: 2.7x (photo) and 2.4x
+        (photo-plus) on 2 CPU threads at the same PSNR to 0.01 dB (``n2n.bench.inference``).
+        PyTorch checkpoints only; an exported model runs as exported.
 
     Examples
     --------
@@ -69,7 +75,7 @@ class Denoiser:
     streams = True  # can denoise an image strip by strip (see n2n.inference.strips)
 
     def __init__(self, model: PixelModel, device: str | torch.device = "cpu", *,
-                 tile: int = 512, pd: int | None = None) -> None:
+                 tile: int = 512, pd: int | None = None, fast: bool = True) -> None:
         if tile < 1:
             raise N2NError(f"{{tile}} {tile} must be >= 1", param="tile")
         if pd is not None and pd != model.config.pd and not isinstance(model, PixelModel):
@@ -79,7 +85,8 @@ class Denoiser:
         if pd is not None and pd != model.config.pd:  # e.g. a white-noise model on camera noise
             model.config = replace(model.config, pd=pd)  # checked by ModelConfig itself
         self.device = torch.device(device)
-        self.model = model.to(self.device).eval()
+        self.fast = fast and isinstance(model, PixelModel)
+        self.model = memory_layout(model.to(self.device), self.fast).eval()
         multiple = model.multiple
         self.tile = -(-tile // multiple) * multiple
         self.margin = tile_margin(model)
@@ -118,10 +125,18 @@ class Denoiser:
         if tiled is None:
             tiled = max(height, width) > self.tile
         if not tiled:
-            out = self.model(x.to(self.device)).cpu()
+            out = self._forward(x)
         else:
             out = self._tiled(pad_to_multiple(x, self.model.multiple))[..., :height, :width]
         return out[0].permute(1, 2, 0).numpy()
+
+    def _forward(self, x: torch.Tensor) -> torch.Tensor:
+        """The model on a (1, C, h, w) CPU tensor, result back on the CPU in float32."""
+        x = x.to(self.device)
+        if not self.fast:
+            return self.model(x).cpu()
+        with autocast(self.device, True):
+            return self.model(x.contiguous(memory_format=torch.channels_last)).float().cpu()
 
     def _tiled(self, x: torch.Tensor) -> torch.Tensor:
         """Run tile by tile over an already padded (1, C, H, W) image."""
@@ -130,8 +145,7 @@ class Denoiser:
         for tile in tiles:
             r_top, r_bottom, r_left, r_right = tile.read
             top, bottom, left, right = tile.keep
-            patch = x[..., r_top:r_bottom, r_left:r_right].to(self.device)
-            result = self.model(patch).cpu()
+            result = self._forward(x[..., r_top:r_bottom, r_left:r_right])
             out[..., top:bottom, left:right] = result[..., top - r_top:bottom - r_top,
                                                       left - r_left:right - r_left]
         return out

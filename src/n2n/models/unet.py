@@ -16,6 +16,14 @@ def conv3x3(in_channels: int, out_channels: int) -> nn.Conv2d:
     return nn.Conv2d(in_channels, out_channels, kernel_size=3, padding=1)
 
 
+def full_precision(layer: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """``layer(x)`` in float32 even under bfloat16 autocast: each network's output layer keeps
+    full precision, which brings bfloat16 inference to within 0.001 dB of float32 on average
+    (0.008-0.009 dB lower with the output layer in bfloat16 too; ``n2n.bench.inference``)."""
+    with torch.autocast(x.device.type, enabled=False):
+        return layer(x.float())
+
+
 class LiteUNet(nn.Module):
     """U-Net whose encoder block and decoder block are each shared across all scales.
 
@@ -55,7 +63,7 @@ class LiteUNet(nn.Module):
         h = skips.pop()
         for skip in reversed(skips):
             h = self.up(torch.cat([_up(h), skip], 1))  # (N, w, 2h, 2w)
-        return self.out_act(self.tail(torch.cat([h, x], 1)))
+        return self.out_act(full_precision(self.tail, torch.cat([h.to(x.dtype), x], 1)))
 
 
 class N2NUNet(nn.Module):
@@ -101,8 +109,8 @@ class N2NUNet(nn.Module):
         h = self.dec5(torch.cat([_up(h), pools.pop()], 1))  # (N, 2w, H/16, W/16)
         for dec in self.dec:
             h = dec(torch.cat([_up(h), pools.pop()], 1))
-        h = self.dec1(torch.cat([_up(h), x], 1))  # (N, 32, H, W)
-        return self.out(h)
+        h = self.dec1(torch.cat([_up(h), x.to(h.dtype)], 1))  # (N, 32, H, W)
+        return full_precision(self.out, h)
 
 
 class HalfResUNet(nn.Module):
@@ -143,7 +151,7 @@ class HalfResUNet(nn.Module):
         h = skips.pop()
         for up in self.up:
             h = up(torch.cat([_up(h), skips.pop()], 1))
-        return F.pixel_shuffle(self.tail(h), 2)
+        return F.pixel_shuffle(full_precision(self.tail, h), 2)
 
 
 def _up(x: torch.Tensor) -> torch.Tensor:

@@ -26,6 +26,7 @@ from tqdm.auto import tqdm
 
 from n2n.data.augment import augment
 from n2n.data.pairs import Batch, PairSource, Validation
+from n2n.device import autocast, memory_layout
 from n2n.errors import N2NError
 from n2n.evaluation.metrics import batch_psnr
 from n2n.models import PixelModel
@@ -35,7 +36,7 @@ from n2n.training.config import TrainConfig
 from n2n.training.logs import format_row, write_logs
 from n2n.training.objectives import make_objective
 from n2n.training.run_folder import owned_run_folder
-from n2n.training.speed import autocast, memory_layout, prefetch, prefetch_helps
+from n2n.training.speed import prefetch, prefetch_helps
 
 # what `timeout`, batch schedulers and a closed terminal send: stop cleanly, resumable
 STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP")

@@ -1,9 +1,7 @@
 """Training speed-ups that keep results (measured by ``python -m n2n.bench.throughput``).
 
-* channels-last memory layout: oneDNN and cuDNN run 3x3 convolutions faster in NHWC;
-* bfloat16 autocast where the processor computes it natively (CUDA; CPUs with AVX512-BF16 or
-  AMX): convolutions in bfloat16, weights, optimiser and loss in float32;
-* a thread that prepares the next batches while the GPU runs the current step.
+Channels-last and bfloat16 autocast live in :mod:`n2n.device` (inference uses them too); this
+module adds a thread that prepares the next batches while the GPU runs the current step.
 """
 
 from __future__ import annotations
@@ -11,35 +9,11 @@ from __future__ import annotations
 import queue
 import threading
 from collections.abc import Iterator
-from contextlib import AbstractContextManager, nullcontext
 from typing import TypeVar
 
 import torch
-from torch import nn
 
 T = TypeVar("T")
-
-
-def bfloat16_native(device: torch.device) -> bool:
-    """Whether ``device`` runs bfloat16 convolutions natively (else autocast would be slower)."""
-    if device.type == "cuda":
-        return torch.cuda.is_bf16_supported()
-    if device.type == "cpu":
-        return bool(torch.backends.mkldnn.is_available()
-                    and torch.ops.mkldnn._is_mkldnn_bf16_supported())
-    return False
-
-
-def autocast(device: torch.device, enabled: bool) -> AbstractContextManager:
-    """bfloat16 autocast on ``device`` when ``enabled`` and native there, else nothing."""
-    if enabled and bfloat16_native(device):
-        return torch.autocast(device.type, dtype=torch.bfloat16)
-    return nullcontext()
-
-
-def memory_layout(model: nn.Module, fast: bool) -> nn.Module:
-    """``model`` with channels-last parameters when ``fast``, contiguous ones otherwise."""
-    return model.to(memory_format=torch.channels_last if fast else torch.contiguous_format)
 
 
 def prefetch_helps(device: torch.device, processes: int = 1) -> bool:
