@@ -219,6 +219,7 @@ def test_decompression_bomb_is_refused_from_its_header(tmp_path):
 @pytest.mark.parametrize("make, message", [
     (lambda: ZeroShotDenoiser(iterations=0), "zero-shot iterations 0 must be >= 1"),
     (lambda: ZeroShotDenoiser(minutes=-1), "zero-shot minutes -1 must be > 0"),
+    (lambda: ZeroShotDenoiser(crop=1), "zero-shot crop 1 must be >= 2 pixels"),
     (lambda: DataConfig(source="clean", paths=["x"], patch_size=0), "patch_size 0 must be >= 1"),
     (lambda: DataConfig(source="clean", paths=["x"], noise="speckle:3"), "noise spec 'speckle"),
     (lambda: DataConfig(source="captured", paths=["a"]), "exactly two folders"),

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from n2n.data.noise import Gaussian
-from n2n.data.pairs import Batch, CapturePairs
+from n2n.data.pairs import Batch, CapturePairs, WholeImage
 from n2n.errors import N2NError
 from n2n.evaluation.metrics import psnr
 from n2n.inference.zeroshot import ZeroShotDenoiser
@@ -103,3 +103,26 @@ def test_zero_shot_beats_the_noisy_input(photo, channels):
     out = ZeroShotDenoiser(iterations=200, progress=False)(noisy)
     assert out.shape == noisy.shape
     assert psnr(out, clean) > psnr(noisy, clean) + 3.0
+
+
+def test_zero_shot_on_random_windows_denoises_the_whole_image(photo):
+    clean = photo[:96, :80]
+    rng = np.random.default_rng(0)
+    noisy = np.clip(clean + rng.normal(0, 25, clean.shape), 0, 255).astype(np.float32)
+    out = ZeroShotDenoiser(iterations=200, crop=32, progress=False)(noisy)
+    assert out.shape == noisy.shape
+    assert psnr(out, clean) > psnr(noisy, clean) + 3.0
+
+
+def test_whole_image_crops_windows_at_random_places():
+    image = torch.arange(3 * 40 * 50, dtype=torch.float32).view(3, 40, 50)
+    batches = list(WholeImage(image, steps=6, crop=16).batches(1, torch.Generator()))
+    corners = set()
+    for batch in batches:
+        assert batch.input.shape == (1, 3, 16, 16)
+        top, left = divmod(int(batch.input[0, 0, 0, 0]), 50)
+        assert torch.equal(batch.input[0], image[:, top:top + 16, left:left + 16])
+        corners.add((top, left))
+    assert len(corners) > 1
+    whole = next(WholeImage(image, steps=1, crop=64).batches(1, torch.Generator()))
+    assert torch.equal(whole.input[0], image)  # a window larger than the image: all of it

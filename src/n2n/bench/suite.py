@@ -105,7 +105,7 @@ class BenchConfig:
     methods: list[str] = field(default_factory=lambda: default_methods())
     seed: int = 0
     limit: int | None = None  # images per dataset
-    zero_shot_iterations: int = 2000
+    zero_shot_iterations: int = 1000  # ZeroShotDenoiser.ITERATIONS (crop: its default)
     train: list[Path] | None = None  # clean images for the equal-budget and ablation runs
     train_noises: list[str] = field(default_factory=lambda: ["gaussian:25"])
     train_minutes: float = 5.0  # 0: no equal-budget runs

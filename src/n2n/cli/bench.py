@@ -29,7 +29,7 @@ def add_parsers(sub) -> None:
     p.add_argument("--methods", nargs="+", help="default: all (bm3d when installed), zero-shot")
     p.add_argument("--limit", type=int, help="use the first N images of each data set")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--zero-shot-iterations", type=int, default=2000)
+    p.add_argument("--zero-shot-iterations", type=int, default=1000)
     p.add_argument("--train", nargs="+", type=Path, metavar="DIR", help="clean images: train "
                    "N2N, N2C and Ne2Ne for the same minutes and add them to the comparison")
     p.add_argument("--train-noise", nargs="+", default=["gaussian:25"])

@@ -27,7 +27,10 @@ def add_parsers(sub) -> None:
     add_overwrite_option(p)
     p.add_argument("--zero-shot", action="store_true", help="no trained model: fit a tiny "
                    "network to each image itself (zero-shot Noise2Noise)")
-    p.add_argument("--iterations", type=int, default=2000, help="for --zero-shot: Adam steps")
+    p.add_argument("--iterations", type=int, help="for --zero-shot: Adam steps (default "
+                   "1000)")
+    p.add_argument("--crop", type=int, help="for --zero-shot: each step fits a random window "
+                   "of this side (default 256; 0: the whole image, the paper's schedule)")
     p.add_argument("--minutes", type=float, help="for --zero-shot: time budget per image")
     cluster = p.add_argument_group("cluster (one OME-Zarr image or TIFF stack in, OME-Zarr out; "
                                    "needs n2n-lite[dask])")
@@ -83,7 +86,8 @@ def run_denoise(args: argparse.Namespace) -> int:
 
         if args.weights:
             raise N2NError("--zero-shot trains its own network on each image; drop --weights")
-        denoiser = ZeroShotDenoiser(args.iterations, args.minutes, args.device, pd=args.pd or 1)
+        denoiser = ZeroShotDenoiser(**zero_shot_settings(args), minutes=args.minutes,
+                                    device=args.device, pd=args.pd or 1)
     else:
         denoiser = load_denoiser(args, args.tile)
     bar = tqdm(inputs, desc="denoise", unit="image", disable=None)  # no bar when not a tty
@@ -91,6 +95,16 @@ def run_denoise(args: argparse.Namespace) -> int:
         denoise_file(denoiser, path, target, overwrite=args.overwrite)
     print(f"wrote {len(targets)} image(s) to {args.output}")
     return 0
+
+
+def zero_shot_settings(args: argparse.Namespace) -> dict[str, object]:
+    """The ZeroShotDenoiser keywords that --iterations and --crop give (else its defaults)."""
+    settings: dict[str, object] = {}
+    if args.iterations is not None:
+        settings["iterations"] = args.iterations
+    if args.crop is not None:
+        settings["crop"] = args.crop or None
+    return settings
 
 
 def _denoise_on_dask(args: argparse.Namespace) -> int:

@@ -225,19 +225,24 @@ class CapturePairs:
 
 class WholeImage:
     """One noisy (C, H, W) image as the whole data set: ``steps`` batches of it per epoch, for
-    zero-shot denoising, which fits a network to the image it denoises."""
+    zero-shot denoising, which fits a network to the image it denoises. With ``crop``, each
+    batch is a random ``crop`` x ``crop`` window of it (a cheaper step on large images)."""
 
-    def __init__(self, image: torch.Tensor, steps: int = 100) -> None:
+    def __init__(self, image: torch.Tensor, steps: int = 100, crop: int | None = None) -> None:
         if image.ndim != 3 or not torch.isfinite(image).all():
             raise N2NError(f"image: expected finite C x H x W pixels, got shape "
                            f"{tuple(image.shape)}")
-        self.image, self.steps = image[None].float(), steps
+        self.image, self.steps, self.crop = image[None].float(), steps, crop
         self.channels = image.shape[0]
 
     def batches(self, batch_size: int, generator: torch.Generator, shard: Shard = (0, 1)
                 ) -> Iterator[Batch]:
+        height, width = self.image.shape[-2:]
+        crop_h, crop_w = min(self.crop or height, height), min(self.crop or width, width)
         for _ in range(self.steps):
-            yield Batch(self.image)
+            top = int(torch.randint(height - crop_h + 1, (), generator=generator))
+            left = int(torch.randint(width - crop_w + 1, (), generator=generator))
+            yield Batch(self.image[..., top:top + crop_h, left:left + crop_w])
 
     def stats_sample(self, generator: torch.Generator) -> torch.Tensor:
         return self.image

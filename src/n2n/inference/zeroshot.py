@@ -3,7 +3,9 @@
 Zero-shot Noise2Noise (Mansour and Heckel, CVPR 2023) needs no training data and no noise model:
 the trainer of :mod:`n2n.training` runs the ``zs`` objective on
 :class:`n2n.data.pairs.WholeImage`.
-Defaults follow the paper: width 48, Adam at lr 1e-3, 2000 iterations.
+The network and optimiser follow the paper (width 48, Adam at lr 1e-3); the schedule does not:
+each step fits a random 256x256 window rather than the whole image, for 1000 steps instead of
+2000, which on a 512x512 image is 9x faster at the same PSNR (``python -m n2n.bench.zeroshot``).
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ from n2n.training.loop import fit
 from n2n.training.objectives import even_crop
 
 STEPS_PER_EPOCH = 100
+ITERATIONS = 1000  # Adam steps per image (the paper: 2000 on the whole image)
+CROP = 256  # side of the random window each step fits (None: the whole image, as the paper)
 
 
 class ZeroShotDenoiser:
@@ -29,13 +33,13 @@ class ZeroShotDenoiser:
     Parameters
     ----------
     iterations : int
-        Adam steps per image (the paper's 2000); ``minutes`` bounds the fit in time too,
-        whichever comes first.
+        Adam steps per image; ``minutes`` bounds the fit in time too, whichever comes first.
     device : str or torch.device
         A GPU makes it practical (seconds per image against tens of minutes on a CPU core).
-    width, lr, seed, progress, pd : keyword-only
+    width, lr, seed, progress, pd, crop : keyword-only
         Network width, Adam's learning rate, the seed of its initial weights, a progress bar,
-        and the pixel-shuffle factor (> 1 for spatially correlated camera noise).
+        the pixel-shuffle factor (> 1 for spatially correlated camera noise), and the side of
+        the random window each step fits (None: the whole image, as the paper).
 
     Examples
     --------
@@ -45,9 +49,10 @@ class ZeroShotDenoiser:
 
     streams = False  # fits a network to a whole plane: never strip by strip
 
-    def __init__(self, iterations: int = 2000, minutes: float | None = None,
+    def __init__(self, iterations: int = ITERATIONS, minutes: float | None = None,
                  device: str | torch.device = "cpu", *, width: int = 48, lr: float = 1e-3,
-                 seed: int = 0, progress: bool = True, pd: int = 1) -> None:
+                 seed: int = 0, progress: bool = True, pd: int = 1,
+                 crop: int | None = CROP) -> None:
         if iterations < 1:
             raise N2NError(f"zero-shot {{iterations}} {iterations} must be >= 1",
                            param="iterations")
@@ -55,6 +60,10 @@ class ZeroShotDenoiser:
             raise N2NError(f"zero-shot {{minutes}} {minutes} must be > 0", param="minutes")
         self.iterations, self.minutes, self.device = iterations, minutes, torch.device(device)
         self.width, self.lr, self.seed, self.progress, self.pd = width, lr, seed, progress, pd
+        self.crop = crop
+        if crop is not None and crop < 2:
+            raise N2NError(f"zero-shot {{crop}} {crop} must be >= 2 pixels (None: the whole "
+                           "image)", param="crop")
         ModelConfig("zs", pd=pd)  # checks pd now rather than at the first image
 
     def __call__(self, pixels: np.ndarray, tiled: bool | None = None, clip: bool = True
@@ -69,7 +78,8 @@ class ZeroShotDenoiser:
         config = TrainConfig(model=model.config, mode="zs", lr=self.lr, batch_size=1,
                              epochs=math.ceil(self.iterations / steps), minutes=self.minutes,
                              augment=False, seed=self.seed, lr_patience=3)
-        fit(model.to(self.device), WholeImage(image, steps), config, progress=self.progress)
+        source = WholeImage(image, steps, self.crop)
+        fit(model.to(self.device), source, config, progress=self.progress)
         with torch.no_grad():
             out = model(image[None].to(self.device)).cpu()
         out = out[0].permute(1, 2, 0).numpy()

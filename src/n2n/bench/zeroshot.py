@@ -1,0 +1,166 @@
+"""Zero-shot denoising speed and quality: today's defaults against the paper's schedule (2000
+full-image Adam steps at lr 1e-3, the default before), on the same noisy images, in one run::
+
+    python -m n2n.bench.zeroshot --clean kodim05.png 09.png [--sigma 25] \\
+        --captures capture_000.png capture_001.png --reference avg50.png [--threads 2] [-o out.json]
+    python -m n2n.bench.zeroshot --time-only [--size 512]   # seconds only, on a generated image
+
+Each image is cut to its central ``--size`` square (512: the issue's laptop target); clean
+images get seeded gaussian noise, clipped to 0..255 as real images are. The paper's schedule
+is slow on a CPU, so ``--time-only`` (and ``--before-steps``) time it over a few steps and
+extrapolate; its PSNR needs the full run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from n2n.bench.measure import machine
+from n2n.errors import N2NError
+from n2n.evaluation.metrics import psnr
+from n2n.inference.zeroshot import ITERATIONS, ZeroShotDenoiser
+from n2n.io.files import write_text_atomic
+from n2n.io.images import read_image
+
+
+@dataclass(frozen=True)
+class Variant:
+    name: str
+    settings: dict  # keyword arguments of ZeroShotDenoiser (empty: today's defaults)
+
+
+BEFORE = Variant("paper schedule (before)", {"iterations": 2000, "crop": None, "lr": 1e-3})
+DEFAULT = Variant("n2n-lite default", {})
+
+
+def central_square(pixels: np.ndarray, size: int) -> np.ndarray:
+    """The central ``size`` x ``size`` part of (H, W, C) pixels (all of a smaller side)."""
+    height, width = pixels.shape[:2]
+    top, left = max(height - size, 0) // 2, max(width - size, 0) // 2
+    return np.ascontiguousarray(pixels[top:top + size, left:left + size], dtype=np.float32)
+
+
+def load_cases(clean: list[Path], captures: list[Path], reference: Path | None, sigma: float,
+               size: int, seed: int) -> list[tuple[str, np.ndarray, np.ndarray]]:
+    """(name, noisy, clean) per image: clean files with seeded clipped gaussian noise, then
+    real captures against their reference."""
+    if captures and reference is None:
+        raise N2NError("--captures needs --reference (the clean estimate, e.g. avg50.png)")
+    rng = np.random.default_rng(seed)
+    cases = []
+    for path in clean:
+        image = central_square(read_image(path).pixels, size)
+        noisy = np.clip(image + rng.normal(0, sigma, image.shape), 0, 255).astype(np.float32)
+        cases.append((f"{path.stem} (gaussian {sigma:g})", noisy, image))
+    if captures:
+        ref = central_square(read_image(reference).pixels, size)
+        for path in captures:
+            noisy = central_square(read_image(path).pixels, size)
+            if noisy.shape != ref.shape:
+                raise N2NError(f"{path}: shape {noisy.shape} does not match the reference "
+                               f"{reference} ({ref.shape})")
+            cases.append((path.stem, noisy, ref))
+    return cases
+
+
+def fit_once(variant: Variant, noisy: np.ndarray, iterations: int | None = None
+             ) -> tuple[np.ndarray, float]:
+    """Denoise with ``variant`` (``iterations`` overriding its steps); output and seconds."""
+    settings = dict(variant.settings)
+    if iterations is not None:
+        settings["iterations"] = iterations
+    denoiser = ZeroShotDenoiser(**settings, progress=False)
+    start = time.perf_counter()
+    out = denoiser(noisy)
+    return out, time.perf_counter() - start
+
+
+def extrapolated_seconds(variant: Variant, noisy: np.ndarray, steps: int) -> float:
+    """Seconds of the full fit, from timing ``steps`` of it after a one-step warm-up; the fixed
+    cost (the final full-image pass) is counted in every step, so this errs on the long side."""
+    fit_once(variant, noisy, 1)
+    _, seconds = fit_once(variant, noisy, steps)
+    return seconds / steps * variant.settings.get("iterations", ITERATIONS)
+
+
+def run(cases: list[tuple[str, np.ndarray, np.ndarray]], before_steps: int | None
+        ) -> list[dict[str, object]]:
+    """Per image: PSNR and seconds of the paper's schedule and of the default, and the ratio."""
+    rows = []
+    for name, noisy, clean in cases:
+        row: dict[str, object] = {"image": name, "size": list(noisy.shape),
+                                  "noisy_psnr": round(psnr(noisy, clean), 3)}
+        if before_steps:
+            row["before_seconds_extrapolated"] = round(
+                extrapolated_seconds(BEFORE, noisy, before_steps), 1)
+        else:
+            out, seconds = fit_once(BEFORE, noisy)
+            row |= {"before_psnr": round(psnr(out, clean), 3), "before_seconds": round(seconds, 1)}
+        out, seconds = fit_once(DEFAULT, noisy)
+        row |= {"default_psnr": round(psnr(out, clean), 3), "default_seconds": round(seconds, 1)}
+        before = row.get("before_seconds", row.get("before_seconds_extrapolated"))
+        row["speed_ratio"] = round(float(before) / seconds, 2)
+        if "before_psnr" in row:
+            row["psnr_difference"] = round(row["default_psnr"] - row["before_psnr"], 3)
+        rows.append(row)
+        print(row, flush=True)
+    return rows
+
+
+def generated_image(size: int, seed: int = 0) -> list[tuple[str, np.ndarray, np.ndarray]]:
+    """A smooth RGB ``size`` x ``size`` image with gaussian 25 noise, for timing only."""
+    generator = torch.Generator().manual_seed(seed)
+    low = torch.rand(1, 3, 8, 8, generator=generator) * 255
+    clean = torch.nn.functional.interpolate(low, size=(size, size), mode="bilinear")[0]
+    noisy = (clean + 25 * torch.randn(clean.shape, generator=generator)).clamp(0, 255)
+    return [("generated", noisy.permute(1, 2, 0).numpy().copy(),
+             clean.permute(1, 2, 0).numpy().copy())]
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m n2n.bench.zeroshot",
+                                     description=__doc__.split("\n\n")[0])
+    parser.add_argument("--clean", nargs="*", type=Path, default=[], metavar="FILE")
+    parser.add_argument("--sigma", type=float, default=25.0, help="for --clean images")
+    parser.add_argument("--captures", nargs="*", type=Path, default=[], metavar="FILE",
+                        help="real noisy captures of one scene")
+    parser.add_argument("--reference", type=Path, metavar="FILE", help="for --captures")
+    parser.add_argument("--size", type=int, default=512, help="central square cut (px)")
+    parser.add_argument("--time-only", action="store_true",
+                        help="a generated image; the paper's schedule timed, not run")
+    parser.add_argument("--before-steps", type=int, help="time the paper's schedule over this "
+                        "many steps instead of running it (no PSNR for it)")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("-o", "--json", type=Path, help="write the rows and the machine here")
+    args = parser.parse_args(argv)
+    if args.size < 2 or args.threads < 1:
+        parser.error("--size must be >= 2 and --threads >= 1")
+    torch.set_num_threads(args.threads)
+    print(machine())
+    try:
+        if args.time_only:
+            cases, steps = generated_image(args.size, args.seed), args.before_steps or 20
+        elif args.clean or args.captures:
+            cases = load_cases(args.clean, args.captures, args.reference, args.sigma,
+                               args.size, args.seed)
+            steps = args.before_steps
+        else:
+            parser.error("give --clean and/or --captures images, or --time-only")
+        rows = run(cases, steps)
+    except N2NError as err:
+        parser.exit(2, f"error: {err}\n")
+    if args.json:
+        record = {"machine": machine(), "before": BEFORE.settings, "rows": rows}
+        write_text_atomic(args.json, json.dumps(record, indent=1))
+
+
+if __name__ == "__main__":
+    main()
