@@ -133,8 +133,8 @@ class Denoiser:
     def _forward(self, x: torch.Tensor) -> torch.Tensor:
         """The model on a (1, C, h, w) CPU tensor, result back on the CPU in float32."""
         x = x.to(self.device)
-        if not self.fast:
-            return self.model(x).cpu()
+        if not self.fast:  # plain NCHW float32, as before the fast path
+            return self.model(x.contiguous()).cpu()
         with autocast(self.device, True):
             return self.model(x.contiguous(memory_format=torch.channels_last)).float().cpu()
 

@@ -120,12 +120,20 @@ class PixelModel(nn.Module):
         mean, std = self.mean.view(1, -1, 1, 1), self.std.view(1, -1, 1, 1)
         pd = self.config.pd if split else 1
         z = pad_to_multiple((x - mean) / std, self.net.multiple * pd)
-        z = pd_split(z, pd)
+        z = pd_split(z, pd).contiguous(memory_format=memory_format(x))  # padding returns NCHW;
+        # a channels-last caller (fast inference) needs it kept for the skip concatenations
         out = self.net(z)
         if self.config.residual:
             out = out + z
         out = pd_merge(out, pd)
         return out[..., :height, :width] * std + mean
+
+
+def memory_format(x: torch.Tensor) -> torch.memory_format:
+    """channels-last if (N, C, H, W) ``x`` is laid out so (and not also plain contiguous)."""
+    if x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous():
+        return torch.channels_last
+    return torch.contiguous_format
 
 
 def tile_margin(model: torch.nn.Module) -> int:
