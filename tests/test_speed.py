@@ -123,11 +123,12 @@ def test_fast_inference_keeps_quality(photo, name):
 def test_inference_bench_reports_ratios_against_float32(tmp_path):
     out = tmp_path / "inference.json"
     inference_main(["--models", "photo", "--threads", "1", "--repeats", "1", "--no-compile",
-                    "-o", str(out)])
+                    "--tiles", "512", "-o", str(out)])
     rows = json.loads(out.read_text())["rows"]
     assert rows[0]["variant"].startswith("float32 eager") and rows[0]["ratio"] == 1.0
     names = {row["variant"] for row in rows}
-    assert {"Denoiser, fast=False", "Denoiser, fast=True", "ONNX Runtime (float32)"} <= names
+    assert {"Denoiser, fast=False", "Denoiser, fast=True", "ONNX Runtime (float32)",
+            "Denoiser, fast, 1536x1024, tile 512"} <= names
     assert all("ratio" in row or "skipped" in row for row in rows)
 
 

@@ -1,6 +1,6 @@
 """Inference speed and quality of the bundled models: each speed-up alone and combined, as a
 ratio against plain float32 eager inference (the default before ``Denoiser(fast=True)``),
-measured in one run on one photo-sized image. Usage::
+measured in one run on a 481x321 photo, and the tile size on a 1536x1024 one. Usage::
 
     python -m n2n.bench.inference [--models photo photo-plus] [--threads 1 2] [-o out.json]
     python -m n2n.bench.inference --quality CLEAN_DIR [--noise gaussian:25] [--limit 20]
@@ -80,9 +80,10 @@ def variant_runner(name: str, variant: tuple, image: np.ndarray) -> Callable[[],
     return run
 
 
-def denoiser_runner(name: str, image: np.ndarray, fast: bool) -> Callable[[], object]:
+def denoiser_runner(name: str, image: np.ndarray, fast: bool, tile: int = 512
+                    ) -> Callable[[], object]:
     """What ``n2n denoise`` runs: the Denoiser, with ``fast`` off or on."""
-    denoiser = Denoiser(load_bundled(name), fast=fast)
+    denoiser = Denoiser(load_bundled(name), fast=fast, tile=tile)
     return lambda: denoiser(image)
 
 
@@ -97,65 +98,80 @@ def onnx_runner(name: str, image: np.ndarray, folder: Path) -> Callable[[], obje
     return lambda: denoiser(image)
 
 
-def runners(name: str, image: np.ndarray, folder: Path, compile_: bool
-            ) -> list[tuple[str, Callable[[], Callable[[], object]] | str]]:
-    """(variant, a builder of its runner, or why it is skipped) for one model."""
-    out: list = []
+Entry = tuple[str, np.ndarray, Callable[[], Callable[[], object]] | str]
+
+
+def runners(name: str, image: np.ndarray, folder: Path, compile_: bool,
+            tiles: list[int]) -> list[Entry]:
+    """(variant, its image, a builder of its runner or why it is skipped) for one model: the
+    speed-ups on ``image``, then the tile size on a 1536x1024 photo."""
+    out: list[Entry] = []
     for variant in VARIANTS:
         if variant[2] and not bfloat16_native(torch.device("cpu")):
-            out.append((variant[0], "no native bfloat16 on this processor"))
+            out.append((variant[0], image, "no native bfloat16 on this processor"))
         elif variant[3] and not compile_:
-            out.append((variant[0], "--no-compile"))
+            out.append((variant[0], image, "--no-compile"))
         else:
-            out.append((variant[0], partial(variant_runner, name, variant, image)))
+            out.append((variant[0], image, partial(variant_runner, name, variant, image)))
     for fast in (False, True):
-        out.append((f"Denoiser, fast={fast}", partial(denoiser_runner, name, image, fast)))
+        out.append((f"Denoiser, fast={fast}", image,
+                    partial(denoiser_runner, name, image, fast)))
     try:
         import onnxruntime  # noqa: F401
     except ImportError:
-        out.append(("ONNX Runtime (float32)", "onnxruntime not installed"))
+        out.append(("ONNX Runtime (float32)", image, "onnxruntime not installed"))
     else:
-        out.append(("ONNX Runtime (float32)", partial(onnx_runner, name, image, folder)))
+        out.append(("ONNX Runtime (float32)", image, partial(onnx_runner, name, image, folder)))
+    large = photo(1024, 1536)
+    for tile in tiles:
+        out.append((f"Denoiser, fast, 1536x1024, tile {tile}", large,
+                    partial(denoiser_runner, name, large, True, tile)))
     return out
 
 
-def run(models: list[str], threads: list[int], repeats: int, compile_: bool = True
-        ) -> list[dict[str, object]]:
-    """One row per (model, threads, variant): ms per image, megapixels/s, ratio to the first."""
-    image, rows = photo(), []
-    megapixels = image.shape[0] * image.shape[1] / 1e6
+def measure(entry: Entry, repeats: int) -> tuple[dict[str, object], float | None]:
+    """ms per image and megapixels/s of one entry (or why it was skipped), and the unrounded
+    megapixels/s."""
+    _, image, build = entry
+    if isinstance(build, str):
+        return {"skipped": build}, None
+    try:
+        start = time.perf_counter()
+        runner = build()
+        runner()  # the first call includes compilation, if any
+        first = time.perf_counter() - start
+        seconds = seconds_per_image(runner, repeats)
+    except Exception as err:  # e.g. torch.compile without a C++ compiler
+        return {"skipped": f"failed: {type(err).__name__}: {str(err)[:120]}"}, None
+    speed = image.shape[0] * image.shape[1] / 1e6 / seconds
+    return {"ms_per_image": round(seconds * 1000, 1), "megapixels_per_s": round(speed, 2),
+            "first_call_s": round(first, 1)}, speed
+
+
+def run(models: list[str], threads: list[int], repeats: int, compile_: bool = True,
+        tiles: tuple[int, ...] = (256, 512, 1024)) -> list[dict[str, object]]:
+    """One row per (model, threads, variant): ms per image, megapixels/s, and the ratio of
+    megapixels/s to the first row's (float32 eager)."""
+    rows = []
     with tempfile.TemporaryDirectory(prefix="n2n-bench-") as folder:
         for name in models:
             for count in threads:
                 torch.set_num_threads(count)
                 base = None
-                for variant, build in runners(name, image, Path(folder), compile_):
-                    row: dict[str, object] = {"model": name, "threads": count,
-                                              "variant": variant}
-                    if isinstance(build, str):
-                        row["skipped"] = build
-                    else:
-                        try:
-                            start = time.perf_counter()
-                            runner = build()
-                            runner()  # the first call includes compilation, if any
-                            first = time.perf_counter() - start
-                            seconds = seconds_per_image(runner, repeats)
-                        except Exception as err:  # e.g. torch.compile without a C++ compiler
-                            row["skipped"] = f"failed: {type(err).__name__}: {str(err)[:120]}"
-                        else:
-                            base = seconds if base is None else base
-                            row |= {"ms_per_image": round(seconds * 1000, 1),
-                                    "megapixels_per_s": round(megapixels / seconds, 2),
-                                    "ratio": round(base / seconds, 2),
-                                    "first_call_s": round(first, 1)}
+                for entry in runners(name, photo(), Path(folder), compile_, list(tiles)):
+                    row = {"model": name, "threads": count, "variant": entry[0]}
+                    measured, speed = measure(entry, repeats)
+                    row |= measured
+                    if speed is not None:
+                        base = base or speed
+                        row["ratio"] = round(speed / base, 2)
                     rows.append(row)
                     print(format_row(row), flush=True)
     return rows
 
 
 def format_row(row: dict[str, object]) -> str:
-    where = f"{row['model']:10} {row['threads']}t {row['variant']:36}"
+    where = f"{row['model']:10} {row['threads']}t {row['variant']:38}"
     if "skipped" in row:
         return f"{where} skipped: {row['skipped']}"
     return (f"{where} {row['ms_per_image']:8.1f} ms {row['megapixels_per_s']:6.2f} MP/s "
@@ -197,6 +213,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--repeats", type=int, default=5, help="timed calls per variant")
     parser.add_argument("--no-compile", action="store_true",
                         help="skip torch.compile (slow to start; needs a C++ compiler)")
+    parser.add_argument("--tiles", nargs="*", type=int, default=[256, 512, 1024],
+                        help="tile sizes to time on a 1536x1024 photo (none: skip)")
     parser.add_argument("--quality", type=Path, metavar="DIR", help="instead: PSNR with fast "
                         "off and on, on these clean images (noised) or noisy captures")
     parser.add_argument("--reference", type=Path, metavar="DIR",
@@ -207,8 +225,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("-o", "--json", type=Path, help="write the rows and the machine here")
     args = parser.parse_args(argv)
-    if min(args.repeats, *args.threads) < 1:
-        parser.error("--repeats and --threads must be >= 1")
+    if min(args.repeats, *args.threads, *args.tiles) < 1:
+        parser.error("--repeats, --threads and --tiles must be >= 1")
     print(machine())
     try:
         if args.quality:
@@ -216,7 +234,8 @@ def main(argv: list[str] | None = None) -> None:
             rows = quality(args.quality, args.reference, args.noise, args.pd, args.limit,
                            args.models, args.seed)
         else:
-            rows = run(args.models, args.threads, args.repeats, compile_=not args.no_compile)
+            rows = run(args.models, args.threads, args.repeats, compile_=not args.no_compile,
+                       tiles=args.tiles)
     except N2NError as err:
         parser.exit(2, f"error: {err}\n")
     if args.json:
