@@ -126,3 +126,9 @@ def test_whole_image_crops_windows_at_random_places():
     assert len(corners) > 1
     whole = next(WholeImage(image, steps=1, crop=64).batches(1, torch.Generator()))
     assert torch.equal(whole.input[0], image)  # a window larger than the image: all of it
+
+
+def test_zero_shot_windows_work_with_pixel_shuffle(photo):
+    noisy = photo[:64, :64].astype(np.float32)
+    out = ZeroShotDenoiser(iterations=20, crop=32, pd=2, progress=False)(noisy)
+    assert out.shape == noisy.shape and np.isfinite(out).all()
