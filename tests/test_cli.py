@@ -95,8 +95,16 @@ def test_zero_shot_denoise_needs_no_weights(tmp_path, photo):
     noisy = np.clip(photo + np.random.default_rng(1).normal(0, 25, photo.shape), 0, 255)
     write_image(tmp_path / "noisy.png", Image(noisy.astype(np.float32)))
     ok("denoise", tmp_path / "noisy.png", "-o", tmp_path / "clean.png", "--zero-shot",
-       "--iterations", "100")
+       "--iterations", "100", "--crop", "48")
     assert read_image(tmp_path / "clean.png").pixels.shape == photo.shape
+
+
+def test_no_fast_denoises_in_plain_float32_to_the_same_result(tmp_path, photo_folder):
+    ok("denoise", photo_folder / "img00.png", "-o", tmp_path / "fast.png")
+    ok("denoise", photo_folder / "img00.png", "-o", tmp_path / "plain.png", "--no-fast")
+    fast, plain = (read_image(tmp_path / f"{n}.png").pixels for n in ("fast", "plain"))
+    assert fast.shape == plain.shape
+    assert np.abs(fast - plain).mean() < 0.5  # 8-bit outputs: mostly equal, a few levels apart
 
 
 def test_demo_writes_its_pngs_and_prints_the_gain(tmp_path):

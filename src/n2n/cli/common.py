@@ -18,7 +18,7 @@ def add_model_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--pd", type=int, help="pixel-shuffle down-sampling factor (2..4) for "
                    "spatially correlated noise; default: the model's own (1 for the bundled)")
     p.add_argument("--no-fast", action="store_true", help="plain float32 inference (default: "
-                   "channels-last and, where the processor has it, bfloat16: 2.4-2.7x faster, "
+                   "channels-last and, where the processor has it, bfloat16: 2.5-3.1x faster, "
                    "same PSNR to 0.01 dB)")
 
 

@@ -119,7 +119,8 @@ def _denoise_on_dask(args: argparse.Namespace) -> int:
     denoise_on_dask(model, args.inputs[0], args.output, overwrite=args.overwrite,
                     address=None if args.dask == "local" else args.dask, workers=args.workers,
                     threads_per_worker=args.threads_per_worker, tile=args.tile, pd=args.pd,
-                    device=device, data_range=args.data_range, progress=True)
+                    device=device, data_range=args.data_range, progress=True,
+                    fast=not args.no_fast)
     print(f"wrote {args.output}")
     return 0
 

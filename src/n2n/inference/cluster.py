@@ -34,14 +34,14 @@ def denoise_on_dask(model: nn.Module, source: str | Path, target: str | Path, *,
                     address: str | None = None, workers: int | None = None,
                     threads_per_worker: int = 1, tile: int = 512, pd: int | None = None,
                     device: str = "cpu", data_range: float | None = None,
-                    overwrite: bool = False, progress: bool = True) -> None:
+                    overwrite: bool = False, progress: bool = True, fast: bool = True) -> None:
     """Denoise ``source`` into the OME-Zarr image ``target`` with the input's axes, scale and
     units, chunk by chunk on Dask workers; the result equals the single-process one.
 
     ``workers`` (default: cores / ``threads_per_worker``) and ``threads_per_worker`` (torch
     threads per worker) shape the local cluster and are ignored with an ``address``. Float
     pixels are taken on the 0..255 scale, as every file reader of n2n-lite takes them, unless
-    ``data_range`` says otherwise.
+    ``data_range`` says otherwise. ``fast`` as for :class:`n2n.inference.denoiser.Denoiser`.
     """
     source, target = Path(source), Path(target)
     claim_outputs([target], [source], overwrite=overwrite)
@@ -50,7 +50,8 @@ def denoise_on_dask(model: nn.Module, source: str | Path, target: str | Path, *,
     image = open_lazy(source)
     if data_range is None and image.array.dtype.kind == "f":
         data_range = 255.0
-    out = _denoised(image, model, tile=tile, pd=pd, device=device, data_range=data_range)
+    out = _denoised(image, model, tile=tile, pd=pd, device=device, data_range=data_range,
+                    fast=fast)
     chunks = tuple(c[0] for c in out.chunks)  # a zarr chunk per task: no two tasks share one
     with zarr_images.zarr_output(target, image.axes, out.dtype, source, overwrite,
                                  chunks) as array, _client(address, workers,

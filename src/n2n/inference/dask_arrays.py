@@ -25,7 +25,8 @@ from n2n.io.lazy import dask_array
 
 def denoise_dask(array: Any, model: str | Path | torch.nn.Module = "photo", *,
                  channel_axis: int | None = None, data_range: float | None = None,
-                 tile: int = 512, pd: int | None = None, device: str = "cpu") -> Any:
+                 tile: int = 512, pd: int | None = None, device: str = "cpu",
+                 fast: bool = True) -> Any:
     """A lazy dask array: ``array`` denoised as :func:`n2n.denoise_array` would, chunk by chunk.
 
     Parameters
@@ -39,6 +40,8 @@ def denoise_dask(array: Any, model: str | Path | torch.nn.Module = "photo", *,
         Pixel-shuffle down-sampling factor; default: the model's own.
     device : str
         Where each worker runs the model: 'cpu', or 'cuda' on workers with a GPU.
+    fast : bool
+        As for :class:`n2n.inference.denoiser.Denoiser` (off: plain float32).
 
     Returns
     -------
@@ -61,7 +64,7 @@ def denoise_dask(array: Any, model: str | Path | torch.nn.Module = "photo", *,
     data = channels_last(array if channel_axis is not None else array[..., None],
                          -1 if channel_axis is None else channel_axis)
     network = model if isinstance(model, torch.nn.Module) else load_weights(model)
-    denoiser = Denoiser(network, "cpu", tile=tile, pd=pd)
+    denoiser = Denoiser(network, "cpu", tile=tile, pd=pd, fast=fast)
     denoiser.device = torch.device(device)  # moved there on the worker (see _denoise_chunk)
     height, width = data.shape[-3:-1]
     edges = tuple(_chunk_edges(size, denoiser.tile, denoiser.margin) for size in (height, width))

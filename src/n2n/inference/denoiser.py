@@ -62,8 +62,8 @@ class Denoiser:
         Pixel-shuffle down-sampling factor; default: the model's own.
     fast : bool, keyword-only
         Channels-last layout and, where the processor computes it natively, bfloat16
-        convolutions with each network's output layer in float32: 2.7x (photo) and 2.4x
-        (photo-plus) on 2 CPU threads at the same PSNR to 0.01 dB (``n2n.bench.inference``).
+        convolutions with each network's output layer in float32: 3.0x (photo) and 3.1x
+        (photo-plus) on 2 CPU threads at the same PSNR to 0.003 dB (``n2n.bench.inference``).
         PyTorch checkpoints only; an exported model runs as exported.
 
     Examples
