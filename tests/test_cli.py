@@ -67,8 +67,9 @@ def test_train_on_clean_folder_then_export_and_denoise_with_it(tmp_path, photo_f
     full = load_model(tmp_path / "run" / "best.pt")
     half = load_model(tmp_path / "w.pt")
     noisy = read_image(photo_folder / "img00.png").pixels
-    assert np.abs(Denoiser(half)(noisy) - Denoiser(full)(noisy)).max() < 1e-2 * 255
-    assert np.abs(Denoiser(half)(noisy) - Denoiser(full)(noisy)).mean() < 1e-2
+    half_out, full_out = (Denoiser(m, fast=False)(noisy) for m in (half, full))  # the export's
+    assert np.abs(half_out - full_out).max() < 1e-2 * 255  # rounding alone, not bfloat16's
+    assert np.abs(half_out - full_out).mean() < 1e-2
     ok("denoise", photo_folder / "img00.png", "-o", tmp_path / "d.png", "--weights",
        tmp_path / "w.pt")
     assert np.abs(read_image(tmp_path / "d.png").pixels - Denoiser(full)(noisy)).max() <= 1

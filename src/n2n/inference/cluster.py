@@ -36,7 +36,8 @@ def denoise_on_dask(model: nn.Module, source: str | Path, target: str | Path, *,
                     device: str = "cpu", data_range: float | None = None,
                     overwrite: bool = False, progress: bool = True, fast: bool = True) -> None:
     """Denoise ``source`` into the OME-Zarr image ``target`` with the input's axes, scale and
-    units, chunk by chunk on Dask workers; the result equals the single-process one.
+    units, chunk by chunk on Dask workers; the result equals the single-process one (to the bit
+    with ``fast=False``; bfloat16 may move a rare pixel by one level).
 
     ``workers`` (default: cores / ``threads_per_worker``) and ``threads_per_worker`` (torch
     threads per worker) shape the local cluster and are ignored with an ``address``. Float
