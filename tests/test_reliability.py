@@ -17,6 +17,7 @@ from conftest import N2N, n2n, ok
 
 from n2n.data.noise import Gaussian
 from n2n.data.pairs import SyntheticPairs
+from n2n.io.files import atomic_file
 from n2n.models import ModelConfig, build_model
 from n2n.models.checkpoint import load_model, load_record
 from n2n.training import distributed
@@ -100,6 +101,20 @@ def start_and_wait_for_checkpoint(args) -> subprocess.Popen:
         time.sleep(0.02)
     assert proc.poll() is None, "training ended before it could be interrupted"
     return proc
+
+
+def test_atomic_file_replaces_whole_or_not_at_all_and_leaves_no_temporary(tmp_path):
+    target = tmp_path / "last.pt"
+    target.write_bytes(b"old")
+    with pytest.raises(RuntimeError), atomic_file(target) as f:
+        f.write(b"half")
+        raise RuntimeError("disk full")
+    assert target.read_bytes() == b"old" and [p.name for p in tmp_path.iterdir()] == ["last.pt"]
+    with atomic_file(target) as f:
+        f.write(b"new")
+        if hasattr(os, "O_TMPFILE"):  # Linux: unnamed while written
+            assert [p.name for p in tmp_path.iterdir()] == ["last.pt"]
+    assert target.read_bytes() == b"new" and [p.name for p in tmp_path.iterdir()] == ["last.pt"]
 
 
 def test_sigkill_mid_epoch_leaves_a_checkpoint_that_resumes_and_finishes(tmp_path, photo_folder):

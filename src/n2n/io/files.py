@@ -13,12 +13,13 @@ from __future__ import annotations
 import errno
 import json
 import os
+import secrets
 import shutil
 import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import torch
 
@@ -114,6 +115,40 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+@contextmanager
+def atomic_file(path: str | Path) -> Iterator[BinaryIO]:
+    """Yield a binary file to write; on success it replaces ``path``, on error it vanishes.
+
+    Where Linux allows (``O_TMPFILE``), the file has no name until it is complete, so even a
+    SIGKILL mid-write leaves nothing behind; elsewhere it is :func:`atomic_path`'s temporary.
+    """
+    path = Path(path)
+    try:
+        fd = os.open(path.parent, os.O_TMPFILE | os.O_RDWR, _default_mode())
+    except (AttributeError, OSError):  # not Linux, or a file system without O_TMPFILE
+        with atomic_path(path) as tmp, open(tmp, "wb") as f:
+            yield f
+        return
+    with os.fdopen(fd, "w+b") as f:
+        yield f
+        f.flush()
+        os.fsync(f.fileno())
+        tmp = path.parent / f".{path.stem}.{secrets.token_hex(6)}{path.suffix}"
+        try:
+            os.link(f"/proc/self/fd/{fd}", tmp)  # named only now, complete
+        except OSError:  # no /proc: copy into a named temporary instead
+            f.seek(0)
+            with atomic_path(path) as named, open(named, "wb") as out:
+                shutil.copyfileobj(f, out)
+            return
+    try:
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    _fsync_folder(path.parent)
 
 
 @contextmanager

@@ -11,7 +11,7 @@ from typing import Any
 import torch
 
 from n2n.errors import N2NError
-from n2n.io.files import atomic_path, load_torch_file
+from n2n.io.files import atomic_file, load_torch_file
 from n2n.models import ModelConfig, PixelModel, build_model
 
 FORMAT = "n2n-lite"
@@ -19,11 +19,11 @@ VERSION = 1
 
 
 def save_atomic(obj: Any, path: str | Path) -> None:
-    """``torch.save`` to a temporary file in the same folder, fsync, then rename over ``path``."""
+    """``torch.save`` to an unnamed file in the same folder, fsync, then rename over ``path``."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_path(path) as tmp:
-        torch.save(obj, tmp)
+    with atomic_file(path) as f:
+        torch.save(obj, f)
 
 
 def model_record(model: PixelModel, **extra: Any) -> dict[str, Any]:
