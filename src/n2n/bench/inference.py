@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from n2n.bench.measure import machine
+from n2n.bench.measure import machine, smooth_photo
 from n2n.device import bfloat16_native, memory_layout
 from n2n.errors import N2NError
 from n2n.inference.denoiser import Denoiser
@@ -41,16 +41,6 @@ VARIANTS = (
     ("channels-last + bfloat16 (default)", True, True, False),
     ("channels-last + bfloat16 + compile", True, True, True),
 )
-
-
-def photo(height: int = 321, width: int = 481, seed: int = 0) -> np.ndarray:
-    """A photo-sized (H, W, 3) 0..255 image: smooth shapes plus noise (content does not matter
-    for speed, only its size)."""
-    generator = torch.Generator().manual_seed(seed)
-    low = torch.rand(1, 3, 11, 16, generator=generator) * 255
-    smooth = torch.nn.functional.interpolate(low, size=(height, width), mode="bilinear")[0]
-    noisy = smooth + 25 * torch.randn(smooth.shape, generator=generator)
-    return noisy.clamp(0, 255).permute(1, 2, 0).numpy().copy()
 
 
 def seconds_per_image(run: Callable[[], object], repeats: int) -> float:
@@ -122,7 +112,7 @@ def runners(name: str, image: np.ndarray, folder: Path, compile_: bool,
         out.append(("ONNX Runtime (float32)", image, "onnxruntime not installed"))
     else:
         out.append(("ONNX Runtime (float32)", image, partial(onnx_runner, name, image, folder)))
-    large = photo(1024, 1536)
+    large, _ = smooth_photo(1024, 1536)
     for tile in tiles:
         out.append((f"Denoiser, fast, 1536x1024, tile {tile}", large,
                     partial(denoiser_runner, name, large, True, tile)))
@@ -158,7 +148,8 @@ def run(models: list[str], threads: list[int], repeats: int, compile_: bool = Tr
             for count in threads:
                 torch.set_num_threads(count)
                 base = None
-                for entry in runners(name, photo(), Path(folder), compile_, list(tiles)):
+                for entry in runners(name, smooth_photo(321, 481)[0], Path(folder), compile_,
+                                     list(tiles)):
                     row = {"model": name, "threads": count, "variant": entry[0]}
                     measured, speed = measure(entry, repeats)
                     row |= measured

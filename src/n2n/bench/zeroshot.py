@@ -16,28 +16,21 @@ from __future__ import annotations
 import argparse
 import json
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from n2n.bench.measure import machine
+from n2n.bench.measure import machine, smooth_photo
 from n2n.errors import N2NError
 from n2n.evaluation.metrics import psnr
 from n2n.inference.zeroshot import ITERATIONS, ZeroShotDenoiser
 from n2n.io.files import write_text_atomic
 from n2n.io.images import read_image
 
-
-@dataclass(frozen=True)
-class Variant:
-    name: str
-    settings: dict  # keyword arguments of ZeroShotDenoiser (empty: today's defaults)
-
-
-BEFORE = Variant("paper schedule (before)", {"iterations": 2000, "crop": None, "lr": 1e-3})
-DEFAULT = Variant("n2n-lite default", {})
+# keyword arguments of ZeroShotDenoiser: the paper's schedule (the default before), today's
+BEFORE = {"iterations": 2000, "crop": None, "lr": 1e-3}
+DEFAULT: dict = {}
 
 
 def central_square(pixels: np.ndarray, size: int) -> np.ndarray:
@@ -70,10 +63,11 @@ def load_cases(clean: list[Path], captures: list[Path], reference: Path | None, 
     return cases
 
 
-def fit_once(variant: Variant, noisy: np.ndarray, iterations: int | None = None
+def fit_once(settings: dict, noisy: np.ndarray, iterations: int | None = None
              ) -> tuple[np.ndarray, float]:
-    """Denoise with ``variant`` (``iterations`` overriding its steps); output and seconds."""
-    settings = dict(variant.settings)
+    """Denoise with these ZeroShotDenoiser ``settings`` (``iterations`` overriding its steps);
+    output and seconds."""
+    settings = dict(settings)
     if iterations is not None:
         settings["iterations"] = iterations
     denoiser = ZeroShotDenoiser(**settings, progress=False)
@@ -82,12 +76,12 @@ def fit_once(variant: Variant, noisy: np.ndarray, iterations: int | None = None
     return out, time.perf_counter() - start
 
 
-def extrapolated_seconds(variant: Variant, noisy: np.ndarray, steps: int) -> float:
+def extrapolated_seconds(settings: dict, noisy: np.ndarray, steps: int) -> float:
     """Seconds of the full fit, from timing ``steps`` of it after a one-step warm-up; the fixed
     cost (the final full-image pass) is counted in every step, so this errs on the long side."""
-    fit_once(variant, noisy, 1)
-    _, seconds = fit_once(variant, noisy, steps)
-    return seconds / steps * variant.settings.get("iterations", ITERATIONS)
+    fit_once(settings, noisy, 1)
+    _, seconds = fit_once(settings, noisy, steps)
+    return seconds / steps * settings.get("iterations", ITERATIONS)
 
 
 def run(cases: list[tuple[str, np.ndarray, np.ndarray]], before_steps: int | None
@@ -114,16 +108,6 @@ def run(cases: list[tuple[str, np.ndarray, np.ndarray]], before_steps: int | Non
     return rows
 
 
-def generated_image(size: int, seed: int = 0) -> list[tuple[str, np.ndarray, np.ndarray]]:
-    """A smooth RGB ``size`` x ``size`` image with gaussian 25 noise, for timing only."""
-    generator = torch.Generator().manual_seed(seed)
-    low = torch.rand(1, 3, 8, 8, generator=generator) * 255
-    clean = torch.nn.functional.interpolate(low, size=(size, size), mode="bilinear")[0]
-    noisy = (clean + 25 * torch.randn(clean.shape, generator=generator)).clamp(0, 255)
-    return [("generated", noisy.permute(1, 2, 0).numpy().copy(),
-             clean.permute(1, 2, 0).numpy().copy())]
-
-
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m n2n.bench.zeroshot",
                                      description=__doc__.split("\n\n")[0])
@@ -147,7 +131,8 @@ def main(argv: list[str] | None = None) -> None:
     print(machine())
     try:
         if args.time_only:
-            cases, steps = generated_image(args.size, args.seed), args.before_steps or 20
+            noisy, clean = smooth_photo(args.size, args.size, args.seed)
+            cases, steps = [("generated", noisy, clean)], args.before_steps or 20
         elif args.clean or args.captures:
             cases = load_cases(args.clean, args.captures, args.reference, args.sigma,
                                args.size, args.seed)
@@ -158,7 +143,7 @@ def main(argv: list[str] | None = None) -> None:
     except N2NError as err:
         parser.exit(2, f"error: {err}\n")
     if args.json:
-        record = {"machine": machine(), "before": BEFORE.settings, "rows": rows}
+        record = {"machine": machine(), "before": BEFORE, "rows": rows}
         write_text_atomic(args.json, json.dumps(record, indent=1))
 
 
