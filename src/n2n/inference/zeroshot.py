@@ -63,7 +63,7 @@ class ZeroShotDenoiser:
         self.iterations, self.minutes, self.device = iterations, minutes, torch.device(device)
         self.width, self.lr, self.seed, self.progress, self.pd = width, lr, seed, progress, pd
         if crop is not None and crop < 2:
-            raise N2NError(f"zero-shot {{crop}} {crop} must be >= 2 pixels (None: the whole "
+            raise N2NError(f"zero-shot {{crop}} {crop} must be >= 2 pixels (or off: the whole "
                            "image)", param="crop")
         self.crop = crop
         ModelConfig("zs", pd=pd)  # checks pd now rather than at the first image
