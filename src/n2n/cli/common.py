@@ -9,14 +9,16 @@ from n2n.errors import N2NError
 
 
 def add_model_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--model", default="photo", help="bundled model: photo (default), "
-                   "photo-plus (slower, better) or confocal (1-channel fluorescence microscopy); "
-                   "see 'n2n models'")
+    p.add_argument("--model", default="auto", help="bundled model: auto (default: chosen per "
+                   "image from its noise, with --pd), photo (fastest), photo-plus or confocal "
+                   "(1-channel fluorescence microscopy); see 'n2n models'")
     p.add_argument("--weights", type=Path, help="checkpoint from 'n2n train', or its TorchScript "
                    "(.ts) or ONNX (.onnx) export (instead of a bundled --model)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
-    p.add_argument("--pd", type=int, help="pixel-shuffle down-sampling factor (2..4) for "
-                   "spatially correlated noise; default: the model's own (1 for the bundled)")
+    p.add_argument("--pd", type=pd_option, help="pixel-shuffle down-sampling factor 1..8 "
+                   "(2 for camera photos, whose noise is spatially correlated), or auto: "
+                   "measured per image (the default for bundled models; a --weights "
+                   "checkpoint keeps its own unless given)")
     p.add_argument("--no-fast", action="store_true", help="plain float32 inference (default: "
                    "channels-last and, where the processor has it, bfloat16: 2.5-3.1x faster, "
                    "same PSNR to 0.01 dB)")
@@ -28,14 +30,37 @@ def add_overwrite_option(p: argparse.ArgumentParser) -> None:
                    "a run folder that holds a run afresh")
 
 
-def load_denoiser(args: argparse.Namespace, tile: int = 512):
-    """The Denoiser of ``--weights`` or the bundled ``--model``."""
-    from n2n.inference.denoiser import Denoiser
-    from n2n.inference.weights import load_weights
-    from n2n.models.bundled import load_bundled
+def pd_option(text: str) -> int | str:
+    """``--pd``: a factor, or ``auto``."""
+    if text == "auto":
+        return text
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is neither a factor (1..8) nor auto") from None
 
-    model = load_weights(args.weights) if args.weights else load_bundled(args.model)
-    return Denoiser(model, args.device, tile=tile, pd=args.pd, fast=not args.no_fast)
+
+def model_and_pd(args: argparse.Namespace) -> tuple[str | Path, int | str | None]:
+    """The model file or bundled name the options name, and the pixel-shuffle factor: a
+    number, ``auto`` (the default for bundled models) or None (a checkpoint's own)."""
+    from n2n.inference.treatment import AUTO, AUTO_MODEL
+
+    model = args.weights or (AUTO_MODEL if args.model == AUTO else args.model)
+    return model, args.pd if args.pd is not None or args.weights else AUTO
+
+
+def load_denoiser(args: argparse.Namespace, tile: int = 512):
+    """The Denoiser of ``--weights`` or the bundled ``--model``; an AutoDenoiser where the model
+    or the pixel-shuffle factor is chosen per image (``auto``, the default for bundled models)."""
+    from n2n.inference.auto import AutoDenoiser
+    from n2n.inference.denoiser import Denoiser
+    from n2n.inference.treatment import AUTO
+    from n2n.inference.weights import load_weights
+
+    model, pd = model_and_pd(args)
+    if pd == AUTO:
+        return AutoDenoiser(model, AUTO, args.device, tile=tile, fast=not args.no_fast)
+    return Denoiser(load_weights(model), args.device, tile=tile, pd=pd, fast=not args.no_fast)
 
 
 def parse_scales(text: str) -> list[int]:

@@ -9,7 +9,12 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
-from n2n.cli.common import add_model_options, add_overwrite_option, load_denoiser
+from n2n.cli.common import (
+    add_model_options,
+    add_overwrite_option,
+    load_denoiser,
+    model_and_pd,
+)
 from n2n.data.noise import parse_noise
 from n2n.errors import N2NError
 from n2n.io.files import write_json_record
@@ -24,6 +29,8 @@ def add_parsers(sub) -> None:
                    "NAME.zarr writes chunked OME-Zarr (needs n2n-lite[zarr])")
     add_model_options(p)
     p.add_argument("--tile", type=int, default=512, help="tile size for large images (px)")
+    p.add_argument("--json", type=Path, help="also write each image's output and treatment "
+                   "(model, --pd and why) as JSON to this file")
     add_overwrite_option(p)
     p.add_argument("--zero-shot", action="store_true", help="no trained model: fit a tiny "
                    "network to each image itself (zero-shot Noise2Noise)")
@@ -81,20 +88,39 @@ def run_denoise(args: argparse.Namespace) -> int:
         return _denoise_on_dask(args)
     inputs = list_images(args.inputs)
     targets = output_paths(inputs, args.output, args.inputs, overwrite=args.overwrite)
-    if args.zero_shot:
-        from n2n.inference.zeroshot import ZeroShotDenoiser
-
-        if args.weights:
-            raise N2NError("--zero-shot trains its own network on each image; drop --weights")
-        denoiser = ZeroShotDenoiser(**zero_shot_settings(args), minutes=args.minutes,
-                                    device=args.device, pd=args.pd or 1)
-    else:
-        denoiser = load_denoiser(args, args.tile)
+    if args.json:
+        claim_outputs([args.json], [*inputs, *args.inputs], overwrite=args.overwrite)
+    denoiser = _zero_shot_denoiser(args) if args.zero_shot else load_denoiser(args, args.tile)
+    records = []
     bar = tqdm(inputs, desc="denoise", unit="image", disable=None)  # no bar when not a tty
     for path, target in zip(bar, targets, strict=True):
         denoise_file(denoiser, path, target, overwrite=args.overwrite)
+        treatment = getattr(denoiser, "last", None)  # chosen per image (AutoDenoiser)
+        if treatment is not None:
+            tqdm.write(f"{path.name}: {treatment}")
+        records.append({"input": str(path), "output": str(target),
+                        "treatment": treatment.to_json() if treatment else None})
+    if args.json:
+        write_json_record(args.json, {"weights": _weights_name(args), "images": records})
     print(f"wrote {len(targets)} image(s) to {args.output}")
     return 0
+
+
+def _zero_shot_denoiser(args: argparse.Namespace):
+    from n2n.inference.zeroshot import ZeroShotDenoiser
+
+    if args.weights:
+        raise N2NError("--zero-shot trains its own network on each image; drop --weights")
+    if args.pd == "auto":
+        raise N2NError("--zero-shot fits each image at one pixel-shuffle factor: give --pd N "
+                       "(2 for camera photos), or leave it out for 1")
+    return ZeroShotDenoiser(**zero_shot_settings(args), minutes=args.minutes,
+                            device=args.device, pd=args.pd or 1)
+
+
+def _weights_name(args: argparse.Namespace) -> str:
+    """What denoised, for a JSON record: the file, or the bundled model (auto: chosen)."""
+    return str(args.weights or f"bundled {args.model}")
 
 
 def zero_shot_settings(args: argparse.Namespace) -> dict[str, object]:
@@ -108,17 +134,22 @@ def zero_shot_settings(args: argparse.Namespace) -> dict[str, object]:
 
 
 def _denoise_on_dask(args: argparse.Namespace) -> int:
-    from n2n.inference.cluster import denoise_on_dask
+    from n2n.inference.cluster import choose_on_sample, denoise_on_dask
+    from n2n.inference.treatment import AUTO
     from n2n.inference.weights import load_weights
 
     if len(args.inputs) != 1 or args.zero_shot:
         raise N2NError("--dask denoises one OME-Zarr image or TIFF stack with a trained model; "
                        "give one input and no --zero-shot")
-    model = load_weights(args.weights or args.model)
+    name, pd = model_and_pd(args)
+    if pd == AUTO:  # chosen once, for every chunk alike
+        treatment = choose_on_sample(args.inputs[0], str(name), args.data_range)
+        print(f"{args.inputs[0]}: {treatment}")
+        pd = treatment.pd
     device = "cpu" if args.device == "auto" else args.device  # the workers', not this machine's
-    denoise_on_dask(model, args.inputs[0], args.output, overwrite=args.overwrite,
+    denoise_on_dask(load_weights(name), args.inputs[0], args.output, overwrite=args.overwrite,
                     address=None if args.dask == "local" else args.dask, workers=args.workers,
-                    threads_per_worker=args.threads_per_worker, tile=args.tile, pd=args.pd,
+                    threads_per_worker=args.threads_per_worker, tile=args.tile, pd=pd,
                     device=device, data_range=args.data_range, progress=True,
                     fast=not args.no_fast)
     print(f"wrote {args.output}")
@@ -149,7 +180,7 @@ def run_eval(args: argparse.Namespace) -> int:
     print(evaluate.format_table(scores))
     if args.json:
         record = {"setting": setting, "seed": args.seed,
-                  "weights": str(args.weights or f"bundled {args.model}"),
+                  "weights": _weights_name(args),
                   "mean": asdict(evaluate.mean_score(scores)),
                   "images": [asdict(s) for s in scores]}
         write_json_record(args.json, record)

@@ -25,16 +25,19 @@ class Score:
     noisy_ssim: float
     psnr: float
     ssim: float
+    treatment: dict | None = None  # model, pd and why, where chosen per image
 
 
 def score_pairs(pairs: Iterable[tuple[str, np.ndarray, np.ndarray]],
                 denoise: Callable[[np.ndarray], np.ndarray]) -> list[Score]:
-    """Score each (name, noisy, clean) of (H, W, C) 0..255 arrays."""
+    """Score each (name, noisy, clean) of (H, W, C) 0..255 arrays; a denoiser that chooses a
+    treatment per image (its ``last``) has it recorded."""
     scores = []
     for name, noisy, clean in pairs:
         out = denoise(noisy)
+        treatment = getattr(denoise, "last", None)
         scores.append(Score(name, psnr(noisy, clean), ssim(noisy, clean), psnr(out, clean),
-                            ssim(out, clean)))
+                            ssim(out, clean), treatment.to_json() if treatment else None))
     return scores
 
 
@@ -103,11 +106,16 @@ def mean_score(scores: list[Score]) -> Score:
 
 
 def format_table(scores: list[Score]) -> str:
-    """A plain-text table with the mean as its last row."""
+    """A plain-text table with the mean as its last row, and each image's treatment where one
+    was chosen per image."""
     width = max(12, *(len(s.name) for s in scores))
-    lines = [f"{'image':<{width}}  noisy PSNR  noisy SSIM  n2n PSNR  n2n SSIM   gain dB",
-             "-" * (width + 56)]
+    chosen = any(s.treatment for s in scores)
+    lines = [f"{'image':<{width}}  noisy PSNR  noisy SSIM  n2n PSNR  n2n SSIM   gain dB"
+             + ("  treatment" if chosen else ""), "-" * (width + (70 if chosen else 56))]
     for s in [*scores, mean_score(scores)]:
-        lines.append(f"{s.name:<{width}}  {s.noisy_psnr:10.2f}  {s.noisy_ssim:10.4f}  "
-                     f"{s.psnr:8.2f}  {s.ssim:8.4f}  {s.psnr - s.noisy_psnr:+8.2f}")
+        row = (f"{s.name:<{width}}  {s.noisy_psnr:10.2f}  {s.noisy_ssim:10.4f}  "
+               f"{s.psnr:8.2f}  {s.ssim:8.4f}  {s.psnr - s.noisy_psnr:+8.2f}")
+        if s.treatment:
+            row += f"  {s.treatment['model']} pd {s.treatment['pd']}"
+        lines.append(row)
     return "\n".join(lines)

@@ -22,7 +22,9 @@ import numpy as np
 from torch import nn
 
 from n2n.errors import N2NError, optional_module
+from n2n.inference.arrays import value_of_white
 from n2n.inference.dask_arrays import denoise_dask
+from n2n.inference.treatment import Treatment, choose_treatment, measure_noise
 from n2n.io import zarr_images
 from n2n.io.lazy import dask_array, open_lazy
 from n2n.io.outputs import claim_outputs
@@ -60,14 +62,41 @@ def denoise_on_dask(model: nn.Module, source: str | Path, target: str | Path, *,
         _run(client, out, array, progress)
 
 
-def _denoised(image: Any, model: nn.Module, **options: Any) -> Any:
-    """The lazy result in the input's axis order; y and x go last for the denoiser and back."""
+def choose_on_sample(source: str | Path, model: str, data_range: float | None = None,
+                     side: int = 1024) -> Treatment:
+    """The treatment (:mod:`n2n.inference.treatment`) for the whole of ``source``, chosen once
+    from the central ``side`` x ``side`` crop of its middle plane, so that every chunk is
+    denoised alike."""
+    image = open_lazy(source)
+    order = _yx_last(image)
+    array = image.array.transpose(order)
+    colour = None if image.colour_axis is None else order.index(image.colour_axis)
+    if colour is not None:
+        array = dask_array("--dask").moveaxis(array, colour, -1)
+    else:
+        array = array[..., None]
+    height, width = array.shape[-3:-1]
+    top, left = max(0, (height - side) // 2), max(0, (width - side) // 2)
+    middle = tuple(n // 2 for n in array.shape[:-3])
+    plane = np.asarray(array[middle][top:top + side, left:left + side].compute())
+    white = 255.0 if data_range is None and plane.dtype.kind == "f" else value_of_white(
+        plane.dtype, plane.shape, data_range)
+    return choose_treatment(measure_noise(plane.astype(np.float32) * (255.0 / white)), model)
+
+
+def _yx_last(image: Any) -> list[int]:
+    """The axis order that puts y and x last, the other axes in their order."""
     names = [a.name for a in image.axes]
     for needed in ("y", "x"):
         if needed not in names:
             raise N2NError(f"axes {names}: no '{needed}' axis; an image needs y and x")
-    order = [i for i in range(len(names)) if names[i] not in "yx"] + [names.index("y"),
-                                                                       names.index("x")]
+    return [i for i in range(len(names)) if names[i] not in "yx"] + [names.index("y"),
+                                                                      names.index("x")]
+
+
+def _denoised(image: Any, model: nn.Module, **options: Any) -> Any:
+    """The lazy result in the input's axis order; y and x go last for the denoiser and back."""
+    order = _yx_last(image)
     colour = None if image.colour_axis is None else order.index(image.colour_axis)
     out = denoise_dask(image.array.transpose(order), model, channel_axis=colour, **options)
     return out.transpose(np.argsort(order).tolist())

@@ -1,0 +1,120 @@
+"""Which bundled model and pixel-shuffle factor suit an image's noise: the rule behind the
+default ``--model auto --pd auto``.
+
+Camera photos carry noise that demosaicking and in-camera processing correlate between
+neighbouring pixels; a network trained on white noise leaves it in place unless the image is
+pixel-shuffled (``pd`` 2) so that neighbours land in different sub-images. White noise (gaussian,
+shot noise of raw captures) is best denoised at full resolution (``pd`` 1). The rule tells them
+apart with one cheap statistic, measured in the image's flattest blocks: the variance of the
+diagonal difference ``(a - b - c + d) / 2`` over squares of side 2 against side 1. Planes and
+pure x^2, y^2 curvature cancel in that difference, so smooth image content barely moves it;
+white noise gives 1, noise correlated at 1 pixel gives much more (2.3-3.6 on SIDD phone crops,
+3.6-5.6 on Nam's DSLR photos, 1.0-1.9 on CBSD68 with gaussian sigma 10-50).
+
+``pd`` 3 wins on some DSLR photos and loses on others by up to 1 dB (below the input on
+textured ones), with nothing in the noise that tells which in advance, so the rule stops at 2:
+every measured camera image ends above its input (docs/benchmarks.md, "Camera photos").
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+AUTO = "auto"
+AUTO_MODEL = "photo-plus"  # better than 'photo' at every pd on every measured set
+CORRELATED_RATIO = 1.75  # step-2 / step-1 difference variance above this: correlated noise
+BLOCK = 16  # side of the blocks the statistic is measured in (px)
+FLAT_SHARE = 0.02  # the flattest 2% of the blocks (at least MIN_FLAT) are taken as noise
+MIN_FLAT = 16
+MAX_BLOCKS = 4096  # blocks sampled evenly over larger images: the cost stays bounded
+
+
+@dataclass(frozen=True)
+class NoiseMeasure:
+    """What the rule reads from an image: ``ratio`` (1 for white noise, well above 2 for
+    camera noise; NaN when nothing was measurable) and the noise ``std`` on the 0..255 scale
+    from the 2-pixel difference (less attenuated by correlation than the 1-pixel one)."""
+
+    ratio: float
+    std: float
+    blocks: int  # (block, channel) fields the figures come from
+
+    @property
+    def measured(self) -> bool:
+        return math.isfinite(self.ratio)
+
+
+UNMEASURED = NoiseMeasure(math.nan, math.nan, 0)
+
+
+@dataclass(frozen=True)
+class Treatment:
+    """A bundled model (or a model file's name) and a pixel-shuffle factor, with why."""
+
+    model: str
+    pd: int
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.model} --pd {self.pd} ({self.reason})"
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+
+def measure_noise(pixels: np.ndarray) -> NoiseMeasure:
+    """The rule's statistic for an (H, W, C) image on the 0..255 scale, from at most
+    :data:`MAX_BLOCKS` blocks of :data:`BLOCK` pixels (a few milliseconds at any size);
+    blocks touching 0 or 255 (clipped noise) are left out while enough others remain."""
+    fields = _sample_blocks(np.asarray(pixels))
+    if len(fields) < 4:
+        return NoiseMeasure(math.nan, math.nan, len(fields))
+    step1, step2 = _diagonal_difference(fields, 1), _diagonal_difference(fields, 2)
+    # flatness from the 3-px difference: the most sensitive to image content, the least to
+    # the noise's own correlation (short-range in camera photos)
+    content = np.mean(_diagonal_difference(fields, 3).reshape(len(fields), -1) ** 2, axis=1)
+    flattest = np.argsort(content)[:max(MIN_FLAT, int(len(fields) * FLAT_SHARE))]
+    power1 = float(np.mean(step1[flattest] ** 2))
+    power2 = float(np.mean(step2[flattest] ** 2))
+    ratio = power2 / power1 if power1 > 1e-12 else math.nan  # a constant image: no noise
+    return NoiseMeasure(ratio, math.sqrt(power2), len(fields))
+
+
+def choose_treatment(measure: NoiseMeasure, model: str = AUTO, pd: int | str = AUTO
+                     ) -> Treatment:
+    """The rule: ``model`` (``auto``: :data:`AUTO_MODEL`) at ``pd`` 2 where the noise is
+    correlated, else 1. A ``pd`` given as a number wins over the measurement."""
+    name = AUTO_MODEL if model == AUTO else str(model)
+    if pd != AUTO:
+        return Treatment(name, int(pd), "--pd given")
+    if not measure.measured:
+        return Treatment(name, 1, "no noise measured (image too small, constant or clipped)")
+    figure = f"2-px/1-px difference variance {measure.ratio:.2f}"
+    if measure.ratio > CORRELATED_RATIO:
+        return Treatment(name, 2, f"noise correlated between neighbours, as in camera photos: "
+                         f"{figure}, above {CORRELATED_RATIO:g}")
+    return Treatment(name, 1, f"spatially white noise: {figure}, white gives 1")
+
+
+def _sample_blocks(pixels: np.ndarray) -> np.ndarray:
+    """(N, BLOCK, BLOCK) float32 fields: blocks on a grid, evenly sampled, each channel alone."""
+    height, width, channels = pixels.shape
+    rows, cols = height // BLOCK, width // BLOCK
+    if rows * cols == 0:
+        return np.empty((0, BLOCK, BLOCK), np.float32)
+    index = np.unique(np.linspace(0, rows * cols - 1, min(rows * cols, MAX_BLOCKS)).astype(int))
+    grid = pixels[:rows * BLOCK, :cols * BLOCK].reshape(rows, BLOCK, cols, BLOCK, channels)
+    blocks = grid[index // cols, :, index % cols].astype(np.float32)  # (N, BLOCK, BLOCK, C)
+    fields = blocks.transpose(0, 3, 1, 2).reshape(-1, BLOCK, BLOCK)
+    flat = fields.reshape(len(fields), -1)
+    unclipped = (flat.min(axis=1) > 0.5) & (flat.max(axis=1) < 254.5)
+    return fields[unclipped] if unclipped.sum() >= 16 else fields
+
+
+def _diagonal_difference(fields: np.ndarray, step: int) -> np.ndarray:
+    """(a - b - c + d) / 2 over squares of side ``step``: variance sigma^2 for white noise."""
+    return (fields[:, :-step, :-step] - fields[:, :-step, step:]
+            - fields[:, step:, :-step] + fields[:, step:, step:]) / 2
