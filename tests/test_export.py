@@ -64,7 +64,8 @@ def test_exports_denoise_through_weights_and_tile_like_the_checkpoint(tmp_path, 
     ok("export", "photo", tmp_path / "m.onnx")
     ok("export", "photo", tmp_path / "m.ts")
     outs = {}
-    for name, extra in [("pt", ["--model", "photo"]), ("onnx", ["--weights", tmp_path / "m.onnx"]),
+    for name, extra in [("pt", ["--model", "photo", "--pd", "1"]),
+                        ("onnx", ["--weights", tmp_path / "m.onnx"]),
                         ("ts", ["--weights", tmp_path / "m.ts", "--tile", "32"])]:
         ok("denoise", tmp_path / "x.png", "-o", tmp_path / f"{name}.png", *extra)
         outs[name] = np.asarray(Image.open(tmp_path / f"{name}.png")).astype(int)

@@ -13,6 +13,7 @@ from conftest import noisy_stack
 import n2n.io.zarr_images
 from n2n.cli import main
 from n2n.errors import N2NError
+from n2n.inference.auto import AutoDenoiser
 from n2n.inference.denoiser import Denoiser, denoise_image
 from n2n.inference.files import denoise_file
 from n2n.io.images import Image, read_image, to_array, write_image
@@ -92,7 +93,7 @@ def test_cli_writes_a_png_with_alpha_as_four_channels(tmp_path, photo):
     assert main(["denoise", str(tmp_path / "a.png"), "-o", str(tmp_path / "a.zarr"),
                  "--tile", "64"]) == 0
     array, axes, _, _ = read_ome_zarr(tmp_path / "a.zarr")
-    expected = to_array(denoise_image(Denoiser(load_bundled(), tile=64),
+    expected = to_array(denoise_image(AutoDenoiser(tile=64),  # the command's default
                                       read_image(tmp_path / "a.png")))
     assert axes == "cyx" and np.array_equal(array, np.moveaxis(expected, -1, 0))
     assert np.array_equal(array[3], alpha)

@@ -31,15 +31,23 @@ def _noisy(device: str) -> Denoise:
     return lambda noisy, sigma: noisy
 
 
-def _bundled(model: str) -> Callable[[str], Denoise]:
+def _bundled(model: str, pd: int | None = None) -> Callable[[str], Denoise]:
     def build(device: str) -> Denoise:
         from n2n.inference.denoiser import Denoiser
         from n2n.models.bundled import load_bundled
 
-        denoiser = Denoiser(load_bundled(model), device)
+        denoiser = Denoiser(load_bundled(model), device, pd=pd)
         return lambda noisy, sigma: denoiser(noisy)
 
     return build
+
+
+def _auto(device: str) -> Denoise:
+    """What ``n2n denoise`` does by default: the treatment chosen per image."""
+    from n2n.inference.auto import AutoDenoiser
+
+    denoiser = AutoDenoiser(device=device)
+    return lambda noisy, sigma: denoiser(noisy)
 
 
 def _scratch(device: str) -> Denoise:
@@ -136,9 +144,17 @@ def _wavelet(device: str) -> Denoise:
 
 METHODS = {m.name: m for m in (
     Method("noisy", _noisy, "the input itself"),
+    Method("n2n-auto", _auto, "n2n denoise's default: model and pixel-shuffle factor chosen "
+           "per image from its noise (photo-plus, pd 1 or 2)"),
     Method("n2n-lite", _bundled("photo"), "bundled photo model (Noise2Noise, blind sigma 5-55)"),
+    Method("n2n-lite-pd2", _bundled("photo", 2), "bundled photo model at pixel-shuffle factor 2 "
+           "(for correlated noise)"),
     Method("n2n-photo-plus", _bundled("photo-plus"), "bundled quality photo model (the paper's "
            "U-Net, Noise2Noise, blind sigma 5-55)"),
+    Method("n2n-photo-plus-pd2", _bundled("photo-plus", 2), "bundled quality photo model at "
+           "pixel-shuffle factor 2"),
+    Method("n2n-photo-plus-pd3", _bundled("photo-plus", 3), "bundled quality photo model at "
+           "pixel-shuffle factor 3"),
     Method("n2n-confocal", _bundled("confocal"), "bundled 1-channel microscopy model (Noise2Noise "
            "on FMD confocal bursts)"),
     Method("n2n-scratch", _scratch, "bundled from-scratch framework U-Net (EE-559 32x32 data)"),

@@ -123,7 +123,8 @@ def default_methods() -> list[str]:
     """All methods, BM3D only when its optional package is installed."""
     import importlib.util
 
-    optional = ("n2n-confocal", "bm3d-vst")  # for real or microscopy data: name them
+    optional = ("n2n-confocal", "bm3d-vst", "n2n-lite-pd2", "n2n-photo-plus-pd2",
+                "n2n-photo-plus-pd3")  # for real, camera or microscopy data: name them
     names = [n for n in METHODS if n not in optional
              and (n != "bm3d" or importlib.util.find_spec("bm3d"))]
     return [*names, "zero-shot"]

@@ -167,6 +167,110 @@ class PoissonGaussian(Noise):
         return f"poisson-gaussian:{_fmt(self.a)},{_fmt(self.b)}"
 
 
+@dataclass(frozen=True)
+class Camera(Noise):
+    """Camera noise: Poisson-Gaussian noise added on a Bayer mosaic and carried through a
+    camera's pipeline (Brooks et al., CVPR 2019, "Unprocessing Images for Learned Raw
+    Denoising"). The clean sRGB image is "unprocessed" with camera settings drawn per image
+    (sRGB tone curve, colour matrix, white balance) to linear raw; noise of variance
+    ``shot * raw + read`` is drawn at each RGGB site (``shot`` log-uniform in its range, on the
+    0..1 raw scale, ``read`` from Brooks's fit to real sensors), interpolated bilinearly as
+    demosaicking does (the neighbour correlation of camera photos), and carried forward through
+    white balance, colour matrix and the tone curve's slope at the clean value. That first-order
+    propagation keeps the noise zero-mean, as Noise2Noise needs (the curve itself would darken
+    the mean of noisy targets). ``jpeg`` (a quality range) stores each result as a JPEG of
+    drawn quality, clipped to 8 bits as JPEG files are."""
+
+    shot: Range  # e.g. 1e-4 (bright daylight) to 1.2e-2 (dim light)
+    jpeg: Range | None = None
+
+    def __call__(self, clean, generator=None):
+        gray = clean.shape[-3] == 1
+        rgb = clean.expand(*clean.shape[:-3], 3, *clean.shape[-2:]) if gray else clean
+        ccm, gains, shot, read = _camera_settings(rgb, self.shot, generator)
+        linear = _srgb_to_linear((rgb / 255.0).clamp(0, 1))
+        raw = torch.einsum("...ij,...jhw->...ihw", torch.linalg.inv(ccm), linear) / gains
+        variance = shot * raw.clamp(min=0) + read
+        noise = torch.randn(raw.shape, generator=generator, device=raw.device) * variance.sqrt()
+        linear_noise = torch.einsum("...ij,...jhw->...ihw", ccm,
+                                    gains * _demosaic(noise * _bayer_sites(raw)))
+        noise = 255.0 * _srgb_slope(linear) * linear_noise
+        noisy = clean + (noise.mean(dim=-3, keepdim=True) if gray else noise)
+        return noisy if self.jpeg is None else _jpeg(noisy, self.jpeg, generator)
+
+    @property
+    def spec(self) -> str:
+        quality = "" if self.jpeg is None else f",{_fmt(self.jpeg)}"
+        return f"camera:{_fmt(self.shot)}{quality}"
+
+
+def _camera_settings(images: torch.Tensor, shot: Range, generator: torch.Generator | None):
+    """A camera per image: colour matrix (a saturation boost, rows summing to 1), red and blue
+    white-balance gains (as Brooks draws them), shot noise (log-uniform) and read noise, shaped
+    to broadcast over (..., 3, H, W)."""
+    device, batch = images.device, images.shape[:-3]
+    u = torch.rand(*batch, 4, generator=generator, device=device)
+    saturation = (0.2 + 0.6 * u[..., 0])[..., None, None]
+    ccm = (1 + saturation) * torch.eye(3, device=device) - saturation / 3
+    gains = torch.stack([1.9 + 0.5 * u[..., 1], torch.ones_like(u[..., 1]),
+                         1.5 + 0.4 * u[..., 2]], dim=-1)[..., None, None]
+    low, high = np.log(max(shot[0], 1e-8)), np.log(max(shot[1], 1e-8))
+    log_shot = (low + (high - low) * u[..., 3])[..., None, None, None]
+    jitter = torch.randn(log_shot.shape, generator=generator, device=device)
+    log_read = 2.18 * log_shot + 1.2 + 0.26 * jitter
+    scale = 0.0 if shot[1] <= 0 else 1.0  # camera:0 is the noise-free round trip
+    return ccm, gains, scale * log_shot.exp(), scale * log_read.exp()
+
+
+def _srgb_to_linear(srgb: torch.Tensor) -> torch.Tensor:
+    """The inverse of the sRGB tone curve, 0..1 in and out."""
+    return torch.where(srgb <= 0.04045, srgb / 12.92, ((srgb + 0.055) / 1.055) ** 2.4)
+
+
+def _srgb_slope(linear: torch.Tensor) -> torch.Tensor:
+    """The sRGB tone curve's derivative at ``linear`` (0..1): how it scales small noise."""
+    return torch.where(linear <= 0.0031308, torch.full_like(linear, 12.92),
+                       1.055 / 2.4 * linear.clamp(min=0.0031308) ** (1 / 2.4 - 1))
+
+
+def _bayer_sites(raw: torch.Tensor) -> torch.Tensor:
+    """1 where an RGGB mosaic samples a channel, else 0: (3, H, W)."""
+    height, width = raw.shape[-2:]
+    y = torch.arange(height, device=raw.device)[:, None] % 2
+    x = torch.arange(width, device=raw.device)[None, :] % 2
+    return torch.stack([(y == 0) & (x == 0), (y + x) == 1, (y == 1) & (x == 1)]).to(raw.dtype)
+
+
+def _demosaic(sparse: torch.Tensor) -> torch.Tensor:
+    """Bilinear demosaicking of a (..., 3, H, W) mosaic holding each channel at its sites."""
+    shape = sparse.shape
+    x = sparse.reshape(-1, 3, *shape[-2:])
+    rb = torch.tensor([[1, 2, 1], [2, 4, 2], [1, 2, 1]], dtype=x.dtype, device=x.device) / 4
+    g = torch.tensor([[0, 1, 0], [1, 4, 1], [0, 1, 0]], dtype=x.dtype, device=x.device) / 4
+    kernels = torch.stack([rb, g, rb])[:, None]  # (3, 1, 3, 3), one per channel
+    padded = torch.nn.functional.pad(x, (1, 1, 1, 1), mode="reflect")
+    return torch.nn.functional.conv2d(padded, kernels, groups=3).reshape(shape)
+
+
+def _jpeg(noisy: torch.Tensor, quality: Range, generator: torch.Generator | None
+          ) -> torch.Tensor:
+    """Each image stored as a JPEG of a quality drawn in ``quality`` (clipped to 8 bits, as a
+    JPEG file is) and decoded back to float."""
+    import io
+
+    flat = quantize(noisy).reshape(-1, *noisy.shape[-3:]).cpu()
+    q = _per_image(quality, flat.float(), generator).flatten().round().int().tolist()
+    out = []
+    for image, level in zip(flat, q, strict=True):
+        buffer = io.BytesIO()
+        array = image.permute(1, 2, 0).numpy()
+        PILImage.fromarray(array[:, :, 0] if array.shape[2] == 1 else array).save(
+            buffer, format="JPEG", quality=int(level))
+        decoded = np.asarray(PILImage.open(buffer), dtype=np.float32)
+        out.append(torch.from_numpy(decoded.reshape(array.shape)).permute(2, 0, 1))
+    return torch.stack(out).reshape(noisy.shape).to(noisy.device)
+
+
 def quantize(noisy: torch.Tensor) -> torch.Tensor:
     """Round and clip to uint8, as a camera or the EE-559 data would store a capture."""
     return noisy.round().clamp(0, 255).to(torch.uint8)
@@ -184,8 +288,10 @@ def parse_noise(spec: str) -> Noise:
     spec : str
         ``kind:value`` or ``kind:low-high`` (a range: one value drawn per image), kind one of
         ``gaussian`` (sigma), ``poisson`` (peak photons), ``impulse`` (fraction), ``text``
-        (coverage); or ``poisson-gaussian:A,B`` (variance A * x + B; each may be a range).
-        All on the 0..255 scale.
+        (coverage); or ``poisson-gaussian:A,B`` (variance A * x + B; each may be a range),
+        all on the 0..255 scale; or ``camera:SHOT[,QUALITY]`` (:class:`Camera`: shot noise on
+        the 0..1 raw scale, e.g. ``camera:0.0001-0.012``, and a JPEG quality range, e.g.
+        ``camera:0.0001-0.012,75-95``).
 
     Returns
     -------
@@ -208,10 +314,15 @@ def parse_noise(spec: str) -> Noise:
                            "A*x + B on the 0..255 scale), e.g. poisson-gaussian:0.5,4")
         return PoissonGaussian(_parse_range(spec, "A", parts[0], 0.0, 1e4),
                                _parse_range(spec, "B", parts[1], 0.0, 1e6))
+    if kind == "camera" and sep:
+        shot, _, quality = value.partition(",")
+        return Camera(_parse_range(spec, "shot", shot, 0.0, 1.0),
+                      _parse_range(spec, "JPEG quality", quality, 1.0, 100.0) if quality
+                      else None)
     if kind not in _KINDS or not sep:
         choices = ", ".join(f"{k}:<{v[1]}>" for k, v in _KINDS.items())
         raise N2NError(f"noise spec '{spec}': expected one of {choices}, "
-                       "poisson-gaussian:<A>,<B>")
+                       "poisson-gaussian:<A>,<B>, camera:<shot>[,<JPEG quality>]")
     cls, name, lowest, highest = _KINDS[kind]
     return cls(_parse_range(spec, name, value, lowest, highest))
 

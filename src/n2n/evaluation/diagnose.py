@@ -20,6 +20,7 @@ import numpy as np
 from scipy import ndimage
 
 from n2n.errors import N2NError
+from n2n.inference.treatment import Treatment, choose_treatment, measure_noise
 
 CORRELATION_RADIUS = 3  # lags shown and searched, in pixels
 CORRELATION_THRESHOLD = 0.1  # |normalised autocorrelation| above this at a lag = correlated
@@ -64,6 +65,7 @@ class Diagnosis:
     correlation_length: int  # largest lag (px) with |correlation| >= threshold; 0 = white
     white: bool
     recommendation: list[str] = field(default_factory=list)
+    treatment: dict | None = None  # what 'n2n denoise' would choose for a single image
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -198,7 +200,9 @@ def diagnose_image(image: np.ndarray, name: str = "image") -> Diagnosis:
     length = correlation_length(corr)
     if length > 0:
         model, curve = _fit_diagonal(image, step=min(length, CORRELATION_RADIUS) + 1)
-    return _finish(f"{name}: single image", model, curve, corr, image, burst=False)
+    treatment = choose_treatment(measure_noise(image))
+    return _finish(f"{name}: single image", model, curve, corr, image, burst=False,
+                   treatment=treatment)
 
 
 def _fit_diagonal(image: np.ndarray, step: int) -> tuple[NoiseModel, VarianceCurve]:
@@ -214,17 +218,21 @@ def _fit_diagonal(image: np.ndarray, step: int) -> tuple[NoiseModel, VarianceCur
 
 
 def _finish(source: str, model: NoiseModel, curve: VarianceCurve, corr: np.ndarray,
-            intensity: np.ndarray, burst: bool) -> Diagnosis:
+            intensity: np.ndarray, burst: bool, treatment: Treatment | None = None
+            ) -> Diagnosis:
     length = correlation_length(corr)
     std = float(np.sqrt(model.variance(intensity).mean()))
     diagnosis = Diagnosis(source, model, std, curve, corr.round(4).tolist(), length,
-                          length == 0)
+                          length == 0, treatment=treatment.to_json() if treatment else None)
     diagnosis.recommendation = recommend(diagnosis, float(intensity.mean()), burst)
     return diagnosis
 
 
 def recommend(d: Diagnosis, mean_intensity: float, burst: bool) -> list[str]:
-    """Plain-words advice: which data and mode to train with, and why."""
+    """Plain-words advice: how the image will be denoised, which data and mode to train
+    with, and why. Correlated noise gets pixel-shuffle factor 2, the automatic rule's
+    (:mod:`n2n.inference.treatment`): 3 puts some camera photos below their input, whatever
+    the correlation length."""
     lines = []
     shot = d.noise_model.a * mean_intensity
     if shot > max(d.noise_model.b, 0.0):
@@ -234,7 +242,10 @@ def recommend(d: Diagnosis, mean_intensity: float, burst: bool) -> list[str]:
     else:
         lines.append(f"Noise is close to signal-independent (std about {d.noise_std:.2g} on the "
                      "0..255 scale).")
-    pd = min(4, d.correlation_length + 1)
+    pd = 2  # for correlated noise, whatever its length (see the docstring)
+    if d.treatment:
+        lines.append(f"n2n denoise (by default) uses {d.treatment['model']} --pd "
+                     f"{d.treatment['pd']}: {d.treatment['reason']}.")
     if burst:
         lines.append("You have aligned captures of the scene: train Noise2Noise on them, "
                      "n2n train RUN --bursts DIR (pairs of captures have independent noise "

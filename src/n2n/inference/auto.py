@@ -75,6 +75,12 @@ class AutoDenoiser:
                                             pd=treatment.pd, fast=self.fast)
         return self._denoisers[key]
 
+    def settle(self, sample: np.ndarray) -> Denoiser:
+        """The Denoiser for a whole file, chosen from ``sample`` (part of it, 0..255): one
+        treatment for all of a stack's planes or a streamed image's strips."""
+        self.last = self.choose(sample)
+        return self.denoiser_for(self.last)
+
     def __call__(self, pixels: np.ndarray, tiled: bool | None = None, clip: bool = True
                  ) -> np.ndarray:
         """As :meth:`Denoiser.__call__`, with the treatment chosen for ``pixels``."""

@@ -18,12 +18,14 @@ from pathlib import Path
 import numpy as np
 
 from n2n.errors import N2NError, decoder_errors
+from n2n.inference.auto import AutoDenoiser
 from n2n.inference.denoiser import Denoiser, denoise_image
 from n2n.inference.stacks import denoised_blocks
 from n2n.inference.strips import denoised_rows, row_blocks
 from n2n.io import png_rows, tiff_stacks, zarr_images
 from n2n.io.images import (
     IMAGE_SUFFIXES,
+    array_to_image,
     check_size,
     read_image,
     to_array,
@@ -31,8 +33,10 @@ from n2n.io.images import (
 )
 from n2n.io.outputs import claim_outputs
 
+SAMPLE_SIDE = 1024  # rows (and columns) of the sample an AutoDenoiser chooses from
 
-def denoise_file(denoiser: Denoiser, source: str | Path, target: str | Path, *,
+
+def denoise_file(denoiser: Denoiser | AutoDenoiser, source: str | Path, target: str | Path, *,
                  overwrite: bool = False, stream_pixels: int | None = None) -> None:
     """Denoise the image file ``source`` into ``target`` (written atomically), the writer
     picked by their formats; images of at least ``stream_pixels`` pixels (default
@@ -46,6 +50,7 @@ def denoise_file(denoiser: Denoiser, source: str | Path, target: str | Path, *,
     """
     source, target = Path(source), Path(target)
     claim_outputs([target], [source], overwrite=overwrite)
+    denoiser = _settled(denoiser, source, stream_pixels)
     if target.suffix.lower() == zarr_images.ZARR_SUFFIX:
         _to_zarr(denoiser, source, target, stream_pixels, overwrite)
     elif _is_tiff_job(source, target):
@@ -75,6 +80,44 @@ def output_paths(inputs: list[Path], output: Path, given: Sequence[str | Path] =
     claim_outputs(targets, [*inputs, *given], overwrite=overwrite)
     (output.parent if single_file else output).mkdir(parents=True, exist_ok=True)
     return targets
+
+
+def _settled(denoiser: Denoiser | AutoDenoiser, source: Path, stream_pixels: int | None
+             ) -> Denoiser | AutoDenoiser:
+    """For a file denoised in parts (a TIFF stack's planes, a large image's strips), an
+    AutoDenoiser's choice made once from a sample, so that every part is treated alike; else
+    the denoiser as given (an AutoDenoiser then chooses from the whole image)."""
+    if not isinstance(denoiser, AutoDenoiser):
+        return denoiser
+    try:
+        sample = _sample(source, stream_pixels)
+    except N2NError:
+        return denoiser  # reading the file for real will name the problem
+    return denoiser if sample is None else denoiser.settle(sample)
+
+
+def _sample(source: Path, stream_pixels: int | None, side: int = SAMPLE_SIDE
+            ) -> np.ndarray | None:
+    """The first ``side`` rows of a PNG that streams, or the central ``side`` x ``side`` crop of
+    a TIFF stack's (or a large TIFF's) first plane, as (h, w, C) pixels on the 0..255 scale;
+    None for a file that is read whole."""
+    if source.suffix.lower() == ".png":
+        if not png_rows.streams_png(source, stream_pixels):
+            return None
+        (_, height, planes, alpha, depth), rows = png_rows.decode_rows(source)
+        strip = np.stack([next(rows) for _ in range(min(side, height))])[:, :, :planes - alpha]
+        return strip.astype(np.float32) * (255.0 / (2**depth - 1))
+    if source.suffix.lower() not in tiff_stacks.TIFF_SUFFIXES:
+        return None
+    layout = tiff_stacks.read_layout(source)
+    height, width = layout.height_width
+    large = height * width >= (png_rows.STREAM_PIXELS if stream_pixels is None else stream_pixels)
+    if layout.planes == 1 and not large or layout.samples_are_channels:
+        return None
+    top, left = max(0, (height - side) // 2), max(0, (width - side) // 2)
+    with decoder_errors(source):
+        plane = next(tiff_stacks.read_planes(source, layout))
+        return array_to_image(source, np.asarray(plane[top:top + side, left:left + side])).pixels
 
 
 def _is_tiff_job(source: Path, target: Path) -> bool:

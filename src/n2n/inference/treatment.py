@@ -68,7 +68,7 @@ class Treatment:
 def measure_noise(pixels: np.ndarray) -> NoiseMeasure:
     """The rule's statistic for an (H, W, C) image on the 0..255 scale, from at most
     :data:`MAX_BLOCKS` blocks of :data:`BLOCK` pixels (a few milliseconds at any size);
-    blocks touching 0 or 255 (clipped noise) are left out while enough others remain."""
+    blocks with pixels clipped at 0 or 255 are left out while enough others remain."""
     fields = _sample_blocks(np.asarray(pixels))
     if len(fields) < 4:
         return NoiseMeasure(math.nan, math.nan, len(fields))
@@ -110,8 +110,8 @@ def _sample_blocks(pixels: np.ndarray) -> np.ndarray:
     blocks = grid[index // cols, :, index % cols].astype(np.float32)  # (N, BLOCK, BLOCK, C)
     fields = blocks.transpose(0, 3, 1, 2).reshape(-1, BLOCK, BLOCK)
     flat = fields.reshape(len(fields), -1)
-    unclipped = (flat.min(axis=1) > 0.5) & (flat.max(axis=1) < 254.5)
-    return fields[unclipped] if unclipped.sum() >= 16 else fields
+    unclipped = np.mean((flat <= 0) | (flat >= 255), axis=1) < 0.02  # cut noise is no noise
+    return fields[unclipped] if unclipped.sum() >= MIN_FLAT else fields
 
 
 def _diagonal_difference(fields: np.ndarray, step: int) -> np.ndarray:
