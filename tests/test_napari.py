@@ -76,16 +76,16 @@ def test_denoise_equals_denoise_array_and_carries_the_layer(qtbot, viewer):
     assert tuple(out.translate) == (0, 4, 4) and widget.progress.value == 3
 
 
-def test_rgb_layers_go_through_the_photo_model(qtbot, viewer):
+def test_rgb_layers_go_through_the_automatic_photo_treatment(qtbot, viewer):
     from skimage import data
 
     photo = data.astronaut()[:80, :96]
     layer = viewer.add_image(photo, name="astronaut", rgb=True)
     widget = DenoiseWidget(viewer)
     widget.layer.value = layer
-    assert widget.model_name(layer) == "photo"
+    assert widget.model_name(layer) == "photo-plus"
     run_denoise(qtbot, widget, viewer)
-    expected = n2n.denoise_array(photo, "photo", channel_axis=-1)
+    expected = n2n.denoise_array(photo, channel_axis=-1)  # the same choice as the API's
     np.testing.assert_array_equal(viewer.layers["astronaut denoised"].data, expected)
 
 

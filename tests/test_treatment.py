@@ -12,15 +12,15 @@ from scipy import ndimage
 from skimage import data as skdata
 
 from n2n.cli import main
-from n2n.inference.auto import AutoDenoiser
-from n2n.inference.denoiser import Denoiser
-from n2n.inference.files import denoise_file
-from n2n.inference.treatment import (
+from n2n.evaluation.treatment import (
     AUTO_MODEL,
     CORRELATED_RATIO,
     choose_treatment,
     measure_noise,
 )
+from n2n.inference.auto import AutoDenoiser
+from n2n.inference.denoiser import Denoiser
+from n2n.inference.files import denoise_file
 from n2n.io.images import Image, read_image, write_image
 from n2n.models.bundled import load_bundled
 

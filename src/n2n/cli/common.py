@@ -43,7 +43,7 @@ def pd_option(text: str) -> int | str:
 def model_and_pd(args: argparse.Namespace) -> tuple[str | Path, int | str | None]:
     """The model file or bundled name the options name, and the pixel-shuffle factor: a
     number, ``auto`` (the default for bundled models) or None (a checkpoint's own)."""
-    from n2n.inference.treatment import AUTO, AUTO_MODEL
+    from n2n.evaluation.treatment import AUTO, AUTO_MODEL
 
     model = args.weights or (AUTO_MODEL if args.model == AUTO else args.model)
     return model, args.pd if args.pd is not None or args.weights else AUTO
@@ -52,9 +52,9 @@ def model_and_pd(args: argparse.Namespace) -> tuple[str | Path, int | str | None
 def load_denoiser(args: argparse.Namespace, tile: int = 512):
     """The Denoiser of ``--weights`` or the bundled ``--model``; an AutoDenoiser where the model
     or the pixel-shuffle factor is chosen per image (``auto``, the default for bundled models)."""
+    from n2n.evaluation.treatment import AUTO
     from n2n.inference.auto import AutoDenoiser
     from n2n.inference.denoiser import Denoiser
-    from n2n.inference.treatment import AUTO
     from n2n.inference.weights import load_weights
 
     model, pd = model_and_pd(args)

@@ -134,8 +134,8 @@ def zero_shot_settings(args: argparse.Namespace) -> dict[str, object]:
 
 
 def _denoise_on_dask(args: argparse.Namespace) -> int:
+    from n2n.evaluation.treatment import AUTO
     from n2n.inference.cluster import choose_on_sample, denoise_on_dask
-    from n2n.inference.treatment import AUTO
     from n2n.inference.weights import load_weights
 
     if len(args.inputs) != 1 or args.zero_shot:

@@ -20,7 +20,7 @@ import numpy as np
 from scipy import ndimage
 
 from n2n.errors import N2NError
-from n2n.inference.treatment import Treatment, choose_treatment, measure_noise
+from n2n.evaluation.treatment import Treatment, choose_treatment, measure_noise
 
 CORRELATION_RADIUS = 3  # lags shown and searched, in pixels
 CORRELATION_THRESHOLD = 0.1  # |normalised autocorrelation| above this at a lag = correlated
@@ -231,7 +231,7 @@ def _finish(source: str, model: NoiseModel, curve: VarianceCurve, corr: np.ndarr
 def recommend(d: Diagnosis, mean_intensity: float, burst: bool) -> list[str]:
     """Plain-words advice: how the image will be denoised, which data and mode to train
     with, and why. Correlated noise gets pixel-shuffle factor 2, the automatic rule's
-    (:mod:`n2n.inference.treatment`): 3 puts some camera photos below their input, whatever
+    (:mod:`n2n.evaluation.treatment`): 3 puts some camera photos below their input, whatever
     the correlation length."""
     lines = []
     shot = d.noise_model.a * mean_intensity

@@ -9,13 +9,17 @@ import torch
 
 from n2n.device import resolve_device
 from n2n.errors import N2NError
+from n2n.evaluation.treatment import AUTO, AUTO_MODEL
+from n2n.inference.auto import AutoDenoiser
 from n2n.inference.denoiser import Denoiser
 from n2n.inference.weights import load_weights
+from n2n.models.bundled import is_bundled_name
 
 
-def denoise_array(array: np.ndarray, model: str | Path | torch.nn.Module = "photo", *,
+def denoise_array(array: np.ndarray, model: str | Path | torch.nn.Module = AUTO, *,
                   channel_axis: int | None = None, data_range: float | None = None,
-                  device: str = "auto", tile: int = 512) -> np.ndarray:
+                  device: str = "auto", tile: int = 512, pd: int | str | None = None
+                  ) -> np.ndarray:
     """Denoise a numpy image or stack of images with a bundled or trained model.
 
     Parameters
@@ -25,8 +29,9 @@ def denoise_array(array: np.ndarray, model: str | Path | torch.nn.Module = "phot
         besides the last two spatial ones (and the channel axis) is a plane of a stack, denoised
         one by one (Z, T, a batch).
     model : str, path or model
-        A bundled model's name (``photo``, ``photo-plus``, ``confocal``), a checkpoint or
-        export file, or a loaded model.
+        ``auto`` (the default: chosen from the noise, as ``n2n denoise`` does), a bundled
+        model's name (``photo``, ``photo-plus``, ``confocal``), a checkpoint or export file, or
+        a loaded model.
     channel_axis : int, optional
         The axis holding the channels, as in scikit-image; None for gray images.
     data_range : float, optional
@@ -35,6 +40,9 @@ def denoise_array(array: np.ndarray, model: str | Path | torch.nn.Module = "phot
         data's (12-bit data in int64 is common).
     device, tile
         Where to run ('auto' takes a GPU if there is one) and the tile size for large images.
+    pd : int or "auto", optional
+        Pixel-shuffle factor; default: ``auto`` (measured) for ``auto`` and bundled names, the
+        model's own for files and loaded models. A stack gets one choice, from its first plane.
 
     Returns
     -------
@@ -60,12 +68,28 @@ def denoise_array(array: np.ndarray, model: str | Path | torch.nn.Module = "phot
     data = np.asarray(array)
     data_range = _check_values(data, data_range)
     data = channels_last(data, channel_axis)
-    network = model if isinstance(model, torch.nn.Module) else load_weights(model)
-    denoiser = Denoiser(network, resolve_device(device), tile=tile)
     planes = data.reshape((-1,) + data.shape[-3:])
+    denoiser = plane_denoiser(model, pd, resolve_device(device), tile, planes[0], data_range)
     out = np.stack([denoise_plane(denoiser, plane, data_range) for plane in planes])
     out = out.reshape(data.shape)
     return np.moveaxis(out, -1, channel_axis) if channel_axis is not None else out[..., 0]
+
+
+def plane_denoiser(model: str | Path | torch.nn.Module, pd: int | str | None,
+                   device: str | torch.device, tile: int, first: np.ndarray, white: float
+                   ) -> Denoiser:
+    """The Denoiser for every plane of a stack whose ``first`` plane is (H, W, C) with
+    ``white`` given: the treatment chosen from that plane where ``model`` or ``pd`` is auto
+    (as :func:`denoise_array` takes them)."""
+    if isinstance(model, torch.nn.Module):
+        return Denoiser(model, device, tile=tile, pd=None if pd in (None, AUTO) else int(pd))
+    name = AUTO_MODEL if str(model) == AUTO else model
+    if pd is None and (str(model) == AUTO or is_bundled_name(model)):
+        pd = AUTO
+    if pd == AUTO:
+        auto = AutoDenoiser(name, AUTO, device, tile=tile)
+        return auto.settle(first.astype(np.float32) * (255.0 / white))
+    return Denoiser(load_weights(name), device, tile=tile, pd=pd)
 
 
 def denoise_plane(denoiser: Denoiser, plane: np.ndarray, white: float,

@@ -1,5 +1,5 @@
 """The default denoiser: each image's treatment (model, pixel-shuffle factor) chosen from the
-noise it measures (:mod:`n2n.inference.treatment`), then run by a :class:`Denoiser` kept for
+noise it measures (:mod:`n2n.evaluation.treatment`), then run by a :class:`Denoiser` kept for
 that treatment."""
 
 from __future__ import annotations
@@ -10,14 +10,14 @@ import numpy as np
 import torch
 
 from n2n.errors import N2NError
-from n2n.inference.denoiser import Denoiser
-from n2n.inference.treatment import (
+from n2n.evaluation.treatment import (
     AUTO,
     UNMEASURED,
     Treatment,
     choose_treatment,
     measure_noise,
 )
+from n2n.inference.denoiser import Denoiser
 from n2n.inference.weights import load_weights
 from n2n.models import PixelModel
 

@@ -22,9 +22,9 @@ import numpy as np
 from torch import nn
 
 from n2n.errors import N2NError, optional_module
+from n2n.evaluation.treatment import Treatment, choose_treatment, measure_noise
 from n2n.inference.arrays import value_of_white
 from n2n.inference.dask_arrays import denoise_dask
-from n2n.inference.treatment import Treatment, choose_treatment, measure_noise
 from n2n.io import zarr_images
 from n2n.io.lazy import dask_array, open_lazy
 from n2n.io.outputs import claim_outputs
@@ -64,7 +64,7 @@ def denoise_on_dask(model: nn.Module, source: str | Path, target: str | Path, *,
 
 def choose_on_sample(source: str | Path, model: str, data_range: float | None = None,
                      side: int = 1024) -> Treatment:
-    """The treatment (:mod:`n2n.inference.treatment`) for the whole of ``source``, chosen once
+    """The treatment (:mod:`n2n.evaluation.treatment`) for the whole of ``source``, chosen once
     from the central ``side`` x ``side`` crop of its middle plane, so that every chunk is
     denoised alike."""
     image = open_lazy(source)

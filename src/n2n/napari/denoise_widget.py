@@ -13,9 +13,9 @@ from napari.qt.threading import thread_worker
 from napari.utils.notifications import show_error, show_info
 
 from n2n.errors import N2NError
-from n2n.inference.arrays import denoise_plane
+from n2n.evaluation.treatment import AUTO_MODEL
+from n2n.inference.arrays import denoise_plane, plane_denoiser
 from n2n.inference.denoiser import Denoiser
-from n2n.inference.weights import load_weights
 from n2n.models.bundled import BUNDLED_MODELS
 from n2n.napari.layers import TrainedModels, follow_layers, image_layers, image_pixels
 
@@ -32,7 +32,7 @@ class DenoiseWidget(Container):
         self.model = ComboBox(label="model", choices=self._model_choices, value=AUTOMATIC)
         self.file = FileEdit(label="model file", mode="r", filter="*.pt *.ts *.onnx",
                              visible=False)
-        self.pd = SpinBox(label="pd (0: model's)", min=0, max=4, value=0)
+        self.pd = SpinBox(label="pd (0: auto)", min=0, max=4, value=0)
         self.tile = SpinBox(label="tile", min=32, max=4096, step=32, value=512)
         self.progress = ProgressBar(label="planes", value=0)
         self.run_button, self.cancel = PushButton(text="Denoise"), PushButton(text="Cancel",
@@ -52,10 +52,11 @@ class DenoiseWidget(Container):
         return [*((n, n) for n in names), *trained, (FILE, FILE)]  # (label, value) pairs
 
     def model_name(self, layer: Any) -> str | Path:
-        """What the choice means for ``layer``: automatic is photo for RGB, confocal for gray."""
+        """What the choice means for ``layer``: automatic is photo-plus for RGB (its pixel-shuffle
+        factor measured, as ``n2n denoise`` does), confocal for gray."""
         choice = self.model.value
         if choice == AUTOMATIC:
-            return "photo" if layer.rgb else "confocal"
+            return AUTO_MODEL if layer.rgb else "confocal"
         if choice == FILE:
             if not self.file.value or not Path(self.file.value).is_file():
                 raise N2NError("choose a model file (a checkpoint .pt, or a .ts/.onnx export)")
@@ -68,13 +69,15 @@ class DenoiseWidget(Container):
         try:
             planes, white = image_pixels(layer)
             name = self.model_name(layer)
-            denoiser = Denoiser(load_weights(name), "cpu", tile=self.tile.value,
-                                pd=self.pd.value or None)
+            # pd 0: measured on the first plane for bundled models, a file's own otherwise
+            denoiser = plane_denoiser(name, self.pd.value or None, "cpu", self.tile.value,
+                                      planes[0], white)
         except N2NError as err:
             show_error(str(err))
             return
         self.progress.max, self.progress.value = len(planes), 0
-        self.status.value = f"{layer.name} with {Path(str(name)).name}"
+        name = f"{Path(str(name)).name} --pd {denoiser.model.config.pd}"
+        self.status.value = f"{layer.name} with {name}"
         self.worker = _denoise_planes(denoiser, planes, white)
         self.worker.yielded.connect(lambda done: setattr(self.progress, "value", done))
         self.worker.returned.connect(lambda out: self._add_result(layer, out, name))
