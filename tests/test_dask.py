@@ -218,3 +218,21 @@ def test_cli_refuses_several_inputs_or_zero_shot(tmp_path):
     result = run_n2n("denoise", tmp_path / "a.tif", tmp_path / "b.tif", "-o",
                      tmp_path / "o.zarr", "--dask")
     assert result.returncode == 2 and "one OME-Zarr image or TIFF stack" in result.stderr
+
+
+def test_the_automatic_treatment_is_chosen_once_from_a_sample_of_the_input(tmp_path):
+    from scipy import ndimage
+
+    from n2n.inference.cluster import choose_on_sample
+
+    rng = np.random.default_rng(0)
+    scene = np.linspace(60, 190, 160)[None, :].repeat(160, axis=0)
+    white = rng.normal(0, 12, (3, 160, 160))
+    blurred = ndimage.convolve(rng.normal(0, 1, (3, 160, 160)),
+                               np.outer([1, 2, 1], [1, 2, 1])[None] / 16.0, mode="wrap")
+    for name, noise in (("white", white), ("camera", blurred * 12 / blurred.std())):
+        tifffile.imwrite(tmp_path / f"{name}.tif", np.clip(scene + noise, 0, 255).astype(np.uint8))
+    white_choice = choose_on_sample(tmp_path / "white.tif", "photo-plus")
+    camera_choice = choose_on_sample(tmp_path / "camera.tif", "photo-plus")
+    assert (white_choice.pd, camera_choice.pd) == (1, 2)
+    assert "correlated" in camera_choice.reason

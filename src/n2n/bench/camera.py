@@ -1,0 +1,119 @@
+"""Camera photos: every fixed treatment against the automatic one, per image, and the noise
+statistics of real captures beside the ``camera:`` synthesis, in one run::
+
+    python -m n2n.bench.camera --real sidd_mini=DIR/noisy,DIR/clean \\
+        --real nam_cbdnet=DIR/noisy,DIR/clean --clean CBSD68 --limit 20 \\
+        --noise gaussian:15 gaussian:25 gaussian:50 --synthetic camera:0.001 camera:0.003,85 \\
+        [--threads 2] [-o camera.json]
+
+For each set: mean PSNR of the noisy input, of ``photo`` and ``photo-plus`` at pixel-shuffle
+factors 1-3 and of the automatic choice, its worst gain over the input, what it chose and why,
+and the share of the time the choice took. The statistics (``n2n diagnose``'s correlation at
+lags 1 and 2, the rule's 2-px/1-px ratio) are measured on the noisy images alone.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from n2n.bench.measure import machine
+from n2n.data.noise import parse_noise
+from n2n.errors import N2NError
+from n2n.evaluation.diagnose import diagnose_image
+from n2n.evaluation.metrics import psnr
+from n2n.evaluation.scoring import clean_pairs, reference_pairs
+from n2n.evaluation.treatment import choose_treatment, measure_noise
+from n2n.inference.auto import AutoDenoiser
+from n2n.inference.denoiser import Denoiser
+from n2n.io.files import write_text_atomic
+from n2n.models.bundled import load_bundled
+
+FIXED = [(model, pd) for model in ("photo", "photo-plus") for pd in (1, 2, 3)]
+
+
+def noise_statistics(noisy: np.ndarray) -> dict[str, float]:
+    """What ``n2n diagnose`` and the automatic rule read from one noisy image."""
+    corr, r = np.array(diagnose_image(noisy).correlation), 3
+    return {"lag1": float(corr[r, r + 1] + corr[r + 1, r]) / 2,
+            "lag2": float(corr[r, r + 2] + corr[r + 2, r]) / 2,
+            "ratio": measure_noise(noisy).ratio}
+
+
+def score_set(name: str, pairs, fixed: dict, auto: AutoDenoiser) -> dict:
+    """Every treatment on every (name, noisy, clean) of one set: means, worst gains, choices."""
+    rows = []
+    for image, noisy, clean in pairs:
+        row = {"image": image, "noisy": psnr(noisy, clean), **noise_statistics(noisy)}
+        for key, denoiser in fixed.items():
+            row[key] = psnr(denoiser(noisy), clean)
+        start = time.perf_counter()
+        treatment = choose_treatment(measure_noise(noisy))
+        row["choose_s"] = time.perf_counter() - start
+        start = time.perf_counter()
+        row["auto"] = psnr(auto(noisy), clean)
+        row["auto_s"] = time.perf_counter() - start
+        row["treatment"] = treatment.to_json()
+        rows.append(row)
+    columns = ["noisy", *fixed, "auto"]
+    summary = {"set": name, "images": len(rows),
+               **{c: float(np.mean([r[c] for r in rows])) for c in columns},
+               "auto_worst_gain": float(min(r["auto"] - r["noisy"] for r in rows)),
+               "choices": dict(Counter(f"{r['treatment']['model']} pd {r['treatment']['pd']}"
+                                       for r in rows)),
+               "choice_time_share": float(sum(r["choose_s"] for r in rows)
+                                          / sum(r["auto_s"] for r in rows)),
+               **{f"{s}_range": [float(min(r[s] for r in rows)), float(max(r[s] for r in rows))]
+                  for s in ("lag1", "lag2", "ratio")}}
+    print(json.dumps({k: round(v, 3) if isinstance(v, float) else v
+                      for k, v in summary.items()}), flush=True)
+    return {"summary": summary, "images": rows}
+
+
+def data_sets(args: argparse.Namespace):
+    """(name, pairs) for each --real set, each --noise on --clean, each --synthetic on it."""
+    for spec in args.real:
+        name, _, dirs = spec.partition("=")
+        noisy_dir, _, reference_dir = dirs.partition(",")
+        if not (name and noisy_dir and reference_dir):
+            raise N2NError(f"--real '{spec}': expected NAME=NOISY_DIR,REFERENCE_DIR")
+        yield name, list(reference_pairs(noisy_dir, reference_dir))
+    if args.clean:
+        images = sorted(p for p in Path(args.clean).iterdir() if p.suffix.lower() == ".png")
+        for spec in [*args.noise, *args.synthetic]:
+            pairs, _ = clean_pairs(images[:args.limit], parse_noise(spec), args.seed)
+            yield f"{Path(args.clean).name} {spec}", list(pairs)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--real", nargs="*", default=[], metavar="NAME=NOISY,REFERENCE")
+    p.add_argument("--clean", type=Path, help="clean PNG photos for --noise and --synthetic")
+    p.add_argument("--noise", nargs="*", default=["gaussian:15", "gaussian:25", "gaussian:50"])
+    p.add_argument("--synthetic", nargs="*", default=[], help="camera: specs on --clean")
+    p.add_argument("--limit", type=int, help="the first N photos of --clean")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("-o", "--output", type=Path)
+    args = p.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    fixed = {f"{m} pd {pd}": Denoiser(load_bundled(m), pd=pd) for m, pd in FIXED}
+    auto = AutoDenoiser()
+    results = [score_set(name, pairs, fixed, auto) for name, pairs in data_sets(args)]
+    if args.output:
+        record = {"command": "python -m n2n.bench.camera " + " ".join(argv),
+                  "machine": machine(), "sets": results}
+        write_text_atomic(args.output, json.dumps(record, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
