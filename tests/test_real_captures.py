@@ -15,7 +15,9 @@ from n2n.data.pairs import CapturePairs
 from n2n.inference.denoiser import Denoiser
 from n2n.io.images import Image, read_image, write_image
 from n2n.models import ModelConfig, build_model
+from n2n.models.checkpoint import load_model
 from n2n.models.pd import pd_merge, pd_split
+from n2n.training.loop import Validation, validate
 
 
 def write_bursts(root, gray_photo, scenes=2, captures=4, sigma=20.0, seed=0):
@@ -159,3 +161,31 @@ def test_a_run_saved_by_an_older_version_still_resumes(tmp_path, photo_folder):
     torch.save(record, run / "last.pt")
     assert main(["train", str(run), "--resume"]) == 0
     assert len(torch.load(run / "last.pt", weights_only=True)["history"]) == 2
+
+
+def test_any_run_can_be_validated_on_real_captures_and_their_references(tmp_path, photo,
+                                                                       photo_folder, capsys):
+    """A model trained on synthetic noise, chosen by its PSNR on real noisy/reference pairs."""
+    rng = np.random.default_rng(1)
+    for name in ("real_noisy", "real_ref"):
+        (tmp_path / name).mkdir()
+    for i in range(2):
+        write_image(tmp_path / "real_ref" / f"{i}.png", Image(photo))
+        write_image(tmp_path / "real_noisy" / f"{i}.png", Image(np.clip(
+            photo + rng.normal(0, 20, photo.shape), 0, 255).astype(np.float32)))
+    run = tmp_path / "run"
+    assert main(["train", str(run), "--clean", str(photo_folder), "--patch-size", "32",
+                 "--patches-per-epoch", "32", "--batch-size", "16", "--epochs", "1",
+                 "--width", "4", "--val-captured", str(tmp_path / "real_noisy"),
+                 str(tmp_path / "real_ref")]) == 0
+    record = torch.load(run / "best.pt", weights_only=True)
+    noisy = torch.stack([torch.from_numpy(read_image(tmp_path / "real_noisy" / f"{i}.png")
+                                          .pixels).permute(2, 0, 1) for i in range(2)])
+    side = min(photo.shape[:2])  # validation crops to squares that batch
+    assert record["history"][-1]["val_psnr"] == pytest.approx(validate(load_model(
+        run / "best.pt"), Validation(noisy[..., :side, :side], torch.from_numpy(
+            photo[:side, :side]).permute(2, 0, 1)[None].expand(2, -1, -1, -1))), abs=0.05)
+    assert main(["train", str(tmp_path / "run2"), "--clean", str(photo_folder),
+                 "--val-captured", str(tmp_path / "real_noisy"), str(tmp_path / "real_ref"),
+                 "--val", str(photo_folder)]) == 2
+    assert "--val-captured replaces --val and --val-pkl" in capsys.readouterr().err

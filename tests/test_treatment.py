@@ -30,6 +30,11 @@ def scene(size: int = 160) -> np.ndarray:
     return skdata.astronaut()[60:60 + size, 160:160 + size].astype(np.float32)
 
 
+def camera_treatment() -> Denoiser:
+    """What the rule runs on camera noise: photo-plus at --pd 2, then photo at --pd 1."""
+    return Denoiser(load_bundled(AUTO_MODEL), pd=2, refine=load_bundled("photo"))
+
+
 def white_noise(shape, sigma: float, seed: int = 0) -> np.ndarray:
     return np.random.default_rng(seed).normal(0, sigma, shape).astype(np.float32)
 
@@ -97,8 +102,8 @@ def test_auto_denoiser_runs_the_chosen_treatment_and_says_which():
     white = np.clip(scene(96) + white_noise((96, 96, 3), 20), 0, 255)
     camera = np.clip(scene(96) + camera_like_noise((96, 96, 3), 8), 0, 255)
     out = auto(camera)
-    assert auto.last.pd == 2
-    assert np.array_equal(out, Denoiser(load_bundled(AUTO_MODEL), pd=2)(camera))
+    assert (auto.last.pd, auto.last.refine) == (2, "photo")  # then photo at full resolution
+    assert np.array_equal(out, camera_treatment()(camera))
     out = auto(white)
     assert auto.last.pd == 1
     assert np.array_equal(out, Denoiser(load_bundled(AUTO_MODEL), pd=1)(white))
@@ -121,14 +126,14 @@ def test_cli_denoise_reports_each_choice_and_writes_it_to_json(tmp_path, capsys)
     assert main(["denoise", str(tmp_path / "white.png"), str(tmp_path / "camera.png"), "-o",
                  str(tmp_path / "out"), "--json", str(tmp_path / "choices.json")]) == 0
     printed = capsys.readouterr().out
-    assert "camera.png: photo-plus --pd 2 (noise correlated" in printed
+    assert "camera.png: photo-plus --pd 2 --refine (then photo at --pd 1) (noise correlated" \
+        in printed
     assert "white.png: photo-plus --pd 1 (spatially white" in printed
     record = json.loads((tmp_path / "choices.json").read_text())
     pds = {image["input"].rsplit("/", 1)[-1]: image["treatment"]["pd"]
            for image in record["images"]}
     assert pds == {"white.png": 1, "camera.png": 2}
-    expected = Denoiser(load_bundled(AUTO_MODEL), pd=2)(read_image(tmp_path / "camera.png")
-                                                          .pixels)
+    expected = camera_treatment()(read_image(tmp_path / "camera.png").pixels)
     got = read_image(tmp_path / "out" / "camera.png").pixels
     assert np.abs(got - np.clip(np.rint(expected), 0, 255)).max() == 0
 
@@ -174,6 +179,35 @@ def test_a_stack_gets_one_treatment_for_every_plane(tmp_path):
     denoise_file(auto, tmp_path / "stack.tif", tmp_path / "out.tif")
     assert auto.last.pd == 2
     out = tifffile.imread(tmp_path / "out.tif")
-    fixed = Denoiser(load_bundled(AUTO_MODEL), pd=2)
-    expected = np.clip(np.rint(fixed(stack[1, :, :, None].astype(np.float32))), 0, 255)
+    expected = np.clip(np.rint(camera_treatment()(stack[1, :, :, None].astype(np.float32))), 0, 255)
     assert np.array_equal(out[1], expected[:, :, 0].astype(np.uint8))
+
+
+def test_refine_flags_turn_the_second_pass_off_and_on(tmp_path):
+    noisy = np.clip(scene(64) + camera_like_noise((64, 64, 3), 8), 0, 255)
+    write_image(tmp_path / "a.png", Image(noisy))
+    read = read_image(tmp_path / "a.png").pixels
+    runs = {"plain": (["--no-refine"], Denoiser(load_bundled(AUTO_MODEL), pd=2)),
+            "fixed": (["--model", "photo", "--pd", "2", "--refine"],
+                      Denoiser(load_bundled("photo"), pd=2, refine=load_bundled("photo")))}
+    for name, (flags, expected) in runs.items():
+        assert main(["denoise", str(tmp_path / "a.png"), "-o", str(tmp_path / f"{name}.png"),
+                     *flags]) == 0
+        assert np.array_equal(read_image(tmp_path / f"{name}.png").pixels,
+                              np.clip(np.rint(expected(read)), 0, 255)), name
+
+
+def test_refine_needs_a_pixel_shuffled_first_pass(tmp_path, capsys):
+    write_image(tmp_path / "a.png", Image(scene(32)))
+    assert main(["denoise", str(tmp_path / "a.png"), "-o", str(tmp_path / "b.png"),
+                 "--pd", "1", "--refine"]) == 2
+    assert "--refine: a second pass after a pixel-shuffled one" in capsys.readouterr().err
+    assert not (tmp_path / "b.png").exists()
+
+
+def test_a_refined_image_tiles_exactly():
+    noisy = np.clip(scene(150)[:, :131] + camera_like_noise((150, 131, 3), 8), 0, 255)
+    refined = camera_treatment()
+    tiled = Denoiser(load_bundled(AUTO_MODEL), pd=2, refine=load_bundled("photo"), tile=64)
+    assert tiled.margin >= refined.model.receptive_radius + refined.refine.net.receptive_radius
+    assert np.abs(tiled(noisy, tiled=True) - refined(noisy, tiled=False)).max() < 0.02

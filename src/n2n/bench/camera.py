@@ -36,7 +36,15 @@ from n2n.inference.denoiser import Denoiser
 from n2n.io.files import write_text_atomic
 from n2n.models.bundled import load_bundled
 
-FIXED = [(model, pd) for model in ("photo", "photo-plus") for pd in (1, 2, 3)]
+MODELS = ("photo", "photo-plus")
+# (model, pd, refining model): each factor alone, and pd 2 with each full-resolution second pass
+FIXED = ([(m, pd, None) for m in MODELS for pd in (1, 2, 3)]
+         + [(m, 2, r) for m in MODELS for r in MODELS])
+
+
+def treatment_key(model: str, pd: int, refine: str | None) -> str:
+    """A treatment's column name: 'photo-plus pd 2', 'photo-plus pd 2 + photo'."""
+    return f"{model} pd {pd}" + (f" + {refine}" if refine else "")
 
 
 def noise_statistics(noisy: np.ndarray) -> dict[str, float]:
@@ -66,7 +74,8 @@ def score_set(name: str, pairs, fixed: dict, auto: AutoDenoiser) -> dict:
     summary = {"set": name, "images": len(rows),
                **{c: float(np.mean([r[c] for r in rows])) for c in columns},
                "auto_worst_gain": float(min(r["auto"] - r["noisy"] for r in rows)),
-               "choices": dict(Counter(f"{r['treatment']['model']} pd {r['treatment']['pd']}"
+               "choices": dict(Counter(treatment_key(**{k: r["treatment"][k] for k in
+                                                        ("model", "pd", "refine")})
                                        for r in rows)),
                "choice_time_share": float(sum(r["choose_s"] for r in rows)
                                           / sum(r["auto_s"] for r in rows)),
@@ -105,7 +114,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("-o", "--output", type=Path)
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
-    fixed = {f"{m} pd {pd}": Denoiser(load_bundled(m), pd=pd) for m, pd in FIXED}
+    fixed = {treatment_key(m, pd, r): Denoiser(load_bundled(m), pd=pd,
+                                                 refine=load_bundled(r) if r else None)
+             for m, pd, r in FIXED}
     auto = AutoDenoiser()
     results = [score_set(name, pairs, fixed, auto) for name, pairs in data_sets(args)]
     if args.output:

@@ -31,12 +31,14 @@ def _noisy(device: str) -> Denoise:
     return lambda noisy, sigma: noisy
 
 
-def _bundled(model: str, pd: int | None = None) -> Callable[[str], Denoise]:
+def _bundled(model: str, pd: int | None = None, refine: str | None = None
+             ) -> Callable[[str], Denoise]:
     def build(device: str) -> Denoise:
         from n2n.inference.denoiser import Denoiser
         from n2n.models.bundled import load_bundled
 
-        denoiser = Denoiser(load_bundled(model), device, pd=pd)
+        denoiser = Denoiser(load_bundled(model), device, pd=pd,
+                            refine=load_bundled(refine) if refine else None)
         return lambda noisy, sigma: denoiser(noisy)
 
     return build
@@ -145,7 +147,7 @@ def _wavelet(device: str) -> Denoise:
 METHODS = {m.name: m for m in (
     Method("noisy", _noisy, "the input itself"),
     Method("n2n-auto", _auto, "n2n denoise's default: model and pixel-shuffle factor chosen "
-           "per image from its noise (photo-plus, pd 1 or 2)"),
+           "per image from its noise (photo-plus, pd 1, or pd 2 then photo)"),
     Method("n2n-lite", _bundled("photo"), "bundled photo model (Noise2Noise, blind sigma 5-55)"),
     Method("n2n-lite-pd2", _bundled("photo", 2), "bundled photo model at pixel-shuffle factor 2 "
            "(for correlated noise)"),
@@ -153,6 +155,8 @@ METHODS = {m.name: m for m in (
            "U-Net, Noise2Noise, blind sigma 5-55)"),
     Method("n2n-photo-plus-pd2", _bundled("photo-plus", 2), "bundled quality photo model at "
            "pixel-shuffle factor 2"),
+    Method("n2n-photo-plus-pd2-refine", _bundled("photo-plus", 2, "photo"), "bundled quality "
+           "photo model at pixel-shuffle factor 2, then the photo model at full resolution"),
     Method("n2n-photo-plus-pd3", _bundled("photo-plus", 3), "bundled quality photo model at "
            "pixel-shuffle factor 3"),
     Method("n2n-confocal", _bundled("confocal"), "bundled 1-channel microscopy model (Noise2Noise "

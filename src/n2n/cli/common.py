@@ -19,6 +19,10 @@ def add_model_options(p: argparse.ArgumentParser) -> None:
                    "(2 for camera photos, whose noise is spatially correlated), or auto: "
                    "measured per image (the default for bundled models; a --weights "
                    "checkpoint keeps its own unless given)")
+    p.add_argument("--refine", action=argparse.BooleanOptionalAction, help="after a "
+                   "pixel-shuffled pass (--pd 2 or more), a second pass at full resolution that "
+                   "removes the grid the sub-images leave: photo after photo-plus, any other "
+                   "model after itself (default: where --pd auto picks 2)")
     p.add_argument("--no-fast", action="store_true", help="plain float32 inference (default: "
                    "channels-last and, where the processor has it, bfloat16: 2.5-3.1x faster, "
                    "same PSNR to 0.01 dB)")
@@ -55,12 +59,14 @@ def load_denoiser(args: argparse.Namespace, tile: int = 512):
     from n2n.evaluation.treatment import AUTO
     from n2n.inference.auto import AutoDenoiser
     from n2n.inference.denoiser import Denoiser
-    from n2n.inference.weights import load_weights
+    from n2n.inference.weights import load_weights, refiner_for
 
     model, pd = model_and_pd(args)
     if pd == AUTO:
-        return AutoDenoiser(model, AUTO, args.device, tile=tile, fast=not args.no_fast)
-    return Denoiser(load_weights(model), args.device, tile=tile, pd=pd, fast=not args.no_fast)
+        return AutoDenoiser(model, AUTO, args.device, refine=args.refine, tile=tile,
+                            fast=not args.no_fast)
+    return Denoiser(load_weights(model), args.device, tile=tile, pd=pd,
+                    refine=refiner_for(model, args.refine), fast=not args.no_fast)
 
 
 def parse_scales(text: str) -> list[int]:

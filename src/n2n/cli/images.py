@@ -111,6 +111,8 @@ def _zero_shot_denoiser(args: argparse.Namespace):
 
     if args.weights:
         raise N2NError("--zero-shot trains its own network on each image; drop --weights")
+    if args.refine:
+        raise N2NError("--refine is a second pass of a trained model; drop it with --zero-shot")
     if args.pd == "auto":
         raise N2NError("--zero-shot fits each image at one pixel-shuffle factor: give --pd N "
                        "(2 for camera photos), or leave it out for 1")
@@ -136,21 +138,23 @@ def zero_shot_settings(args: argparse.Namespace) -> dict[str, object]:
 def _denoise_on_dask(args: argparse.Namespace) -> int:
     from n2n.evaluation.treatment import AUTO
     from n2n.inference.cluster import choose_on_sample, denoise_on_dask
-    from n2n.inference.weights import load_weights
+    from n2n.inference.weights import load_refiner, load_weights, refiner_for
 
     if len(args.inputs) != 1 or args.zero_shot:
         raise N2NError("--dask denoises one OME-Zarr image or TIFF stack with a trained model; "
                        "give one input and no --zero-shot")
     name, pd = model_and_pd(args)
+    refine = refiner_for(name, args.refine)
     if pd == AUTO:  # chosen once, for every chunk alike
-        treatment = choose_on_sample(args.inputs[0], str(name), args.data_range)
+        treatment = choose_on_sample(args.inputs[0], str(name), args.data_range,
+                                     refine=args.refine)
         print(f"{args.inputs[0]}: {treatment}")
-        pd = treatment.pd
+        pd, refine = treatment.pd, load_refiner(treatment.refine)
     device = "cpu" if args.device == "auto" else args.device  # the workers', not this machine's
     denoise_on_dask(load_weights(name), args.inputs[0], args.output, overwrite=args.overwrite,
                     address=None if args.dask == "local" else args.dask, workers=args.workers,
                     threads_per_worker=args.threads_per_worker, tile=args.tile, pd=pd,
-                    device=device, data_range=args.data_range, progress=True,
+                    refine=refine, device=device, data_range=args.data_range, progress=True,
                     fast=not args.no_fast)
     print(f"wrote {args.output}")
     return 0

@@ -37,9 +37,11 @@ def add_parsers(sub) -> None:
                      help="two folders of noisy captures of the same scenes, matched by name "
                      "(bursts of K = 2)")
     src.add_argument("--noisy", nargs="+", metavar="DIR",
-                     help="single noisy images (with --mode ne2ne: no second capture needed)")
+                     help="single noisy images (with --mode ne2ne or bsn: no second capture "
+                     "needed)")
     p.add_argument("--mode", choices=DATASET_MODES, default="n2n",
-                   help="n2n: pairs (Noise2Noise); ne2ne: Neighbor2Neighbor, single noisy images")
+                   help="n2n: pairs (Noise2Noise); ne2ne: Neighbor2Neighbor, single noisy "
+                   "images; bsn: blind-spot (AP-BSN), single noisy camera photos, with --arch bsn")
     p.add_argument("--reference-name", metavar="FILE", help="for --bursts: the file in each "
                    "scene folder (or <stack stem>_FILE) that is a clean reference, e.g. "
                    "avg50.png; excluded from the captures, used for validation PSNR only")
@@ -53,6 +55,9 @@ def add_parsers(sub) -> None:
                    help="clean validation images (default: hold out 5%% of --clean, or the "
                    "scenes with references of --bursts)")
     p.add_argument("--val-pkl", type=Path, help="EE-559 val_data.pkl (noisy, clean)")
+    p.add_argument("--val-captured", nargs=2, metavar=("NOISY_DIR", "REFERENCE_DIR"),
+                   help="validate on real noise: noisy captures and their references, matched "
+                   "by name (any data source; best.pt is chosen by this PSNR)")
     p.add_argument("--noise", default="gaussian:25", help="for --clean: e.g. gaussian:5-50")
     p.add_argument("--scales", default="1", help="for --clean: box-downsampling factors, "
                    "e.g. 1,2,4 (drawn per patch)")
@@ -89,9 +94,11 @@ def _add_model_options(p: argparse.ArgumentParser) -> None:
                    help="start from these weights, or a bundled model's name (photo, photo-plus, "
                    "confocal), "
                    "to fine-tune; model options are then ignored")
-    p.add_argument("--arch", choices=NETWORKS, default="lite",
-                   help="lite: weight-shared U-Net (fast); n2n: the paper's U-Net (photo-plus); "
-                   "halfres: a wide U-Net after pixel-unshuffle (FFDNet-like)")
+    p.add_argument("--arch", choices=NETWORKS,
+                   help="lite (default; bsn with --mode bsn): weight-shared U-Net (fast); n2n: "
+                   "the paper's U-Net (photo-plus); halfres: a wide U-Net after pixel-unshuffle "
+                   "(FFDNet-like); bsn: a blind-spot network for --mode bsn (--depth: dilated "
+                   "blocks per branch)")
     p.add_argument("--width", type=int, default=24)
     p.add_argument("--depth", type=int, default=4)
     p.add_argument("--residual", action="store_true", help="the network predicts the noise")
@@ -129,7 +136,8 @@ def run_train(args: argparse.Namespace) -> int:
         if model.config.channels != source.channels:
             raise N2NError(f"{config.init}: model has {model.config.channels} channels, the "
                            f"training images {source.channels}")
-        model.config = config.model = replace(model.config, pd=args.pd or model.config.pd)
+        model.config = replace(model.config, pd=args.pd or model.config.pd)
+        config = replace(config, model=model.config)  # checked again, against the mode
     else:  # a fresh model, or the shell a resumed run's weights are loaded into
         model = build_model(replace(config.model, channels=source.channels), seed=config.seed)
         config.model = model.config
@@ -207,7 +215,7 @@ def run_flags(config: TrainConfig) -> dict:
              "arch": model.arch, "width": model.width, "depth": model.depth,
              "residual": model.residual, "linear_output": model.linear_output, "pd": model.pd}
     for name in ("noise", "patch_size", "patches_per_epoch", "gray_fraction", "channels",
-                 "reference_name", "workers", "val", "val_pkl"):
+                 "reference_name", "workers", "val", "val_pkl", "val_captured"):
         flags[name] = getattr(data, name)
     return {k: _same(v, listed=k in SOURCES) for k, v in flags.items()}
 
@@ -238,9 +246,11 @@ def train_config(args: argparse.Namespace) -> TrainConfig:
                       patches_per_epoch=args.patches_per_epoch, scales=parse_scales(args.scales),
                       gray_fraction=args.gray_fraction, channels=args.channels,
                       reference_name=args.reference_name, workers=args.workers, val=args.val,
-                      val_pkl=args.val_pkl)
-    model = ModelConfig(args.arch, data.channels or 3, args.width, args.depth, args.residual,
-                        args.linear_output, args.pd or 1)  # channels: set from the data
+                      val_pkl=args.val_pkl, val_captured=args.val_captured)
+    arch = args.arch or ("bsn" if args.mode == "bsn" else "lite")
+    model = ModelConfig(arch, data.channels or 3, args.width, args.depth, args.residual,
+                        args.linear_output, args.pd or (2 if args.mode == "bsn" else 1))
+    # channels: set from the data; bsn trains at stride 5 and denoises at pd (AP-BSN's 2)
     return TrainConfig(model=model, data=data, mode=args.mode, loss=args.loss,
                        target=args.target, lr=args.lr, lr_patience=args.lr_patience,
                        batch_size=args.batch_size, epochs=args.epochs, minutes=args.minutes,

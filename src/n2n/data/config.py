@@ -44,6 +44,9 @@ class DataConfig:
         Noise spec for ``clean`` (and for noisy versions of ``val`` images).
     val, val_pkl : clean validation images, or an EE-559 ``val_data.pkl``; by default
         ``holdout`` of the clean images, or of the burst scenes that have a reference.
+    val_captured : two folders, real noisy captures and their references matched by name:
+        validation on real noise for any source (e.g. a camera model trained on synthetic
+        camera noise, or on noisy photos alone, chosen by its PSNR on real photos).
 
     Examples
     --------
@@ -63,12 +66,15 @@ class DataConfig:
     workers: int | None = None
     val: list[str] | None = None
     val_pkl: str | None = None
+    val_captured: list[str] | None = None
     holdout: float = 0.05
 
     def __post_init__(self) -> None:
         self.paths = [str(p) for p in self.paths]
         self.val = None if self.val is None else [str(p) for p in self.val]
         self.val_pkl = None if self.val_pkl is None else str(self.val_pkl)
+        self.val_captured = None if self.val_captured is None else [
+            str(p) for p in self.val_captured]
         source = f"{{source:'{self.source}'}}"
         checks = [  # (holds, message, parameters it names)
             (self.source in SOURCES, f"source '{self.source}': choose one of {SOURCES}", ()),
@@ -97,6 +103,12 @@ class DataConfig:
              f"{{val}} (clean images, noise added) does not validate {source}: real captures "
              "validate on the scenes that have a reference ({reference_name}), EE-559 data on "
              "{val_pkl}", ("val", "source", "reference_name", "val_pkl")),
+            (self.val_captured is None or len(self.val_captured) == 2,
+             "{val_captured} takes two folders: noisy captures and their references",
+             "val_captured"),
+            (self.val_captured is None or (self.val is None and self.val_pkl is None),
+             "{val_captured} replaces {val} and {val_pkl}: give one validation set",
+             ("val_captured", "val", "val_pkl")),
             (0.0 < self.holdout < 1.0, f"holdout {self.holdout} must lie strictly in 0..1", ()),
         ]
         for holds, message, params in checks:
@@ -119,7 +131,8 @@ class DataConfig:
         paths = saved[source]
         known = {k: saved[k] for k in ("noise", "patch_size", "patches_per_epoch",
                                        "gray_fraction", "workers", "val", "val_pkl", "channels",
-                                       "reference_name") if saved.get(k) is not None}
+                                       "reference_name", "val_captured")
+                 if saved.get(k) is not None}
         scales = [int(s) for s in str(saved.get("scales", "1")).split(",")]
         return cls(source=source, paths=paths if isinstance(paths, list) else [paths],
                    scales=scales, **known)
@@ -132,6 +145,10 @@ def build_data(config: DataConfig, mode: str = "n2n", seed: int = 0):
     if config.val_pkl:
         noisy, clean = load_ee559_pairs(config.val_pkl)
         val = Validation(noisy.float(), clean.float())
+    if config.val_captured:
+        pairs = bursts_from_pairs(*config.val_captured, channels=config.channels)
+        val = validation_from_references([p.captures[0] for p in pairs],
+                                         [p.captures[1] for p in pairs])
     if config.source == "ee559":
         first, second = load_ee559_pairs(config.paths[0])
         return TensorPairs(first, second), val

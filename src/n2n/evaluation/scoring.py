@@ -116,6 +116,8 @@ def format_table(scores: list[Score]) -> str:
         row = (f"{s.name:<{width}}  {s.noisy_psnr:10.2f}  {s.noisy_ssim:10.4f}  "
                f"{s.psnr:8.2f}  {s.ssim:8.4f}  {s.psnr - s.noisy_psnr:+8.2f}")
         if s.treatment:
+            refine = s.treatment.get("refine")
             row += f"  {s.treatment['model']} pd {s.treatment['pd']}"
+            row += f" + {refine}" if refine else ""
         lines.append(row)
     return "\n".join(lines)

@@ -12,14 +12,14 @@ from n2n.errors import N2NError
 from n2n.evaluation.treatment import AUTO, AUTO_MODEL
 from n2n.inference.auto import AutoDenoiser
 from n2n.inference.denoiser import Denoiser
-from n2n.inference.weights import load_weights
+from n2n.inference.weights import load_weights, refiner_for
 from n2n.models.bundled import is_bundled_name
 
 
 def denoise_array(array: np.ndarray, model: str | Path | torch.nn.Module = AUTO, *,
                   channel_axis: int | None = None, data_range: float | None = None,
-                  device: str = "auto", tile: int = 512, pd: int | str | None = None
-                  ) -> np.ndarray:
+                  device: str = "auto", tile: int = 512, pd: int | str | None = None,
+                  refine: bool | None = None) -> np.ndarray:
     """Denoise a numpy image or stack of images with a bundled or trained model.
 
     Parameters
@@ -43,6 +43,10 @@ def denoise_array(array: np.ndarray, model: str | Path | torch.nn.Module = AUTO,
     pd : int or "auto", optional
         Pixel-shuffle factor; default: ``auto`` (measured) for ``auto`` and bundled names, the
         model's own for files and loaded models. A stack gets one choice, from its first plane.
+    refine : bool, optional
+        A second full-resolution pass after a pixel-shuffled one (photo after photo-plus, any
+        other model after itself; see :class:`~n2n.inference.denoiser.Denoiser`); default:
+        where ``pd`` auto picks 2.
 
     Returns
     -------
@@ -69,27 +73,30 @@ def denoise_array(array: np.ndarray, model: str | Path | torch.nn.Module = AUTO,
     data_range = _check_values(data, data_range)
     data = channels_last(data, channel_axis)
     planes = data.reshape((-1,) + data.shape[-3:])
-    denoiser = plane_denoiser(model, pd, resolve_device(device), tile, planes[0], data_range)
+    denoiser = plane_denoiser(model, pd, resolve_device(device), tile, planes[0], data_range,
+                              refine)
     out = np.stack([denoise_plane(denoiser, plane, data_range) for plane in planes])
     out = out.reshape(data.shape)
     return np.moveaxis(out, -1, channel_axis) if channel_axis is not None else out[..., 0]
 
 
 def plane_denoiser(model: str | Path | torch.nn.Module, pd: int | str | None,
-                   device: str | torch.device, tile: int, first: np.ndarray, white: float
-                   ) -> Denoiser:
+                   device: str | torch.device, tile: int, first: np.ndarray, white: float,
+                   refine: bool | None = None) -> Denoiser:
     """The Denoiser for every plane of a stack whose ``first`` plane is (H, W, C) with
     ``white`` given: the treatment chosen from that plane where ``model`` or ``pd`` is auto
     (as :func:`denoise_array` takes them)."""
     if isinstance(model, torch.nn.Module):
-        return Denoiser(model, device, tile=tile, pd=None if pd in (None, AUTO) else int(pd))
+        return Denoiser(model, device, tile=tile, pd=None if pd in (None, AUTO) else int(pd),
+                        refine=model if refine else None)  # split=False: its pd is not used
     name = AUTO_MODEL if str(model) == AUTO else model
     if pd is None and (str(model) == AUTO or is_bundled_name(model)):
         pd = AUTO
     if pd == AUTO:
-        auto = AutoDenoiser(name, AUTO, device, tile=tile)
+        auto = AutoDenoiser(name, AUTO, device, refine=refine, tile=tile)
         return auto.settle(first.astype(np.float32) * (255.0 / white))
-    return Denoiser(load_weights(name), device, tile=tile, pd=pd)
+    return Denoiser(load_weights(name), device, tile=tile, pd=pd,
+                    refine=refiner_for(name, refine))
 
 
 def denoise_plane(denoiser: Denoiser, plane: np.ndarray, white: float,

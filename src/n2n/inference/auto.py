@@ -18,7 +18,7 @@ from n2n.evaluation.treatment import (
     measure_noise,
 )
 from n2n.inference.denoiser import Denoiser
-from n2n.inference.weights import load_weights
+from n2n.inference.weights import load_refiner, load_weights
 from n2n.models import PixelModel
 
 
@@ -32,6 +32,9 @@ class AutoDenoiser:
         pixel-shuffle factor is then the one chosen.
     pd : int or "auto"
         A number fixes the factor (only the model is chosen).
+    refine : bool, optional
+        The second full-resolution pass after a pixel-shuffled one; None: where the rule
+        pixel-shuffles.
     device, tile, fast
         As for :class:`Denoiser`.
 
@@ -47,24 +50,25 @@ class AutoDenoiser:
     streams = False  # the treatment is chosen from the whole image, not strip by strip
 
     def __init__(self, model: str | Path = AUTO, pd: int | str = AUTO,
-                 device: str | torch.device = "cpu", *, tile: int = 512, fast: bool = True
-                 ) -> None:
-        self.model, self.pd = model, pd
+                 device: str | torch.device = "cpu", *, refine: bool | None = None,
+                 tile: int = 512, fast: bool = True) -> None:
+        self.model, self.pd, self.refine = model, pd, refine
         self.device, self.tile, self.fast = device, tile, fast
-        self._denoisers: dict[tuple[str, int], Denoiser] = {}
+        self._denoisers: dict[tuple[str, int, bool], Denoiser] = {}
         self.last: Treatment | None = None
         # the model of an image with no measurable noise: loaded now, to check it and to say
         # how many channels it takes
-        self.channels = self.denoiser_for(choose_treatment(UNMEASURED, str(model), pd)).channels
+        unmeasured = choose_treatment(UNMEASURED, str(model), pd, refine)
+        self.channels = self.denoiser_for(unmeasured).channels
 
     def choose(self, pixels: np.ndarray) -> Treatment:
         """The treatment for an (H, W, C) 0..255 image."""
-        return choose_treatment(measure_noise(pixels), str(self.model), self.pd)
+        return choose_treatment(measure_noise(pixels), str(self.model), self.pd, self.refine)
 
     def denoiser_for(self, treatment: Treatment) -> Denoiser:
         """The Denoiser of ``treatment``, made once (each holds its own model: a Denoiser sets
         its model's pixel-shuffle factor)."""
-        key = (treatment.model, treatment.pd)
+        key = (treatment.model, treatment.pd, treatment.refine)
         if key not in self._denoisers:
             network = load_weights(treatment.model)
             if not isinstance(network, PixelModel):
@@ -72,7 +76,9 @@ class AutoDenoiser:
                                "factor it was exported with; give --pd with it, or use the "
                                "checkpoint", param="pd")
             self._denoisers[key] = Denoiser(network, self.device, tile=self.tile,
-                                            pd=treatment.pd, fast=self.fast)
+                                            pd=treatment.pd,
+                                            refine=load_refiner(treatment.refine),
+                                            fast=self.fast)
         return self._denoisers[key]
 
     def settle(self, sample: np.ndarray) -> Denoiser:

@@ -35,7 +35,8 @@ TASK_NAME = "n2n-denoise"  # the prefix of every denoising task's key, found aga
 def denoise_on_dask(model: nn.Module, source: str | Path, target: str | Path, *,
                     address: str | None = None, workers: int | None = None,
                     threads_per_worker: int = 1, tile: int = 512, pd: int | None = None,
-                    device: str = "cpu", data_range: float | None = None,
+                    refine: nn.Module | None = None, device: str = "cpu",
+                    data_range: float | None = None,
                     overwrite: bool = False, progress: bool = True, fast: bool = True) -> None:
     """Denoise ``source`` into the OME-Zarr image ``target`` with the input's axes, scale and
     units, chunk by chunk on Dask workers; the result equals the single-process one (to the bit
@@ -53,8 +54,9 @@ def denoise_on_dask(model: nn.Module, source: str | Path, target: str | Path, *,
     image = open_lazy(source)
     if data_range is None and image.array.dtype.kind == "f":
         data_range = 255.0
-    out = _denoised(image, model, tile=tile, pd=pd, device=device, data_range=data_range,
-                    fast=fast)
+    out = _denoised(image, model, tile=tile, pd=pd, refine=False if refine is None else refine,
+                    device=device,
+                    data_range=data_range, fast=fast)
     chunks = tuple(c[0] for c in out.chunks)  # a zarr chunk per task: no two tasks share one
     with zarr_images.zarr_output(target, image.axes, out.dtype, source, overwrite,
                                  chunks) as array, _client(address, workers,
@@ -63,7 +65,7 @@ def denoise_on_dask(model: nn.Module, source: str | Path, target: str | Path, *,
 
 
 def choose_on_sample(source: str | Path, model: str, data_range: float | None = None,
-                     side: int = 1024) -> Treatment:
+                     side: int = 1024, refine: bool | None = None) -> Treatment:
     """The treatment (:mod:`n2n.evaluation.treatment`) for the whole of ``source``, chosen once
     from the central ``side`` x ``side`` crop of its middle plane, so that every chunk is
     denoised alike."""
@@ -81,7 +83,8 @@ def choose_on_sample(source: str | Path, model: str, data_range: float | None = 
     plane = np.asarray(array[middle][top:top + side, left:left + side].compute())
     white = 255.0 if data_range is None and plane.dtype.kind == "f" else value_of_white(
         plane.dtype, plane.shape, data_range)
-    return choose_treatment(measure_noise(plane.astype(np.float32) * (255.0 / white)), model)
+    measure = measure_noise(plane.astype(np.float32) * (255.0 / white))
+    return choose_treatment(measure, model, refine=refine)
 
 
 def _yx_last(image: Any) -> list[int]:

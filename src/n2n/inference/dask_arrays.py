@@ -19,14 +19,15 @@ import torch
 from n2n.errors import N2NError
 from n2n.inference.arrays import channels_last, check_finite, denoise_plane, value_of_white
 from n2n.inference.denoiser import Denoiser, plan_tiles
-from n2n.inference.weights import load_weights
+from n2n.inference.weights import load_weights, refiner_for
 from n2n.io.lazy import dask_array
 
 
 def denoise_dask(array: Any, model: str | Path | torch.nn.Module = "photo", *,
                  channel_axis: int | None = None, data_range: float | None = None,
-                 tile: int = 512, pd: int | None = None, device: str = "cpu",
-                 fast: bool = True) -> Any:
+                 tile: int = 512, pd: int | None = None,
+                 refine: bool | torch.nn.Module = False, device: str = "cpu", fast: bool = True
+                 ) -> Any:
     """A lazy dask array: ``array`` denoised as :func:`n2n.denoise_array` would, chunk by chunk.
 
     Parameters
@@ -38,6 +39,9 @@ def denoise_dask(array: Any, model: str | Path | torch.nn.Module = "photo", *,
         As for :func:`n2n.denoise_array`; ``tile`` is also the chunk size of y and x.
     pd : int, optional
         Pixel-shuffle down-sampling factor; default: the model's own.
+    refine : bool or torch.nn.Module
+        A second full-resolution pass after a pixel-shuffled one: True, the model's own refiner
+        (as for :func:`n2n.denoise_array`), or the model to run.
     device : str
         Where each worker runs the model: 'cpu', or 'cuda' on workers with a GPU.
     fast : bool
@@ -64,7 +68,10 @@ def denoise_dask(array: Any, model: str | Path | torch.nn.Module = "photo", *,
     data = channels_last(array if channel_axis is not None else array[..., None],
                          -1 if channel_axis is None else channel_axis)
     network = model if isinstance(model, torch.nn.Module) else load_weights(model)
-    denoiser = Denoiser(network, "cpu", tile=tile, pd=pd, fast=fast)
+    if refine is True:
+        refine = network if isinstance(model, torch.nn.Module) else refiner_for(model, True)
+    denoiser = Denoiser(network, "cpu", tile=tile, pd=pd, fast=fast,
+                        refine=None if refine is False else refine)
     denoiser.device = torch.device(device)  # moved there on the worker (see _denoise_chunk)
     height, width = data.shape[-3:-1]
     edges = tuple(_chunk_edges(size, denoiser.tile, denoiser.margin) for size in (height, width))
@@ -100,7 +107,9 @@ def _denoise_chunk(block: np.ndarray, denoiser: Denoiser, white: float,
                    block_info: dict | None = None) -> np.ndarray:
     """One chunk (1, ..., h, w, C) read with its neighbours' margin -> its core, denoised tile by
     tile exactly as the whole image's tile plan cuts it."""
-    denoiser.model.to(denoiser.device)  # a no-op after the first chunk on a worker
+    for network in (denoiser.model, denoiser.refine):  # a no-op after the first chunk
+        if network is not None:
+            network.to(denoiser.device)
     where = block_info[0]["chunk-location"][-3:-1]
     height, width = (sum(e) for e in edges)
     starts = [sum(e[:i]) for e, i in zip(edges, where, strict=True)]

@@ -8,6 +8,7 @@ tile plan is plain data (:func:`plan_tiles`), testable without a model.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -15,9 +16,10 @@ import torch
 
 from n2n.device import autocast, memory_layout
 from n2n.errors import N2NError
+from n2n.inference.replacing import PERIOD, random_replacing
 from n2n.io.images import Image
 from n2n.models import PixelModel
-from n2n.models.wrapper import pad_to_multiple, tile_margin
+from n2n.models.wrapper import pad_to_multiple
 
 
 @dataclass(frozen=True)
@@ -60,6 +62,13 @@ class Denoiser:
         equals the untiled one.
     pd : int, keyword-only
         Pixel-shuffle down-sampling factor; default: the model's own.
+    refine : PixelModel, keyword-only
+        After the pixel-shuffled pass, a second model (``photo`` for the photo models) run at
+        full resolution over its result: it removes the 2-px grid that sub-images denoised
+        apart leave (photo-plus ``--pd 2`` refined by photo: +1.1 dB on SIDD phone crops, +0.2
+        on Nam's DSLR photos; docs/benchmarks.md, "Camera photos"). Needs ``pd`` > 1 and
+        PyTorch checkpoints. A blind-spot network (arch ``bsn``) is always refined by random
+        replacing first (:mod:`n2n.inference.replacing`).
     fast : bool, keyword-only
         Channels-last layout and, where the processor computes it natively, bfloat16
         convolutions with each network's output layer in float32: 3.0x (photo) and 3.1x
@@ -75,21 +84,36 @@ class Denoiser:
     streams = True  # can denoise an image strip by strip (see n2n.inference.strips)
 
     def __init__(self, model: PixelModel, device: str | torch.device = "cpu", *,
-                 tile: int = 512, pd: int | None = None, fast: bool = True) -> None:
+                 tile: int = 512, pd: int | None = None, refine: PixelModel | None = None,
+                 fast: bool = True) -> None:
         if tile < 1:
             raise N2NError(f"{{tile}} {tile} must be >= 1", param="tile")
+        if refine is not None and not isinstance(model, PixelModel):
+            raise N2NError("{refine}: an exported model runs only as exported; use the "
+                           "checkpoint", param="refine")
         if pd is not None and pd != model.config.pd and not isinstance(model, PixelModel):
             raise N2NError(f"{{pd}} {pd}: an exported model keeps the pixel-shuffle factor it "
                            f"was exported with ({model.config.pd}); use the checkpoint to change "
                            "it", param="pd")
         if pd is not None and pd != model.config.pd:  # e.g. a white-noise model on camera noise
             model.config = replace(model.config, pd=pd)  # checked by ModelConfig itself
+        if refine is not None and model.config.pd == 1:
+            raise N2NError("{refine}: a second pass after a pixel-shuffled one; it needs "
+                           "{pd} 2 or more", param="refine")
         self.device = torch.device(device)
         self.fast = fast and isinstance(model, PixelModel)
         self.model = memory_layout(model.to(self.device), self.fast).eval()
-        multiple = model.multiple
-        self.tile = -(-tile // multiple) * multiple
-        self.margin = tile_margin(model)
+        self.replacing = isinstance(model, PixelModel) and model.config.arch == "bsn"
+        self.refine = None if refine is None else memory_layout(refine.to(self.device),
+                                                                self.fast).eval()
+        # tiles (and strips, chunks) start on this grid: the network's multiple, and the
+        # period of random replacing's masks, which must fall alike on every tile
+        grid = math.lcm(model.multiple, PERIOD) if self.replacing else model.multiple
+        self.tile = -(-tile // grid) * grid
+        # later passes read the first one's output over their own receptive radius
+        later = (model.net.receptive_radius if self.replacing else 0) + (
+            0 if refine is None else refine.net.receptive_radius)
+        self.margin = -(-(model.receptive_radius + later) // grid) * grid
 
     @property
     def channels(self) -> int:
@@ -124,19 +148,23 @@ class Denoiser:
         x = x.permute(2, 0, 1)[None]  # (1, C, H, W)
         if tiled is None:
             tiled = max(height, width) > self.tile
-        if not tiled:
-            out = self._forward(x)
-        else:
-            out = self._tiled(pad_to_multiple(x, self.model.multiple))[..., :height, :width]
-        return out[0].permute(1, 2, 0).numpy()
+        # padded here, not by the model: a second pass then sees the same first-pass pixels
+        # beyond the border whether the image is tiled or not
+        x = pad_to_multiple(x, self.model.multiple)
+        out = self._tiled(x) if tiled else self._forward(x)
+        return out[..., :height, :width][0].permute(1, 2, 0).numpy()
 
     def _forward(self, x: torch.Tensor) -> torch.Tensor:
         """The model on a (1, C, h, w) CPU tensor, result back on the CPU in float32."""
-        x = x.to(self.device)
-        if not self.fast:  # plain NCHW float32, as before the fast path
-            return self.model(x.contiguous()).cpu()
-        with autocast(self.device, True):
-            return self.model(x.contiguous(memory_format=torch.channels_last)).float().cpu()
+        layout = torch.channels_last if self.fast else torch.contiguous_format
+        x = x.to(self.device).contiguous(memory_format=layout)
+        with autocast(self.device, self.fast):  # fast off: plain NCHW float32
+            out = self.model(x).float()
+            if self.replacing:
+                out = random_replacing(self.model, x, out)
+            if self.refine is not None:  # split=False: the whole image at full resolution
+                out = self.refine(out.contiguous(memory_format=layout), split=False).float()
+        return out.cpu()
 
     def _tiled(self, x: torch.Tensor) -> torch.Tensor:
         """Run tile by tile over an already padded (1, C, H, W) image."""

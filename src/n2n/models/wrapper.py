@@ -14,11 +14,12 @@ from torch import nn
 from torch.nn import functional as F
 
 from n2n.errors import N2NError
+from n2n.models.bsn import BlindSpotNet
 from n2n.models.pd import pd_merge, pd_split
 from n2n.models.tiny import ZeroShotNet
 from n2n.models.unet import HalfResUNet, LiteUNet, N2NUNet
 
-NETWORKS = ("lite", "n2n", "halfres")  # what `n2n train --arch` builds
+NETWORKS = ("lite", "n2n", "halfres", "bsn")  # what `n2n train --arch` builds
 ARCHITECTURES = (*NETWORKS, "zs")  # and zero-shot's tiny net
 
 
@@ -28,11 +29,13 @@ class ModelConfig:
 
     arch: str = "lite"  # "lite": weight-shared U-Net; "n2n": Lehtinen et al. (2018) U-Net;
     # "halfres": a wide U-Net after pixel-unshuffle by 2 (the quality model);
+    # "bsn": a blind-spot network (models/bsn.py, for --mode bsn);
     # "zs": the tiny network of zero-shot Noise2Noise (fitted to one image)
     channels: int = 3  # 1 for grayscale, 3 for RGB
     width: int = 24  # feature channels (24 in the course project, 48 in the paper; for halfres
     # the first level's, doubling at each pooling)
-    depth: int = 4  # poolings of the Lite and halfres U-Nets (the paper's is fixed at 5)
+    depth: int = 4  # poolings of the Lite and halfres U-Nets (the paper's is fixed at 5); for
+    # bsn, the dilated blocks of each branch
     residual: bool = False  # add the input to the output: the network predicts the noise
     linear_output: bool = False  # Lite only: drop the output LeakyReLU(0.1)
     pd: int = 1  # pixel-shuffle down-sampling factor: the network sees pd**2 sub-images whose
@@ -45,6 +48,9 @@ class ModelConfig:
             raise N2NError(f"model channels {self.channels}: must be >= 1")
         if self.width < 1 or self.depth < 1:
             raise N2NError(f"model width {self.width} and depth {self.depth} must be >= 1")
+        if self.arch == "bsn" and self.residual:
+            raise N2NError("a blind-spot network (arch bsn) cannot add its input to its output "
+                           "(residual): the output would see the pixel it must not")
         if not 1 <= self.pd <= 8:
             raise N2NError(f"pixel-shuffle factor {{pd}} {self.pd}: must lie in 1..8 (1 = off)",
                            param="pd")
@@ -68,6 +74,8 @@ def _build(config: ModelConfig) -> PixelModel:
         net = N2NUNet(config.channels, config.width)
     elif config.arch == "halfres":
         net = HalfResUNet(config.channels, config.width, config.depth)
+    elif config.arch == "bsn":
+        net = BlindSpotNet(config.channels, config.width, config.depth)
     else:
         net = ZeroShotNet(config.channels, config.width)
     return PixelModel(net, config)

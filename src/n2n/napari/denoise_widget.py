@@ -76,7 +76,8 @@ class DenoiseWidget(Container):
             show_error(str(err))
             return
         self.progress.max, self.progress.value = len(planes), 0
-        name = f"{Path(str(name)).name} --pd {denoiser.model.config.pd}"
+        refine = " --refine" if denoiser.refine is not None else ""
+        name = f"{Path(str(name)).name} --pd {denoiser.model.config.pd}{refine}"
         self.status.value = f"{layer.name} with {name}"
         self.worker = _denoise_planes(denoiser, planes, white)
         self.worker.yielded.connect(lambda done: setattr(self.progress, "value", done))

@@ -18,7 +18,8 @@ class TrainConfig:
 
     model: ModelConfig = field(default_factory=ModelConfig)
     data: DataConfig | None = None  # where the pairs come from (None: a source built by hand)
-    mode: str = "n2n"  # "n2n" pairs, "ne2ne" single noisy images, "zs" one image (objectives.py)
+    mode: str = "n2n"  # "n2n" pairs, "ne2ne"/"bsn" single noisy images, "zs" one image
+    # (objectives.py)
     loss: str = "l2"  # "l2" gaussian/poisson, "l1" impulse, "l0" text (annealed, paper sec. 3.3)
     target: str = "noisy"  # "noisy": Noise2Noise; "clean": Noise2Clean, the supervised bound
     lr: float = 6e-3  # the course project's Adam learning rate
@@ -41,6 +42,9 @@ class TrainConfig:
             self.data = DataConfig.from_saved(self.data)
         checks = [  # (holds, message, the parameter it names)
             (self.mode in MODES, f"training mode '{self.mode}': choose one of {MODES}", ()),
+            (self.mode != "bsn" or self.model.arch == "bsn",
+             f"{{mode:bsn}} needs a blind-spot network ({{arch:bsn}}): a '{self.model.arch}' "
+             "network would learn to copy its input", ("mode", "arch")),
             (self.loss in LOSSES, f"loss '{self.loss}': choose one of {LOSSES}", ()),
             (self.target in TARGETS, f"target '{self.target}': choose one of {TARGETS}", ()),
             (self.lr > 0, f"{{lr}} (learning rate) {self.lr} must be > 0", "lr"),

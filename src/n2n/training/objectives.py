@@ -5,6 +5,10 @@
 * ``ne2ne`` - Neighbor2Neighbor (Huang et al., CVPR 2021): one noisy image is split into two
   half-size images by picking two neighbouring pixels of every 2x2 cell; one is the input, the
   other the target, plus the paper's regulariser that ties this to the full-size output.
+* ``bsn`` - blind-spot (AP-BSN, Lee et al., CVPR 2022): a blind-spot network (models/bsn.py)
+  reproduces single noisy images, pixel-shuffled at stride :data:`BSN_TRAIN_STRIDE` so that
+  the camera noise of each sub-image is nearly white; it denoises at the model's own, smaller
+  ``pd`` (asymmetric PD), refined by random replacing (inference/replacing.py).
 * ``zs`` - zero-shot Noise2Noise (Mansour and Heckel, CVPR 2023): the two diagonal averages of
   every 2x2 cell of the one image to denoise, with its residual and consistency losses.
 
@@ -23,9 +27,10 @@ from n2n.models.pd import pd_split
 from n2n.training.distributed import unwrap
 from n2n.training.losses import loss_value
 
-DATASET_MODES = ("n2n", "ne2ne")  # learn from a data set: pairs, or single noisy images
+DATASET_MODES = ("n2n", "ne2ne", "bsn")  # learn from a data set: pairs, or single noisy images
 MODES = (*DATASET_MODES, "zs")  # and zero-shot, which fits one image
 TARGETS = ("noisy", "clean")  # Noise2Noise, or Noise2Clean (the supervised bound)
+BSN_TRAIN_STRIDE = 5  # AP-BSN's training factor: camera noise is white 5 px apart
 
 # The 8 ordered pairs of edge-adjacent pixels in a 2x2 cell, pixels numbered 0 1 / 2 3.
 NEIGHBOUR_PAIRS = torch.tensor([[0, 1], [0, 2], [1, 3], [2, 3], [1, 0], [2, 0], [3, 1], [3, 2]])
@@ -98,9 +103,13 @@ class Objective:
 
     def __call__(self, model: PixelModel, batch: Batch, progress: float,
                  generator: torch.Generator) -> torch.Tensor:
-        batch = split_batch(batch, unwrap(model).config.pd)
+        batch = split_batch(batch, self.stride(unwrap(model)))
         return self.batch_loss(lambda x: model(x, split=False), model, batch, progress,
                                generator)
+
+    def stride(self, model: PixelModel) -> int:
+        """The pixel-shuffle factor the batch is split at: the model's own."""
+        return model.config.pd
 
     def batch_loss(self, run, model: PixelModel, batch: Batch, progress: float,
                    generator: torch.Generator) -> torch.Tensor:
@@ -168,6 +177,18 @@ class ZeroShot(Objective):
         return residual + consistency
 
 
+class BlindSpot(Objective):
+    """The blind-spot network's output against its own noisy input, on sub-images pixel-shuffled
+    at :data:`BSN_TRAIN_STRIDE` whatever the model denoises at (AP-BSN's asymmetric PD)."""
+
+    def stride(self, model: PixelModel) -> int:
+        return BSN_TRAIN_STRIDE
+
+    def batch_loss(self, run, model: PixelModel, batch: Batch, progress: float,
+                   generator: torch.Generator) -> torch.Tensor:
+        return self.distance(model, run(batch.input), batch.input, progress)
+
+
 def make_objective(mode: str, loss: str = "l2", target: str = "noisy") -> Objective:
     """The objective of a training ``mode`` (one of :data:`MODES`)."""
     if mode == "n2n":
@@ -177,6 +198,8 @@ def make_objective(mode: str, loss: str = "l2", target: str = "noisy") -> Object
                        "needs {mode:n2n}", param="mode")
     if mode == "ne2ne":
         return Neighbor2Neighbor(loss)
+    if mode == "bsn":
+        return BlindSpot(loss)
     if mode == "zs":
         return ZeroShot(loss)
     raise N2NError(f"training mode '{mode}': choose one of {MODES}")
