@@ -66,9 +66,9 @@ def test_a_blind_spot_network_tiles_exactly_with_random_replacing(photo):
     assert tiled.tile % PERIOD == 0 and tiled.margin % PERIOD == 0  # masks fall alike
     whole = Denoiser(model, fast=False)(image, tiled=False)
     assert np.abs(tiled(image, tiled=True) - whole).max() < 1e-3
-    plain = Denoiser(model, fast=False)
-    plain.replacing = False
-    assert np.abs(plain(image) - whole).max() > 0.1  # the refinement changed the result
+    with torch.no_grad():  # the pixel-shuffled pass alone
+        first = model(torch.from_numpy(image).permute(2, 0, 1)[None])[0].permute(1, 2, 0)
+    assert np.abs(first.numpy() - whole).max() > 0.1  # the refinement changed the result
 
 
 def test_cli_trains_a_blind_spot_network_on_noisy_photos_and_denoises_with_it(tmp_path,
@@ -91,3 +91,18 @@ def test_cli_trains_a_blind_spot_network_on_noisy_photos_and_denoises_with_it(tm
     assert main(["denoise", str(folder / "0.png"), "-o", str(out), "--weights",
                  str(run / "best.pt")]) == 0
     assert read_image(out).pixels.shape == photo.shape
+
+
+def test_what_would_silently_lose_the_blind_spot_is_refused(tmp_path, capsys):
+    from n2n.export.exporter import export_model
+
+    with pytest.raises(N2NError, match="exports as pt only"):
+        export_model(blind_spot_model(), tmp_path / "m.onnx", "onnx")
+    assert not (tmp_path / "m.onnx").exists()
+    with pytest.raises(N2NError, match="refines its result by random replacing already"):
+        Denoiser(blind_spot_model(), refine=blind_spot_model())
+    missing = tmp_path / "not_read"  # refused before any data is read
+    assert main(["train", str(tmp_path / "run"), "--noisy", str(missing), "--mode", "bsn",
+                 "--init", "photo"]) == 2
+    assert "needs a blind-spot network" in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()

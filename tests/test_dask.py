@@ -20,6 +20,7 @@ from conftest import n2n as run_n2n
 import n2n
 from n2n.errors import N2NError
 from n2n.inference.cluster import denoise_on_dask
+from n2n.models import ModelConfig, build_model
 from n2n.models.bundled import load_bundled
 
 da = pytest.importorskip("dask.array")
@@ -69,6 +70,21 @@ def test_colour_and_float_arrays_agree_with_denoise_array():
     lazy = n2n.denoise_dask(da.from_array(floats, chunks=50), "confocal", tile=64)
     expected = n2n.denoise_array(floats, "confocal", tile=64)
     assert np.abs(lazy.compute() - expected).max() <= 1e-4
+
+
+def test_second_passes_agree_with_denoise_array():
+    """A refined pixel-shuffled model, and a blind-spot network's random replacing, whose masks
+    must fall alike on every chunk."""
+    photo = stack((150, 170, 3), np.uint8)
+    lazy = n2n.denoise_dask(da.from_array(photo, chunks=(64, 64, 3)), "photo", pd=2,
+                            refine=True, channel_axis=-1, tile=64)
+    expected = n2n.denoise_array(photo, "photo", pd=2, refine=True, channel_axis=-1, tile=64)
+    np.testing.assert_array_equal(lazy.compute(), expected)
+    blind = build_model(ModelConfig("bsn", width=8, depth=2, pd=2), seed=0)
+    lazy = n2n.denoise_dask(da.from_array(photo, chunks=(64, 64, 3)), blind, channel_axis=-1,
+                            tile=64)
+    np.testing.assert_array_equal(lazy.compute(), n2n.denoise_array(photo, blind,
+                                                                    channel_axis=-1, tile=64))
 
 
 def test_denoise_dask_is_lazy_and_checks_before_computing(confocal):

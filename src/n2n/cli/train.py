@@ -51,13 +51,6 @@ def add_parsers(sub) -> None:
     p.add_argument("--pd", type=int, help="pixel-shuffle down-sampling factor 2..4 for "
                    "spatially correlated (camera) noise: train and denoise on sub-images whose "
                    "pixels are PD apart (default: the --init model's, else 1: off)")
-    p.add_argument("--val", nargs="+", metavar="DIR",
-                   help="clean validation images (default: hold out 5%% of --clean, or the "
-                   "scenes with references of --bursts)")
-    p.add_argument("--val-pkl", type=Path, help="EE-559 val_data.pkl (noisy, clean)")
-    p.add_argument("--val-captured", nargs=2, metavar=("NOISY_DIR", "REFERENCE_DIR"),
-                   help="validate on real noise: noisy captures and their references, matched "
-                   "by name (any data source; best.pt is chosen by this PSNR)")
     p.add_argument("--noise", default="gaussian:25", help="for --clean: e.g. gaussian:5-50")
     p.add_argument("--scales", default="1", help="for --clean: box-downsampling factors, "
                    "e.g. 1,2,4 (drawn per patch)")
@@ -66,7 +59,8 @@ def add_parsers(sub) -> None:
                    "denoises grayscale images (default 0)")
     p.add_argument("--workers", type=int, help="for --clean: stream the images from disk in N "
                    "DataLoader worker processes instead of holding them in memory")
-    p.add_argument("--patch-size", type=int, default=64)
+    p.add_argument("--patch-size", type=int, help="default 64; 160 for --mode bsn, whose "
+                   "stride-5 sub-images must outgrow the network's field of view")
     p.add_argument("--patches-per-epoch", type=int, default=5000)
     p.add_argument("--lr", type=float, default=6e-3)
     p.add_argument("--lr-patience", type=int, default=2)
@@ -82,10 +76,23 @@ def add_parsers(sub) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     p.add_argument("--threads", type=int, help="CPU threads for torch")
+    _add_validation_options(p)
     _add_model_options(p)
     add_overwrite_option(p)
     p.set_defaults(run=run_train)
     p.set_defaults(parser=p)  # to tell the flags given from their defaults (--resume)
+
+
+def _add_validation_options(p: argparse.ArgumentParser) -> None:
+    """Where the validation PSNR that picks best.pt comes from."""
+    p.add_argument("--val", nargs="+", metavar="DIR",
+                   help="clean validation images (default: hold out 5%% of --clean, or the "
+                   "scenes with references of --bursts)")
+    p.add_argument("--val-pkl", type=Path, help="EE-559 val_data.pkl (noisy, clean)")
+    p.add_argument("--val-captured", nargs=2, metavar=("NOISY_DIR", "REFERENCE_DIR"),
+                   help="validate on real noise: noisy captures and their references, matched "
+                   "by name (any data source; best.pt is chosen by this PSNR; a blind-spot "
+                   "network is scored without its random replacing, for speed)")
 
 
 def _add_model_options(p: argparse.ArgumentParser) -> None:
@@ -126,18 +133,20 @@ def run_train(args: argparse.Namespace) -> int:
             torch.set_num_threads(config.threads)
     else:
         config = train_config(args)
+    init = load_named(config.init) if resume is None and config.init else None
+    if init is not None:  # checked against the mode before any data is read
+        init.config = replace(init.config, pd=args.pd or init.config.pd)
+        config = replace(config, model=init.config)
     source, val = build_data(config.data, config.mode, config.seed)
     if resume is not None and source.channels != config.model.channels:
         raise N2NError(f"{args.run_dir}: the run's model takes {config.model.channels} "
                        f"channel(s), its data now has {source.channels}; the data changed since "
                        "the run started")
-    if resume is None and config.init:
-        model = load_named(config.init)
-        if model.config.channels != source.channels:
-            raise N2NError(f"{config.init}: model has {model.config.channels} channels, the "
+    if init is not None:
+        if init.config.channels != source.channels:
+            raise N2NError(f"{config.init}: model has {init.config.channels} channels, the "
                            f"training images {source.channels}")
-        model.config = replace(model.config, pd=args.pd or model.config.pd)
-        config = replace(config, model=model.config)  # checked again, against the mode
+        model = init
     else:  # a fresh model, or the shell a resumed run's weights are loaded into
         model = build_model(replace(config.model, channels=source.channels), seed=config.seed)
         config.model = model.config
@@ -242,7 +251,8 @@ def train_config(args: argparse.Namespace) -> TrainConfig:
                        "(or --resume)")
     paths = getattr(args, given[0])
     data = DataConfig(source=given[0], paths=paths if isinstance(paths, list) else [paths],
-                      noise=args.noise, patch_size=args.patch_size,
+                      noise=args.noise,
+                      patch_size=args.patch_size or (160 if args.mode == "bsn" else 64),
                       patches_per_epoch=args.patches_per_epoch, scales=parse_scales(args.scales),
                       gray_fraction=args.gray_fraction, channels=args.channels,
                       reference_name=args.reference_name, workers=args.workers, val=args.val,

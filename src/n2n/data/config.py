@@ -146,15 +146,24 @@ def build_data(config: DataConfig, mode: str = "n2n", seed: int = 0):
         noisy, clean = load_ee559_pairs(config.val_pkl)
         val = Validation(noisy.float(), clean.float())
     if config.val_captured:
-        pairs = bursts_from_pairs(*config.val_captured, channels=config.channels)
-        val = validation_from_references([p.captures[0] for p in pairs],
-                                         [p.captures[1] for p in pairs])
+        val = _captured_validation(config.val_captured, config.channels)
     if config.source == "ee559":
         first, second = load_ee559_pairs(config.paths[0])
-        return TensorPairs(first, second), val
-    if config.source == "clean":
-        return _clean_data(config, val, seed)
-    return _capture_data(config, mode, val, seed)
+        source = TensorPairs(first, second)
+    elif config.source == "clean":
+        source, val = _clean_data(config, val, seed)
+    else:
+        source, val = _capture_data(config, mode, val, seed)
+    if config.val_captured and val.noisy.shape[1] != source.channels:  # as the training data
+        val = _captured_validation(config.val_captured, source.channels)
+    return source, val
+
+
+def _captured_validation(folders: list[str], channels: int | None) -> Validation:
+    """Real noisy captures against their references (two folders matched by name)."""
+    pairs = bursts_from_pairs(*folders, channels=channels)
+    return validation_from_references([p.captures[0] for p in pairs],
+                                      [p.captures[1] for p in pairs])
 
 
 def _clean_data(config: DataConfig, val, seed: int):

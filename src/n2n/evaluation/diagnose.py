@@ -244,8 +244,10 @@ def recommend(d: Diagnosis, mean_intensity: float, burst: bool) -> list[str]:
                      "0..255 scale).")
     pd = 2  # for correlated noise, whatever its length (see the docstring)
     if d.treatment:
+        refine = d.treatment.get("refine")
+        then = f", then {refine} at full resolution (--refine)" if refine else ""
         lines.append(f"n2n denoise (by default) uses {d.treatment['model']} --pd "
-                     f"{d.treatment['pd']}: {d.treatment['reason']}.")
+                     f"{d.treatment['pd']}{then}: {d.treatment['reason']}.")
     if burst:
         lines.append("You have aligned captures of the scene: train Noise2Noise on them, "
                      "n2n train RUN --bursts DIR (pairs of captures have independent noise "

@@ -72,6 +72,9 @@ def export_model(model: PixelModel, output: str | Path, fmt: str = "pt", *,
     model = model.float().eval()
     if half and fmt != "pt":
         raise N2NError("{half} applies to the pt format only", param="half")
+    if fmt != "pt" and model.config.arch == "bsn":
+        raise N2NError(f"a blind-spot network exports as pt only: {fmt} would drop the random "
+                       "replacing it denoises with (a silently worse result)")
     check_finite(model.state_dict().values(), "the model to export")
     claim_outputs([output], inputs, overwrite=overwrite, mark=written_by_n2n)
     output.parent.mkdir(parents=True, exist_ok=True)

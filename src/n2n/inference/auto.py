@@ -44,7 +44,7 @@ class AutoDenoiser:
     --------
     >>> auto = AutoDenoiser()  # doctest: +SKIP
     >>> clean = auto(noisy_pixels); print(auto.last)  # doctest: +SKIP
-    photo-plus --pd 2 (noise correlated between neighbours, ...)
+    photo-plus --pd 2 --refine (then photo at --pd 1) (noise correlated between neighbours, ...)
     """
 
     streams = False  # the treatment is chosen from the whole image, not strip by strip
@@ -54,12 +54,17 @@ class AutoDenoiser:
                  tile: int = 512, fast: bool = True) -> None:
         self.model, self.pd, self.refine = model, pd, refine
         self.device, self.tile, self.fast = device, tile, fast
-        self._denoisers: dict[tuple[str, int, bool], Denoiser] = {}
+        self._denoisers: dict[tuple[str, int, str | None], Denoiser] = {}
         self.last: Treatment | None = None
         # the model of an image with no measurable noise: loaded now, to check it and to say
         # how many channels it takes
-        unmeasured = choose_treatment(UNMEASURED, str(model), pd, refine)
-        self.channels = self.denoiser_for(unmeasured).channels
+        first = self.denoiser_for(choose_treatment(UNMEASURED, str(model), pd, refine))
+        self.channels = first.channels
+        if first.replacing:  # a blind-spot network: random replacing is its refinement
+            if refine:
+                raise N2NError("{refine}: a blind-spot network refines its result by random "
+                               "replacing already; drop {refine}", param="refine")
+            self.refine = False
 
     def choose(self, pixels: np.ndarray) -> Treatment:
         """The treatment for an (H, W, C) 0..255 image."""

@@ -88,32 +88,48 @@ class Denoiser:
                  fast: bool = True) -> None:
         if tile < 1:
             raise N2NError(f"{{tile}} {tile} must be >= 1", param="tile")
-        if refine is not None and not isinstance(model, PixelModel):
-            raise N2NError("{refine}: an exported model runs only as exported; use the "
-                           "checkpoint", param="refine")
         if pd is not None and pd != model.config.pd and not isinstance(model, PixelModel):
             raise N2NError(f"{{pd}} {pd}: an exported model keeps the pixel-shuffle factor it "
                            f"was exported with ({model.config.pd}); use the checkpoint to change "
                            "it", param="pd")
         if pd is not None and pd != model.config.pd:  # e.g. a white-noise model on camera noise
             model.config = replace(model.config, pd=pd)  # checked by ModelConfig itself
-        if refine is not None and model.config.pd == 1:
-            raise N2NError("{refine}: a second pass after a pixel-shuffled one; it needs "
-                           "{pd} 2 or more", param="refine")
+        self.replacing = isinstance(model, PixelModel) and model.config.arch == "bsn"
+        if refine is not None:
+            self._check_refiner(model, refine)
         self.device = torch.device(device)
         self.fast = fast and isinstance(model, PixelModel)
         self.model = memory_layout(model.to(self.device), self.fast).eval()
-        self.replacing = isinstance(model, PixelModel) and model.config.arch == "bsn"
         self.refine = None if refine is None else memory_layout(refine.to(self.device),
                                                                 self.fast).eval()
-        # tiles (and strips, chunks) start on this grid: the network's multiple, and the
-        # period of random replacing's masks, which must fall alike on every tile
-        grid = math.lcm(model.multiple, PERIOD) if self.replacing else model.multiple
-        self.tile = -(-tile // grid) * grid
-        # later passes read the first one's output over their own receptive radius
-        later = (model.net.receptive_radius if self.replacing else 0) + (
-            0 if refine is None else refine.net.receptive_radius)
-        self.margin = -(-(model.receptive_radius + later) // grid) * grid
+        # each pass, with the receptive radius it reads around a tile of its input
+        passes = [(self._denoise, model.receptive_radius, model.multiple)]
+        if self.replacing:  # its masks must fall alike on every tile: tiles start on PERIOD
+            passes.append((self._replace, model.net.receptive_radius, PERIOD))
+        if refine is not None:
+            passes.append((self._refine, refine.net.receptive_radius, refine.net.multiple))
+        # images are padded to, and tiles, strips and chunks start on, this grid
+        self.grid = math.lcm(*(multiple for _, _, multiple in passes))
+        self.tile = -(-tile // self.grid) * self.grid
+        self._passes = [(run, -(-radius // self.grid) * self.grid) for run, radius, _ in passes]
+        self.margin = sum(margin for _, margin in self._passes)  # a window's for all passes
+
+    @staticmethod
+    def _check_refiner(model: torch.nn.Module, refine: torch.nn.Module) -> None:
+        """A refining model: a checkpoint of the same channels, after a pixel-shuffled pass of
+        a network that is not refined by random replacing already."""
+        if not isinstance(model, PixelModel) or not isinstance(refine, PixelModel):
+            raise N2NError("{refine}: an exported model runs only as exported; use the "
+                           "checkpoint", param="refine")
+        if model.config.arch == "bsn":
+            raise N2NError("{refine}: a blind-spot network refines its result by random "
+                           "replacing already; drop {refine}", param="refine")
+        if model.config.pd == 1:
+            raise N2NError("{refine}: a second pass after a pixel-shuffled one; it needs "
+                           "{pd} 2 or more", param="refine")
+        if refine.config.channels != model.config.channels:
+            raise N2NError(f"{{refine}}: the refining model takes {refine.config.channels} "
+                           f"channel(s), the model {model.config.channels}", param="refine")
 
     @property
     def channels(self) -> int:
@@ -148,32 +164,42 @@ class Denoiser:
         x = x.permute(2, 0, 1)[None]  # (1, C, H, W)
         if tiled is None:
             tiled = max(height, width) > self.tile
-        # padded here, not by the model: a second pass then sees the same first-pass pixels
+        # padded here, not by the model: later passes then see the same first-pass pixels
         # beyond the border whether the image is tiled or not
-        x = pad_to_multiple(x, self.model.multiple)
-        out = self._tiled(x) if tiled else self._forward(x)
+        noisy = pad_to_multiple(x, self.grid)
+        out = noisy
+        for run, margin in self._passes:
+            out = (self._tiled(run, noisy, out, margin) if tiled
+                   else self._forward(run, noisy, out))
         return out[..., :height, :width][0].permute(1, 2, 0).numpy()
 
-    def _forward(self, x: torch.Tensor) -> torch.Tensor:
-        """The model on a (1, C, h, w) CPU tensor, result back on the CPU in float32."""
-        layout = torch.channels_last if self.fast else torch.contiguous_format
-        x = x.to(self.device).contiguous(memory_format=layout)
-        with autocast(self.device, self.fast):  # fast off: plain NCHW float32
-            out = self.model(x).float()
-            if self.replacing:
-                out = random_replacing(self.model, x, out)
-            if self.refine is not None:  # split=False: the whole image at full resolution
-                out = self.refine(out.contiguous(memory_format=layout), split=False).float()
-        return out.cpu()
+    def _denoise(self, noisy: torch.Tensor, previous: torch.Tensor) -> torch.Tensor:
+        return self.model(noisy)
 
-    def _tiled(self, x: torch.Tensor) -> torch.Tensor:
-        """Run tile by tile over an already padded (1, C, H, W) image."""
-        out = torch.empty_like(x)
-        tiles = plan_tiles(x.shape[2], x.shape[3], self.tile, self.margin)
-        for tile in tiles:
+    def _replace(self, noisy: torch.Tensor, previous: torch.Tensor) -> torch.Tensor:
+        return random_replacing(self.model, noisy, previous)
+
+    def _refine(self, noisy: torch.Tensor, previous: torch.Tensor) -> torch.Tensor:
+        return self.refine(previous, split=False)  # at full resolution, whatever its pd
+
+    def _forward(self, run, noisy: torch.Tensor, previous: torch.Tensor) -> torch.Tensor:
+        """One pass, ``run(noisy, previous)``, on (1, C, h, w) CPU tensors: the result back on
+        the CPU in float32."""
+        layout = torch.channels_last if self.fast else torch.contiguous_format
+        noisy, previous = (t.to(self.device).contiguous(memory_format=layout)
+                           for t in (noisy, previous))
+        with autocast(self.device, self.fast):  # fast off: plain NCHW float32
+            return run(noisy, previous).float().cpu()
+
+    def _tiled(self, run, noisy: torch.Tensor, previous: torch.Tensor, margin: int
+               ) -> torch.Tensor:
+        """One pass tile by tile over an already padded (1, C, H, W) image."""
+        out = torch.empty_like(noisy)
+        for tile in plan_tiles(noisy.shape[2], noisy.shape[3], self.tile, margin):
             r_top, r_bottom, r_left, r_right = tile.read
             top, bottom, left, right = tile.keep
-            result = self._forward(x[..., r_top:r_bottom, r_left:r_right])
+            window = (..., slice(r_top, r_bottom), slice(r_left, r_right))
+            result = self._forward(run, noisy[window], previous[window])
             out[..., top:bottom, left:right] = result[..., top - r_top:bottom - r_top,
                                                       left - r_left:right - r_left]
         return out

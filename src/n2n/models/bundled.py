@@ -27,14 +27,16 @@ BUNDLED_MODELS = {m.name: m for m in (
     BundledModel(
         "photo", "lite.pt", 3,
         "RGB or gray photos with white, signal-independent noise, the fast one (the EE-559 "
-        "Model's weights); add --pd 2 for camera (sRGB) noise, which is spatially correlated",
+        "Model's weights); add --pd 2 for camera (sRGB) noise, which is spatially correlated; "
+        "the default's second pass after photo-plus --pd 2 (--refine)",
         "CBSD432 (432 clean photos) with blind gaussian noise sigma 5-55, noisy pairs only "
         "(a quarter of the patches gray, half of them box-downsampled as in EE-559 data)",
         "see README, 'Bundled weights' (one command; 5.6 minutes on one H100)"),
     BundledModel(
         "photo-plus", "photo-plus.pt", 3,
-        "the default's model (--model auto: --pd 2 where the noise is correlated, as in camera "
-        "photos): 2-3x slower than 'photo', 0.6-1.3 dB better on gaussian noise, above CBM3D",
+        "the default's model (--model auto: --pd 2 then photo at full resolution where the noise "
+        "is correlated, as in camera photos): 2-3x slower than 'photo', 0.6-1.3 dB better on "
+        "gaussian noise, above CBM3D",
         "CBSD432 with blind gaussian noise sigma 5-55, noisy pairs only (10% gray patches)",
         "see README, 'Bundled weights' (one command; 4.4 minutes on one H100 GPU)"),
     BundledModel(

@@ -43,8 +43,9 @@ class TrainConfig:
         checks = [  # (holds, message, the parameter it names)
             (self.mode in MODES, f"training mode '{self.mode}': choose one of {MODES}", ()),
             (self.mode != "bsn" or self.model.arch == "bsn",
-             f"{{mode:bsn}} needs a blind-spot network ({{arch:bsn}}): a '{self.model.arch}' "
-             "network would learn to copy its input", ("mode", "arch")),
+             f"{{mode:bsn}} needs a blind-spot network ({{arch:bsn}}, or {{init}} from a bsn "
+             f"run): a '{self.model.arch}' network would learn to copy its input",
+             ("mode", "arch", "init")),
             (self.loss in LOSSES, f"loss '{self.loss}': choose one of {LOSSES}", ()),
             (self.target in TARGETS, f"target '{self.target}': choose one of {TARGETS}", ()),
             (self.lr > 0, f"{{lr}} (learning rate) {self.lr} must be > 0", "lr"),
