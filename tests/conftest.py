@@ -38,6 +38,20 @@ def photo_folder(tmp_path, photo):
     return folder
 
 
+@pytest.fixture
+def noisy_photo_folder(tmp_path, photo):
+    """A folder of two single noisy captures of ``photo`` (gaussian sigma 15), no pairs."""
+    from n2n.io.images import Image, write_image
+
+    rng = np.random.default_rng(0)
+    folder = tmp_path / "noisy"
+    folder.mkdir()
+    for i in range(2):
+        noisy = np.clip(photo + rng.normal(0, 15, photo.shape), 0, 255).astype(np.float32)
+        write_image(folder / f"{i}.png", Image(noisy))
+    return folder
+
+
 @pytest.fixture(scope="session")
 def ee559_like():
     """EE-559-style uint8 data from a real photo: two noisy versions of 2000 train patches,

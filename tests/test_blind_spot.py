@@ -12,7 +12,7 @@ from n2n.data.pairs import Batch
 from n2n.errors import N2NError
 from n2n.inference.denoiser import Denoiser
 from n2n.inference.replacing import PERIOD, SHARE, replacement_masks
-from n2n.io.images import Image, read_image, write_image
+from n2n.io.images import read_image
 from n2n.models import ModelConfig, build_model
 from n2n.training.config import TrainConfig
 from n2n.training.objectives import BSN_TRAIN_STRIDE, make_objective
@@ -71,14 +71,9 @@ def test_a_blind_spot_network_tiles_exactly_with_random_replacing(photo):
     assert np.abs(first.numpy() - whole).max() > 0.1  # the refinement changed the result
 
 
-def test_cli_trains_a_blind_spot_network_on_noisy_photos_and_denoises_with_it(tmp_path,
-                                                                             photo):
-    rng = np.random.default_rng(0)
-    folder = tmp_path / "noisy"
-    folder.mkdir()
-    for i in range(2):
-        noisy = np.clip(photo + rng.normal(0, 15, photo.shape), 0, 255).astype(np.float32)
-        write_image(folder / f"{i}.png", Image(noisy))
+def test_cli_trains_a_blind_spot_network_on_noisy_photos_and_denoises_with_it(
+        tmp_path, photo, noisy_photo_folder):
+    folder = noisy_photo_folder
     run = tmp_path / "run"
     assert main(["train", str(run), "--noisy", str(folder), "--mode", "bsn", "--patch-size",
                  "60", "--patches-per-epoch", "96", "--batch-size", "8", "--epochs", "3",

@@ -130,13 +130,8 @@ def test_pd_model_tiles_exactly_and_denoises_any_size(photo):
     assert tiled.shape == (61, 75, 3) and np.abs(tiled - whole).max() < 1e-3
 
 
-def test_ne2ne_with_pd_trains_on_sub_images(tmp_path, photo):
-    rng = np.random.default_rng(0)
-    folder = tmp_path / "noisy"
-    folder.mkdir()
-    for i in range(2):
-        noisy = np.clip(photo + rng.normal(0, 15, photo.shape), 0, 255).astype(np.float32)
-        write_image(folder / f"{i}.png", Image(noisy))
+def test_ne2ne_with_pd_trains_on_sub_images(tmp_path, noisy_photo_folder):
+    folder = noisy_photo_folder
     run = tmp_path / "run"
     assert main(["train", str(run), "--noisy", str(folder), "--mode", "ne2ne", "--pd", "2",
                  "--patch-size", "64", "--patches-per-epoch", "64", "--batch-size", "16",
