@@ -1,9 +1,11 @@
 """Inference on whole images of any size: padded, and tiled with overlap beyond a size.
 
 Tiling follows one rule so that tiled and untiled results agree: the image is padded once to
-the network's multiple, cut into tiles whose corners are multiples of it, and each tile is run
-with a margin of context at least the network's receptive radius; only its core is kept. The
-tile plan is plain data (:func:`plan_tiles`), testable without a model.
+a grid (the network's multiple, and that of any later pass), cut into tiles whose corners lie on
+it, and each tile is run with a margin of context at least the network's receptive radius; only
+its core is kept. A second pass (random replacing, a refining model) is tiled the same way over
+the first one's whole result, with its own margin. The tile plan is plain data
+(:func:`plan_tiles`), testable without a model.
 """
 
 from __future__ import annotations
@@ -57,8 +59,8 @@ class Denoiser:
     device : str or torch.device
         Where the model runs; images come and go as numpy arrays on the CPU.
     tile : int, keyword-only
-        Images larger than this (rounded up to the model's multiple) are denoised tile by tile.
-        Tiles overlap by the receptive radius, cropped rather than blended, so the result
+        Images larger than this (rounded up to the grid) are denoised tile by tile. Tiles
+        overlap by each pass's receptive radius, cropped rather than blended, so the result
         equals the untiled one.
     pd : int, keyword-only
         Pixel-shuffle down-sampling factor; default: the model's own.
