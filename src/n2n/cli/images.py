@@ -144,12 +144,13 @@ def _denoise_on_dask(args: argparse.Namespace) -> int:
         raise N2NError("--dask denoises one OME-Zarr image or TIFF stack with a trained model; "
                        "give one input and no --zero-shot")
     name, pd = model_and_pd(args)
-    refine = refiner_for(name, args.refine)
     if pd == AUTO:  # chosen once, for every chunk alike
         treatment = choose_on_sample(args.inputs[0], str(name), args.data_range,
                                      refine=args.refine)
         print(f"{args.inputs[0]}: {treatment}")
         pd, refine = treatment.pd, load_refiner(treatment.refine)
+    else:
+        refine = refiner_for(name, args.refine)
     device = "cpu" if args.device == "auto" else args.device  # the workers', not this machine's
     denoise_on_dask(load_weights(name), args.inputs[0], args.output, overwrite=args.overwrite,
                     address=None if args.dask == "local" else args.dask, workers=args.workers,

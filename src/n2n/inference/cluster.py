@@ -45,7 +45,8 @@ def denoise_on_dask(model: nn.Module, source: str | Path, target: str | Path, *,
     ``workers`` (default: cores / ``threads_per_worker``) and ``threads_per_worker`` (torch
     threads per worker) shape the local cluster and are ignored with an ``address``. Float
     pixels are taken on the 0..255 scale, as every file reader of n2n-lite takes them, unless
-    ``data_range`` says otherwise. ``fast`` as for :class:`n2n.inference.denoiser.Denoiser`.
+    ``data_range`` says otherwise. ``refine`` (a second model run at full resolution after a
+    pixel-shuffled pass) and ``fast`` as for :class:`n2n.inference.denoiser.Denoiser`.
     """
     source, target = Path(source), Path(target)
     claim_outputs([target], [source], overwrite=overwrite)
@@ -55,8 +56,7 @@ def denoise_on_dask(model: nn.Module, source: str | Path, target: str | Path, *,
     if data_range is None and image.array.dtype.kind == "f":
         data_range = 255.0
     out = _denoised(image, model, tile=tile, pd=pd, refine=False if refine is None else refine,
-                    device=device,
-                    data_range=data_range, fast=fast)
+                    device=device, data_range=data_range, fast=fast)
     chunks = tuple(c[0] for c in out.chunks)  # a zarr chunk per task: no two tasks share one
     with zarr_images.zarr_output(target, image.axes, out.dtype, source, overwrite,
                                  chunks) as array, _client(address, workers,
