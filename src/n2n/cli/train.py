@@ -122,9 +122,11 @@ def run_train(args: argparse.Namespace) -> int:
     from n2n.models.checkpoint import load_record
     from n2n.training import distributed
     from n2n.training.loop import Interrupted, fit
+    from n2n.training.run_folder import refuse_if_held
 
     resume = None
     if args.resume:
+        refuse_if_held(args.run_dir)
         resume = load_record(args.run_dir / "last.pt")
         if "position" not in resume or "train_config" not in resume:
             raise N2NError(f"{args.run_dir / 'last.pt'}: not a resumable 'n2n train' checkpoint")

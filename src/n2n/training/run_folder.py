@@ -42,6 +42,14 @@ def owned_run_folder(run_dir: Path | None, *, resume: bool, overwrite: bool,
         yield
 
 
+def refuse_if_held(run_dir: Path) -> None:
+    """Refuse a folder that another training holds, before anything of it is read (a resumed
+    run's checkpoint may not be written yet while that training starts)."""
+    if run_dir.is_dir():
+        with _locked(run_dir):
+            pass
+
+
 def _check_free(run_dir: Path, resume: bool, overwrite: bool) -> None:
     held = [name for name in (*CHECKPOINTS, *LOGS) if (run_dir / name).exists()]
     if held and not (resume or overwrite):
