@@ -49,6 +49,8 @@ def test_only_a_blind_spot_network_may_learn_from_its_own_input():
         TrainConfig(model=ModelConfig("lite"), mode="bsn")
     with pytest.raises(N2NError, match="cannot add its input to its output"):
         ModelConfig("bsn", residual=True)
+    with pytest.raises(N2NError, match="width 1: a blind-spot network needs >= 2"):
+        ModelConfig("bsn", width=1)
 
 
 def test_random_replacing_masks_are_fixed_and_replace_the_set_share():

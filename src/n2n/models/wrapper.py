@@ -51,6 +51,9 @@ class ModelConfig:
         if self.arch == "bsn" and self.residual:
             raise N2NError("a blind-spot network (arch bsn) cannot add its input to its output "
                            "(residual): the output would see the pixel it must not")
+        if self.arch == "bsn" and self.width < 2:
+            raise N2NError(f"model width {self.width}: a blind-spot network needs >= 2 (its "
+                           "tail halves it)")
         if not 1 <= self.pd <= 8:
             raise N2NError(f"pixel-shuffle factor {{pd}} {self.pd}: must lie in 1..8 (1 = off)",
                            param="pd")
