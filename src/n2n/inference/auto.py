@@ -17,7 +17,7 @@ from n2n.evaluation.treatment import (
     choose_treatment,
     measure_noise,
 )
-from n2n.inference.denoiser import Denoiser
+from n2n.inference.denoiser import BLIND_SPOT_REFINED, Denoiser
 from n2n.inference.weights import load_refiner, load_weights
 from n2n.models import PixelModel
 
@@ -62,8 +62,7 @@ class AutoDenoiser:
         self.channels = first.channels
         if first.replacing:  # a blind-spot network: random replacing is its refinement
             if refine:
-                raise N2NError("{refine}: a blind-spot network refines its result by random "
-                               "replacing already; drop {refine}", param="refine")
+                raise N2NError(BLIND_SPOT_REFINED, param="refine")
             self.refine = False
 
     def choose(self, pixels: np.ndarray) -> Treatment:

@@ -55,8 +55,8 @@ def denoise_on_dask(model: nn.Module, source: str | Path, target: str | Path, *,
     image = open_lazy(source)
     if data_range is None and image.array.dtype.kind == "f":
         data_range = 255.0
-    out = _denoised(image, model, tile=tile, pd=pd, refine=False if refine is None else refine,
-                    device=device, data_range=data_range, fast=fast)
+    out = _denoised(image, model, tile=tile, pd=pd, refine=refine, device=device,
+                    data_range=data_range, fast=fast)
     chunks = tuple(c[0] for c in out.chunks)  # a zarr chunk per task: no two tasks share one
     with zarr_images.zarr_output(target, image.axes, out.dtype, source, overwrite,
                                  chunks) as array, _client(address, workers,

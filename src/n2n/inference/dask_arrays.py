@@ -26,8 +26,8 @@ from n2n.io.lazy import dask_array
 def denoise_dask(array: Any, model: str | Path | torch.nn.Module = "photo", *,
                  channel_axis: int | None = None, data_range: float | None = None,
                  tile: int = 512, pd: int | None = None,
-                 refine: bool | torch.nn.Module = False, device: str = "cpu", fast: bool = True
-                 ) -> Any:
+                 refine: bool | torch.nn.Module | None = None, device: str = "cpu",
+                 fast: bool = True) -> Any:
     """A lazy dask array: ``array`` denoised as :func:`n2n.denoise_array` would, chunk by chunk.
 
     Parameters
@@ -39,9 +39,9 @@ def denoise_dask(array: Any, model: str | Path | torch.nn.Module = "photo", *,
         As for :func:`n2n.denoise_array`; ``tile`` is also the chunk size of y and x.
     pd : int, optional
         Pixel-shuffle down-sampling factor; default: the model's own.
-    refine : bool or torch.nn.Module
+    refine : bool or torch.nn.Module, optional
         A second full-resolution pass after a pixel-shuffled one: True, the model's own refiner
-        (as for :func:`n2n.denoise_array`), or the model to run.
+        (as for :func:`n2n.denoise_array`), or the model to run; None or False: none.
     device : str
         Where each worker runs the model: 'cpu', or 'cuda' on workers with a GPU.
     fast : bool
@@ -71,7 +71,7 @@ def denoise_dask(array: Any, model: str | Path | torch.nn.Module = "photo", *,
     if refine is True:
         refine = network if isinstance(model, torch.nn.Module) else refiner_for(model, True)
     denoiser = Denoiser(network, "cpu", tile=tile, pd=pd, fast=fast,
-                        refine=None if refine is False else refine)
+                        refine=None if refine is False else refine)  # a model, or None
     denoiser.device = torch.device(device)  # moved there on the worker (see _denoise_chunk)
     height, width = data.shape[-3:-1]
     edges = tuple(_chunk_edges(size, denoiser.tile, denoiser.margin) for size in (height, width))

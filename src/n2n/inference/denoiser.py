@@ -23,6 +23,9 @@ from n2n.io.images import Image
 from n2n.models import PixelModel
 from n2n.models.wrapper import pad_to_multiple
 
+BLIND_SPOT_REFINED = ("{refine}: a blind-spot network refines its result by random replacing "
+                      "already; drop {refine}")
+
 
 @dataclass(frozen=True)
 class Tile:
@@ -124,8 +127,7 @@ class Denoiser:
             raise N2NError("{refine}: an exported model runs only as exported; use the "
                            "checkpoint", param="refine")
         if model.config.arch == "bsn":
-            raise N2NError("{refine}: a blind-spot network refines its result by random "
-                           "replacing already; drop {refine}", param="refine")
+            raise N2NError(BLIND_SPOT_REFINED, param="refine")
         if model.config.pd == 1:
             raise N2NError("{refine}: a second pass after a pixel-shuffled one; it needs "
                            "{pd} 2 or more", param="refine")
@@ -188,8 +190,9 @@ class Denoiser:
         """One pass, ``run(noisy, previous)``, on (1, C, h, w) CPU tensors: the result back on
         the CPU in float32."""
         layout = torch.channels_last if self.fast else torch.contiguous_format
-        noisy, previous = (t.to(self.device).contiguous(memory_format=layout)
-                           for t in (noisy, previous))
+        first = previous is noisy  # the first pass: one tensor, moved once
+        noisy = noisy.to(self.device).contiguous(memory_format=layout)
+        previous = noisy if first else previous.to(self.device).contiguous(memory_format=layout)
         with autocast(self.device, self.fast):  # fast off: plain NCHW float32
             return run(noisy, previous).float().cpu()
 
@@ -201,7 +204,9 @@ class Denoiser:
             r_top, r_bottom, r_left, r_right = tile.read
             top, bottom, left, right = tile.keep
             window = (..., slice(r_top, r_bottom), slice(r_left, r_right))
-            result = self._forward(run, noisy[window], previous[window])
+            tile_noisy = noisy[window]
+            result = self._forward(run, tile_noisy,
+                                   tile_noisy if previous is noisy else previous[window])
             out[..., top:bottom, left:right] = result[..., top - r_top:bottom - r_top,
                                                       left - r_left:right - r_left]
         return out

@@ -4,8 +4,9 @@ A blind-spot network denoises camera noise on pixel-shuffled sub-images, which l
 and loses fine detail. R3 runs it again at full resolution on its first result with a random
 share of the pixels put back to their noisy values, and averages the runs: the replaced pixels
 are too sparse to carry the noise's spatial correlation, and the blind spot keeps the network
-from copying them. The masks are a fixed periodic pattern of image coordinates, so a tiled
-image gets exactly the untiled result.
+from copying them. The masks are a fixed pattern of period :data:`PERIOD` from a window's first
+pixel, and every tile, strip and chunk of a blind-spot network starts on that period (the
+Denoiser's grid), so a tiled image gets exactly the untiled result.
 """
 
 from __future__ import annotations

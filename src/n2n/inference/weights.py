@@ -7,10 +7,8 @@ from pathlib import Path
 
 from torch import nn
 
-from n2n.errors import N2NError
 from n2n.evaluation.treatment import refiner_of
 from n2n.inference.exported import SUFFIXES, load_exported
-from n2n.models import PixelModel
 from n2n.models.bundled import is_bundled_name, load_named
 
 
@@ -22,17 +20,12 @@ def load_weights(path: str | Path) -> nn.Module:
     return load_named(path)
 
 
-def load_refiner(name: str | Path | None) -> PixelModel | None:
-    """The second-pass model a treatment names (:attr:`Treatment.refine`), or None."""
-    if name is None:
-        return None
-    model = load_weights(name)
-    if not isinstance(model, PixelModel):
-        raise N2NError(f"{name}: an exported model cannot refine (it runs only as exported); "
-                       "use the checkpoint", param="refine")
-    return model
+def load_refiner(name: str | Path | None) -> nn.Module | None:
+    """The second-pass model a treatment names (:attr:`Treatment.refine`), or None; the
+    Denoiser refuses one that is not a checkpoint."""
+    return None if name is None else load_weights(name)
 
 
-def refiner_for(model: str | Path, refine: bool | None) -> PixelModel | None:
+def refiner_for(model: str | Path, refine: bool | None) -> nn.Module | None:
     """The second pass ``model`` gets at a fixed pixel-shuffle factor: none unless asked for."""
     return load_refiner(refiner_of(str(model))) if refine else None
