@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -39,6 +40,18 @@ def _bundled(model: str, pd: int | None = None, refine: str | None = None
 
         denoiser = Denoiser(load_bundled(model), device, pd=pd,
                             refine=load_bundled(refine) if refine else None)
+        return lambda noisy, sigma: denoiser(noisy)
+
+    return build
+
+
+def weights_method(path: Path) -> Callable[[str], Denoise]:
+    """A model file of the user's (checkpoint or export) as a method, at its own --pd."""
+    def build(device: str) -> Denoise:
+        from n2n.inference.denoiser import Denoiser
+        from n2n.inference.weights import load_weights
+
+        denoiser = Denoiser(load_weights(path), device)
         return lambda noisy, sigma: denoiser(noisy)
 
     return build

@@ -19,7 +19,7 @@ import torch
 from tqdm.auto import tqdm
 
 from n2n.bench.measure import PeakMemory, machine
-from n2n.bench.methods import METHODS, Denoise, resolve_methods
+from n2n.bench.methods import METHODS, Denoise, resolve_methods, weights_method
 from n2n.bench.training import ABLATION, EQUAL_BUDGET, Recipe, train_recipe
 from n2n.data.config import DataConfig, build_data
 from n2n.data.noise import Gaussian, parse_noise
@@ -53,13 +53,14 @@ class Dataset:
     fixed_cases: list[Case] | None = None
     setting: str = PKL_SETTING
 
-    def cases(self, noise_spec: str, seed: int) -> list[Case]:
+    def cases(self, noise_spec: str, seed: int, clip: bool = False) -> list[Case]:
         if self.fixed_cases is not None:
             return self.fixed_cases
         noise = parse_noise(noise_spec)
         names = [Path(n) for n, _ in self.clean]
         cases = []
-        for name, noisy, clean in noisy_versions(names, [c for _, c in self.clean], noise, seed):
+        for name, noisy, clean in noisy_versions(names, [c for _, c in self.clean], noise, seed,
+                                                 clip):
             cases.append(Case(name, noisy, clean, true_sigma(noise, noisy, clean)))
         return cases
 
@@ -117,6 +118,8 @@ class BenchConfig:
     bursts: Path | None = None  # a bursts folder whose scenes hold ``reference_name``
     reference_name: str = "avg50.png"
     overwrite: bool = False  # replace report files in ``out`` that n2n-lite did not write
+    clip: bool = False  # noisy images clipped to 0..255, as 8-bit files hold them
+    weights: list[Path] = field(default_factory=list)  # more models, as "weights:<path>"
 
 
 def default_methods() -> list[str]:
@@ -152,7 +155,8 @@ def check(config: BenchConfig) -> None:
         parse_noise(spec)
     resolve_methods(config.methods)
     real = [*(config.real_pairs or ()), *([config.bursts] if config.bursts else [])]
-    missing = [p for p in [*config.data, *(config.train or []), *real] if not p.exists()]
+    missing = [p for p in [*config.data, *(config.train or []), *real, *config.weights]
+               if not p.exists()]
     if missing:
         raise N2NError(f"{missing[0]}: no such file or folder")
     if config.limit is not None and config.limit < 1:
@@ -245,10 +249,11 @@ class Bench:
         return self.record
 
     def run_setting(self, dataset: Dataset, noise: str) -> None:
-        cases = dataset.cases(noise, self.config.seed)
+        cases = dataset.cases(noise, self.config.seed, self.config.clip)
         setting = f"{dataset.name} / {noise}"
         self.crops[setting] = {"clean": cases[0].clean}
         methods = [(m.name, m.build) for m in resolve_methods(self.config.methods)]
+        methods += [(f"weights:{path}", weights_method(path)) for path in self.config.weights]
         if "zero-shot" in self.config.methods:
             methods.append(("zero-shot", self.zero_shot))
         methods += [(name, lambda device, d=d: d) for (name, spec), d in self.trained.items()

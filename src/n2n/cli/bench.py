@@ -29,6 +29,12 @@ def add_parsers(sub) -> None:
     p.add_argument("--methods", nargs="+", help="default: all (bm3d when installed), zero-shot")
     p.add_argument("--limit", type=int, help="use the first N images of each data set")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--clip", action="store_true", help="clip the noisy images to 0..255 as "
+                   "8-bit files are (published gaussian figures are mostly unclipped: 0.5-1 dB "
+                   "easier on saturated images)")
+    p.add_argument("--weights", nargs="+", type=Path, default=[], metavar="CHECKPOINT",
+                   help="also benchmark these checkpoints or exported .pt files (as "
+                   "weights:<path>)")
     p.add_argument("--zero-shot-iterations", type=int, default=1000)
     p.add_argument("--train", nargs="+", type=Path, metavar="DIR", help="clean images: train "
                    "N2N, N2C and Ne2Ne for the same minutes and add them to the comparison")
@@ -64,7 +70,7 @@ def run_bench(args: argparse.Namespace) -> int:
                              patches_per_epoch=args.patches_per_epoch, device=str(args.device),
                              real_pairs=(args.noisy, args.reference) if args.noisy else None,
                              bursts=args.bursts, reference_name=args.reference_name,
-                             overwrite=args.overwrite)
+                             overwrite=args.overwrite, clip=args.clip, weights=args.weights)
     command = "n2n " + " ".join(sys.argv[1:]) if sys.argv[0].endswith("n2n") else "n2n bench"
     bench = Bench(config, command)
     try:

@@ -65,6 +65,8 @@ def add_parsers(sub) -> None:
                    help="for --bursts: the reference file of each scene (default avg50.png)")
     p.add_argument("--noise", default="gaussian:25", help="noise spec (default gaussian:25)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--clip", action="store_true", help="clip the noisy images to 0..255 as "
+                   "8-bit files are (published gaussian figures are mostly unclipped)")
     p.add_argument("--json", type=Path, help="also write the scores as JSON to this file")
     add_model_options(p)
     add_overwrite_option(p)
@@ -175,7 +177,8 @@ def run_eval(args: argparse.Namespace) -> int:
         pairs = evaluate.burst_pairs(args.bursts, args.reference_name, denoiser.channels)
         setting = "real noise (bursts)"
     else:
-        pairs, setting = evaluate.clean_pairs(args.inputs, parse_noise(args.noise), args.seed)
+        pairs, setting = evaluate.clean_pairs(args.inputs, parse_noise(args.noise), args.seed,
+                                              args.clip)
     if args.json:
         given = [*args.inputs, *(p for p in (args.noisy, args.reference, args.bursts) if p)]
         claim_outputs([args.json], given, overwrite=args.overwrite)

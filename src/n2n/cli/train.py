@@ -57,6 +57,12 @@ def add_parsers(sub) -> None:
     p.add_argument("--gray-fraction", type=float, default=0.0, help="for --clean: share of "
                    "patches made gray with channel-identical noise, so an RGB model also "
                    "denoises grayscale images (default 0)")
+    p.add_argument("--color-fraction", type=float, default=0.0, help="for --clean: share of "
+                   "patches given new colours (channels permuted, saturation x1..3), for "
+                   "strongly coloured photos the training set lacks (default 0)")
+    p.add_argument("--clip-input", action="store_true", help="for --clean: clip the noisy "
+                   "input to 0..255 as 8-bit files are (the target stays unclipped, its noise "
+                   "zero-mean), so saturated pixels are denoised as they will be met")
     p.add_argument("--workers", type=int, help="for --clean: stream the images from disk in N "
                    "DataLoader worker processes instead of holding them in memory")
     p.add_argument("--patch-size", type=int, help="default 64; 160 for --mode bsn, whose "
@@ -225,8 +231,9 @@ def run_flags(config: TrainConfig) -> dict:
              "init": config.init, "scales": data.scales,
              "arch": model.arch, "width": model.width, "depth": model.depth,
              "residual": model.residual, "linear_output": model.linear_output, "pd": model.pd}
-    for name in ("noise", "patch_size", "patches_per_epoch", "gray_fraction", "channels",
-                 "reference_name", "workers", "val", "val_pkl", "val_captured"):
+    for name in ("noise", "patch_size", "patches_per_epoch", "gray_fraction", "color_fraction",
+                 "clip_input", "channels", "reference_name", "workers", "val", "val_pkl",
+                 "val_captured"):
         flags[name] = getattr(data, name)
     return {k: _same(v, listed=k in SOURCES) for k, v in flags.items()}
 
@@ -256,7 +263,8 @@ def train_config(args: argparse.Namespace) -> TrainConfig:
                       noise=args.noise,
                       patch_size=args.patch_size or (160 if args.mode == "bsn" else 64),
                       patches_per_epoch=args.patches_per_epoch, scales=parse_scales(args.scales),
-                      gray_fraction=args.gray_fraction, channels=args.channels,
+                      gray_fraction=args.gray_fraction, color_fraction=args.color_fraction,
+                      clip_input=args.clip_input, channels=args.channels,
                       reference_name=args.reference_name, workers=args.workers, val=args.val,
                       val_pkl=args.val_pkl, val_captured=args.val_captured)
     arch = args.arch or ("bsn" if args.mode == "bsn" else "lite")

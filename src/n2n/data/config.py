@@ -44,6 +44,10 @@ class DataConfig:
         Noise spec for ``clean`` (and for noisy versions of ``val`` images).
     val, val_pkl : clean validation images, or an EE-559 ``val_data.pkl``; by default
         ``holdout`` of the clean images, or of the burst scenes that have a reference.
+    gray_fraction, color_fraction : for ``clean``: shares of patches made gray, or given new
+        colours (channels permuted, saturation raised), before noise is drawn.
+    clip_input : for ``clean``: clip the noisy input (and validation images) to 0..255, as
+        8-bit files are; the target stays unclipped, so its noise stays zero-mean.
     val_captured : two folders, real noisy captures and their references matched by name:
         validation on real noise for any source (e.g. a camera model trained on synthetic
         camera noise, or on noisy photos alone, chosen by its PSNR on real photos).
@@ -61,6 +65,8 @@ class DataConfig:
     patches_per_epoch: int = 5000
     scales: list[int] = field(default_factory=lambda: [1])
     gray_fraction: float = 0.0
+    color_fraction: float = 0.0
+    clip_input: bool = False
     channels: int | None = None
     reference_name: str | None = None
     workers: int | None = None
@@ -91,6 +97,11 @@ class DataConfig:
              f"{{scales}} {self.scales} must be >= 1", "scales"),
             (0.0 <= self.gray_fraction <= 1.0,
              f"{{gray_fraction}} {self.gray_fraction} must lie in 0..1", "gray_fraction"),
+            (0.0 <= self.color_fraction <= 1.0,
+             f"{{color_fraction}} {self.color_fraction} must lie in 0..1", "color_fraction"),
+            ((self.color_fraction == 0 and not self.clip_input) or self.source == "clean",
+             "{color_fraction} and {clip_input} change synthetic noisy pairs: they belong to "
+             f"{{source:'clean'}}, not {source}", ("color_fraction", "clip_input", "source")),
             (self.channels is None or self.channels >= 1,
              f"{{channels}} {self.channels} must be >= 1", "channels"),
             (self.workers is None or self.workers >= 0,
@@ -182,13 +193,13 @@ def _clean_data(config: DataConfig, val, seed: int):
         else:
             items, held = split_holdout(items, config.holdout)
             held = load_folder(held, channels) if lazy else held
-        val = validation_from_clean(held, noise, seed)
+        val = validation_from_clean(held, noise, seed, config.clip_input)
+    cut = {"patch_size": config.patch_size, "patches_per_epoch": config.patches_per_epoch,
+           "scales": config.scales, "gray_fraction": config.gray_fraction,
+           "color_fraction": config.color_fraction, "clip_input": config.clip_input}
     if lazy:
-        return LazyFolder(items, noise, config.patch_size, config.patches_per_epoch,
-                          config.scales, config.gray_fraction, config.workers,
-                          channels=channels), val
-    return SyntheticPairs(items, noise, config.patch_size, config.patches_per_epoch,
-                          config.scales, config.gray_fraction), val
+        return LazyFolder(items, noise, workers=config.workers, channels=channels, **cut), val
+    return SyntheticPairs(items, noise, **cut), val
 
 
 def _capture_data(config: DataConfig, mode: str, val, seed: int):

@@ -35,12 +35,14 @@ def split_holdout(items: list, fraction: float) -> tuple[list, list]:
     return items[:-count], items[-count:]
 
 
-def validation_from_clean(images: list[torch.Tensor], noise, seed: int):
-    """Fixed noisy versions of clean validation images (same-size crops so they batch)."""
+def validation_from_clean(images: list[torch.Tensor], noise, seed: int,
+                          clip: bool = False) -> Validation:
+    """Fixed noisy versions of clean validation images (same-size crops so they batch),
+    clipped to 0..255 with ``clip``."""
     side = min(256, *(min(im.shape[1:]) for im in images))
     crops = torch.stack([im[:, :side, :side] for im in images])
-    generator = torch.Generator().manual_seed(seed + 1)
-    return Validation(noise(crops, generator), crops)
+    noisy = noise(crops, torch.Generator().manual_seed(seed + 1))
+    return Validation(noisy.clamp(0, 255) if clip else noisy, crops)
 
 
 def validation_from_references(captures: Sequence[torch.Tensor],
@@ -61,12 +63,14 @@ class LazyFolder:
     def __init__(self, paths: Sequence[Path], noise: Noise, patch_size: int = 64,
                  patches_per_epoch: int = 5000, scales: Sequence[int] = (1,),
                  gray_fraction: float = 0.0, workers: int = 2, patches_per_image: int = 8,
-                 channels: int | None = None) -> None:
+                 channels: int | None = None, color_fraction: float = 0.0,
+                 clip_input: bool = False) -> None:
         if not paths:
             raise N2NError("no training images")
         self.paths, self.noise, self.patch_size = list(paths), noise, patch_size
-        self.patches_per_epoch, self.scales, self.gray_fraction = patches_per_epoch, scales, \
-            gray_fraction
+        self.patches_per_epoch = patches_per_epoch
+        self.cut = {"scales": scales, "gray_fraction": gray_fraction,
+                    "color_fraction": color_fraction, "clip_input": clip_input}
         self.workers, self.patches_per_image = workers, patches_per_image
         self.channels = channels or load_folder(self.paths[:1])[0].shape[0]
 
@@ -74,7 +78,7 @@ class LazyFolder:
         """``patches_per_image`` pairs from image ``index`` (runs in a worker process)."""
         image = load_folder([self.paths[index]], self.channels)[0]
         source = SyntheticPairs([image], self.noise, self.patch_size, self.patches_per_image,
-                                self.scales, self.gray_fraction)
+                                **self.cut)
         return next(source.batches(self.patches_per_image, torch.Generator().manual_seed(seed)))
 
     def batches(self, batch_size: int, generator: torch.Generator, shard: Shard = (0, 1)

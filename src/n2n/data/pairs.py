@@ -23,6 +23,7 @@ import torch
 from torch.nn import functional as F
 
 from n2n.data.noise import Noise
+from n2n.data.recolor import recolor
 from n2n.errors import N2NError
 
 
@@ -96,17 +97,22 @@ class SyntheticPairs:
     gives the "downsampled, pixelated" look of the EE-559 data when s > 1. ``gray_fraction`` of
     the patches are made gray, with the same noise in every channel: what a grayscale image looks
     like to an RGB model, which otherwise takes such channel-correlated noise for signal.
+    ``color_fraction`` of them get new colours (:func:`n2n.data.recolor.recolor`); with
+    ``clip_input`` the input copy is clipped to 0..255 as an 8-bit file is, the target left
+    unclipped so that its noise stays zero-mean.
     """
 
     def __init__(self, images: Sequence[torch.Tensor], noise: Noise, patch_size: int = 64,
                  patches_per_epoch: int = 5000, scales: Sequence[int] = (1,),
-                 gray_fraction: float = 0.0) -> None:
+                 gray_fraction: float = 0.0, color_fraction: float = 0.0,
+                 clip_input: bool = False) -> None:
         if not images:
             raise N2NError("no training images")
         if not 0.0 <= gray_fraction <= 1.0:
             raise N2NError(f"{{gray_fraction}} {gray_fraction} must lie in 0..1",
                            param="gray_fraction")
         self.images, self.noise, self.gray_fraction = list(images), noise, gray_fraction
+        self.color_fraction, self.clip_input = color_fraction, clip_input
         self.patch_size, self.patches_per_epoch = patch_size, patches_per_epoch
         self.channels = images[0].shape[0]
         usable = [s for s in scales if any(min(im.shape[1:]) >= patch_size * s for im in images)]
@@ -140,30 +146,32 @@ class SyntheticPairs:
         generator, count = rank_share(generator, shard, self.patches_per_epoch)
         for start in range(0, count, batch_size):
             clean = self.clean_patches(min(batch_size, count - start), generator)
+            clean = recolor(clean, self.color_fraction, generator)
             gray = torch.rand(len(clean), generator=generator) < self.gray_fraction
             noise_generator = generator
             if self.noise_device.type != "cpu" and self.noise.on_any_device:
                 clean, gray = clean.to(self.noise_device), gray.to(self.noise_device)
                 noise_generator = torch.Generator(self.noise_device).manual_seed(
                     int(torch.randint(2**62, (1,), generator=generator)))
-            if not gray.any():
-                yield Batch(self.noise(clean, noise_generator),
-                            self.noise(clean, noise_generator), clean)
-                continue
-            clean[gray] = clean[gray].mean(1, keepdim=True).expand(-1, self.channels, -1, -1)
-            yield Batch(self._noisy(clean, gray, noise_generator),
+            if gray.any():
+                clean[gray] = clean[gray].mean(1, keepdim=True).expand(-1, self.channels, -1, -1)
+            noisy = self._noisy(clean, gray, noise_generator)
+            yield Batch(noisy.clamp(0, 255) if self.clip_input else noisy,
                         self._noisy(clean, gray, noise_generator), clean)
 
     def _noisy(self, clean: torch.Tensor, gray: torch.Tensor,
                generator: torch.Generator) -> torch.Tensor:
         """Independent noise per channel, except on gray patches: one noise for all channels."""
         noisy = self.noise(clean, generator)
+        if not gray.any():
+            return noisy
         noisy[gray] = self.noise(clean[gray][:, :1], generator).expand(-1, self.channels, -1, -1)
         return noisy
 
     def stats_sample(self, generator: torch.Generator) -> torch.Tensor:
         clean = self.clean_patches(min(512, self.patches_per_epoch), generator)
-        return self.noise(clean, generator)
+        noisy = self.noise(recolor(clean, self.color_fraction, generator), generator)
+        return noisy.clamp(0, 255) if self.clip_input else noisy
 
 
 class CapturePairs:

@@ -42,16 +42,18 @@ def score_pairs(pairs: Iterable[tuple[str, np.ndarray, np.ndarray]],
 
 
 def noisy_versions(paths: Iterable[Path], images: Iterable[np.ndarray], noise: Noise,
-                   seed: int) -> Iterable[tuple[str, np.ndarray, np.ndarray]]:
-    """(name, noisy, clean) with noise drawn from one seeded generator, image after image."""
+                   seed: int, clip: bool = False) -> Iterable[tuple[str, np.ndarray, np.ndarray]]:
+    """(name, noisy, clean) with noise drawn from one seeded generator, image after image;
+    with ``clip`` the noisy image is clipped to 0..255, as an 8-bit file would hold it (the
+    same draws: clipped and unclipped runs score the same noise)."""
     generator = torch.Generator().manual_seed(seed)
     for path, clean in zip(paths, images, strict=True):
         x = torch.from_numpy(clean).permute(2, 0, 1)
-        noisy = noise(x, generator).permute(1, 2, 0).numpy()
-        yield path.name, noisy, clean
+        noisy = noise(x, generator)
+        yield path.name, (noisy.clamp(0, 255) if clip else noisy).permute(1, 2, 0).numpy(), clean
 
 
-def clean_pairs(inputs: Sequence[str | Path], noise: Noise, seed: int
+def clean_pairs(inputs: Sequence[str | Path], noise: Noise, seed: int, clip: bool = False
                 ) -> tuple[Iterable[tuple[str, np.ndarray, np.ndarray]], str]:
     """Scoring pairs from clean data, and what they are: one EE-559 ``val_data.pkl`` (its
     noisy images), else clean image files or folders with seeded ``noise`` added."""
@@ -59,7 +61,8 @@ def clean_pairs(inputs: Sequence[str | Path], noise: Noise, seed: int
         return ee559_val_pairs(inputs[0]), "EE-559 val pairs"
     paths = list_images(inputs)
     images = (read_image(p).pixels for p in paths)
-    return noisy_versions(paths, images, noise, seed), noise.spec
+    setting = f"{noise.spec}, clipped to 0..255" if clip else noise.spec
+    return noisy_versions(paths, images, noise, seed, clip), setting
 
 
 def ee559_val_pairs(path: str | Path) -> Iterator[tuple[str, np.ndarray, np.ndarray]]:
