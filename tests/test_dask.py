@@ -248,7 +248,8 @@ def test_the_automatic_treatment_is_chosen_once_from_a_sample_of_the_input(tmp_p
                                np.outer([1, 2, 1], [1, 2, 1])[None] / 16.0, mode="wrap")
     for name, noise in (("white", white), ("camera", blurred * 12 / blurred.std())):
         tifffile.imwrite(tmp_path / f"{name}.tif", np.clip(scene + noise, 0, 255).astype(np.uint8))
-    white_choice = choose_on_sample(tmp_path / "white.tif", "photo-plus")
-    camera_choice = choose_on_sample(tmp_path / "camera.tif", "photo-plus")
-    assert (white_choice.pd, camera_choice.pd) == (1, 2)
+    white_choice = choose_on_sample(tmp_path / "white.tif", "auto")
+    camera_choice = choose_on_sample(tmp_path / "camera.tif", "auto")
+    assert (white_choice.model, white_choice.pd) == ("photo-plus", 1)
+    assert (camera_choice.model, camera_choice.pd) == ("camera", 2)
     assert "correlated" in camera_choice.reason

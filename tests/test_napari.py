@@ -83,7 +83,7 @@ def test_rgb_layers_go_through_the_automatic_photo_treatment(qtbot, viewer):
     layer = viewer.add_image(photo, name="astronaut", rgb=True)
     widget = DenoiseWidget(viewer)
     widget.layer.value = layer
-    assert widget.model_name(layer) == "photo-plus"
+    assert widget.model_name(layer) == "auto"  # model and factor measured, as n2n denoise does
     run_denoise(qtbot, widget, viewer)
     expected = n2n.denoise_array(photo, channel_axis=-1)  # the same choice as the API's
     np.testing.assert_array_equal(viewer.layers["astronaut denoised"].data, expected)

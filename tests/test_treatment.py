@@ -13,8 +13,9 @@ from skimage import data as skdata
 
 from n2n.cli import main
 from n2n.evaluation.treatment import (
-    AUTO_MODEL,
+    CAMERA_MODEL,
     CORRELATED_RATIO,
+    WHITE_MODEL,
     choose_treatment,
     measure_noise,
 )
@@ -31,8 +32,8 @@ def scene(size: int = 160) -> np.ndarray:
 
 
 def camera_treatment() -> Denoiser:
-    """What the rule runs on camera noise: photo-plus at --pd 2, then photo at --pd 1."""
-    return Denoiser(load_bundled(AUTO_MODEL), pd=2, refine=load_bundled("photo"))
+    """What the rule runs on camera noise: camera at --pd 2, then photo at --pd 1."""
+    return Denoiser(load_bundled(CAMERA_MODEL), pd=2, refine=load_bundled("photo"))
 
 
 def white_noise(shape, sigma: float, seed: int = 0) -> np.ndarray:
@@ -54,7 +55,7 @@ def test_white_gaussian_noise_gets_full_resolution(sigma):
     assert 0.8 < measure.ratio < 1.4  # white: 1, image content adds a little
     assert measure.std == pytest.approx(sigma, rel=0.25)
     treatment = choose_treatment(measure)
-    assert (treatment.model, treatment.pd) == (AUTO_MODEL, 1)
+    assert (treatment.model, treatment.pd) == (WHITE_MODEL, 1)
     assert "white" in treatment.reason and f"{measure.ratio:.2f}" in treatment.reason
 
 
@@ -64,14 +65,18 @@ def test_noise_correlated_between_neighbours_gets_pixel_shuffle_2(sigma):
     measure = measure_noise(noisy)
     assert measure.ratio > CORRELATED_RATIO
     treatment = choose_treatment(measure)
-    assert treatment.pd == 2 and "correlated" in treatment.reason
+    assert (treatment.model, treatment.pd, treatment.refine) == (CAMERA_MODEL, 2, "photo")
+    assert "correlated" in treatment.reason
 
 
 def test_given_factor_and_model_win_over_the_measurement():
     measure = measure_noise(scene() + camera_like_noise((160, 160, 3), 10))
-    assert choose_treatment(measure, pd=1) .pd == 1
+    assert choose_treatment(measure, pd=1).model == WHITE_MODEL  # auto at pd 1: white noise's
     assert choose_treatment(measure, pd=3).reason == "--pd given"
+    assert choose_treatment(measure, pd=3).model == CAMERA_MODEL
     assert choose_treatment(measure, model="photo").model == "photo"
+    given = choose_treatment(measure, model="photo-plus")
+    assert (given.model, given.pd, given.refine) == ("photo-plus", 2, "photo")
 
 
 @pytest.mark.parametrize("pixels", [
@@ -106,7 +111,7 @@ def test_auto_denoiser_runs_the_chosen_treatment_and_says_which():
     assert np.array_equal(out, camera_treatment()(camera))
     out = auto(white)
     assert auto.last.pd == 1
-    assert np.array_equal(out, Denoiser(load_bundled(AUTO_MODEL), pd=1)(white))
+    assert np.array_equal(out, Denoiser(load_bundled(WHITE_MODEL), pd=1)(white))
     assert len(auto._denoisers) == 2  # one Denoiser per treatment, kept
 
 
@@ -126,7 +131,7 @@ def test_cli_denoise_reports_each_choice_and_writes_it_to_json(tmp_path, capsys)
     assert main(["denoise", str(tmp_path / "white.png"), str(tmp_path / "camera.png"), "-o",
                  str(tmp_path / "out"), "--json", str(tmp_path / "choices.json")]) == 0
     printed = capsys.readouterr().out
-    assert "camera.png: photo-plus --pd 2 --refine (then photo at --pd 1) (noise correlated" \
+    assert "camera.png: camera --pd 2 --refine (then photo at --pd 1) (noise correlated" \
         in printed
     assert "white.png: photo-plus --pd 1 (spatially white" in printed
     record = json.loads((tmp_path / "choices.json").read_text())
@@ -187,7 +192,7 @@ def test_refine_flags_turn_the_second_pass_off_and_on(tmp_path):
     noisy = np.clip(scene(64) + camera_like_noise((64, 64, 3), 8), 0, 255)
     write_image(tmp_path / "a.png", Image(noisy))
     read = read_image(tmp_path / "a.png").pixels
-    runs = {"plain": (["--no-refine"], Denoiser(load_bundled(AUTO_MODEL), pd=2)),
+    runs = {"plain": (["--no-refine"], Denoiser(load_bundled(CAMERA_MODEL), pd=2)),
             "fixed": (["--model", "photo", "--pd", "2", "--refine"],
                       Denoiser(load_bundled("photo"), pd=2, refine=load_bundled("photo")))}
     for name, (flags, expected) in runs.items():
@@ -208,6 +213,17 @@ def test_refine_needs_a_pixel_shuffled_first_pass(tmp_path, capsys):
 def test_a_refined_image_tiles_exactly():
     noisy = np.clip(scene(150)[:, :131] + camera_like_noise((150, 131, 3), 8), 0, 255)
     refined = camera_treatment()
-    tiled = Denoiser(load_bundled(AUTO_MODEL), pd=2, refine=load_bundled("photo"), tile=64)
+    tiled = Denoiser(load_bundled(CAMERA_MODEL), pd=2, refine=load_bundled("photo"), tile=64)
     assert tiled.margin >= refined.model.receptive_radius + refined.refine.net.receptive_radius
     assert np.abs(tiled(noisy, tiled=True) - refined(noisy, tiled=False)).max() < 0.02
+
+
+def test_a_given_factor_with_the_automatic_model_takes_the_model_for_that_factor(tmp_path):
+    noisy = np.clip(scene(64) + camera_like_noise((64, 64, 3), 8), 0, 255)
+    write_image(tmp_path / "a.png", Image(noisy))
+    read = read_image(tmp_path / "a.png").pixels
+    for pd, model in ((2, CAMERA_MODEL), (1, WHITE_MODEL)):
+        out = tmp_path / f"pd{pd}.png"
+        assert main(["denoise", str(tmp_path / "a.png"), "-o", str(out), "--pd", str(pd)]) == 0
+        expected = Denoiser(load_bundled(model), pd=pd)(read)
+        assert np.array_equal(read_image(out).pixels, np.clip(np.rint(expected), 0, 255)), pd

@@ -6,10 +6,11 @@ statistics of real captures beside the ``camera:`` synthesis, in one run::
         --noise gaussian:15 gaussian:25 gaussian:50 --synthetic camera:0.001 camera:0.003,85 \\
         [--threads 2] [-o camera.json]
 
-For each set: mean PSNR of the noisy input, of ``photo`` and ``photo-plus`` at pixel-shuffle
-factors 1-3 and of the automatic choice, its worst gain over the input, what it chose and why,
-and the share of the time the choice took. The statistics (``n2n diagnose``'s correlation at
-lags 1 and 2, the rule's 2-px/1-px ratio) are measured on the noisy images alone.
+For each set: mean PSNR of the noisy input, of ``photo``, ``photo-plus`` and ``camera`` at
+pixel-shuffle factors 1-3 and of the automatic choice, its worst gain over the input, what it
+chose and why, and the share of the time the choice took. The statistics (``n2n diagnose``'s
+correlation at lags 1 and 2, the rule's 2-px/1-px ratio) are measured on the noisy images
+alone.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ from n2n.inference.denoiser import Denoiser
 from n2n.io.files import write_text_atomic
 from n2n.models.bundled import load_bundled
 
-MODELS = ("photo", "photo-plus")
+MODELS = ("photo", "photo-plus", "camera")
 # (model, pd, refining model): each factor alone, and pd 2 with each full-resolution second pass
 FIXED = ([(m, pd, None) for m in MODELS for pd in (1, 2, 3)]
          + [(m, 2, r) for m in MODELS for r in MODELS])

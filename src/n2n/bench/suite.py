@@ -126,8 +126,9 @@ def default_methods() -> list[str]:
     """All methods, BM3D only when its optional package is installed."""
     import importlib.util
 
+    # for real, camera or microscopy data: name them
     optional = ("n2n-confocal", "bm3d-vst", "n2n-lite-pd2", "n2n-photo-plus-pd2",
-                "n2n-photo-plus-pd3")  # for real, camera or microscopy data: name them
+                "n2n-photo-plus-pd2-refine", "n2n-camera-pd2-refine", "n2n-photo-plus-pd3")
     names = [n for n in METHODS if n not in optional
              and (n != "bm3d" or importlib.util.find_spec("bm3d"))]
     return [*names, "zero-shot"]

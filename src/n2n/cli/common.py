@@ -10,8 +10,8 @@ from n2n.errors import N2NError
 
 def add_model_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", default="auto", help="bundled model: auto (default: chosen per "
-                   "image from its noise, with --pd), photo (fastest), photo-plus or confocal "
-                   "(1-channel fluorescence microscopy); see 'n2n models'")
+                   "image from its noise, with --pd), photo (fastest), photo-plus, camera or "
+                   "confocal (1-channel fluorescence microscopy); see 'n2n models'")
     p.add_argument("--weights", type=Path, help="checkpoint from 'n2n train', or its TorchScript "
                    "(.ts) or ONNX (.onnx) export (instead of a bundled --model)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
@@ -21,8 +21,8 @@ def add_model_options(p: argparse.ArgumentParser) -> None:
                    "checkpoint keeps its own unless given)")
     p.add_argument("--refine", action=argparse.BooleanOptionalAction, help="after a "
                    "pixel-shuffled pass (--pd 2 or more), a second pass at full resolution that "
-                   "removes the grid the sub-images leave: photo after photo-plus, any other "
-                   "model after itself (default: where --pd auto picks 2)")
+                   "removes the grid the sub-images leave: photo after camera or photo-plus, "
+                   "any other model after itself (default: where --pd auto picks 2)")
     p.add_argument("--no-fast", action="store_true", help="plain float32 inference (default: "
                    "channels-last and, where the processor has it, bfloat16: 2.5-3.1x faster, "
                    "same PSNR to 0.01 dB)")
@@ -47,10 +47,11 @@ def pd_option(text: str) -> int | str:
 def model_and_pd(args: argparse.Namespace) -> tuple[str | Path, int | str | None]:
     """The model file or bundled name the options name, and the pixel-shuffle factor: a
     number, ``auto`` (the default for bundled models) or None (a checkpoint's own)."""
-    from n2n.evaluation.treatment import AUTO, AUTO_MODEL
+    from n2n.evaluation.treatment import AUTO, resolve_model
 
-    model = args.weights or (AUTO_MODEL if args.model == AUTO else args.model)
-    return model, args.pd if args.pd is not None or args.weights else AUTO
+    pd = args.pd if args.pd is not None or args.weights else AUTO
+    model = args.weights or (args.model if pd == AUTO else resolve_model(args.model, pd))
+    return model, pd
 
 
 def load_denoiser(args: argparse.Namespace, tile: int = 512):

@@ -150,7 +150,7 @@ def _denoise_on_dask(args: argparse.Namespace) -> int:
         treatment = choose_on_sample(args.inputs[0], str(name), args.data_range,
                                      refine=args.refine)
         print(f"{args.inputs[0]}: {treatment}")
-        pd, refine = treatment.pd, load_refiner(treatment.refine)
+        name, pd, refine = treatment.model, treatment.pd, load_refiner(treatment.refine)
     else:
         refine = refiner_for(name, args.refine)
     device = "cpu" if args.device == "auto" else args.device  # the workers', not this machine's

@@ -51,7 +51,7 @@ def add_parsers(sub) -> None:
                        "ONNX or a BioImage Model Zoo zip, checked against the PyTorch model "
                        "before it is written")
     p.add_argument("checkpoint", type=Path, help="checkpoint from 'n2n train', or a bundled "
-                   "model's name (photo, photo-plus, confocal)")
+                   "model's name (photo, photo-plus, camera, confocal)")
     p.add_argument("output", type=Path)
     p.add_argument("--format", choices=FORMATS, help="default: from "
                    "the output's suffix (.ts/.torchscript, .onnx, .zip = bmz), else pt (weights "

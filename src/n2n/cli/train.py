@@ -105,7 +105,7 @@ def _add_model_options(p: argparse.ArgumentParser) -> None:
     """The network a fresh run builds, or the weights it starts from."""
     p.add_argument("--init", type=Path, metavar="CHECKPOINT",
                    help="start from these weights, or a bundled model's name (photo, photo-plus, "
-                   "confocal), "
+                   "camera, confocal), "
                    "to fine-tune; model options are then ignored")
     p.add_argument("--arch", choices=NETWORKS,
                    help="lite (default; bsn with --mode bsn): weight-shared U-Net (fast); n2n: "

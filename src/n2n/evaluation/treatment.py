@@ -22,14 +22,17 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 import numpy as np
 
 AUTO = "auto"
-AUTO_MODEL = "photo-plus"  # better than 'photo' at every pd on every measured set
+# what 'auto' means: the best measured bundled model for each kind of noise (docs/benchmarks.md)
+WHITE_MODEL = "photo-plus"  # at pd 1: above CBM3D on clipped gaussian noise
+CAMERA_MODEL = "camera"  # at pd 2, then photo: best of six candidates on real camera photos
 # the full-resolution pass after a pixel-shuffled one; any other model refines its own result.
-# photo after photo-plus: +0.46 dB on SIDD over photo-plus itself, equal on Nam, 30% faster
-REFINERS = {"photo-plus": "photo"}
+# photo after camera: +1.1 dB on SIDD over camera alone, +0.2 on Nam, faster than itself
+REFINERS = {"camera": "photo", "photo-plus": "photo"}
 CORRELATED_RATIO = 1.75  # step-2 / step-1 difference variance above this: correlated noise
 BLOCK = 16  # side of the blocks the statistic is measured in (px)
 FLAT_SHARE = 0.02  # the flattest 2% of the blocks (at least MIN_FLAT) are taken as noise
@@ -90,6 +93,14 @@ def measure_noise(pixels: np.ndarray) -> NoiseMeasure:
     return NoiseMeasure(ratio, math.sqrt(power2), len(fields))
 
 
+def resolve_model(model: str | Path, pd: int) -> str | Path:
+    """The model ``model`` names at pixel-shuffle factor ``pd``: ``auto`` is the camera model
+    where it pixel-shuffles, the white-noise one at pd 1; any other name is itself."""
+    if str(model) != AUTO:
+        return model
+    return CAMERA_MODEL if pd > 1 else WHITE_MODEL
+
+
 def refiner_of(model: str) -> str:
     """The model that refines ``model``'s pixel-shuffled result: :data:`REFINERS`, else itself."""
     return REFINERS.get(model, model)
@@ -97,21 +108,23 @@ def refiner_of(model: str) -> str:
 
 def choose_treatment(measure: NoiseMeasure, model: str = AUTO, pd: int | str = AUTO,
                      refine: bool | None = None) -> Treatment:
-    """The rule: ``model`` (``auto``: :data:`AUTO_MODEL`) at ``pd`` 2, refined, where the
+    """The rule: ``model`` (``auto``: :func:`resolve_model`) at ``pd`` 2, refined, where the
     noise is correlated, else 1. A ``pd`` given as a number wins over the measurement, and so
     does ``refine`` given (None: refined where the rule pixel-shuffles)."""
-    name = AUTO_MODEL if model == AUTO else str(model)
     if pd != AUTO:
+        name = str(resolve_model(model, int(pd)))
         refiner = refiner_of(name) if refine and int(pd) > 1 else None
         return Treatment(name, int(pd), "--pd given", refiner)
+    white = str(resolve_model(model, 1))
     if not measure.measured:
-        return Treatment(name, 1, "no noise measured (image too small, constant or clipped)")
+        return Treatment(white, 1, "no noise measured (image too small, constant or clipped)")
     figure = f"2-px/1-px difference variance {measure.ratio:.2f}"
     if measure.ratio > CORRELATED_RATIO:
+        name = str(resolve_model(model, 2))
         return Treatment(name, 2, f"noise correlated between neighbours, as in camera photos: "
                          f"{figure}, above {CORRELATED_RATIO:g}",
                          None if refine is False else refiner_of(name))
-    return Treatment(name, 1, f"spatially white noise: {figure}, white gives 1")
+    return Treatment(white, 1, f"spatially white noise: {figure}, white gives 1")
 
 
 def _sample_blocks(pixels: np.ndarray) -> np.ndarray:

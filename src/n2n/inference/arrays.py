@@ -9,7 +9,7 @@ import torch
 
 from n2n.device import resolve_device
 from n2n.errors import N2NError
-from n2n.evaluation.treatment import AUTO, AUTO_MODEL
+from n2n.evaluation.treatment import AUTO, resolve_model
 from n2n.inference.auto import AutoDenoiser
 from n2n.inference.denoiser import Denoiser
 from n2n.inference.weights import load_weights, refiner_for
@@ -30,8 +30,8 @@ def denoise_array(array: np.ndarray, model: str | Path | torch.nn.Module = AUTO,
         one by one (Z, T, a batch).
     model : str, path or model
         ``auto`` (the default: chosen from the noise, as ``n2n denoise`` does), a bundled
-        model's name (``photo``, ``photo-plus``, ``confocal``), a checkpoint or export file, or
-        a loaded model.
+        model's name (``photo``, ``photo-plus``, ``camera``, ``confocal``), a checkpoint or
+        export file, or a loaded model.
     channel_axis : int, optional
         The axis holding the channels, as in scikit-image; None for gray images.
     data_range : float, optional
@@ -44,9 +44,9 @@ def denoise_array(array: np.ndarray, model: str | Path | torch.nn.Module = AUTO,
         Pixel-shuffle factor; default: ``auto`` (measured) for ``auto`` and bundled names, the
         model's own for files and loaded models. A stack gets one choice, from its first plane.
     refine : bool, optional
-        A second full-resolution pass after a pixel-shuffled one (photo after photo-plus, any
-        other model after itself; see :class:`~n2n.inference.denoiser.Denoiser`); default:
-        where ``pd`` auto picks 2.
+        A second full-resolution pass after a pixel-shuffled one (photo after camera or
+        photo-plus, any other model after itself; see
+        :class:`~n2n.inference.denoiser.Denoiser`); default: where ``pd`` auto picks 2.
 
     Returns
     -------
@@ -89,12 +89,12 @@ def plane_denoiser(model: str | Path | torch.nn.Module, pd: int | str | None,
     if isinstance(model, torch.nn.Module):
         return Denoiser(model, device, tile=tile, pd=None if pd in (None, AUTO) else int(pd),
                         refine=model if refine else None)  # split=False: its pd is not used
-    name = AUTO_MODEL if str(model) == AUTO else model
     if pd is None and (str(model) == AUTO or is_bundled_name(model)):
         pd = AUTO
     if pd == AUTO:
-        auto = AutoDenoiser(name, AUTO, device, refine=refine, tile=tile)
+        auto = AutoDenoiser(model, AUTO, device, refine=refine, tile=tile)
         return auto.settle(first.astype(np.float32) * (255.0 / white))
+    name = resolve_model(model, int(pd)) if pd is not None else model
     return Denoiser(load_weights(name), device, tile=tile, pd=pd,
                     refine=refiner_for(name, refine))
 

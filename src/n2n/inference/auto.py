@@ -44,7 +44,7 @@ class AutoDenoiser:
     --------
     >>> auto = AutoDenoiser()  # doctest: +SKIP
     >>> clean = auto(noisy_pixels); print(auto.last)  # doctest: +SKIP
-    photo-plus --pd 2 --refine (then photo at --pd 1) (noise correlated between neighbours, ...)
+    camera --pd 2 --refine (then photo at --pd 1) (noise correlated between neighbours, ...)
     """
 
     streams = False  # the treatment is chosen from the whole image, not strip by strip

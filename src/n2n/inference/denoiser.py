@@ -70,7 +70,7 @@ class Denoiser:
     refine : PixelModel, keyword-only
         After the pixel-shuffled pass, a second model (``photo`` for the photo models) run at
         full resolution over its result: it removes the 2-px grid that sub-images denoised
-        apart leave (photo-plus ``--pd 2`` refined by photo: +1.1 dB on SIDD phone crops, +0.2
+        apart leave (camera ``--pd 2`` refined by photo: +1.1 dB on SIDD phone crops, +0.2
         on Nam's DSLR photos; docs/benchmarks.md, "Camera photos"). Needs ``pd`` > 1 and
         PyTorch checkpoints. A blind-spot network (arch ``bsn``) is always refined by random
         replacing first (:mod:`n2n.inference.replacing`).

@@ -28,17 +28,28 @@ BUNDLED_MODELS = {m.name: m for m in (
         "photo", "lite.pt", 3,
         "RGB or gray photos with white, signal-independent noise, the fast one (the EE-559 "
         "Model's weights); add --pd 2 for camera (sRGB) noise, which is spatially correlated; "
-        "the default's second pass after photo-plus --pd 2 (--refine)",
+        "the default's second pass after camera --pd 2 (--refine)",
         "CBSD432 (432 clean photos) with blind gaussian noise sigma 5-55, noisy pairs only "
         "(a quarter of the patches gray, half of them box-downsampled as in EE-559 data)",
         "see README, 'Bundled weights' (one command; 5.6 minutes on one H100)"),
     BundledModel(
         "photo-plus", "photo-plus.pt", 3,
-        "the default's model (--model auto: --pd 2 then photo at full resolution where the noise "
-        "is correlated, as in camera photos): 2-3x slower than 'photo', 0.6-1.3 dB better on "
-        "gaussian noise, above CBM3D",
-        "CBSD432 with blind gaussian noise sigma 5-55, noisy pairs only (10% gray patches)",
-        "see README, 'Bundled weights' (one command; 4.4 minutes on one H100 GPU)"),
+        "the default's model for white noise (--model auto, --pd 1): photos with gaussian or "
+        "other signal-independent noise, saturated colours included; 2-3x slower than "
+        "'photo', 0.6-2.9 dB better, above CBM3D on CBSD68, Kodak24 and McMaster",
+        "CBSD432 with blind gaussian noise sigma 5-55, noisy pairs only (10% gray patches); "
+        "then fine-tuned with half the patches recoloured and the noisy input clipped to "
+        "0..255 as 8-bit files are (the target unclipped)",
+        "see README, 'Bundled weights' (two commands; 4.4 + 7 minutes on one GPU)"),
+    BundledModel(
+        "camera", "camera.pt", 3,
+        "the default's model for camera and phone photos (--model auto where the noise is "
+        "correlated between neighbours): --pd 2, then photo at full resolution (--refine); "
+        "the best of six candidates on real camera photos with references (sidd_mini, "
+        "nam_cbdnet)",
+        "photo-plus's first weights: CBSD432 with blind gaussian noise sigma 5-55, noisy pairs "
+        "only (10% gray patches), unclipped; noise learnt from real photos did not beat it",
+        "see README, 'Bundled weights' (the first photo-plus command; 4.4 minutes on one H100)"),
     BundledModel(
         "confocal", "confocal.pt", 1,
         "fluorescence microscopy, 8-bit gray (confocal; Poisson-Gaussian noise)",
@@ -63,7 +74,8 @@ def bundled_weights_path(model: str = DEFAULT_MODEL) -> Path:
 
 
 def load_bundled(model: str = DEFAULT_MODEL) -> PixelModel:
-    """A bundled model (``photo``, ``photo-plus`` or ``confocal``), in eval mode on the CPU."""
+    """A bundled model (``photo``, ``photo-plus``, ``camera`` or ``confocal``), in eval mode on
+    the CPU."""
     return load_model(bundled_weights_path(model))
 
 

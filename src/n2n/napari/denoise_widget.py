@@ -13,7 +13,7 @@ from napari.qt.threading import thread_worker
 from napari.utils.notifications import show_error, show_info
 
 from n2n.errors import N2NError
-from n2n.evaluation.treatment import AUTO_MODEL
+from n2n.evaluation.treatment import AUTO, resolve_model
 from n2n.inference.arrays import denoise_plane, plane_denoiser
 from n2n.inference.denoiser import Denoiser
 from n2n.models.bundled import BUNDLED_MODELS
@@ -52,11 +52,11 @@ class DenoiseWidget(Container):
         return [*((n, n) for n in names), *trained, (FILE, FILE)]  # (label, value) pairs
 
     def model_name(self, layer: Any) -> str | Path:
-        """What the choice means for ``layer``: automatic is photo-plus for RGB (its pixel-shuffle
-        factor measured, as ``n2n denoise`` does), confocal for gray."""
+        """What the choice means for ``layer``: automatic is ``auto`` for RGB (model and
+        pixel-shuffle factor measured, as ``n2n denoise`` does), confocal for gray."""
         choice = self.model.value
         if choice == AUTOMATIC:
-            return AUTO_MODEL if layer.rgb else "confocal"
+            return AUTO if layer.rgb else "confocal"
         if choice == FILE:
             if not self.file.value or not Path(self.file.value).is_file():
                 raise N2NError("choose a model file (a checkpoint .pt, or a .ts/.onnx export)")
@@ -77,7 +77,8 @@ class DenoiseWidget(Container):
             return
         self.progress.max, self.progress.value = len(planes), 0
         refine = " --refine" if denoiser.refine is not None else ""
-        name = f"{Path(str(name)).name} --pd {denoiser.model.config.pd}{refine}"
+        pd = denoiser.model.config.pd
+        name = f"{Path(str(resolve_model(name, pd))).name} --pd {pd}{refine}"
         self.status.value = f"{layer.name} with {name}"
         self.worker = _denoise_planes(denoiser, planes, white)
         self.worker.yielded.connect(lambda done: setattr(self.progress, "value", done))
