@@ -62,6 +62,31 @@ def test_data_config_checks_the_new_options(tmp_path):
         DataConfig(source="bursts", paths=["x"], clip_input=True)
 
 
+def test_a_model_trained_on_clipped_inputs_clips_what_it_is_given(photo):
+    from dataclasses import replace
+
+    from n2n.models.bundled import load_bundled
+
+    model = load_bundled("photo-plus")
+    assert model.config.clip_input
+    x = torch.from_numpy(photo).permute(2, 0, 1)[None]
+    noisy = x + 40 * torch.randn(x.shape, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        assert torch.equal(model(noisy), model(noisy.clamp(0, 255)))
+        model.config = replace(model.config, clip_input=False)
+        assert not torch.equal(model(noisy), model(noisy.clamp(0, 255)))
+
+
+def test_clipped_training_data_needs_a_model_that_clips():
+    from n2n.models import ModelConfig
+    from n2n.training.config import TrainConfig
+
+    data = DataConfig(source="clean", paths=["x"], clip_input=True)
+    with pytest.raises(N2NError, match="ModelConfig.clip_input=True."):
+        TrainConfig(model=ModelConfig(), data=data)
+    TrainConfig(model=ModelConfig(clip_input=True), data=data)
+
+
 def test_held_out_validation_is_clipped_like_the_training_input(photo_folder):
     config = DataConfig(source="clean", paths=[photo_folder], noise="gaussian:60",
                         clip_input=True, patch_size=32)
@@ -91,6 +116,7 @@ def test_train_with_colour_and_clipping_saves_them_and_resume_refuses_a_change(
     saved = torch.load(tmp_path / "run" / "last.pt", weights_only=True)
     data = saved["train_config"]["data"]
     assert data["color_fraction"] == 0.5 and data["clip_input"] is True
+    assert saved["model_config"]["clip_input"] is True  # and it clips when it denoises
     code = main(["train", str(tmp_path / "run"), "--resume", "--color-fraction", "0.2",
                  "--epochs", "2"])
     err = capsys.readouterr().err
@@ -101,8 +127,8 @@ def test_eval_clip_scores_clipped_noisy_images(tmp_path, photo_folder):
     scores = {}
     for clip in (False, True):
         out = tmp_path / f"{clip}.json"
-        ok("eval", photo_folder, "--noise", "gaussian:50", "--json", out,
-           *(["--clip"] if clip else []))
+        ok("eval", photo_folder, "--noise", "gaussian:50", "--json", out, "--model", "photo",
+           *(["--clip"] if clip else []))  # photo was trained unclipped: it sees the change
         scores[clip] = json.loads(out.read_text())
     assert scores[True]["setting"] == "gaussian:50, clipped to 0..255"
     # the noisy PSNR clips its estimate either way; the denoiser sees different inputs

@@ -143,7 +143,8 @@ def run_train(args: argparse.Namespace) -> int:
         config = train_config(args)
     init = load_named(config.init) if resume is None and config.init else None
     if init is not None:  # checked against the mode before any data is read
-        init.config = replace(init.config, pd=args.pd or init.config.pd)
+        init.config = replace(init.config, pd=args.pd or init.config.pd,
+                              clip_input=init.config.clip_input or config.data.clip_input)
         config = replace(config, model=init.config)
     source, val = build_data(config.data, config.mode, config.seed)
     if resume is not None and source.channels != config.model.channels:
@@ -269,7 +270,8 @@ def train_config(args: argparse.Namespace) -> TrainConfig:
                       val_pkl=args.val_pkl, val_captured=args.val_captured)
     arch = args.arch or ("bsn" if args.mode == "bsn" else "lite")
     model = ModelConfig(arch, data.channels or 3, args.width, args.depth, args.residual,
-                        args.linear_output, args.pd or (2 if args.mode == "bsn" else 1))
+                        args.linear_output, args.pd or (2 if args.mode == "bsn" else 1),
+                        clip_input=args.clip_input)
     # channels: set from the data; bsn trains at stride 5 and denoises at pd (AP-BSN's 2)
     return TrainConfig(model=model, data=data, mode=args.mode, loss=args.loss,
                        target=args.target, lr=args.lr, lr_patience=args.lr_patience,

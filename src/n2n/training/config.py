@@ -59,6 +59,9 @@ class TrainConfig:
              "checkpoint_minutes"),
             (self.threads is None or self.threads >= 1, f"{{threads}} {self.threads} must be >= 1",
              "threads"),
+            (self.data is None or not self.data.clip_input or self.model.clip_input,
+             "{clip_input} data trains a model that must clip its input when it denoises too: "
+             "ModelConfig(clip_input=True)", "clip_input"),
         ]
         for holds, message, param in checks:
             if not holds:
