@@ -148,6 +148,8 @@ def test_bench_scores_the_users_weights_on_clipped_noise(tmp_path, photo_folder,
     psnr = {r["method"]: r["psnr"] for r in record["results"]}
     assert psnr[f"weights:{weights}"] == pytest.approx(psnr["n2n-lite"], abs=1e-6)
     assert record["config"]["clip"] is True
+    per_image = record["results"][0]["per_image"]  # for the spread against another method
+    assert sorted(per_image) == sorted(p.name for p in photo_folder.iterdir())
     code = main(["bench", str(photo_folder), "-o", str(tmp_path / "out2"), "--weights",
                  str(tmp_path / "nope.pt")])
     err = capsys.readouterr().err.strip().splitlines()

@@ -148,6 +148,7 @@ class Result:
     seconds_per_image: float
     megapixels_per_second: float
     peak_mib: float
+    per_image: dict[str, float] = field(default_factory=dict)  # PSNR of each image, by name
 
 
 def check(config: BenchConfig) -> None:
@@ -186,7 +187,8 @@ def evaluate_method(denoise: Denoise, cases: list[Case]) -> tuple[dict[str, floa
             "noisy_psnr": float(np.mean([psnr(c.noisy, c.clean) for c in cases])),
             "seconds_per_image": seconds / len(cases),
             "megapixels_per_second": megapixels / max(seconds, 1e-9),
-            "peak_mib": peak.mib}, first
+            "peak_mib": peak.mib,
+            "per_image": {c.name: float(p) for c, p in zip(cases, psnrs, strict=True)}}, first
 
 
 REPORT = ("results.json", "results.md", "pareto.png", "crops.png", "training.png")
