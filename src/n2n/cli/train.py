@@ -51,18 +51,7 @@ def add_parsers(sub) -> None:
     p.add_argument("--pd", type=int, help="pixel-shuffle down-sampling factor 2..4 for "
                    "spatially correlated (camera) noise: train and denoise on sub-images whose "
                    "pixels are PD apart (default: the --init model's, else 1: off)")
-    p.add_argument("--noise", default="gaussian:25", help="for --clean: e.g. gaussian:5-50")
-    p.add_argument("--scales", default="1", help="for --clean: box-downsampling factors, "
-                   "e.g. 1,2,4 (drawn per patch)")
-    p.add_argument("--gray-fraction", type=float, default=0.0, help="for --clean: share of "
-                   "patches made gray with channel-identical noise, so an RGB model also "
-                   "denoises grayscale images (default 0)")
-    p.add_argument("--color-fraction", type=float, default=0.0, help="for --clean: share of "
-                   "patches given new colours (channels permuted, saturation x1..3), for "
-                   "strongly coloured photos the training set lacks (default 0)")
-    p.add_argument("--clip-input", action="store_true", help="for --clean: clip the noisy "
-                   "input to 0..255 as 8-bit files are (the target stays unclipped, its noise "
-                   "zero-mean), so saturated pixels are denoised as they will be met")
+    _add_synthetic_options(p)
     p.add_argument("--workers", type=int, help="for --clean: stream the images from disk in N "
                    "DataLoader worker processes instead of holding them in memory")
     p.add_argument("--patch-size", type=int, help="default 64; 160 for --mode bsn, whose "
@@ -89,6 +78,22 @@ def add_parsers(sub) -> None:
     p.set_defaults(parser=p)  # to tell the flags given from their defaults (--resume)
 
 
+def _add_synthetic_options(p: argparse.ArgumentParser) -> None:
+    """How clean images (--clean) become noisy pairs."""
+    p.add_argument("--noise", default="gaussian:25", help="for --clean: e.g. gaussian:5-50")
+    p.add_argument("--scales", default="1", help="for --clean: box-downsampling factors, "
+                   "e.g. 1,2,4 (drawn per patch)")
+    p.add_argument("--gray-fraction", type=float, default=0.0, help="for --clean: share of "
+                   "patches made gray with channel-identical noise, so an RGB model also "
+                   "denoises grayscale images (default 0)")
+    p.add_argument("--color-fraction", type=float, default=0.0, help="for --clean: share of "
+                   "patches given new colours (channels permuted, saturation x1..3), for "
+                   "strongly coloured photos the training set lacks (default 0)")
+    p.add_argument("--clip-input", action="store_true", help="for --clean: clip the noisy "
+                   "input to 0..255 as 8-bit files are (the target stays unclipped, its noise "
+                   "zero-mean), so saturated pixels are denoised as they will be met")
+
+
 def _add_validation_options(p: argparse.ArgumentParser) -> None:
     """Where the validation PSNR that picks best.pt comes from."""
     p.add_argument("--val", nargs="+", metavar="DIR",
@@ -105,8 +110,7 @@ def _add_model_options(p: argparse.ArgumentParser) -> None:
     """The network a fresh run builds, or the weights it starts from."""
     p.add_argument("--init", type=Path, metavar="CHECKPOINT",
                    help="start from these weights, or a bundled model's name (photo, photo-plus, "
-                   "camera, confocal), "
-                   "to fine-tune; model options are then ignored")
+                   "camera, confocal), to fine-tune; model options are then ignored")
     p.add_argument("--arch", choices=NETWORKS,
                    help="lite (default; bsn with --mode bsn): weight-shared U-Net (fast); n2n: "
                    "the paper's U-Net (photo-plus); halfres: a wide U-Net after pixel-unshuffle "
