@@ -34,6 +34,7 @@ from n2n.evaluation.scoring import clean_pairs, reference_pairs
 from n2n.evaluation.treatment import choose_treatment, measure_noise
 from n2n.inference.auto import AutoDenoiser
 from n2n.inference.denoiser import Denoiser
+from n2n.inference.weights import load_weights
 from n2n.io.files import write_text_atomic
 from n2n.models.bundled import load_bundled
 
@@ -102,6 +103,19 @@ def data_sets(args: argparse.Namespace):
             yield f"{Path(args.clean).name} {spec}", list(pairs)
 
 
+def candidates(specs: list[str]) -> dict[str, Denoiser]:
+    """``NAME=WEIGHTS`` first passes at pd 2, alone and refined by photo, by column name."""
+    fixed = {}
+    for spec in specs:
+        name, _, path = spec.partition("=")
+        if not (name and path):
+            raise N2NError(f"--candidate '{spec}': expected NAME=WEIGHTS")
+        for refine in (None, "photo"):  # each Denoiser sets its own model's pd: one load each
+            fixed[treatment_key(name, 2, refine)] = Denoiser(
+                load_weights(path), pd=2, refine=load_bundled(refine) if refine else None)
+    return fixed
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -112,12 +126,16 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--limit", type=int, help="the first N photos of --clean")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--candidate", nargs="*", default=[], metavar="NAME=WEIGHTS",
+                   help="more first passes to compare (checkpoints or weights files), each at "
+                   "--pd 2, alone and then photo: how the camera model was chosen")
     p.add_argument("-o", "--output", type=Path)
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
     fixed = {treatment_key(m, pd, r): Denoiser(load_bundled(m), pd=pd,
                                                  refine=load_bundled(r) if r else None)
              for m, pd, r in FIXED}
+    fixed.update(candidates(args.candidate))
     auto = AutoDenoiser()
     results = [score_set(name, pairs, fixed, auto) for name, pairs in data_sets(args)]
     if args.output:

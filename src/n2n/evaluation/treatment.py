@@ -29,7 +29,7 @@ import numpy as np
 AUTO = "auto"
 # what 'auto' means: the best measured bundled model for each kind of noise (docs/benchmarks.md)
 WHITE_MODEL = "photo-plus"  # at pd 1: above CBM3D on clipped gaussian noise
-CAMERA_MODEL = "camera"  # at pd 2, then photo: best of six candidates on real camera photos
+CAMERA_MODEL = "camera"  # at pd 2, then photo: best of seven candidates on real camera photos
 # the full-resolution pass after a pixel-shuffled one; any other model refines its own result.
 # photo after camera: +1.1 dB on SIDD over camera alone, +0.2 on Nam, faster than itself
 REFINERS = {"camera": "photo", "photo-plus": "photo"}
