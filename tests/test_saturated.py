@@ -178,3 +178,41 @@ def test_camera_bench_scores_candidate_first_passes_beside_the_bundled_ones(tmp_
     assert summary["same pd 2 + photo"] == summary["camera pd 2 + photo"]
     with pytest.raises(N2NError, match="--candidate 'nope': expected NAME=WEIGHTS"):
         camera.main(["--candidate", "nope"])
+
+
+@pytest.mark.parametrize("suffix", [".ts", ".onnx"])
+def test_an_export_of_a_clipping_model_clips_too(tmp_path, photo, suffix):
+    from n2n.inference.exported import load_exported
+    from n2n.models.bundled import load_bundled
+
+    ok("export", "photo-plus", tmp_path / f"p{suffix}")
+    x = torch.from_numpy(photo[:40, :44]).permute(2, 0, 1)[None]
+    noisy = x + 40 * torch.randn(x.shape, generator=torch.Generator().manual_seed(1))
+    assert float(noisy.min()) < 0 and float(noisy.max()) > 255
+    with torch.no_grad():
+        exported = load_exported(tmp_path / f"p{suffix}")(noisy)
+        assert float((exported - load_bundled("photo-plus")(noisy)).abs().max()) < 0.05
+
+
+def test_clipped_inputs_belong_to_noise2noise_pairs():
+    from n2n.models import ModelConfig
+    from n2n.training.config import TrainConfig
+
+    data = DataConfig(source="clean", paths=["x"], clip_input=True)
+    with pytest.raises(N2NError, match="mode ne2ne builds its target from the"):
+        TrainConfig(model=ModelConfig(clip_input=True), data=data, mode="ne2ne")
+
+
+def test_dask_auto_takes_the_model_of_the_given_factor(photo):
+    da = pytest.importorskip("dask.array")
+    from n2n.inference.dask_arrays import denoise_dask
+    from n2n.inference.denoiser import Denoiser
+    from n2n.models.bundled import load_bundled
+
+    noisy = np.clip(photo[:64, :64] + np.random.default_rng(0).normal(0, 10, (64, 64, 3)), 0, 255)
+    lazy = da.from_array(noisy.astype(np.uint8), chunks=(64, 64, 3))
+    out = denoise_dask(lazy, "auto", channel_axis=-1, pd=2, tile=64).compute()
+    expected = Denoiser(load_bundled("camera"), pd=2)(noisy.astype(np.uint8).astype(np.float32))
+    assert np.array_equal(out, np.clip(np.rint(expected), 0, 255).astype(np.uint8))
+    with pytest.raises(N2NError, match="give pd with model 'auto'"):
+        denoise_dask(lazy, "auto", channel_axis=-1)

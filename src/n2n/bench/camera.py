@@ -110,6 +110,9 @@ def candidates(specs: list[str]) -> dict[str, Denoiser]:
         name, _, path = spec.partition("=")
         if not (name and path):
             raise N2NError(f"--candidate '{spec}': expected NAME=WEIGHTS")
+        if name in MODELS:
+            raise N2NError(f"--candidate '{spec}': {name} is a bundled model's column; "
+                           "choose another name")
         for refine in (None, "photo"):  # each Denoiser sets its own model's pd: one load each
             fixed[treatment_key(name, 2, refine)] = Denoiser(
                 load_weights(path), pd=2, refine=load_bundled(refine) if refine else None)

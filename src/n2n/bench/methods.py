@@ -160,7 +160,7 @@ def _wavelet(device: str) -> Denoise:
 METHODS = {m.name: m for m in (
     Method("noisy", _noisy, "the input itself"),
     Method("n2n-auto", _auto, "n2n denoise's default: model and pixel-shuffle factor chosen "
-           "per image from its noise (photo-plus, pd 1, or pd 2 then photo)"),
+           "per image from its noise (photo-plus at pd 1, or camera at pd 2 then photo)"),
     Method("n2n-lite", _bundled("photo"), "bundled photo model (Noise2Noise, blind sigma 5-55)"),
     Method("n2n-lite-pd2", _bundled("photo", 2), "bundled photo model at pixel-shuffle factor 2 "
            "(for correlated noise)"),

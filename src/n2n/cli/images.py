@@ -124,7 +124,7 @@ def _zero_shot_denoiser(args: argparse.Namespace):
 
 def _weights_name(args: argparse.Namespace) -> str:
     """What denoised, for a JSON record: the file, or the bundled model (auto: chosen)."""
-    return str(args.weights or f"bundled {args.model}")
+    return str(args.weights or f"bundled {model_and_pd(args)[0]}")
 
 
 def zero_shot_settings(args: argparse.Namespace) -> dict[str, object]:

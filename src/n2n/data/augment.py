@@ -30,4 +30,3 @@ def augment(batch: Batch, generator: torch.Generator) -> Batch:
             if out is not None:
                 out[idx] = dihedral(src[idx], k)
     return Batch(*outs)
-

@@ -30,10 +30,12 @@ class PortableModel(nn.Module):
         self.register_buffer("mean", model.mean.detach().view(1, -1, 1, 1).clone())
         self.register_buffer("std", model.std.detach().view(1, -1, 1, 1).clone())
         self.multiple, self.pd = model.multiple, model.config.pd
-        self.residual = model.config.residual
+        self.residual, self.clip_input = model.config.residual, model.config.clip_input
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         height, width = x.shape[2], x.shape[3]
+        if self.clip_input:  # as PixelModel: a model trained on clipped input sees it so
+            x = x.clamp(0, 255)
         z = (x - self.mean) / self.std
         pad_h = (self.multiple - height % self.multiple) % self.multiple
         pad_w = (self.multiple - width % self.multiple) % self.multiple

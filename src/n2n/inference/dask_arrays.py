@@ -17,6 +17,7 @@ import numpy as np
 import torch
 
 from n2n.errors import N2NError
+from n2n.evaluation.treatment import AUTO, resolve_model
 from n2n.inference.arrays import channels_last, check_finite, denoise_plane, value_of_white
 from n2n.inference.denoiser import Denoiser, plan_tiles
 from n2n.inference.weights import load_weights, refiner_for
@@ -36,7 +37,8 @@ def denoise_dask(array: Any, model: str | Path | torch.nn.Module = "photo", *,
         (..., H, W) gray images, or with a ``channel_axis`` of 1 or 3 colour channels; every
         other axis is a plane of a stack (independent fluorescence channels belong here too).
     model, channel_axis, data_range, tile
-        As for :func:`n2n.denoise_array`; ``tile`` is also the chunk size of y and x.
+        As for :func:`n2n.denoise_array`; ``tile`` is also the chunk size of y and x. Nothing
+        is measured here: ``auto`` needs ``pd`` (it is then the bundled model for that factor).
     pd : int, optional
         Pixel-shuffle down-sampling factor; default: the model's own.
     refine : bool or torch.nn.Module, optional
@@ -67,6 +69,11 @@ def denoise_dask(array: Any, model: str | Path | torch.nn.Module = "photo", *,
     white = value_of_white(array.dtype, array.shape, data_range)
     data = channels_last(array if channel_axis is not None else array[..., None],
                          -1 if channel_axis is None else channel_axis)
+    if not isinstance(model, torch.nn.Module):
+        if str(model) == AUTO and pd is None:
+            raise N2NError("denoise_dask chooses no treatment: give pd with model 'auto' (2 "
+                           "for camera photos, 1 for white noise), or name the model", param="pd")
+        model = resolve_model(model, pd) if pd is not None else model
     network = model if isinstance(model, torch.nn.Module) else load_weights(model)
     if refine is True:
         refine = network if isinstance(model, torch.nn.Module) else refiner_for(model, True)

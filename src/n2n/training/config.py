@@ -59,6 +59,10 @@ class TrainConfig:
              "checkpoint_minutes"),
             (self.threads is None or self.threads >= 1, f"{{threads}} {self.threads} must be >= 1",
              "threads"),
+            (self.data is None or not self.data.clip_input or self.mode == "n2n",
+             f"{{clip_input}} keeps a Noise2Noise target unclipped; {{mode:{self.mode}}} builds "
+             "its target from the (clipped) input itself, whose noise would then be biased",
+             ("clip_input", "mode")),
             (self.data is None or not self.data.clip_input or self.model.clip_input,
              "{clip_input} data trains a model that must clip its input when it denoises too: "
              "ModelConfig(clip_input=True)", "clip_input"),
