@@ -170,6 +170,8 @@ METHODS = {m.name: m for m in (
            "pixel-shuffle factor 2"),
     Method("n2n-photo-plus-pd2-refine", _bundled("photo-plus", 2, "photo"), "bundled quality "
            "photo model at pixel-shuffle factor 2, then the photo model at full resolution"),
+    Method("n2n-camera", _bundled("camera"), "bundled camera model (photo-plus's first weights, "
+           "trained on unclipped gaussian noise) at full resolution"),
     Method("n2n-camera-pd2-refine", _bundled("camera", 2, "photo"), "bundled camera model at "
            "pixel-shuffle factor 2, then the photo model at full resolution (the default's "
            "treatment of camera photos)"),
