@@ -91,7 +91,8 @@ def _add_synthetic_options(p: argparse.ArgumentParser) -> None:
                    "strongly coloured photos the training set lacks (default 0)")
     p.add_argument("--clip-input", action="store_true", help="for --clean: clip the noisy "
                    "input to 0..255 as 8-bit files are (the target stays unclipped, its noise "
-                   "zero-mean), so saturated pixels are denoised as they will be met")
+                   "zero-mean), so saturated pixels are denoised as they will be met; the model "
+                   "then clips its input when it denoises, and so does any --init from it")
 
 
 def _add_validation_options(p: argparse.ArgumentParser) -> None:
