@@ -58,7 +58,8 @@ def test_clipped_input_keeps_an_unclipped_zero_mean_target():
 def test_data_config_checks_the_new_options(tmp_path):
     with pytest.raises(N2NError, match="color_fraction 1.5 must lie in 0..1"):
         DataConfig(source="clean", paths=["x"], color_fraction=1.5)
-    with pytest.raises(N2NError, match="belong to source 'clean', not source 'bursts'"):
+    with pytest.raises(N2NError, match=r"^clip_input: for synthetic noisy pairs \(source 'clean'\) "
+                       "only, not source 'bursts'"):
         DataConfig(source="bursts", paths=["x"], clip_input=True)
 
 

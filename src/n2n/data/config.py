@@ -82,6 +82,8 @@ class DataConfig:
         self.val_captured = None if self.val_captured is None else [
             str(p) for p in self.val_captured]
         source = f"{{source:'{self.source}'}}"
+        synthetic = [n for n, on in (("color_fraction", self.color_fraction > 0),
+                                     ("clip_input", self.clip_input)) if on]
         checks = [  # (holds, message, parameters it names)
             (self.source in SOURCES, f"source '{self.source}': choose one of {SOURCES}", ()),
             (bool(self.paths), f"{source} needs paths", "source"),
@@ -99,9 +101,9 @@ class DataConfig:
              f"{{gray_fraction}} {self.gray_fraction} must lie in 0..1", "gray_fraction"),
             (0.0 <= self.color_fraction <= 1.0,
              f"{{color_fraction}} {self.color_fraction} must lie in 0..1", "color_fraction"),
-            ((self.color_fraction == 0 and not self.clip_input) or self.source == "clean",
-             "{color_fraction} and {clip_input} change synthetic noisy pairs: they belong to "
-             f"{{source:'clean'}}, not {source}", ("color_fraction", "clip_input", "source")),
+            (not synthetic or self.source == "clean",
+             f"{' and '.join(f'{{{n}}}' for n in synthetic)}: for synthetic noisy pairs "
+             f"({{source:'clean'}}) only, not {source}", (*synthetic, "source")),
             (self.channels is None or self.channels >= 1,
              f"{{channels}} {self.channels} must be >= 1", "channels"),
             (self.workers is None or self.workers >= 0,
