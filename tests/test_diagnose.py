@@ -115,6 +115,7 @@ def test_models_lists_both_and_the_confocal_model_denoises_gray(tmp_path, camera
     listing = capsys.readouterr().out
     assert "photo (3 channels" in listing and "confocal (1 channel" in listing
     assert "photo-plus (3 channels" in listing and "camera (3 channels" in listing
+    assert "zs-gray (1 channel" in listing and "zs-rgb (3 channels" in listing
     noisy = noisy_copies(camera, "poisson-gaussian:4,0", 1)[0]
     write_image(tmp_path / "cells.png", Image(np.clip(noisy, 0, 255)))
     assert main(["denoise", str(tmp_path / "cells.png"), "-o", str(tmp_path / "out.png"),

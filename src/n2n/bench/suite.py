@@ -106,7 +106,7 @@ class BenchConfig:
     methods: list[str] = field(default_factory=lambda: default_methods())
     seed: int = 0
     limit: int | None = None  # images per dataset
-    zero_shot_iterations: int = 1000  # ZeroShotDenoiser.ITERATIONS (crop: its default)
+    zero_shot_iterations: int | None = None  # None: ZeroShotDenoiser's default (and crop's)
     train: list[Path] | None = None  # clean images for the equal-budget and ablation runs
     train_noises: list[str] = field(default_factory=lambda: ["gaussian:25"])
     train_minutes: float = 5.0  # 0: no equal-budget runs
@@ -164,7 +164,7 @@ def check(config: BenchConfig) -> None:
         raise N2NError(f"{missing[0]}: no such file or folder")
     if config.limit is not None and config.limit < 1:
         raise N2NError(f"{{limit}} {config.limit} must be >= 1", param="limit")
-    if config.zero_shot_iterations < 1:
+    if config.zero_shot_iterations is not None and config.zero_shot_iterations < 1:
         raise N2NError(f"{{zero_shot_iterations}} {config.zero_shot_iterations} must be >= 1",
                        param="zero_shot_iterations")
     if config.train_minutes < 0 or config.ablation_minutes < 0:

@@ -35,7 +35,8 @@ def add_parsers(sub) -> None:
     p.add_argument("--weights", nargs="+", type=Path, default=[], metavar="CHECKPOINT",
                    help="also benchmark these checkpoints or exported .pt files (as "
                    "weights:<path>)")
-    p.add_argument("--zero-shot-iterations", type=int, default=1000)
+    p.add_argument("--zero-shot-iterations", type=int, help="Adam steps of each zero-shot fit "
+                   "(default: zero-shot's own)")
     p.add_argument("--train", nargs="+", type=Path, metavar="DIR", help="clean images: train "
                    "N2N, N2C and Ne2Ne for the same minutes and add them to the comparison")
     p.add_argument("--train-noise", nargs="+", default=["gaussian:25"])

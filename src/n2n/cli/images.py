@@ -35,7 +35,9 @@ def add_parsers(sub) -> None:
     p.add_argument("--zero-shot", action="store_true", help="no trained model: fit a tiny "
                    "network to each image itself (zero-shot Noise2Noise)")
     p.add_argument("--iterations", type=int, help="for --zero-shot: Adam steps (default "
-                   "1000)")
+                   "100 from the bundled prior, 1000 with --no-prior)")
+    p.add_argument("--no-prior", dest="prior", action="store_false", help="for --zero-shot: "
+                   "start from random weights, not the bundled prior (as the paper)")
     p.add_argument("--crop", type=int, help="for --zero-shot: each step fits a random window "
                    "of this side (default 256; 0: the whole image, the paper's schedule)")
     p.add_argument("--minutes", type=float, help="for --zero-shot: time budget per image")
@@ -134,6 +136,8 @@ def zero_shot_settings(args: argparse.Namespace) -> dict[str, object]:
         settings["iterations"] = args.iterations
     if args.crop is not None:
         settings["crop"] = args.crop or None
+    if not args.prior:
+        settings["prior"] = False
     return settings
 
 

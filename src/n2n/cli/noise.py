@@ -75,10 +75,15 @@ def run_diagnose(args: argparse.Namespace) -> int:
 
 
 def run_models(args: argparse.Namespace) -> int:
-    from n2n.models.bundled import BUNDLED_MODELS, bundled_weights_path
+    from n2n.models.bundled import BUNDLED_MODELS, ZS_PRIORS, packaged_weights
 
-    for m in BUNDLED_MODELS.values():
-        size = bundled_weights_path(m.name).stat().st_size / 1e3
-        print(f"{m.name} ({m.channels} channel{'s' if m.channels > 1 else ''}, {size:.0f} kB)"
-              f"\n  for: {m.use}\n  trained on: {m.trained_on}\n  made by: {m.command}\n")
+    for heading, models in (("", BUNDLED_MODELS.values()),
+                            ("zero-shot priors (--zero-shot starts from them):\n",
+                             ZS_PRIORS.values())):
+        print(heading, end="")
+        for m in models:
+            size = packaged_weights(m.file).stat().st_size / 1e3
+            print(f"{m.name} ({m.channels} channel{'s' if m.channels > 1 else ''}, "
+                  f"{size:.0f} kB)\n  for: {m.use}\n  trained on: {m.trained_on}\n"
+                  f"  made by: {m.command}\n")
     return 0

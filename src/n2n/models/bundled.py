@@ -61,12 +61,41 @@ BUNDLED_MODELS = {m.name: m for m in (
 )}
 DEFAULT_MODEL = "photo"
 
+# Warm starts of zero-shot fits (inference/zeroshot.py), by channel count; not denoisers alone:
+# a fit sets their normalisation to its image's.
+ZS_PRIORS = {m.channels: m for m in (
+    BundledModel(
+        "zs-gray", "zs-gray.pt", 1,
+        "the warm start of --zero-shot on gray images",
+        "FMD Confocal_BPAE_B's 19 training fields (raw captures; field 19, the benchmark's, "
+        "never) and gray CBSD432 photos with gaussian (sigma 3-55) or poisson (peak 2-60) "
+        "noise drawn per window; the zero-shot loss only, no clean target",
+        "see n2n/training/zs_prior.py (3000 steps, 10.6 minutes on 2 CPU threads)"),
+    BundledModel(
+        "zs-rgb", "zs-rgb.pt", 3,
+        "the warm start of --zero-shot on RGB images",
+        "CBSD432 photos with gaussian (sigma 3-55) or poisson (peak 2-60) noise drawn per "
+        "window; the zero-shot loss only, no clean target",
+        "see n2n/training/zs_prior.py (3000 steps, 21.6 minutes on 2 CPU threads, "
+        "another run beside it)"),
+)}
+
 
 def bundled_weights_path(model: str = DEFAULT_MODEL) -> Path:
     """Where a bundled model's weights lie inside the installed package."""
     if model not in BUNDLED_MODELS:
         raise N2NError(f"no bundled model '{model}': choose one of {', '.join(BUNDLED_MODELS)}")
-    name = BUNDLED_MODELS[model].file
+    return packaged_weights(BUNDLED_MODELS[model].file)
+
+
+def load_zs_prior(channels: int) -> PixelModel | None:
+    """The bundled zero-shot prior for images of ``channels`` channels (None for other counts)."""
+    prior = ZS_PRIORS.get(channels)
+    return load_model(packaged_weights(prior.file)) if prior else None
+
+
+def packaged_weights(name: str) -> Path:
+    """The weights file ``name`` inside the installed package."""
     path = Path(str(resources.files("n2n") / "weights" / name))
     if not path.is_file():
         raise N2NError(f"bundled weights {name} are missing from the installed package ({path})")

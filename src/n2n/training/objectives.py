@@ -167,14 +167,18 @@ class ZeroShot(Objective):
 
     def batch_loss(self, run, model: PixelModel, batch: Batch, progress: float,
                    generator: torch.Generator) -> torch.Tensor:
-        noisy = even_crop(batch.input)
-        half_a, half_b = diagonal_pair(noisy)
-        out_a, out_b = run(half_a), run(half_b)
-        residual = (self.distance(model, out_a, half_b) + self.distance(model, out_b, half_a)) / 2
-        full_a, full_b = diagonal_pair(run(noisy))
-        consistency = (self.distance(model, out_a, full_a)
-                       + self.distance(model, out_b, full_b)) / 2
-        return residual + consistency
+        return zero_shot_loss(run, batch.input, lambda a, b: self.distance(model, a, b))
+
+
+def zero_shot_loss(run, noisy: torch.Tensor, distance) -> torch.Tensor:
+    """The zero-shot loss of ``run`` on (N, C, H, W) ``noisy``, ``distance(a, b)`` a scalar."""
+    noisy = even_crop(noisy)
+    half_a, half_b = diagonal_pair(noisy)
+    out_a, out_b = run(half_a), run(half_b)
+    residual = (distance(out_a, half_b) + distance(out_b, half_a)) / 2
+    full_a, full_b = diagonal_pair(run(noisy))
+    consistency = (distance(out_a, full_a) + distance(out_b, full_b)) / 2
+    return residual + consistency
 
 
 class BlindSpot(Objective):
