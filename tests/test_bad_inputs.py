@@ -98,6 +98,8 @@ CLI_CASES = [
      "1x1 pixels is smaller than the 2x2"),
     (("denoise", "{d}/good.png", "-o", "{d}/out", "--zero-shot", "--iterations", "0"),
      "zero-shot --iterations 0 must be >= 1"),
+    (("denoise", "{d}/good.png", "-o", "{d}/out", "--iterations", "10", "--no-prior"),
+     "--iterations, --no-prior: for --zero-shot only"),
     (("train", "{d}/run", "--clean", "{d}/a", "--workers", "-1"), "--workers -1 must be >= 0"),
     (("train", "{d}/run", "--clean", "{d}/tiny", "--val", "{d}/a"), "--patch-size 64 is larger"),
     (("train", "{d}/run", "--ee559", "{d}/shape.pkl"), "shape.pkl (first tensor): expected shape"),

@@ -88,6 +88,8 @@ def run_denoise(args: argparse.Namespace) -> int:
     from n2n.inference.files import denoise_file, output_paths
     from n2n.io.images import list_images
 
+    if not args.zero_shot:
+        refuse_zero_shot_flags(args)
     if args.dask:
         return _denoise_on_dask(args)
     inputs = list_images(args.inputs)
@@ -127,6 +129,16 @@ def _zero_shot_denoiser(args: argparse.Namespace):
 def _weights_name(args: argparse.Namespace) -> str:
     """What denoised, for a JSON record: the file, or the bundled model (auto: chosen)."""
     return str(args.weights or f"bundled {model_and_pd(args)[0]}")
+
+
+def refuse_zero_shot_flags(args: argparse.Namespace) -> None:
+    """Flags of --zero-shot given without it would be ignored: say so instead."""
+    given = [flag for flag, unset in (("--iterations", args.iterations is None),
+                                      ("--crop", args.crop is None),
+                                      ("--minutes", args.minutes is None),
+                                      ("--no-prior", args.prior)) if not unset]
+    if given:
+        raise N2NError(f"{', '.join(given)}: for --zero-shot only; add --zero-shot or drop them")
 
 
 def zero_shot_settings(args: argparse.Namespace) -> dict[str, object]:
