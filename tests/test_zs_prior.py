@@ -104,6 +104,19 @@ def test_channel_counts_without_a_prior_start_from_random_weights(photo):
     assert out.shape == noisy.shape and psnr(out, clean) > psnr(noisy, clean) + 2.0
 
 
+def test_pixel_shuffled_fits_start_from_random_weights(photo):
+    noisy = _noisy(photo[:48, :48])
+    default = ZeroShotDenoiser(iterations=5, pd=2, progress=False)(noisy)
+    assert np.array_equal(default, ZeroShotDenoiser(iterations=5, pd=2, prior=False,
+                                                    progress=False)(noisy))
+
+
+def test_learning_rate_must_be_positive():
+    for lr in (0.0, -1e-3):
+        with pytest.raises(N2NError, match=f"zero-shot lr {lr} must be > 0"):
+            ZeroShotDenoiser(lr=lr)
+
+
 def test_another_width_needs_the_prior_off():
     with pytest.raises(N2NError, match="zero-shot width 32: the bundled prior is 48 wide"):
         ZeroShotDenoiser(width=32)

@@ -107,6 +107,7 @@ class BenchConfig:
     seed: int = 0
     limit: int | None = None  # images per dataset
     zero_shot_iterations: int | None = None  # None: ZeroShotDenoiser's default (and crop's)
+    zero_shot_prior: bool = True  # False: fits from random weights (as before the prior)
     train: list[Path] | None = None  # clean images for the equal-budget and ablation runs
     train_noises: list[str] = field(default_factory=lambda: ["gaussian:25"])
     train_minutes: float = 5.0  # 0: no equal-budget runs
@@ -275,6 +276,7 @@ class Bench:
         from n2n.inference.zeroshot import ZeroShotDenoiser
 
         fit_one = ZeroShotDenoiser(self.config.zero_shot_iterations, device=device,
+                                   prior=self.config.zero_shot_prior,
                                    progress=False)
         return lambda noisy, sigma: fit_one(noisy)
 

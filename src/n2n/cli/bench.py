@@ -37,6 +37,8 @@ def add_parsers(sub) -> None:
                    "weights:<path>)")
     p.add_argument("--zero-shot-iterations", type=int, help="Adam steps of each zero-shot fit "
                    "(default: zero-shot's own)")
+    p.add_argument("--zero-shot-no-prior", dest="zero_shot_prior", action="store_false",
+                   help="zero-shot fits from random weights, not the bundled prior")
     p.add_argument("--train", nargs="+", type=Path, metavar="DIR", help="clean images: train "
                    "N2N, N2C and Ne2Ne for the same minutes and add them to the comparison")
     p.add_argument("--train-noise", nargs="+", default=["gaussian:25"])
@@ -71,7 +73,8 @@ def run_bench(args: argparse.Namespace) -> int:
                              patches_per_epoch=args.patches_per_epoch, device=str(args.device),
                              real_pairs=(args.noisy, args.reference) if args.noisy else None,
                              bursts=args.bursts, reference_name=args.reference_name,
-                             overwrite=args.overwrite, clip=args.clip, weights=args.weights)
+                             overwrite=args.overwrite, clip=args.clip, weights=args.weights,
+                             zero_shot_prior=args.zero_shot_prior)
     command = "n2n " + " ".join(sys.argv[1:]) if sys.argv[0].endswith("n2n") else "n2n bench"
     bench = Bench(config, command)
     try:

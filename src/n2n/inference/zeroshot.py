@@ -20,7 +20,7 @@ import torch
 
 from n2n.data.pairs import WholeImage
 from n2n.errors import N2NError
-from n2n.models import build_model
+from n2n.models import PixelModel, build_model
 from n2n.models.bundled import load_zs_prior
 from n2n.training.config import TrainConfig
 from n2n.training.loop import fit
@@ -60,7 +60,8 @@ class ZeroShotDenoiser:
         seed of random initial weights, a progress bar, the pixel-shuffle factor (> 1 for
         spatially correlated camera noise), the side of the random window each step fits
         (None: the whole image, as the paper), and whether to start from the bundled prior of
-        the image's channel count (gray or RGB; other counts start from random weights).
+        the image's channel count (gray or RGB; other counts, and ``pd`` > 1, for which the
+        prior is not measured, start from random weights).
 
     Examples
     --------
@@ -82,13 +83,16 @@ class ZeroShotDenoiser:
         if crop is not None and crop < 2:
             raise N2NError(f"zero-shot {{crop}} {crop} must be >= 2 pixels (or off: the whole "
                            "image)", param="crop")
+        if lr is not None and not lr > 0:
+            raise N2NError(f"zero-shot {{lr}} {lr} must be > 0", param="lr")
         if prior and width != ZS_WIDTH:
             raise N2NError(f"zero-shot {{width}} {width}: the bundled prior is {ZS_WIDTH} "
                            "wide; start from random weights (prior off) for another width",
                            param="width")
         self.iterations, self.minutes, self.device = iterations, minutes, torch.device(device)
         self.width, self.lr, self.seed, self.progress, self.pd = width, lr, seed, progress, pd
-        self.crop, self.prior = crop, prior
+        self.crop, self.prior = crop, prior and pd == 1  # measured at pd 1 only
+        self.priors: dict[int, PixelModel | None] = {}  # by channel count, loaded once
         prior_config(1, pd)  # checks pd now rather than at the first image
 
     def __call__(self, pixels: np.ndarray, tiled: bool | None = None, clip: bool = True
@@ -96,11 +100,15 @@ class ZeroShotDenoiser:
         image = torch.from_numpy(np.ascontiguousarray(pixels, dtype=np.float32)).permute(2, 0, 1)
         # refuses images smaller than the 2x2 sub-sampling cell of each sub-image
         even_crop(image[None, :, ::self.pd, ::self.pd])
-        start = load_zs_prior(image.shape[0]) if self.prior else None
-        config = replace(prior_config(image.shape[0], self.pd), width=self.width)
+        channels = image.shape[0]
+        if self.prior and channels not in self.priors:
+            self.priors[channels] = load_zs_prior(channels)
+        start = self.priors.get(channels)
+        config = replace(prior_config(channels, self.pd), width=self.width)
         model = build_model(config, self.seed)
         schedule = WARM if start is not None else COLD
-        iterations, lr = self.iterations or schedule.iterations, self.lr or schedule.lr
+        iterations = self.iterations or schedule.iterations
+        lr = self.lr if self.lr is not None else schedule.lr
         batch = image[None].to(self.device)
         model.to(self.device)
         if start is not None:

@@ -121,6 +121,8 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     if args.steps < 1 or args.batch_size < 1 or args.crop < 2:
         parser.error("--steps and --batch-size must be >= 1, --crop >= 2")
+    if not args.lr > 0 or (args.threads is not None and args.threads < 1):
+        parser.error("--lr must be > 0 and --threads >= 1")
     if args.output.exists():
         parser.error(f"{args.output} exists; n2n-lite does not overwrite it: give a new name")
     if args.threads:
