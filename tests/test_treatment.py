@@ -15,6 +15,7 @@ from n2n.cli import main
 from n2n.evaluation.treatment import (
     CAMERA_MODEL,
     CORRELATED_RATIO,
+    UNCLIPPED_MODEL,
     WHITE_MODEL,
     choose_treatment,
     measure_noise,
@@ -54,6 +55,7 @@ def test_white_gaussian_noise_gets_full_resolution(sigma):
     measure = measure_noise(noisy)
     assert 0.8 < measure.ratio < 1.4  # white: 1, image content adds a little
     assert measure.std == pytest.approx(sigma, rel=0.25)
+    measure = measure_noise(np.clip(noisy, 0, 255))  # as an 8-bit file holds it
     treatment = choose_treatment(measure)
     assert (treatment.model, treatment.pd) == (WHITE_MODEL, 1)
     assert "white" in treatment.reason and f"{measure.ratio:.2f}" in treatment.reason
@@ -67,6 +69,19 @@ def test_noise_correlated_between_neighbours_gets_pixel_shuffle_2(sigma):
     treatment = choose_treatment(measure)
     assert (treatment.model, treatment.pd, treatment.refine) == (CAMERA_MODEL, 2, "photo")
     assert "correlated" in treatment.reason
+
+
+def test_pixels_beyond_0_255_get_the_model_trained_on_unclipped_noise():
+    noisy = scene() + white_noise((160, 160, 3), 25)  # float data: noise not clipped
+    measure = measure_noise(noisy)
+    assert measure.unclipped and not measure_noise(np.clip(noisy, 0, 255)).unclipped
+    treatment = choose_treatment(measure)
+    assert (treatment.model, treatment.pd) == (UNCLIPPED_MODEL, 1)
+    assert "beyond 0..255" in treatment.reason
+    assert not load_bundled(UNCLIPPED_MODEL).config.clip_input  # keeps values below 0
+    assert choose_treatment(measure, model="photo").model == "photo"  # a named model wins
+    correlated = measure_noise(scene() + camera_like_noise((160, 160, 3), 40))
+    assert correlated.unclipped and choose_treatment(correlated).pd == 2
 
 
 def test_given_factor_and_model_win_over_the_measurement():

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -121,6 +123,14 @@ def test_another_width_needs_the_prior_off():
     with pytest.raises(N2NError, match="zero-shot width 32: the bundled prior is 48 wide"):
         ZeroShotDenoiser(width=32)
     ZeroShotDenoiser(width=32, prior=False)
+
+
+def test_bench_records_whether_zero_shot_started_from_the_prior(tmp_path):
+    out = tmp_path / "bench"
+    assert cli_main(["bench", "--quick", "--methods", "noisy", "zero-shot",
+                     "--zero-shot-no-prior", "-o", str(out)]) == 0
+    record = json.loads((out / "results.json").read_text())
+    assert record["config"]["zero_shot_prior"] is False
 
 
 def test_cli_no_prior_fits_from_random_weights(tmp_path, photo):

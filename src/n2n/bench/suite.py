@@ -107,7 +107,6 @@ class BenchConfig:
     seed: int = 0
     limit: int | None = None  # images per dataset
     zero_shot_iterations: int | None = None  # None: ZeroShotDenoiser's default (and crop's)
-    zero_shot_prior: bool = True  # False: fits from random weights (as before the prior)
     train: list[Path] | None = None  # clean images for the equal-budget and ablation runs
     train_noises: list[str] = field(default_factory=lambda: ["gaussian:25"])
     train_minutes: float = 5.0  # 0: no equal-budget runs
@@ -121,6 +120,7 @@ class BenchConfig:
     overwrite: bool = False  # replace report files in ``out`` that n2n-lite did not write
     clip: bool = False  # noisy images clipped to 0..255, as 8-bit files hold them
     weights: list[Path] = field(default_factory=list)  # more models, as "weights:<path>"
+    zero_shot_prior: bool = True  # False: zero-shot fits from random weights (before the prior)
 
 
 def default_methods() -> list[str]:

@@ -59,6 +59,7 @@ def run_bench(args: argparse.Namespace) -> int:
     if args.quick:
         args.output = args.output or Path("n2n-bench-quick")
         config = quick_config(args.output, args.methods, args.overwrite)
+        config.zero_shot_prior = args.zero_shot_prior
     elif not (args.data or args.noisy or args.bursts):
         raise N2NError("bench needs data folders, val pkl files, --noisy/--reference or "
                        "--bursts (or --quick)")

@@ -30,6 +30,8 @@ AUTO = "auto"
 # what 'auto' means: the best measured bundled model for each kind of noise (docs/benchmarks.md)
 WHITE_MODEL = "photo-plus"  # at pd 1: above CBM3D on clipped gaussian noise
 CAMERA_MODEL = "camera"  # at pd 2, then photo: best of seven candidates on real camera photos
+UNCLIPPED_MODEL = "camera"  # at pd 1 for pixels beyond 0..255 (float data): trained on unclipped
+# noisy inputs, where photo-plus, which clips its input, lost 0.04-0.10 dB and clips away data
 # the full-resolution pass after a pixel-shuffled one; any other model refines its own result.
 # photo after camera: +1.1 dB on SIDD over camera alone, +0.2 on Nam, faster than itself
 REFINERS = {"camera": "photo", "photo-plus": "photo"}
@@ -49,6 +51,7 @@ class NoiseMeasure:
     ratio: float
     std: float
     blocks: int  # (block, channel) fields the figures come from
+    unclipped: bool = False  # pixels beyond 0..255: noise not clipped as 8-bit files clip it
 
     @property
     def measured(self) -> bool:
@@ -79,9 +82,11 @@ def measure_noise(pixels: np.ndarray) -> NoiseMeasure:
     """The rule's statistic for an (H, W, C) image on the 0..255 scale, from at most
     :data:`MAX_BLOCKS` blocks of :data:`BLOCK` pixels (a few milliseconds at any size);
     blocks with pixels clipped at 0 or 255 are left out while enough others remain."""
-    fields = _sample_blocks(np.asarray(pixels))
+    pixels = np.asarray(pixels)
+    unclipped = bool(pixels.size) and bool(pixels.min() < 0 or pixels.max() > 255)
+    fields = _sample_blocks(pixels)
     if len(fields) < 4:
-        return NoiseMeasure(math.nan, math.nan, len(fields))
+        return NoiseMeasure(math.nan, math.nan, len(fields), unclipped)
     step1, step2 = _diagonal_difference(fields, 1), _diagonal_difference(fields, 2)
     # flatness from the 3-px difference: the most sensitive to image content, the least to
     # the noise's own correlation (short-range in camera photos)
@@ -90,15 +95,18 @@ def measure_noise(pixels: np.ndarray) -> NoiseMeasure:
     power1 = float(np.mean(step1[flattest] ** 2))
     power2 = float(np.mean(step2[flattest] ** 2))
     ratio = power2 / power1 if power1 > 1e-12 else math.nan  # a constant image: no noise
-    return NoiseMeasure(ratio, math.sqrt(power2), len(fields))
+    return NoiseMeasure(ratio, math.sqrt(power2), len(fields), unclipped)
 
 
-def resolve_model(model: str | Path, pd: int) -> str | Path:
+def resolve_model(model: str | Path, pd: int, unclipped: bool = False) -> str | Path:
     """The model ``model`` names at pixel-shuffle factor ``pd``: ``auto`` is the camera model
-    where it pixel-shuffles, the white-noise one at pd 1; any other name is itself."""
+    where it pixel-shuffles, at pd 1 the white-noise one (the unclipped-noise one for pixels
+    beyond 0..255); any other name is itself."""
     if str(model) != AUTO:
         return model
-    return CAMERA_MODEL if pd > 1 else WHITE_MODEL
+    if pd > 1:
+        return CAMERA_MODEL
+    return UNCLIPPED_MODEL if unclipped else WHITE_MODEL
 
 
 def refiner_of(model: str) -> str:
@@ -115,16 +123,19 @@ def choose_treatment(measure: NoiseMeasure, model: str = AUTO, pd: int | str = A
         name = str(resolve_model(model, int(pd)))
         refiner = refiner_of(name) if refine and int(pd) > 1 else None
         return Treatment(name, int(pd), "--pd given", refiner)
-    white = str(resolve_model(model, 1))
+    white = str(resolve_model(model, 1, measure.unclipped))
+    beyond = ("; pixels beyond 0..255, so a model trained on unclipped noise"
+              if measure.unclipped and str(model) == AUTO else "")
     if not measure.measured:
-        return Treatment(white, 1, "no noise measured (image too small, constant or clipped)")
+        return Treatment(white, 1, "no noise measured (image too small, constant or clipped)"
+                         + beyond)
     figure = f"2-px/1-px difference variance {measure.ratio:.2f}"
     if measure.ratio > CORRELATED_RATIO:
         name = str(resolve_model(model, 2))
         return Treatment(name, 2, f"noise correlated between neighbours, as in camera photos: "
                          f"{figure}, above {CORRELATED_RATIO:g}",
                          None if refine is False else refiner_of(name))
-    return Treatment(white, 1, f"spatially white noise: {figure}, white gives 1")
+    return Treatment(white, 1, f"spatially white noise: {figure}, white gives 1{beyond}")
 
 
 def _sample_blocks(pixels: np.ndarray) -> np.ndarray:

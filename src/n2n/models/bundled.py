@@ -45,6 +45,7 @@ BUNDLED_MODELS = {m.name: m for m in (
         "camera", "camera.pt", 3,
         "the default's model for camera and phone photos (--model auto where the noise is "
         "correlated between neighbours): --pd 2, then photo at full resolution (--refine); "
+        "also the default's at --pd 1 for float images with pixels beyond 0..255; "
         "the best of seven candidates on real camera photos with references (sidd_mini, "
         "nam_cbdnet)",
         "photo-plus's first weights: CBSD432 with blind gaussian noise sigma 5-55, noisy pairs "
