@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import signal
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -79,6 +82,22 @@ def test_main_writes_a_prior_with_its_recipe_and_never_overwrites(tmp_path, phot
         main([str(tmp_path / "none.pt"), "--channels", "3", "--clean", str(photo_folder)])
     assert "smaller than the 128x128 window" in capsys.readouterr().err
     assert not (tmp_path / "none.pt").exists()
+
+
+def test_an_interrupted_pretraining_writes_nothing(tmp_path, photo_folder):
+    out = tmp_path / "prior.pt"
+    child = subprocess.Popen([sys.executable, "-m", "n2n.training.zs_prior", str(out),
+                              "--channels", "3", "--clean", str(photo_folder), "--crop", "32",
+                              "--steps", "1000000"], stderr=subprocess.PIPE, text=True)
+    seen = ""
+    while "zero-shot prior" not in seen:  # its progress bar: in the steps, past start-up
+        char = child.stderr.read(1)
+        assert char, f"ended before training: {seen}"
+        seen += char
+    child.send_signal(signal.SIGINT)
+    _, err = child.communicate(timeout=60)
+    assert child.returncode == 130 and "not written" in err
+    assert list(tmp_path.iterdir()) == [photo_folder]  # no output, no temporary
 
 
 def test_bundled_priors_exist_for_gray_and_rgb_only():

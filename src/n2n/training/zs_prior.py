@@ -143,6 +143,8 @@ def main(argv: list[str] | None = None) -> None:
             "minutes": round(minutes, 1)}})
     except N2NError as err:
         parser.exit(2, f"error: {err}\n")
+    except KeyboardInterrupt:
+        parser.exit(130, f"interrupted: {args.output} not written\n")
     print(f"wrote {args.output} ({args.steps} steps, {minutes:.1f} min)")
 
 
