@@ -232,6 +232,12 @@ def test_overwrite_replaces_what_n2n_did_not_write(work, capsys):
 # ---------------------------------------------------------------- signals mid-write
 
 
+def default_sigint() -> None:
+    """In the child: SIGINT as a terminal's Ctrl-C delivers it, even where this test runs
+    under a launcher that ignores it (a background job of a non-interactive shell)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def big_stack(path: Path) -> None:
     tifffile.imwrite(path, noisy_stack((24, 384, 384)), photometric="minisblack")  # seconds
 
@@ -248,7 +254,8 @@ def test_a_signal_mid_write_leaves_no_temporary_and_the_old_output_whole(tmp_pat
                    capture_output=True)
     before = snapshot(tmp_path)
     proc = subprocess.Popen([N2N, "denoise", tmp_path / "big.tif", "-o", target, "--model",
-                             "confocal"], stderr=subprocess.PIPE, text=True)
+                             "confocal"], stderr=subprocess.PIPE, text=True,
+                            preexec_fn=default_sigint)
     deadline = time.monotonic() + 120
     while not temporaries(tmp_path) and time.monotonic() < deadline:
         time.sleep(0.05)  # until the temporary output exists: mid-write

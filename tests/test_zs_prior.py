@@ -88,7 +88,9 @@ def test_an_interrupted_pretraining_writes_nothing(tmp_path, photo_folder):
     out = tmp_path / "prior.pt"
     child = subprocess.Popen([sys.executable, "-m", "n2n.training.zs_prior", str(out),
                               "--channels", "3", "--clean", str(photo_folder), "--crop", "32",
-                              "--steps", "1000000"], stderr=subprocess.PIPE, text=True)
+                              "--steps", "1000000"], stderr=subprocess.PIPE, text=True,
+                             # Ctrl-C's SIGINT even under a launcher that ignores it
+                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     seen = ""
     while "zero-shot prior" not in seen:  # its progress bar: in the steps, past start-up
         char = child.stderr.read(1)
