@@ -110,17 +110,17 @@ class ZeroShotDenoiser:
         iterations = self.iterations or schedule.iterations
         lr = self.lr if self.lr is not None else schedule.lr
         batch = image[None].to(self.device)
-        model.to(self.device)
+        model.to(self.device).set_normalization(batch)  # the image's own, for prior and fit
         if start is not None:
             model.net.load_state_dict(start.net.state_dict())
-            model.set_normalization(batch)
             with torch.no_grad():
                 anchor = model(batch)
         steps = min(STEPS_PER_EPOCH, iterations)
         train = TrainConfig(model=config, mode="zs", lr=lr, batch_size=1,
                             epochs=math.ceil(iterations / steps), minutes=self.minutes,
                             augment=False, seed=self.seed, lr_patience=3)
-        fit(model, WholeImage(image, steps, self.crop), train, progress=self.progress)
+        fit(model, WholeImage(image, steps, self.crop), train, progress=self.progress,
+            normalize=False)
         with torch.no_grad():
             out = model(batch)
             if start is not None:
