@@ -30,7 +30,7 @@ from n2n.models import ModelConfig, PixelModel, build_model
 from n2n.models.checkpoint import write_weights
 from n2n.training.objectives import zero_shot_loss
 
-NOISES = ("gaussian:3-55", "poisson:2-60")  # drawn in turn for windows of clean photos
+NOISES = ("gaussian:3-55", "poisson:2-60")  # one drawn at random per window of a clean photo
 ZS_WIDTH = 48  # the paper's width, which every zero-shot fit uses
 
 
