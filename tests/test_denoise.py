@@ -62,3 +62,27 @@ def test_rgb_image_through_gray_model_is_denoised_per_channel(photo):
     out = denoiser(photo)
     assert out.shape == photo.shape
     np.testing.assert_allclose(out[:, :, 1:2], denoiser(photo[:, :, 1:2]), atol=1e-5)
+
+
+def test_ensemble_averages_the_eight_flips_and_turns(photo):
+    torch.manual_seed(0)
+    model = build_model(ModelConfig(pd=2))
+    square = photo[:64, :64]  # a whole number of grid cells: each view needs no padding
+    plain = Denoiser(model, fast=False)
+    views = []
+    for flip in (False, True):
+        for turns in range(4):
+            view = np.rot90(square[:, ::-1] if flip else square, turns)
+            out = np.rot90(plain(np.ascontiguousarray(view), clip=False), -turns)
+            views.append(out[:, ::-1] if flip else out)
+    ensemble = Denoiser(model, fast=False, ensemble=True)(square, clip=False)
+    np.testing.assert_allclose(ensemble, np.mean(views, axis=0), atol=1e-3)
+    assert np.abs(ensemble - plain(square, clip=False)).max() > 0.01  # the views differ
+
+
+def test_an_ensemble_with_a_second_pass_tiles_exactly(photo):
+    torch.manual_seed(0)
+    big = np.concatenate([photo, photo[::-1]], axis=0)  # 192 x 80, odd tiles
+    denoiser = Denoiser(build_model(ModelConfig(pd=2)), tile=32, ensemble=True,
+                        refine=build_model(ModelConfig()))
+    assert np.abs(denoiser(big, tiled=False) - denoiser(big, tiled=True)).max() < 0.02

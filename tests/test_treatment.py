@@ -12,17 +12,25 @@ from scipy import ndimage
 from skimage import data as skdata
 
 from n2n.cli import main
+from n2n.errors import N2NError
 from n2n.evaluation.treatment import (
     CAMERA_MODEL,
+    CORRELATED_LAG2,
     CORRELATED_RATIO,
+    FLAT_PD,
     UNCLIPPED_MODEL,
     WHITE_MODEL,
     choose_treatment,
     measure_noise,
+    residual_lag2,
+    with_flat_pd,
 )
+from n2n.inference.arrays import denoise_array
 from n2n.inference.auto import AutoDenoiser
 from n2n.inference.denoiser import Denoiser
 from n2n.inference.files import denoise_file
+from n2n.inference.multiscale import TAKE_OVER, MultiScaleDenoiser, fuse, take_over_weight
+from n2n.inference.strips import denoised_rows
 from n2n.io.images import Image, read_image, write_image
 from n2n.models.bundled import load_bundled
 
@@ -41,12 +49,23 @@ def white_noise(shape, sigma: float, seed: int = 0) -> np.ndarray:
     return np.random.default_rng(seed).normal(0, sigma, shape).astype(np.float32)
 
 
-def camera_like_noise(shape, sigma: float, seed: int = 0) -> np.ndarray:
-    """White noise blurred by a 3x3 binomial kernel (as demosaicking interpolates neighbours),
-    scaled back to ``sigma``: correlated at 1 pixel, nearly white from 3."""
-    noise = ndimage.convolve(white_noise(shape, 1.0, seed), np.outer([1, 2, 1], [1, 2, 1])[
-        :, :, None] / 16.0, mode="wrap")
+def blurred_noise(shape, sigma: float, taps: list[int], seed: int = 0) -> np.ndarray:
+    """White noise blurred by the separable kernel ``taps`` x ``taps`` (as demosaicking and
+    in-camera processing mix neighbours), scaled back to ``sigma``."""
+    kernel = np.outer(taps, taps)[:, :, None] / np.sum(taps) ** 2
+    noise = ndimage.convolve(white_noise(shape, 1.0, seed), kernel, mode="wrap")
     return noise * (sigma / noise.std())
+
+
+def camera_like_noise(shape, sigma: float, seed: int = 0) -> np.ndarray:
+    """Noise correlated at 1 pixel and white from 2, as in phone photos (SIDD)."""
+    return blurred_noise(shape, sigma, [1, 1], seed)
+
+
+def dslr_like_noise(shape, sigma: float, seed: int = 0) -> np.ndarray:
+    """Noise correlated over 2 pixels and more, as in DSLR photos (Nam's): lag-2 correlation
+    0.41."""
+    return blurred_noise(shape, sigma, [1, 4, 6, 4, 1], seed)
 
 
 @pytest.mark.parametrize("sigma", [10, 25, 50])
@@ -242,3 +261,130 @@ def test_a_given_factor_with_the_automatic_model_takes_the_model_for_that_factor
         assert main(["denoise", str(tmp_path / "a.png"), "-o", str(out), "--pd", str(pd)]) == 0
         expected = Denoiser(load_bundled(model), pd=pd)(read)
         assert np.array_equal(read_image(out).pixels, np.clip(np.rint(expected), 0, 255)), pd
+
+
+def multiscale_treatment(tile: int = 512) -> MultiScaleDenoiser:
+    """What the rule runs on noise correlated over 2 pixels: camera --pd 2, 3 and 4, each
+    refined by photo, the coarser ones taking over flat areas."""
+    return MultiScaleDenoiser([Denoiser(load_bundled(CAMERA_MODEL), pd=pd, tile=tile,
+                                        refine=load_bundled("photo")) for pd in (2, 3, 4)])
+
+
+@pytest.mark.parametrize(("noise", "correlated"), [(white_noise, False),
+                                                   (camera_like_noise, False),
+                                                   (dslr_like_noise, True)])
+def test_residual_correlation_over_2_pixels_tells_dslr_noise_apart(noise, correlated):
+    clean = scene()
+    lag2 = residual_lag2(clean + noise((160, 160, 3), 6), clean)  # what a perfect pass removes
+    assert (lag2 > CORRELATED_LAG2) == correlated
+    treatment = with_flat_pd(choose_treatment(measure_noise(clean + camera_like_noise(
+        (160, 160, 3), 6))), lag2)
+    assert treatment.flat_pd == (FLAT_PD if correlated else ())
+    assert (f"{lag2:.2f}" in treatment.reason) == correlated
+
+
+def test_residual_correlation_of_nothing_is_not_a_number():
+    assert np.isnan(residual_lag2(np.zeros((2, 2, 3)), np.zeros((2, 2, 3))))
+    flat = np.full((32, 32, 3), 100.0)
+    assert np.isnan(residual_lag2(flat, flat))  # nothing removed: no noise to correlate
+    assert with_flat_pd(choose_treatment(measure_noise(flat)), np.nan).flat_pd == ()
+
+
+def test_coarser_results_take_over_flat_areas_and_leave_texture():
+    texture = np.array([0.0, TAKE_OVER[1], TAKE_OVER[0], 1e4])
+    weights = [take_over_weight(texture, below) for below in TAKE_OVER]
+    for w, below in zip(weights, TAKE_OVER, strict=True):
+        assert w[0] > 0.99 and w[-1] < 0.01 and np.all(np.diff(w) < 0)
+        assert w[list(texture).index(below)] == pytest.approx(0.5)
+    flat = np.full((40, 40, 3), 100.0)
+    edges = np.zeros((40, 40, 3))
+    edges[:, ::2] = 255.0  # stripes: texture everywhere
+    for finest, expected in ((flat, 3.0), (edges, 0.0)):
+        results = [finest, finest + 2.0, finest + 3.0]
+        assert np.allclose(fuse(results) - finest, expected, atol=0.05)
+
+
+def test_auto_denoiser_lets_coarser_factors_take_over_flat_areas_of_dslr_noise():
+    noisy = np.clip(scene(128) + dslr_like_noise((128, 128, 3), 6), 0, 255)
+    auto = AutoDenoiser()
+    out = auto(noisy)
+    assert (auto.last.pd, auto.last.refine, auto.last.flat_pd) == (2, "photo", FLAT_PD)
+    assert "correlated over 2 px" in auto.last.reason and "--pd 3 and 4" in str(auto.last)
+    assert np.array_equal(out, multiscale_treatment()(noisy))
+    assert not np.array_equal(out, camera_treatment()(noisy))
+    off = AutoDenoiser(multiscale=False)
+    assert np.array_equal(off(noisy), camera_treatment()(noisy)) and off.last.flat_pd == ()
+    phone = np.clip(scene(128) + camera_like_noise((128, 128, 3), 6), 0, 255)
+    forced = AutoDenoiser(multiscale=True)
+    assert np.array_equal(forced(phone), multiscale_treatment()(phone))
+    assert "--multiscale given" in forced.last.reason
+    white = np.clip(scene(128) + white_noise((128, 128, 3), 20), 0, 255)
+    forced(white)
+    assert (forced.last.pd, forced.last.flat_pd) == (1, ())  # only where the rule takes pd 2
+
+
+def test_multiscale_needs_the_automatic_factor(tmp_path, capsys):
+    with pytest.raises(N2NError, match="multiscale"):
+        AutoDenoiser(pd=2, multiscale=True)
+    write_image(tmp_path / "a.png", Image(scene(32)))
+    assert main(["denoise", str(tmp_path / "a.png"), "-o", str(tmp_path / "b.png"),
+                 "--pd", "2", "--multiscale"]) == 2
+    assert "--multiscale" in capsys.readouterr().err
+    assert not (tmp_path / "b.png").exists()
+
+
+def test_a_multiscale_image_tiles_and_streams_exactly():
+    noisy = np.clip(scene(200)[:, :187] + dslr_like_noise((200, 187, 3), 6), 0, 255)
+    whole = multiscale_treatment()(noisy, tiled=False)
+    small = multiscale_treatment(tile=64)
+    assert small.margin >= max(d.margin for d in small.denoisers) + 8
+    assert np.abs(small(noisy, tiled=True) - whole).max() < 0.02
+    rows = iter(np.rint(noisy).astype(np.uint8).reshape(200, -1, 3))
+    streamed = np.stack(list(denoised_rows(small, rows, 200, 3, 8))).reshape(200, 187, 3)
+    expected = multiscale_treatment()(np.rint(noisy), tiled=False)
+    assert np.abs(streamed.astype(float) - np.rint(expected)).max() <= 1
+
+
+def test_cli_multiscale_flags_and_json(tmp_path, capsys):
+    noisy = np.clip(scene(96) + dslr_like_noise((96, 96, 3), 6), 0, 255)
+    write_image(tmp_path / "a.png", Image(noisy))
+    read = read_image(tmp_path / "a.png").pixels
+    assert main(["denoise", str(tmp_path / "a.png"), "-o", str(tmp_path / "on.png"),
+                 "--json", str(tmp_path / "on.json")]) == 0
+    assert "flat areas from --pd 3 and 4" in capsys.readouterr().out
+    assert json.loads((tmp_path / "on.json").read_text())["images"][0]["treatment"][
+        "flat_pd"] == list(FLAT_PD)
+    assert np.array_equal(read_image(tmp_path / "on.png").pixels,
+                          np.clip(np.rint(multiscale_treatment()(read)), 0, 255))
+    assert main(["denoise", str(tmp_path / "a.png"), "-o", str(tmp_path / "off.png"),
+                 "--no-multiscale"]) == 0
+    assert np.array_equal(read_image(tmp_path / "off.png").pixels,
+                          np.clip(np.rint(camera_treatment()(read)), 0, 255))
+
+
+def test_a_stack_of_dslr_noise_gets_the_multiscale_treatment_for_every_plane():
+    """denoise_array chooses once, from the first plane (AutoDenoiser.settle), with the first
+    pass's residual: every plane then gets the three factors."""
+    stack = np.rint(np.stack([np.clip(scene(128) + dslr_like_noise((128, 128, 3), 6, seed),
+                                      0, 255) for seed in (0, 1)])).astype(np.uint8)
+    out = denoise_array(stack, channel_axis=-1, device="cpu")
+    expected = multiscale_treatment()(stack[1].astype(np.float32), clip=False)
+    assert np.array_equal(out[1], np.clip(np.rint(expected), 0, 255).astype(np.uint8))
+    plain = camera_treatment()(stack[1].astype(np.float32), clip=False)
+    assert not np.array_equal(out[1], np.clip(np.rint(plain), 0, 255).astype(np.uint8))
+
+
+def test_cli_ensemble_averages_each_pass_over_eight_views(tmp_path, capsys):
+    write_image(tmp_path / "a.png", Image(np.clip(scene(64) + white_noise((64, 64, 3), 20),
+                                                  0, 255)))
+    read = read_image(tmp_path / "a.png").pixels
+    assert main(["denoise", str(tmp_path / "a.png"), "-o", str(tmp_path / "b.png"),
+                 "--model", "photo", "--pd", "1", "--ensemble"]) == 0
+    expected = Denoiser(load_bundled("photo"), ensemble=True)(read)
+    assert np.array_equal(read_image(tmp_path / "b.png").pixels,
+                          np.clip(np.rint(expected), 0, 255))
+    for flag in ("--ensemble", "--multiscale"):
+        assert main(["denoise", str(tmp_path / "a.png"), "-o", str(tmp_path / "c.png"),
+                     "--zero-shot", flag]) == 2
+        assert f"{flag} is for trained models" in capsys.readouterr().err
+    assert not (tmp_path / "c.png").exists()

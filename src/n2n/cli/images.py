@@ -117,8 +117,10 @@ def _zero_shot_denoiser(args: argparse.Namespace):
 
     if args.weights:
         raise N2NError("--zero-shot trains its own network on each image; drop --weights")
-    if args.refine:
-        raise N2NError("--refine is a second pass of a trained model; drop it with --zero-shot")
+    for flag, given in (("--refine", args.refine), ("--multiscale", args.multiscale),
+                        ("--ensemble", args.ensemble)):
+        if given:
+            raise N2NError(f"{flag} is for trained models; drop it with --zero-shot")
     if args.pd == "auto":
         raise N2NError("--zero-shot fits each image at one pixel-shuffle factor: give --pd N "
                        "(2 for camera photos), or leave it out for 1")
@@ -161,6 +163,9 @@ def _denoise_on_dask(args: argparse.Namespace) -> int:
     if len(args.inputs) != 1 or args.zero_shot:
         raise N2NError("--dask denoises one OME-Zarr image or TIFF stack with a trained model; "
                        "give one input and no --zero-shot")
+    if args.multiscale or args.ensemble:
+        raise N2NError("--multiscale and --ensemble: not on Dask, whose chunks run one "
+                       "pixel-shuffle factor once; drop them with --dask")
     name, pd = model_and_pd(args)
     if pd == AUTO:  # chosen once, for every chunk alike
         treatment = choose_on_sample(args.inputs[0], str(name), args.data_range,

@@ -13,18 +13,22 @@ white noise gives 1, noise correlated at 1 pixel gives much more (2.0-3.1 on SID
 result is refined by a second model at full resolution (:data:`REFINERS`), which removes the
 2-px grid that sub-images denoised apart leave.
 
-``pd`` 3 wins on some DSLR photos and loses on others by up to 1 dB (below the input on
-textured ones), with nothing in the noise that tells which in advance, so the rule stops at 2:
-every measured camera image ends above its input (docs/benchmarks.md, "Camera photos").
+Where the noise is correlated over 2 pixels too (DSLR photos: the first pass's residual
+correlates 0.13-0.52 at lag 2, phone photos 0.02-0.06), ``pd`` 2 leaves blotches in flat
+areas and ``pd`` 3 or 4, which would remove them, blurs texture. The rule then also denoises at
+:data:`FLAT_PD` and takes their results over where the ``pd`` 2 result is flat
+(:mod:`n2n.inference.multiscale`): +0.9 dB on Nam's DSLR photos, where ``pd`` 3 alone wins on
+some photos and loses up to 1 dB on textured ones (docs/benchmarks.md, "Camera photos").
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
+from scipy import ndimage
 
 AUTO = "auto"
 # what 'auto' means: the best measured bundled model for each kind of noise (docs/benchmarks.md)
@@ -40,6 +44,12 @@ BLOCK = 16  # side of the blocks the statistic is measured in (px)
 FLAT_SHARE = 0.02  # the flattest 2% of the blocks (at least MIN_FLAT) are taken as noise
 MIN_FLAT = 16
 MAX_BLOCKS = 4096  # blocks sampled evenly over larger images: the cost stays bounded
+# noise correlated over 2 px: the pd-2 residual's lag-2 correlation in flat areas above this
+# (phone photos: 0.02-0.06; DSLR photos 0.13-0.52), then pd 3 and 4 take over flat areas
+CORRELATED_LAG2 = 0.1
+FLAT_PD = (3, 4)
+TEXTURE_WINDOW = 15  # side of the window the local texture is averaged over (px)
+FLAT_SHARE_OF_IMAGE = 0.3  # the flattest 30% of the pixels hold the residual's correlation
 
 
 @dataclass(frozen=True)
@@ -69,10 +79,13 @@ class Treatment:
     pd: int
     reason: str
     refine: str | None = None  # the model of a second pass at pd 1 after the pixel-shuffled one
+    flat_pd: tuple[int, ...] = ()  # factors whose results take over flat areas, in turn
 
     def __str__(self) -> str:
         refine = f" --refine (then {self.refine} at --pd 1)" if self.refine else ""
-        return f"{self.model} --pd {self.pd}{refine} ({self.reason})"
+        flat = (f", flat areas from --pd {' and '.join(map(str, self.flat_pd))}"
+                if self.flat_pd else "")
+        return f"{self.model} --pd {self.pd}{refine}{flat} ({self.reason})"
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -136,6 +149,43 @@ def choose_treatment(measure: NoiseMeasure, model: str = AUTO, pd: int | str = A
                          f"{figure}, above {CORRELATED_RATIO:g}",
                          None if refine is False else refiner_of(name))
     return Treatment(white, 1, f"spatially white noise: {figure}, white gives 1{beyond}")
+
+
+def texture_energy(image: np.ndarray) -> np.ndarray:
+    """(H, W) local texture of an (H, W, C) 0..255 image: the squared gradient of its channel
+    mean, averaged over :data:`TEXTURE_WINDOW` pixels (0 on flat areas, hundreds on edges)."""
+    gray = np.asarray(image, np.float32).mean(axis=2)
+    dx = np.diff(gray, axis=1, append=gray[:, -1:])
+    dy = np.diff(gray, axis=0, append=gray[-1:])
+    return ndimage.uniform_filter(dx * dx + dy * dy, TEXTURE_WINDOW)
+
+
+def residual_lag2(noisy: np.ndarray, denoised: np.ndarray) -> float:
+    """Correlation at 2 pixels of what a first pass removed (``noisy - denoised``, (H, W, C)),
+    over the flattest :data:`FLAT_SHARE_OF_IMAGE` of the pixels, where it is noise; NaN when
+    nothing was measurable (an image under 3 px, or a noiseless one)."""
+    residual = np.asarray(noisy, np.float64) - denoised
+    texture = texture_energy(denoised)
+    if min(texture.shape) < 3:
+        return math.nan
+    flat = texture <= np.quantile(texture, FLAT_SHARE_OF_IMAGE)
+    across, down = flat[:, :-2] & flat[:, 2:], flat[:-2] & flat[2:]  # flat pixel pairs
+    a = np.concatenate([residual[:, :-2][across], residual[:-2][down]]).ravel()
+    b = np.concatenate([residual[:, 2:][across], residual[2:][down]]).ravel()
+    a, b = a - a.mean(), b - b.mean()
+    scale = math.sqrt(float(np.mean(a * a)) * float(np.mean(b * b)))
+    return float(np.mean(a * b)) / scale if scale > 1e-12 else math.nan
+
+
+def with_flat_pd(treatment: Treatment, lag2: float) -> Treatment:
+    """``treatment`` (a pd-2 one) with :data:`FLAT_PD` taking over flat areas where the noise
+    is correlated over 2 pixels (``lag2``, :func:`residual_lag2`, above
+    :data:`CORRELATED_LAG2`); else as it is."""
+    if not lag2 > CORRELATED_LAG2:
+        return treatment
+    return replace(treatment, flat_pd=FLAT_PD,
+                   reason=f"{treatment.reason}; residual correlated over 2 px too: {lag2:.2f}, "
+                   f"above {CORRELATED_LAG2:g}")
 
 
 def _sample_blocks(pixels: np.ndarray) -> np.ndarray:

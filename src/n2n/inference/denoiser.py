@@ -79,6 +79,11 @@ class Denoiser:
         convolutions with each network's output layer in float32: 3.0x (photo) and 3.1x
         (photo-plus) on 2 CPU threads at the same PSNR to 0.003 dB (``n2n.bench.inference``).
         PyTorch checkpoints only; an exported model runs as exported.
+    ensemble : bool, keyword-only
+        Each pass averaged over the 8 flips and quarter turns of its input (self-ensemble):
+        8x the time for +0.15-0.25 dB on Nam's camera photos (docs/benchmarks.md, "Camera
+        photos"). Tiles stay exact: every tile is a whole number of grid cells, so a turned
+        tile splits into the same sub-images.
 
     Examples
     --------
@@ -90,7 +95,7 @@ class Denoiser:
 
     def __init__(self, model: PixelModel, device: str | torch.device = "cpu", *,
                  tile: int = 512, pd: int | None = None, refine: PixelModel | None = None,
-                 fast: bool = True) -> None:
+                 fast: bool = True, ensemble: bool = False) -> None:
         if tile < 1:
             raise N2NError(f"{{tile}} {tile} must be >= 1", param="tile")
         if pd is not None and pd != model.config.pd and not isinstance(model, PixelModel):
@@ -104,6 +109,7 @@ class Denoiser:
             self._check_refiner(model, refine)
         self.device = torch.device(device)
         self.fast = fast and isinstance(model, PixelModel)
+        self.ensemble = ensemble
         self.model = memory_layout(model.to(self.device), self.fast).eval()
         self.refine = None if refine is None else memory_layout(refine.to(self.device),
                                                                 self.fast).eval()
@@ -194,7 +200,15 @@ class Denoiser:
         noisy = noisy.to(self.device).contiguous(memory_format=layout)
         previous = noisy if first else previous.to(self.device).contiguous(memory_format=layout)
         with autocast(self.device, self.fast):  # fast off: plain NCHW float32
-            return run(noisy, previous).float().cpu()
+            if not self.ensemble:
+                return run(noisy, previous).float().cpu()
+            total = torch.zeros(noisy.shape, dtype=torch.float32, device=self.device)
+            for turns, flip in DIHEDRAL:
+                views = (_turned(x, turns, flip).contiguous(memory_format=layout)
+                         for x in (noisy, previous))
+                out = run(*views)
+                total += _unturned(out.float(), turns, flip)
+            return (total / len(DIHEDRAL)).cpu()
 
     def _tiled(self, run, noisy: torch.Tensor, previous: torch.Tensor, margin: int
                ) -> torch.Tensor:
@@ -210,6 +224,20 @@ class Denoiser:
             out[..., top:bottom, left:right] = result[..., top - r_top:bottom - r_top,
                                                       left - r_left:right - r_left]
         return out
+
+
+DIHEDRAL = [(turns, flip) for flip in (False, True) for turns in range(4)]  # the 8 views
+
+
+def _turned(x: torch.Tensor, turns: int, flip: bool) -> torch.Tensor:
+    """(N, C, H, W) ``x`` flipped left-right (if ``flip``), then turned ``turns`` quarters."""
+    return torch.rot90(x.flip(-1) if flip else x, turns, dims=(-2, -1))
+
+
+def _unturned(x: torch.Tensor, turns: int, flip: bool) -> torch.Tensor:
+    """The inverse of :func:`_turned`."""
+    x = torch.rot90(x, -turns, dims=(-2, -1))
+    return x.flip(-1) if flip else x
 
 
 def denoise_image(denoiser: Denoiser, image: Image) -> Image:

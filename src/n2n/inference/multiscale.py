@@ -1,0 +1,74 @@
+"""One image denoised at several pixel-shuffle factors, each taking over where it does best.
+
+Noise correlated over more than a pixel (DSLR photos) needs a large factor to come apart in
+the sub-images, but a large factor also splits fine texture into sub-images too coarse to hold
+it. The ``pd`` 2 result is kept where the image has texture; in flatter areas the ``pd`` 3
+result takes over, and in the flattest the ``pd`` 4 one, with soft weights on the local
+texture of the ``pd`` 2 result (:func:`~n2n.evaluation.treatment.texture_energy`).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+
+from n2n.evaluation.treatment import TEXTURE_WINDOW, texture_energy
+from n2n.inference.denoiser import Denoiser
+
+# texture (squared gradient, 0..255 scale) below which each coarser result takes over from the
+# finer ones, and the softness of the hand-over in natural log units; chosen on Nam's photos,
+# checked on CBSD68 with simulated JPEG camera noise (docs/benchmarks.md, "Camera photos")
+TAKE_OVER = (32.0, 4.0)
+SOFTNESS = 0.5
+
+
+def take_over_weight(texture: np.ndarray, below: float) -> np.ndarray:
+    """Weight 0..1 of a coarser result: 1/2 at texture ``below``, near 1 on flatter areas."""
+    z = (np.log(texture + 1e-6) - math.log(below)) / SOFTNESS
+    return 1.0 / (1.0 + np.exp(np.clip(z, -50.0, 50.0)))
+
+
+def fuse(results: Sequence[np.ndarray]) -> np.ndarray:
+    """(H, W, C) results at growing factors -> one: each coarser one taking over the flatter
+    areas (:data:`TAKE_OVER`) of the finest one's texture."""
+    texture = texture_energy(results[0])
+    fused = results[0]
+    for coarser, below in zip(results[1:], TAKE_OVER, strict=True):
+        fused = fused + take_over_weight(texture, below)[..., None] * (coarser - fused)
+    return fused
+
+
+class MultiScaleDenoiser:
+    """Denoise as ``denoisers`` (at pixel-shuffle factors 2, 3, 4) do together (:func:`fuse`).
+
+    Has the :class:`Denoiser` interface (tiles, strips), and its result equals the untiled one:
+    its margin adds the texture window to the members' largest.
+    """
+
+    streams = True
+    replacing = False
+
+    def __init__(self, denoisers: Sequence[Denoiser]) -> None:
+        if len(denoisers) != len(TAKE_OVER) + 1:
+            raise ValueError(f"{len(TAKE_OVER) + 1} denoisers, finest factor first")
+        self.denoisers = list(denoisers)
+        self.grid = math.lcm(*(d.grid for d in self.denoisers))
+        self.tile = -(-max(d.tile for d in self.denoisers) // self.grid) * self.grid
+        reach = max(d.margin for d in self.denoisers) + TEXTURE_WINDOW // 2 + 1
+        self.margin = -(-reach // self.grid) * self.grid
+
+    @property
+    def channels(self) -> int:
+        return self.denoisers[0].channels
+
+    def __call__(self, pixels: np.ndarray, tiled: bool | None = None, clip: bool = True,
+                 first: np.ndarray | None = None) -> np.ndarray:
+        """As :meth:`Denoiser.__call__`; ``first`` is the finest denoiser's unclipped result on
+        ``pixels`` when the caller has it already."""
+        if first is None:
+            first = self.denoisers[0](pixels, tiled=tiled, clip=False)
+        results = [first] + [d(pixels, tiled=tiled, clip=False) for d in self.denoisers[1:]]
+        out = fuse(results)
+        return np.clip(out, 0, 255) if clip else out
