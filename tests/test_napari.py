@@ -89,6 +89,24 @@ def test_rgb_layers_go_through_the_automatic_photo_treatment(qtbot, viewer):
     np.testing.assert_array_equal(viewer.layers["astronaut denoised"].data, expected)
 
 
+def test_dslr_noise_gets_coarser_factors_in_flat_areas_and_says_so(qtbot, viewer):
+    from scipy import ndimage
+    from skimage import data
+
+    noise = np.random.default_rng(0).normal(0, 1, (128, 128, 3))
+    taps = np.array([1, 4, 6, 4, 1])  # correlated over 2 px and more, as in DSLR photos
+    noise = ndimage.convolve(noise, np.outer(taps, taps)[:, :, None] / 256, mode="wrap")
+    photo = np.clip(np.rint(data.astronaut()[60:188, 160:288] + noise * (6 / noise.std())),
+                    0, 255).astype(np.uint8)
+    layer = viewer.add_image(photo, name="dslr", rgb=True)
+    widget = DenoiseWidget(viewer)
+    widget.layer.value = layer
+    run_denoise(qtbot, widget, viewer)
+    assert "camera --pd 2 --refine, flat areas from --pd 3 and 4" in widget.status.value
+    np.testing.assert_array_equal(viewer.layers["dslr denoised"].data,
+                                  n2n.denoise_array(photo, channel_axis=-1))
+
+
 def test_cancel_adds_no_layer_and_bad_layers_are_messages(qtbot, viewer, monkeypatch):
     errors = []
     monkeypatch.setattr("n2n.napari.denoise_widget.show_error", errors.append)

@@ -173,9 +173,11 @@ def test_camera_bench_scores_candidate_first_passes_beside_the_bundled_ones(tmp_
     out = tmp_path / "camera.json"
     assert camera.main(["--real", f"tiny={tmp_path / 'noisy'},{tmp_path / 'clean'}", "--noise",
                         "--candidate", f"same={bundled_weights_path('camera')}",
-                        "--threads", "1", "-o", str(out)]) == 0
+                        "--ensemble", "--threads", "1", "-o", str(out)]) == 0
     summary = json.loads(out.read_text())["sets"][0]["summary"]
     assert summary["same pd 2"] == summary["camera pd 2"]
+    assert summary["auto --ensemble"] != summary["auto"]  # the same choice, 8 views averaged
+    assert sum(summary["choices"].values()) == 2
     assert summary["same pd 2 + photo"] == summary["camera pd 2 + photo"]
     with pytest.raises(N2NError, match="--candidate 'nope': expected NAME=WEIGHTS"):
         camera.main(["--candidate", "nope"])

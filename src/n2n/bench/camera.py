@@ -4,11 +4,13 @@ statistics of real captures beside the ``camera:`` synthesis, in one run::
     python -m n2n.bench.camera --real sidd_mini=DIR/noisy,DIR/clean \\
         --real nam_cbdnet=DIR/noisy,DIR/clean --clean CBSD68 --limit 20 \\
         --noise gaussian:15 gaussian:25 gaussian:50 --synthetic camera:0.001 camera:0.003,85 \\
-        [--threads 2] [-o camera.json]
+        [--ensemble] [--threads 2] [-o camera.json]
 
 For each set: mean PSNR of the noisy input, of ``photo``, ``photo-plus`` and ``camera`` at
-pixel-shuffle factors 1-3 and of the automatic choice, its worst gain over the input, what it
-chose and why, and the share of the time the choice took. The statistics (``n2n diagnose``'s
+pixel-shuffle factors 1-3 and of the automatic choice (with ``--ensemble`` also the automatic
+choice averaged over 8 flips and turns), its worst gain over the input, what it chose and why,
+and the share of the time the choice took (the noise measurement, and the first pass's
+residual correlation where it pixel-shuffles). The statistics (``n2n diagnose``'s
 correlation at lags 1 and 2, the rule's 2-px/1-px ratio) are measured on the noisy images
 alone.
 """
@@ -31,7 +33,7 @@ from n2n.errors import N2NError
 from n2n.evaluation.diagnose import diagnose_image
 from n2n.evaluation.metrics import psnr
 from n2n.evaluation.scoring import clean_pairs, reference_pairs
-from n2n.evaluation.treatment import choose_treatment, measure_noise
+from n2n.evaluation.treatment import Treatment, choose_treatment, measure_noise, residual_lag2
 from n2n.inference.auto import AutoDenoiser
 from n2n.inference.denoiser import Denoiser
 from n2n.inference.weights import load_weights
@@ -42,11 +44,15 @@ MODELS = ("photo", "photo-plus", "camera")
 # (model, pd, refining model): each factor alone, and pd 2 with each full-resolution second pass
 FIXED = ([(m, pd, None) for m in MODELS for pd in (1, 2, 3)]
          + [(m, 2, r) for m in MODELS for r in MODELS])
+FIRST_PASS = "camera pd 2 + photo"  # the rule's pixel-shuffled pass (the default before flat_pd)
 
 
-def treatment_key(model: str, pd: int, refine: str | None) -> str:
-    """A treatment's column name: 'photo-plus pd 2', 'photo-plus pd 2 + photo'."""
-    return f"{model} pd {pd}" + (f" + {refine}" if refine else "")
+def treatment_key(model: str, pd: int, refine: str | None, flat_pd: tuple[int, ...] = ()
+                  ) -> str:
+    """A treatment's column name: 'photo-plus pd 2', 'camera pd 2 + photo', 'camera pd 2 +
+    photo, flat areas pd 3, 4'."""
+    flat = f", flat areas pd {', '.join(map(str, flat_pd))}" if flat_pd else ""
+    return f"{model} pd {pd}" + (f" + {refine}" if refine else "") + flat
 
 
 def noise_statistics(noisy: np.ndarray) -> dict[str, float]:
@@ -57,27 +63,28 @@ def noise_statistics(noisy: np.ndarray) -> dict[str, float]:
             "ratio": measure_noise(noisy).ratio}
 
 
-def score_set(name: str, pairs, fixed: dict, auto: AutoDenoiser) -> dict:
+def score_set(name: str, pairs, fixed: dict, autos: dict[str, AutoDenoiser]) -> dict:
     """Every treatment on every (name, noisy, clean) of one set: means, worst gains, choices."""
     rows = []
     for image, noisy, clean in pairs:
         row = {"image": image, "noisy": psnr(noisy, clean), **noise_statistics(noisy)}
         for key, denoiser in fixed.items():
             row[key] = psnr(denoiser(noisy), clean)
-        start = time.perf_counter()
-        treatment = choose_treatment(measure_noise(noisy))
-        row["choose_s"] = time.perf_counter() - start
-        start = time.perf_counter()
-        row["auto"] = psnr(auto(noisy), clean)
-        row["auto_s"] = time.perf_counter() - start
+        for key, auto in autos.items():
+            start = time.perf_counter()
+            row[key] = psnr(auto(noisy), clean)
+            row[f"{key}_s"] = time.perf_counter() - start
+        treatment = autos["auto"].last
         row["treatment"] = treatment.to_json()
+        row["choose_s"] = choice_seconds(noisy, treatment, fixed[FIRST_PASS])
         rows.append(row)
-    columns = ["noisy", *fixed, "auto"]
+    columns = ["noisy", *fixed, *autos]
     summary = {"set": name, "images": len(rows),
                **{c: float(np.mean([r[c] for r in rows])) for c in columns},
                "auto_worst_gain": float(min(r["auto"] - r["noisy"] for r in rows)),
                "choices": dict(Counter(treatment_key(**{k: r["treatment"][k] for k in
-                                                        ("model", "pd", "refine")})
+                                                        ("model", "pd", "refine")},
+                                                     flat_pd=tuple(r["treatment"]["flat_pd"]))
                                        for r in rows)),
                "choice_time_share": float(sum(r["choose_s"] for r in rows)
                                           / sum(r["auto_s"] for r in rows)),
@@ -86,6 +93,20 @@ def score_set(name: str, pairs, fixed: dict, auto: AutoDenoiser) -> dict:
     print(json.dumps({k: round(v, 3) if isinstance(v, float) else v
                       for k, v in summary.items()}), flush=True)
     return {"summary": summary, "images": rows}
+
+
+def choice_seconds(noisy: np.ndarray, treatment: Treatment, first_pass: Denoiser) -> float:
+    """What the automatic choice costs beyond denoising: the noise measurement, and where it
+    pixel-shuffles, the residual correlation of the first pass's result (not timed: the pass)."""
+    start = time.perf_counter()
+    choose_treatment(measure_noise(noisy))
+    seconds = time.perf_counter() - start
+    if treatment.pd == 2:
+        first = first_pass(noisy, clip=False)
+        start = time.perf_counter()
+        residual_lag2(noisy, first)
+        seconds += time.perf_counter() - start
+    return seconds
 
 
 def data_sets(args: argparse.Namespace):
@@ -132,6 +153,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--candidate", nargs="*", default=[], metavar="NAME=WEIGHTS",
                    help="more first passes to compare (checkpoints or weights files), each at "
                    "--pd 2, alone and then photo: how the camera model was chosen")
+    p.add_argument("--ensemble", action="store_true", help="also the automatic choice with "
+                   "each pass averaged over 8 flips and turns (8x the time)")
     p.add_argument("-o", "--output", type=Path)
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
@@ -139,8 +162,10 @@ def main(argv: list[str] | None = None) -> int:
                                                  refine=load_bundled(r) if r else None)
              for m, pd, r in FIXED}
     fixed.update(candidates(args.candidate))
-    auto = AutoDenoiser()
-    results = [score_set(name, pairs, fixed, auto) for name, pairs in data_sets(args)]
+    autos = {"auto": AutoDenoiser()}
+    if args.ensemble:
+        autos["auto --ensemble"] = AutoDenoiser(ensemble=True)
+    results = [score_set(name, pairs, fixed, autos) for name, pairs in data_sets(args)]
     if args.output:
         record = {"command": "python -m n2n.bench.camera " + " ".join(argv),
                   "machine": machine(), "sets": results}

@@ -54,6 +54,9 @@ class MultiScaleDenoiser:
         if len(denoisers) != len(TAKE_OVER) + 1:
             raise ValueError(f"{len(TAKE_OVER) + 1} denoisers, finest factor first")
         self.denoisers = list(denoisers)
+        finest = self.denoisers[0]
+        self.model, self.refine = finest.model, finest.refine  # what runs first, for reports
+        self.flat_pd = tuple(d.model.config.pd for d in self.denoisers[1:])
         self.grid = math.lcm(*(d.grid for d in self.denoisers))
         self.tile = -(-max(d.tile for d in self.denoisers) // self.grid) * self.grid
         reach = max(d.margin for d in self.denoisers) + TEXTURE_WINDOW // 2 + 1

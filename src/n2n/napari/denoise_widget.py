@@ -16,6 +16,7 @@ from n2n.errors import N2NError
 from n2n.evaluation.treatment import AUTO, resolve_model
 from n2n.inference.arrays import denoise_plane, plane_denoiser
 from n2n.inference.denoiser import Denoiser
+from n2n.inference.multiscale import MultiScaleDenoiser
 from n2n.models.bundled import BUNDLED_MODELS
 from n2n.napari.layers import TrainedModels, follow_layers, image_layers, image_pixels
 
@@ -77,6 +78,8 @@ class DenoiseWidget(Container):
             return
         self.progress.max, self.progress.value = len(planes), 0
         refine = " --refine" if denoiser.refine is not None else ""
+        if isinstance(denoiser, MultiScaleDenoiser):
+            refine += f", flat areas from --pd {' and '.join(map(str, denoiser.flat_pd))}"
         pd = denoiser.model.config.pd
         name = f"{Path(str(resolve_model(name, pd))).name} --pd {pd}{refine}"
         self.status.value = f"{layer.name} with {name}"
