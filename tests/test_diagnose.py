@@ -56,6 +56,9 @@ def test_white_and_correlated_noise_are_told_apart(camera):
     assert white.white and white.correlation_length == 0
     assert not corr.white and corr.correlation_length >= 1
     assert "--pd" in " ".join(corr.recommendation)
+    assert ("--pd 3 and 4 results take over its flat areas" in " ".join(corr.recommendation)) \
+        == (corr.treatment["pd"] == 2)
+    assert "take over" not in " ".join(white.recommendation)
     assert corr.noise_std == pytest.approx(10, rel=0.2)  # spaced differences see all of it
     burst = diagnose_burst(np.stack([correlated(camera, 10, s) for s in range(3)]))
     assert not burst.white and burst.correlation_length >= 1

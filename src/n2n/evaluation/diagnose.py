@@ -248,6 +248,10 @@ def recommend(d: Diagnosis, mean_intensity: float, burst: bool) -> list[str]:
         then = f", then {refine} at full resolution (--refine)" if refine else ""
         lines.append(f"n2n denoise (by default) uses {d.treatment['model']} --pd "
                      f"{d.treatment['pd']}{then}: {d.treatment['reason']}.")
+        if d.treatment["pd"] == 2:
+            lines.append("Where that pass leaves noise correlated over 2 px too (DSLR photos), "
+                         "--pd 3 and 4 results take over its flat areas (--no-multiscale: "
+                         "not).")
     if burst:
         lines.append("You have aligned captures of the scene: train Noise2Noise on them, "
                      "n2n train RUN --bursts DIR (pairs of captures have independent noise "
