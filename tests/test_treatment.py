@@ -331,6 +331,10 @@ def test_multiscale_needs_the_automatic_factor(tmp_path, capsys):
                  "--pd", "2", "--multiscale"]) == 2
     assert "--multiscale" in capsys.readouterr().err
     assert not (tmp_path / "b.png").exists()
+    assert main(["denoise", str(tmp_path / "a.png"), "-o", str(tmp_path / "b.zarr"), "--dask",
+                 "--multiscale"]) == 2
+    assert "not on Dask" in capsys.readouterr().err
+    assert not (tmp_path / "b.zarr").exists()
 
 
 def test_a_multiscale_image_tiles_and_streams_exactly():

@@ -57,12 +57,16 @@ def weights_method(path: Path) -> Callable[[str], Denoise]:
     return build
 
 
-def _auto(device: str) -> Denoise:
-    """What ``n2n denoise`` does by default: the treatment chosen per image."""
-    from n2n.inference.auto import AutoDenoiser
+def _auto(ensemble: bool = False) -> Callable[[str], Denoise]:
+    """What ``n2n denoise`` does by default (the treatment chosen per image), with
+    ``--ensemble`` if asked."""
+    def build(device: str) -> Denoise:
+        from n2n.inference.auto import AutoDenoiser
 
-    denoiser = AutoDenoiser(device=device)
-    return lambda noisy, sigma: denoiser(noisy)
+        denoiser = AutoDenoiser(device=device, ensemble=ensemble)
+        return lambda noisy, sigma: denoiser(noisy)
+
+    return build
 
 
 def _scratch(device: str) -> Denoise:
@@ -159,8 +163,11 @@ def _wavelet(device: str) -> Denoise:
 
 METHODS = {m.name: m for m in (
     Method("noisy", _noisy, "the input itself"),
-    Method("n2n-auto", _auto, "n2n denoise's default: model and pixel-shuffle factor chosen "
-           "per image from its noise (photo-plus at pd 1, or camera at pd 2 then photo)"),
+    Method("n2n-auto", _auto(), "n2n denoise's default: model and pixel-shuffle factor "
+           "chosen per image from its noise (photo-plus at pd 1, or camera at pd 2 then photo, "
+           "pd 3 and 4 in flat areas of noise correlated over 2 px)"),
+    Method("n2n-auto-ensemble", _auto(ensemble=True), "n2n denoise --ensemble: the default, "
+           "each pass averaged over 8 flips and turns (8x the time)"),
     Method("n2n-lite", _bundled("photo"), "bundled photo model (Noise2Noise, blind sigma 5-55)"),
     Method("n2n-lite-pd2", _bundled("photo", 2), "bundled photo model at pixel-shuffle factor 2 "
            "(for correlated noise)"),

@@ -130,7 +130,7 @@ def default_methods() -> list[str]:
     # for real, camera or microscopy data: name them
     optional = ("n2n-confocal", "bm3d-vst", "n2n-lite-pd2", "n2n-photo-plus-pd2",
                 "n2n-photo-plus-pd2-refine", "n2n-camera", "n2n-camera-pd2-refine",
-                "n2n-photo-plus-pd3")
+                "n2n-photo-plus-pd3", "n2n-auto-ensemble")
     names = [n for n in METHODS if n not in optional
              and (n != "bm3d" or importlib.util.find_spec("bm3d"))]
     return [*names, "zero-shot"]
