@@ -10,33 +10,32 @@ texture of the ``pd`` 2 result (:func:`~n2n.evaluation.treatment.texture_energy`
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 import numpy as np
 
 from n2n.evaluation.treatment import TEXTURE_WINDOW, texture_energy
 from n2n.inference.denoiser import Denoiser
 
-# texture (squared gradient, 0..255 scale) below which each coarser result takes over from the
-# finer ones, and the softness of the hand-over in natural log units; chosen on Nam's photos,
-# checked on CBSD68 with simulated JPEG camera noise (docs/benchmarks.md, "Camera photos")
+# texture (squared gradient, 0..255 scale) at which each coarser result takes half the weight
+# from the finer ones; chosen on Nam's photos, checked on CBSD68 with simulated camera noise
+# (docs/benchmarks.md, "Flat areas from coarser factors")
 TAKE_OVER = (32.0, 4.0)
-SOFTNESS = 0.5
 
 
-def take_over_weight(texture: np.ndarray, below: float) -> np.ndarray:
-    """Weight 0..1 of a coarser result: 1/2 at texture ``below``, near 1 on flatter areas."""
-    z = (np.log(texture + 1e-6) - math.log(below)) / SOFTNESS
-    return 1.0 / (1.0 + np.exp(np.clip(z, -50.0, 50.0)))
+def take_over_weight(texture: np.ndarray, half: float) -> np.ndarray:
+    """Weight 0..1 of a coarser result, 1 / (1 + (texture / half)^2): 1/2 at ``half``, near 1 on
+    flatter areas, near 0 on texture."""
+    return 1.0 / (1.0 + (texture / half) ** 2)
 
 
-def fuse(results: Sequence[np.ndarray]) -> np.ndarray:
-    """(H, W, C) results at growing factors -> one: each coarser one taking over the flatter
-    areas (:data:`TAKE_OVER`) of the finest one's texture."""
-    texture = texture_energy(results[0])
-    fused = results[0]
-    for coarser, below in zip(results[1:], TAKE_OVER, strict=True):
-        fused = fused + take_over_weight(texture, below)[..., None] * (coarser - fused)
+def fuse(finest: np.ndarray, coarser: Iterable[np.ndarray]) -> np.ndarray:
+    """(H, W, C) results at growing factors -> one: each coarser result (taken one at a time, so
+    memory holds two) taking over the flatter areas (:data:`TAKE_OVER`) of the finest one."""
+    texture = texture_energy(finest)
+    fused = finest
+    for result, half in zip(coarser, TAKE_OVER, strict=True):
+        fused = fused + take_over_weight(texture, half)[..., None] * (result - fused)
     return fused
 
 
@@ -72,6 +71,5 @@ class MultiScaleDenoiser:
         ``pixels`` when the caller has it already."""
         if first is None:
             first = self.denoisers[0](pixels, tiled=tiled, clip=False)
-        results = [first] + [d(pixels, tiled=tiled, clip=False) for d in self.denoisers[1:]]
-        out = fuse(results)
+        out = fuse(first, (d(pixels, tiled=tiled, clip=False) for d in self.denoisers[1:]))
         return np.clip(out, 0, 255) if clip else out
