@@ -25,10 +25,10 @@ def add_model_options(p: argparse.ArgumentParser) -> None:
                    "any other model after itself (default: where --pd auto picks 2)")
     p.add_argument("--multiscale", action=argparse.BooleanOptionalAction, help="with --pd "
                    "auto, where it picks 2: also denoise at --pd 3 and 4 and let them take "
-                   "over flat areas (3x the time; default: where the first pass leaves noise "
+                   "over flat areas (3.4x the time; default: where the first pass leaves noise "
                    "correlated over 2 px, as in DSLR photos)")
     p.add_argument("--ensemble", action="store_true", help="average each pass over the 8 "
-                   "flips and quarter turns of the image: 8x the time for +0.15-0.25 dB")
+                   "flips and quarter turns of the image: 8x the time for +0.1-0.2 dB")
     p.add_argument("--no-fast", action="store_true", help="plain float32 inference (default: "
                    "channels-last and, where the processor has it, bfloat16: 2.5-3.1x faster, "
                    "same PSNR to 0.01 dB)")

@@ -43,7 +43,7 @@ class AutoDenoiser:
         pixel-shuffles.
     multiscale : bool, optional
         Where the rule pixel-shuffles by 2, results at factors 3 and 4 taking over flat areas
-        (:class:`~n2n.inference.multiscale.MultiScaleDenoiser`, 3x the time); None: where the
+        (:class:`~n2n.inference.multiscale.MultiScaleDenoiser`, 3.4x the time); None: where the
         first pass leaves noise correlated over 2 pixels. Only with ``pd`` auto.
     device, tile, fast, ensemble
         As for :class:`Denoiser`.

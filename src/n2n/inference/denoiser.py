@@ -81,9 +81,9 @@ class Denoiser:
         PyTorch checkpoints only; an exported model runs as exported.
     ensemble : bool, keyword-only
         Each pass averaged over the 8 flips and quarter turns of its input (self-ensemble):
-        8x the time for +0.15-0.25 dB on Nam's camera photos (docs/benchmarks.md, "Camera
-        photos"). Tiles stay exact: every tile is a whole number of grid cells, so a turned
-        tile splits into the same sub-images.
+        8x the time for +0.1-0.2 dB (SIDD +0.11, Nam +0.21, CBSD68 +0.09-0.15;
+        docs/benchmarks.md, "Flat areas from coarser factors"). Tiles stay exact: every tile
+        is a whole number of grid cells, so a turned tile splits into the same sub-images.
 
     Examples
     --------
