@@ -8,7 +8,7 @@ import tifffile
 from PIL import Image as PILImage
 
 from n2n.errors import N2NError
-from n2n.io.images import Image, list_images, read_image, to_array, write_image
+from n2n.io.images import Image, central_square, list_images, read_image, to_array, write_image
 
 RNG = np.random.default_rng(0)
 
@@ -155,3 +155,11 @@ def test_list_images_expands_folders_and_globs(tmp_path, photo_folder):
         list_images([tmp_path / "empty"])
     with pytest.raises(N2NError, match="no such file"):
         list_images([tmp_path / "missing.png"])
+
+
+def test_central_square_is_a_view_of_the_middle_and_keeps_short_sides():
+    array = np.arange(6 * 9).reshape(6, 9)
+    middle = central_square(array, 4)
+    assert middle.shape == (4, 4) and middle[0, 0] == array[1, 2] and middle.base is not None
+    assert central_square(array, 8).shape == (6, 8)  # a side shorter than asked stays whole
+    assert central_square(np.zeros((2, 3, 3)), 512).shape == (2, 3, 3)

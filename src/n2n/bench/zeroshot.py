@@ -27,7 +27,7 @@ from n2n.errors import N2NError
 from n2n.evaluation.metrics import psnr
 from n2n.inference.zeroshot import ZeroShotDenoiser
 from n2n.io.files import write_text_atomic
-from n2n.io.images import read_image
+from n2n.io.images import central_square, read_image
 
 # keyword arguments of ZeroShotDenoiser: the paper's schedule, the fit from random weights (the
 # default before the prior), and today's default
@@ -36,11 +36,9 @@ RANDOM_INIT = {"prior": False}
 DEFAULT: dict = {}
 
 
-def central_square(pixels: np.ndarray, size: int) -> np.ndarray:
-    """The central ``size`` x ``size`` part of (H, W, C) pixels (all of a smaller side)."""
-    height, width = pixels.shape[:2]
-    top, left = max(height - size, 0) // 2, max(width - size, 0) // 2
-    return np.ascontiguousarray(pixels[top:top + size, left:left + size], dtype=np.float32)
+def _crop(pixels: np.ndarray, size: int) -> np.ndarray:
+    """The central ``size`` x ``size`` part of (H, W, C) pixels, float32 and contiguous."""
+    return np.ascontiguousarray(central_square(pixels, size), dtype=np.float32)
 
 
 def load_cases(clean: list[Path], captures: list[Path], reference: Path | None, sigma: float,
@@ -52,13 +50,13 @@ def load_cases(clean: list[Path], captures: list[Path], reference: Path | None, 
     rng = np.random.default_rng(seed)
     cases = []
     for path in clean:
-        image = central_square(read_image(path).pixels, size)
+        image = _crop(read_image(path).pixels, size)
         noisy = np.clip(image + rng.normal(0, sigma, image.shape), 0, 255).astype(np.float32)
         cases.append((f"{path.stem} (gaussian {sigma:g})", noisy, image))
     if captures:
-        ref = central_square(read_image(reference).pixels, size)
+        ref = _crop(read_image(reference).pixels, size)
         for path in captures:
-            noisy = central_square(read_image(path).pixels, size)
+            noisy = _crop(read_image(path).pixels, size)
             if noisy.shape != ref.shape:
                 raise N2NError(f"{path}: shape {noisy.shape} does not match the reference "
                                f"{reference} ({ref.shape})")

@@ -26,6 +26,7 @@ from n2n.io import png_rows, tiff_stacks, zarr_images
 from n2n.io.images import (
     IMAGE_SUFFIXES,
     array_to_image,
+    central_square,
     check_size,
     read_image,
     to_array,
@@ -114,10 +115,9 @@ def _sample(source: Path, stream_pixels: int | None, side: int = SAMPLE_SIDE
     large = height * width >= (png_rows.STREAM_PIXELS if stream_pixels is None else stream_pixels)
     if layout.planes == 1 and not large or layout.samples_are_channels:
         return None
-    top, left = max(0, (height - side) // 2), max(0, (width - side) // 2)
     with decoder_errors(source):
         plane = next(tiff_stacks.read_planes(source, layout))
-        return array_to_image(source, np.asarray(plane[top:top + side, left:left + side])).pixels
+        return array_to_image(source, np.asarray(central_square(plane, side))).pixels
 
 
 def _is_tiff_job(source: Path, target: Path) -> bool:

@@ -51,6 +51,13 @@ class Image:
         return Image(pixels.astype(np.float32, copy=False), self.bit_depth, self.alpha)
 
 
+def central_square(pixels: np.ndarray, side: int) -> np.ndarray:
+    """The central ``side`` x ``side`` part of an (H, W, ...) array (all of a shorter side), as a
+    view: a sample of an image that needs no more of it."""
+    top, left = max(pixels.shape[0] - side, 0) // 2, max(pixels.shape[1] - side, 0) // 2
+    return pixels[top:top + side, left:left + side]
+
+
 def convert_channels(pixels: np.ndarray, channels: int, where: str = "image") -> np.ndarray:
     """(H, W, C) pixels with ``channels`` channels: gray to RGB by repetition, any to gray by
     the channel mean; other conversions are refused."""
