@@ -33,7 +33,13 @@ from n2n.errors import N2NError
 from n2n.evaluation.diagnose import diagnose_image
 from n2n.evaluation.metrics import psnr
 from n2n.evaluation.scoring import clean_pairs, reference_pairs
-from n2n.evaluation.treatment import Treatment, choose_treatment, measure_noise, residual_lag2
+from n2n.evaluation.treatment import (
+    Treatment,
+    choose_treatment,
+    measure_noise,
+    residual_lag2,
+    short_label,
+)
 from n2n.inference.auto import AutoDenoiser
 from n2n.inference.denoiser import Denoiser
 from n2n.inference.weights import load_weights
@@ -45,14 +51,6 @@ MODELS = ("photo", "photo-plus", "camera")
 FIXED = ([(m, pd, None) for m in MODELS for pd in (1, 2, 3)]
          + [(m, 2, r) for m in MODELS for r in MODELS])
 FIRST_PASS = "camera pd 2 + photo"  # the rule's pixel-shuffled pass (the default before flat_pd)
-
-
-def treatment_key(model: str, pd: int, refine: str | None, flat_pd: tuple[int, ...] = ()
-                  ) -> str:
-    """A treatment's column name: 'photo-plus pd 2', 'camera pd 2 + photo', 'camera pd 2 +
-    photo, flat areas pd 3, 4'."""
-    flat = f", flat areas pd {', '.join(map(str, flat_pd))}" if flat_pd else ""
-    return f"{model} pd {pd}" + (f" + {refine}" if refine else "") + flat
 
 
 def noise_statistics(noisy: np.ndarray) -> dict[str, float]:
@@ -82,7 +80,7 @@ def score_set(name: str, pairs, fixed: dict, autos: dict[str, AutoDenoiser]) -> 
     summary = {"set": name, "images": len(rows),
                **{c: float(np.mean([r[c] for r in rows])) for c in columns},
                "auto_worst_gain": float(min(r["auto"] - r["noisy"] for r in rows)),
-               "choices": dict(Counter(treatment_key(**{k: r["treatment"][k] for k in
+               "choices": dict(Counter(short_label(**{k: r["treatment"][k] for k in
                                                         ("model", "pd", "refine")},
                                                      flat_pd=tuple(r["treatment"]["flat_pd"]))
                                        for r in rows)),
@@ -135,7 +133,7 @@ def candidates(specs: list[str]) -> dict[str, Denoiser]:
             raise N2NError(f"--candidate '{spec}': {name} is a bundled model's column; "
                            "choose another name")
         for refine in (None, "photo"):  # each Denoiser sets its own model's pd: one load each
-            fixed[treatment_key(name, 2, refine)] = Denoiser(
+            fixed[short_label(name, 2, refine)] = Denoiser(
                 load_weights(path), pd=2, refine=load_bundled(refine) if refine else None)
     return fixed
 
@@ -158,7 +156,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("-o", "--output", type=Path)
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
-    fixed = {treatment_key(m, pd, r): Denoiser(load_bundled(m), pd=pd,
+    fixed = {short_label(m, pd, r): Denoiser(load_bundled(m), pd=pd,
                                                  refine=load_bundled(r) if r else None)
              for m, pd, r in FIXED}
     fixed.update(candidates(args.candidate))

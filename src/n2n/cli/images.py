@@ -164,8 +164,8 @@ def _denoise_on_dask(args: argparse.Namespace) -> int:
         raise N2NError("--dask denoises one OME-Zarr image or TIFF stack with a trained model; "
                        "give one input and no --zero-shot")
     if args.multiscale or args.ensemble:
-        raise N2NError("--multiscale and --ensemble: not on Dask, whose chunks run one "
-                       "pixel-shuffle factor once; drop them with --dask")
+        raise N2NError("--multiscale and --ensemble are not implemented for --dask, whose "
+                       "chunks run one pass per factor; drop them, or denoise without --dask")
     name, pd = model_and_pd(args)
     if pd == AUTO:  # chosen once, for every chunk alike
         treatment = choose_on_sample(args.inputs[0], str(name), args.data_range,

@@ -15,6 +15,7 @@ from n2n.data.ee559 import load_ee559_pairs
 from n2n.data.noise import Noise
 from n2n.errors import N2NError
 from n2n.evaluation.metrics import psnr, ssim
+from n2n.evaluation.treatment import short_label
 from n2n.io.images import list_images, read_image
 
 
@@ -119,8 +120,7 @@ def format_table(scores: list[Score]) -> str:
         row = (f"{s.name:<{width}}  {s.noisy_psnr:10.2f}  {s.noisy_ssim:10.4f}  "
                f"{s.psnr:8.2f}  {s.ssim:8.4f}  {s.psnr - s.noisy_psnr:+8.2f}")
         if s.treatment:
-            refine = s.treatment.get("refine")
-            row += f"  {s.treatment['model']} pd {s.treatment['pd']}"
-            row += f" + {refine}" if refine else ""
+            row += "  " + short_label(s.treatment["model"], s.treatment["pd"],
+                                      s.treatment.get("refine"), s.treatment.get("flat_pd", ()))
         lines.append(row)
     return "\n".join(lines)

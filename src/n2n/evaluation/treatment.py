@@ -49,7 +49,8 @@ MAX_BLOCKS = 4096  # blocks sampled evenly over larger images: the cost stays bo
 CORRELATED_LAG2 = 0.1
 FLAT_PD = (3, 4)
 TEXTURE_WINDOW = 15  # side of the window the local texture is averaged over (px)
-FLAT_SHARE_OF_IMAGE = 0.3  # the flattest 30% of the pixels hold the residual's correlation
+FLAT_PIXELS = 0.3  # the flattest 30% of the pixels hold the residual's correlation
+NEAR_BOUND = 10.0  # denoised pixels this close to 0 or 255 are left out of it (clipped noise)
 
 
 @dataclass(frozen=True)
@@ -151,6 +152,13 @@ def choose_treatment(measure: NoiseMeasure, model: str = AUTO, pd: int | str = A
     return Treatment(white, 1, f"spatially white noise: {figure}, white gives 1{beyond}")
 
 
+def short_label(model: str, pd: int, refine: str | None = None,
+                flat_pd: tuple[int, ...] | list[int] = ()) -> str:
+    """A treatment in a table: 'camera pd 2 + photo', with ', flat areas pd 3, 4'."""
+    flat = f", flat areas pd {', '.join(map(str, flat_pd))}" if flat_pd else ""
+    return f"{model} pd {pd}" + (f" + {refine}" if refine else "") + flat
+
+
 def texture_energy(image: np.ndarray) -> np.ndarray:
     """(H, W) local texture of an (H, W, C) 0..255 image: the squared gradient of its channel
     mean, averaged over :data:`TEXTURE_WINDOW` pixels (0 on flat areas, hundreds on edges)."""
@@ -162,16 +170,23 @@ def texture_energy(image: np.ndarray) -> np.ndarray:
 
 def residual_lag2(noisy: np.ndarray, denoised: np.ndarray) -> float:
     """Correlation at 2 pixels of what a first pass removed (``noisy - denoised``, (H, W, C)),
-    over the flattest :data:`FLAT_SHARE_OF_IMAGE` of the pixels, where it is noise; NaN when
-    nothing was measurable (an image under 3 px, or a noiseless one)."""
-    residual = np.asarray(noisy, np.float64) - denoised
+    over the flattest :data:`FLAT_PIXELS` of the pixels, where it is noise (pixels within
+    :data:`NEAR_BOUND` of 0 or 255 left out); NaN when nothing was measurable (an image under
+    3 px, a noiseless or an all-saturated one)."""
+    noisy = np.asarray(noisy, np.float32)
+    residual = noisy - denoised
     texture = texture_energy(denoised)
     if min(texture.shape) < 3:
         return math.nan
-    flat = texture <= np.quantile(texture, FLAT_SHARE_OF_IMAGE)
+    # where the scene lies near 0 or 255 the noise is clipped, cut or gone: never counted as
+    # flat (a blown-out sky left in made phone photos look correlated over 2 px)
+    bound = np.any((denoised < NEAR_BOUND) | (denoised > 255 - NEAR_BOUND), axis=2)
+    flat = (texture <= np.quantile(texture, FLAT_PIXELS)) & ~bound
     across, down = flat[:, :-2] & flat[:, 2:], flat[:-2] & flat[2:]  # flat pixel pairs
     a = np.concatenate([residual[:, :-2][across], residual[:-2][down]]).ravel()
     b = np.concatenate([residual[:, 2:][across], residual[2:][down]]).ravel()
+    if a.size < 2:
+        return math.nan
     a, b = a - a.mean(), b - b.mean()
     scale = math.sqrt(float(np.mean(a * a)) * float(np.mean(b * b)))
     return float(np.mean(a * b)) / scale if scale > 1e-12 else math.nan

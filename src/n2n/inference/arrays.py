@@ -12,6 +12,7 @@ from n2n.errors import N2NError
 from n2n.evaluation.treatment import AUTO, resolve_model
 from n2n.inference.auto import AutoDenoiser
 from n2n.inference.denoiser import Denoiser
+from n2n.inference.multiscale import MultiScaleDenoiser
 from n2n.inference.weights import load_weights, refiner_for
 from n2n.models.bundled import is_bundled_name
 
@@ -82,7 +83,7 @@ def denoise_array(array: np.ndarray, model: str | Path | torch.nn.Module = AUTO,
 
 def plane_denoiser(model: str | Path | torch.nn.Module, pd: int | str | None,
                    device: str | torch.device, tile: int, first: np.ndarray, white: float,
-                   refine: bool | None = None) -> Denoiser:
+                   refine: bool | None = None) -> Denoiser | MultiScaleDenoiser:
     """The Denoiser for every plane of a stack whose ``first`` plane is (H, W, C) with
     ``white`` given: the treatment chosen from that plane where ``model`` or ``pd`` is auto
     (as :func:`denoise_array` takes them)."""

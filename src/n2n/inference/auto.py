@@ -28,9 +28,9 @@ from n2n.inference.weights import load_refiner, load_weights
 from n2n.io.images import central_square
 from n2n.models import PixelModel
 
-# a file's first pass that decides on flat areas runs on at most this central square of its
-# sample: bounded cost for one large image; a 384 crop still put every Nam photo above the
-# threshold, a 256 crop did not
+# flat areas are decided from at most this central square of the first pass (for a whole
+# file: of its sample, denoised alone): the cost stays bounded at any size, and every entry
+# point decides alike; a 384 crop still put every Nam photo above the threshold, 256 did not
 PROBE_SIDE = 512
 
 
@@ -121,7 +121,8 @@ class AutoDenoiser:
         if self.multiscale:
             return replace(treatment, flat_pd=FLAT_PD, reason=f"{treatment.reason}; "
                            "--multiscale given")
-        return with_flat_pd(treatment, residual_lag2(pixels, first))
+        return with_flat_pd(treatment, residual_lag2(central_square(pixels, PROBE_SIDE),
+                                                     central_square(first, PROBE_SIDE)))
 
     def _may_pick_flat_pd(self, treatment: Treatment) -> bool:
         """The rule chose ``pd`` 2 (and multiscale is not off): coarser factors may join."""
@@ -133,8 +134,9 @@ class AutoDenoiser:
         treatment = self.choose(sample)
         denoiser = self.denoiser_for(treatment)
         if self._may_pick_flat_pd(treatment):
-            probe = central_square(sample, PROBE_SIDE)
-            treatment = self.with_flat_areas(treatment, probe, denoiser(probe, clip=False))
+            probe = central_square(sample, PROBE_SIDE)  # its first pass only where it decides
+            first = probe if self.multiscale else denoiser(probe, clip=False)
+            treatment = self.with_flat_areas(treatment, probe, first)
         self.last = treatment
         return self.multiscale_for(treatment) if treatment.flat_pd else denoiser
 

@@ -20,6 +20,7 @@ import numpy as np
 from n2n.errors import N2NError, decoder_errors
 from n2n.inference.auto import AutoDenoiser
 from n2n.inference.denoiser import Denoiser, denoise_image
+from n2n.inference.multiscale import MultiScaleDenoiser
 from n2n.inference.stacks import denoised_blocks
 from n2n.inference.strips import denoised_rows, row_blocks
 from n2n.io import png_rows, tiff_stacks, zarr_images
@@ -84,7 +85,7 @@ def output_paths(inputs: list[Path], output: Path, given: Sequence[str | Path] =
 
 
 def _settled(denoiser: Denoiser | AutoDenoiser, source: Path, stream_pixels: int | None
-             ) -> Denoiser | AutoDenoiser:
+             ) -> Denoiser | AutoDenoiser | MultiScaleDenoiser:
     """For a file denoised in parts (a TIFF stack's planes, a large image's strips), an
     AutoDenoiser's choice made once from a sample, so that every part is treated alike; else
     the denoiser as given (an AutoDenoiser then chooses from the whole image)."""

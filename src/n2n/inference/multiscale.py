@@ -30,12 +30,15 @@ def take_over_weight(texture: np.ndarray, half: float) -> np.ndarray:
 
 
 def fuse(finest: np.ndarray, coarser: Iterable[np.ndarray]) -> np.ndarray:
-    """(H, W, C) results at growing factors -> one: each coarser result (taken one at a time, so
-    memory holds two) taking over the flatter areas (:data:`TAKE_OVER`) of the finest one."""
+    """(H, W, C) results at growing factors -> one: each coarser result (taken one at a time,
+    never all at once, and used up: changed in place) taking over the flatter areas
+    (:data:`TAKE_OVER`) of the finest one."""
     texture = texture_energy(finest)
-    fused = finest
+    fused = np.array(finest, np.float32)
     for result, half in zip(coarser, TAKE_OVER, strict=True):
-        fused = fused + take_over_weight(texture, half)[..., None] * (result - fused)
+        result -= fused  # the coarser result is ours: its difference is made in place
+        result *= take_over_weight(texture, half)[..., None]
+        fused += result
     return fused
 
 
@@ -47,7 +50,6 @@ class MultiScaleDenoiser:
     """
 
     streams = True
-    replacing = False
 
     def __init__(self, denoisers: Sequence[Denoiser]) -> None:
         if len(denoisers) != len(TAKE_OVER) + 1:
