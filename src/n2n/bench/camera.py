@@ -33,13 +33,7 @@ from n2n.errors import N2NError
 from n2n.evaluation.diagnose import diagnose_image
 from n2n.evaluation.metrics import psnr
 from n2n.evaluation.scoring import clean_pairs, reference_pairs
-from n2n.evaluation.treatment import (
-    Treatment,
-    choose_treatment,
-    measure_noise,
-    residual_lag2,
-    short_label,
-)
+from n2n.evaluation.treatment import measure_noise, short_label
 from n2n.inference.auto import AutoDenoiser
 from n2n.inference.denoiser import Denoiser
 from n2n.inference.weights import load_weights
@@ -66,15 +60,14 @@ def score_set(name: str, pairs, fixed: dict, autos: dict[str, AutoDenoiser]) -> 
     rows = []
     for image, noisy, clean in pairs:
         row = {"image": image, "noisy": psnr(noisy, clean), **noise_statistics(noisy)}
-        for key, denoiser in fixed.items():
-            row[key] = psnr(denoiser(noisy), clean)
+        outputs = {key: denoiser(noisy, clip=False) for key, denoiser in fixed.items()}
+        row.update({key: psnr(out, clean) for key, out in outputs.items()})  # psnr clips
         for key, auto in autos.items():
             start = time.perf_counter()
             row[key] = psnr(auto(noisy), clean)
             row[f"{key}_s"] = time.perf_counter() - start
-        treatment = autos["auto"].last
-        row["treatment"] = treatment.to_json()
-        row["choose_s"] = choice_seconds(noisy, treatment, fixed[FIRST_PASS])
+        row["treatment"] = autos["auto"].last.to_json()
+        row["choose_s"] = choice_seconds(noisy, autos["auto"], outputs[FIRST_PASS])
         rows.append(row)
     columns = ["noisy", *fixed, *autos]
     summary = {"set": name, "images": len(rows),
@@ -93,18 +86,13 @@ def score_set(name: str, pairs, fixed: dict, autos: dict[str, AutoDenoiser]) -> 
     return {"summary": summary, "images": rows}
 
 
-def choice_seconds(noisy: np.ndarray, treatment: Treatment, first_pass: Denoiser) -> float:
-    """What the automatic choice costs beyond denoising: the noise measurement, and where it
-    pixel-shuffles, the residual correlation of the first pass's result (not timed: the pass)."""
+def choice_seconds(noisy: np.ndarray, auto: AutoDenoiser, first: np.ndarray) -> float:
+    """What the automatic choice costs beyond denoising, timed on the rule's own calls: the
+    noise measurement, and where it pixel-shuffles, the flat-area decision on ``first`` (the
+    first pass's result, already made)."""
     start = time.perf_counter()
-    choose_treatment(measure_noise(noisy))
-    seconds = time.perf_counter() - start
-    if treatment.pd == 2:
-        first = first_pass(noisy, clip=False)
-        start = time.perf_counter()
-        residual_lag2(noisy, first)
-        seconds += time.perf_counter() - start
-    return seconds
+    auto.with_flat_areas(auto.choose(noisy), noisy, first)
+    return time.perf_counter() - start
 
 
 def data_sets(args: argparse.Namespace):

@@ -84,9 +84,7 @@ class Treatment:
 
     def __str__(self) -> str:
         refine = f" --refine (then {self.refine} at --pd 1)" if self.refine else ""
-        flat = (f", flat areas from --pd {' and '.join(map(str, self.flat_pd))}"
-                if self.flat_pd else "")
-        return f"{self.model} --pd {self.pd}{refine}{flat} ({self.reason})"
+        return f"{self.model} --pd {self.pd}{refine}{flat_areas(self.flat_pd)} ({self.reason})"
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -150,6 +148,11 @@ def choose_treatment(measure: NoiseMeasure, model: str = AUTO, pd: int | str = A
                          f"{figure}, above {CORRELATED_RATIO:g}",
                          None if refine is False else refiner_of(name))
     return Treatment(white, 1, f"spatially white noise: {figure}, white gives 1{beyond}")
+
+
+def flat_areas(flat_pd: tuple[int, ...]) -> str:
+    """', flat areas from --pd 3 and 4' (nothing without factors): how reports say it."""
+    return f", flat areas from --pd {' and '.join(map(str, flat_pd))}" if flat_pd else ""
 
 
 def short_label(model: str, pd: int, refine: str | None = None,

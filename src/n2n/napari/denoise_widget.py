@@ -13,7 +13,7 @@ from napari.qt.threading import thread_worker
 from napari.utils.notifications import show_error, show_info
 
 from n2n.errors import N2NError
-from n2n.evaluation.treatment import AUTO, resolve_model
+from n2n.evaluation.treatment import AUTO, flat_areas, resolve_model
 from n2n.inference.arrays import denoise_plane, plane_denoiser
 from n2n.inference.denoiser import Denoiser
 from n2n.inference.multiscale import MultiScaleDenoiser
@@ -79,7 +79,7 @@ class DenoiseWidget(Container):
         self.progress.max, self.progress.value = len(planes), 0
         refine = " --refine" if denoiser.refine is not None else ""
         if isinstance(denoiser, MultiScaleDenoiser):
-            refine += f", flat areas from --pd {' and '.join(map(str, denoiser.flat_pd))}"
+            refine += flat_areas(denoiser.flat_pd)
         pd = denoiser.model.config.pd
         name = f"{Path(str(resolve_model(name, pd))).name} --pd {pd}{refine}"
         self.status.value = f"{layer.name} with {name}"
