@@ -11,7 +11,8 @@ from skimage import data as skdata
 from n2n.data.noise import Camera, parse_noise
 from n2n.errors import N2NError
 from n2n.evaluation.diagnose import diagnose_image
-from n2n.evaluation.treatment import CORRELATED_RATIO, choose_treatment, measure_noise
+from n2n.evaluation.treatment import measure_noise
+from n2n.inference.policy import CORRELATED_RATIO, choose_treatment
 
 
 def clean_photo() -> torch.Tensor:

@@ -20,6 +20,7 @@ from conftest import n2n as run_n2n
 import n2n
 from n2n.errors import N2NError
 from n2n.inference.cluster import denoise_on_dask
+from n2n.inference.spec import InferenceSpec
 from n2n.models import ModelConfig, build_model
 from n2n.models.bundled import load_bundled
 
@@ -124,7 +125,8 @@ def test_ome_zarr_05_channels_are_planes_and_axes_scale_units_kept(tmp_path, clu
             {"name": "y", "type": "space", "unit": "micrometer"},
             {"name": "x", "type": "space", "unit": "micrometer"}]
     write_ngff(tmp_path / "in.zarr", x, axes, [1.0, 2.0, 0.3, 0.3], "0.5")
-    denoise_on_dask(confocal, tmp_path / "in.zarr", tmp_path / "out.zarr", tile=64,
+    denoise_on_dask(InferenceSpec(confocal, tile=64), tmp_path / "in.zarr",
+                    tmp_path / "out.zarr",
                     address=cluster.scheduler_address, progress=False)
     out, meta = read_output(tmp_path / "out.zarr")
     np.testing.assert_array_equal(out, n2n.denoise_array(x, confocal, tile=64))
@@ -137,7 +139,8 @@ def test_ome_zarr_04_in_an_unusual_axis_order(tmp_path, cluster, confocal):
     x = stack((130, 150, 2))  # y, x, z: planes along the last axis
     axes = [{"name": n, "type": "space"} for n in "yxz"]
     write_ngff(tmp_path / "in.zarr", x, axes, [0.5, 0.5, 1.0], "0.4")
-    denoise_on_dask(confocal, tmp_path / "in.zarr", tmp_path / "out.zarr", tile=64,
+    denoise_on_dask(InferenceSpec(confocal, tile=64), tmp_path / "in.zarr",
+                    tmp_path / "out.zarr",
                     address=cluster.scheduler_address, progress=False)
     out, meta = read_output(tmp_path / "out.zarr")
     expected = np.moveaxis(n2n.denoise_array(np.moveaxis(x, 2, 0), confocal, tile=64), 0, 2)
@@ -174,10 +177,10 @@ def test_outputs_obey_the_safety_rules(tmp_path, confocal):
     for target, match in ((tmp_path / "theirs.zarr", "did not write"),
                           (tmp_path / "s.tif", "input"), (tmp_path / "o.tif", "OME-Zarr")):
         with pytest.raises(N2NError, match=match):
-            denoise_on_dask(confocal, tmp_path / "s.tif", target, progress=False)
+            denoise_on_dask(InferenceSpec(confocal), tmp_path / "s.tif", target, progress=False)
     assert (tmp_path / "theirs.zarr" / "notes.txt").read_text() == "keep"
     with pytest.raises(N2NError, match="reads an OME-Zarr image"):
-        denoise_on_dask(confocal, tmp_path / "theirs.zarr", tmp_path / "o.zarr")
+        denoise_on_dask(InferenceSpec(confocal), tmp_path / "theirs.zarr", tmp_path / "o.zarr")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["s.tif", "theirs.zarr"]
 
 
@@ -191,7 +194,8 @@ def test_a_worker_lost_mid_run_is_replaced_and_the_result_unchanged(tmp_path, co
 
         def run() -> None:
             try:
-                denoise_on_dask(confocal, tmp_path / "s.tif", tmp_path / "out.zarr", tile=64,
+                denoise_on_dask(InferenceSpec(confocal, tile=64), tmp_path / "s.tif",
+                                tmp_path / "out.zarr",
                                 address=local.scheduler_address, progress=False)
             except BaseException as err:  # noqa: BLE001 - reported by the test
                 errors.append(err)
@@ -239,7 +243,13 @@ def test_cli_refuses_several_inputs_or_zero_shot(tmp_path):
 def test_the_automatic_treatment_is_chosen_once_from_a_sample_of_the_input(tmp_path):
     from scipy import ndimage
 
-    from n2n.inference.cluster import choose_on_sample
+    from n2n.inference.dask_arrays import denoise_dask
+
+    def choose_on_sample(path: Path, model: str):
+        decisions = []
+        denoise_dask(da.from_array(tifffile.imread(path), chunks=(1, 160, 160)), model,
+                     on_decision=decisions.append)
+        return decisions[0].treatment
 
     rng = np.random.default_rng(0)
     scene = np.linspace(60, 190, 160)[None, :].repeat(160, axis=0)

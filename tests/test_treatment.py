@@ -14,24 +14,23 @@ from skimage import data as skdata
 
 from n2n.cli import main
 from n2n.errors import N2NError
-from n2n.evaluation.treatment import (
-    CAMERA_MODEL,
-    CORRELATED_LAG2,
-    CORRELATED_RATIO,
-    FLAT_PD,
-    TEXTURE_WINDOW,
-    UNCLIPPED_MODEL,
-    WHITE_MODEL,
-    choose_treatment,
-    measure_noise,
-    residual_lag2,
-    with_flat_pd,
-)
+from n2n.evaluation.treatment import TEXTURE_WINDOW, measure_noise, residual_lag2
 from n2n.inference.arrays import denoise_array
 from n2n.inference.auto import AutoDenoiser
 from n2n.inference.denoiser import Denoiser
 from n2n.inference.files import denoise_file
-from n2n.inference.multiscale import TAKE_OVER, MultiScaleDenoiser, fuse, take_over_weight
+from n2n.inference.multiscale import MultiScaleDenoiser, fuse, take_over_weight
+from n2n.inference.policy import (
+    CAMERA_MODEL,
+    CORRELATED_LAG2,
+    CORRELATED_RATIO,
+    FLAT_PD,
+    TAKE_OVER,
+    UNCLIPPED_MODEL,
+    WHITE_MODEL,
+    choose_treatment,
+    with_flat_pd,
+)
 from n2n.inference.strips import denoised_rows
 from n2n.io.images import Image, read_image, write_image
 from n2n.models import ModelConfig, build_model
@@ -108,7 +107,8 @@ def test_pixels_beyond_0_255_get_the_model_trained_on_unclipped_noise():
 
 def test_given_factor_and_model_win_over_the_measurement():
     measure = measure_noise(scene() + camera_like_noise((160, 160, 3), 10))
-    assert choose_treatment(measure, pd=1).model == WHITE_MODEL  # auto at pd 1: white noise's
+    at_1 = UNCLIPPED_MODEL if measure.unclipped else WHITE_MODEL  # auto at pd 1: by the noise
+    assert choose_treatment(measure, pd=1).model == at_1
     assert choose_treatment(measure, pd=3).reason == "--pd given"
     assert choose_treatment(measure, pd=3).model == CAMERA_MODEL
     assert choose_treatment(measure, model="photo").model == "photo"
@@ -270,7 +270,8 @@ def multiscale_treatment(tile: int = 512) -> MultiScaleDenoiser:
     """What the rule runs on noise correlated over 2 pixels: camera --pd 2, 3 and 4, each
     refined by photo, the coarser ones taking over flat areas."""
     return MultiScaleDenoiser([Denoiser(load_bundled(CAMERA_MODEL), pd=pd, tile=tile,
-                                        refine=load_bundled("photo")) for pd in (2, 3, 4)])
+                                        refine=load_bundled("photo")) for pd in (2, 3, 4)],
+                              TAKE_OVER)
 
 
 @pytest.mark.parametrize(("noise", "correlated"), [(white_noise, False),
@@ -303,7 +304,7 @@ def test_coarser_results_take_over_flat_areas_and_leave_texture():
     edges = np.zeros((40, 40, 3))
     edges[:, ::2] = 255.0  # stripes: texture everywhere
     for finest, expected in ((flat, 3.0), (edges, 0.0)):
-        assert np.allclose(fuse(finest, [finest + 2.0, finest + 3.0]) - finest, expected,
+        assert np.allclose(fuse(finest, [finest + 2.0, finest + 3.0], TAKE_OVER) - finest, expected,
                            atol=0.05)
 
 
@@ -346,7 +347,7 @@ def test_a_multiscale_image_tiles_and_streams_exactly():
     torch.manual_seed(0)
     members = [Denoiser(build_model(ModelConfig(pd=pd, depth=2, width=8)), tile=32, fast=False)
                for pd in (2, 3, 4)]
-    small = MultiScaleDenoiser(members)
+    small = MultiScaleDenoiser(members, TAKE_OVER)
     assert small.margin >= max(d.margin for d in members) + TEXTURE_WINDOW // 2 + 1
     photo = np.tile(scene(), (6, 1, 1))[:805, :70]
     noisy = np.rint(np.clip(photo + dslr_like_noise(photo.shape, 6), 0, 255))

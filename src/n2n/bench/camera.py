@@ -33,11 +33,14 @@ from n2n.errors import N2NError
 from n2n.evaluation.diagnose import diagnose_image
 from n2n.evaluation.metrics import psnr
 from n2n.evaluation.scoring import clean_pairs, reference_pairs
-from n2n.evaluation.treatment import measure_noise, short_label
+from n2n.evaluation.treatment import measure_noise, residual_lag2, short_label
 from n2n.inference.auto import AutoDenoiser
 from n2n.inference.denoiser import Denoiser
+from n2n.inference.policy import PROBE_SIDE
 from n2n.inference.weights import load_weights
 from n2n.io.files import write_text_atomic
+from n2n.io.images import central_square
+from n2n.io.values import decision_sample
 from n2n.models.bundled import load_bundled
 
 MODELS = ("photo", "photo-plus", "camera")
@@ -91,7 +94,9 @@ def choice_seconds(noisy: np.ndarray, auto: AutoDenoiser, first: np.ndarray) -> 
     noise measurement, and where it pixel-shuffles, the flat-area decision on ``first`` (the
     first pass's result, already made)."""
     start = time.perf_counter()
-    auto.with_flat_areas(auto.choose(noisy), noisy, first)
+    treatment = auto.choose(decision_sample(noisy, spatial=3))
+    if treatment.pd == 2:
+        residual_lag2(central_square(noisy, PROBE_SIDE), central_square(first, PROBE_SIDE))
     return time.perf_counter() - start
 
 

@@ -61,9 +61,9 @@ def _auto(ensemble: bool = False) -> Callable[[str], Denoise]:
     """What ``n2n denoise`` does by default (the treatment chosen per image), with
     ``--ensemble`` if asked."""
     def build(device: str) -> Denoise:
-        from n2n.inference.auto import AutoDenoiser
+        from n2n.inference.spec import InferenceSpec, build_denoiser
 
-        denoiser = AutoDenoiser(device=device, ensemble=ensemble)
+        denoiser = build_denoiser(InferenceSpec(device=device, ensemble=ensemble))
         return lambda noisy, sigma: denoiser(noisy)
 
     return build

@@ -50,35 +50,21 @@ def pd_option(text: str) -> int | str:
         raise argparse.ArgumentTypeError(f"'{text}' is neither a factor (1..8) nor auto") from None
 
 
-def model_and_pd(args: argparse.Namespace) -> tuple[str | Path, int | str | None]:
-    """The model file or bundled name the options name, and the pixel-shuffle factor: a
-    number, ``auto`` (the default for bundled models) or None (a checkpoint's own)."""
-    from n2n.evaluation.treatment import AUTO, resolve_model
+def inference_spec(args: argparse.Namespace, tile: int = 512):
+    """The :class:`~n2n.inference.spec.InferenceSpec` the model options state: ``--weights``
+    or the bundled ``--model`` (``auto``, the default, chosen per image), and the rest."""
+    from n2n.inference.spec import InferenceSpec
 
-    pd = args.pd if args.pd is not None or args.weights else AUTO
-    model = args.weights or (args.model if pd == AUTO else resolve_model(args.model, pd))
-    return model, pd
+    return InferenceSpec(args.weights or args.model, args.pd, args.refine, args.multiscale,
+                         args.ensemble, not args.no_fast, tile, args.device,
+                         getattr(args, "data_range", None))
 
 
 def load_denoiser(args: argparse.Namespace, tile: int = 512):
-    """The Denoiser of ``--weights`` or the bundled ``--model``; an AutoDenoiser where the model
-    or the pixel-shuffle factor is chosen per image (``auto``, the default for bundled models)."""
-    from n2n.evaluation.treatment import AUTO
-    from n2n.inference.auto import AutoDenoiser
-    from n2n.inference.denoiser import Denoiser
-    from n2n.inference.weights import load_weights, refiner_for
+    """The denoiser the model options describe (:func:`~n2n.inference.spec.build_denoiser`)."""
+    from n2n.inference.spec import build_denoiser
 
-    model, pd = model_and_pd(args)
-    if pd == AUTO:
-        return AutoDenoiser(model, AUTO, args.device, refine=args.refine,
-                            multiscale=args.multiscale, tile=tile, fast=not args.no_fast,
-                            ensemble=args.ensemble)
-    if args.multiscale:
-        raise N2NError("--multiscale: factors that take over flat areas come with --pd auto; "
-                       "drop --pd or --multiscale")
-    return Denoiser(load_weights(model), args.device, tile=tile, pd=pd,
-                    refine=refiner_for(model, args.refine), fast=not args.no_fast,
-                    ensemble=args.ensemble)
+    return build_denoiser(inference_spec(args, tile))
 
 
 def parse_scales(text: str) -> list[int]:

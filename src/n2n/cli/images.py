@@ -12,8 +12,8 @@ from tqdm.auto import tqdm
 from n2n.cli.common import (
     add_model_options,
     add_overwrite_option,
+    inference_spec,
     load_denoiser,
-    model_and_pd,
 )
 from n2n.data.noise import parse_noise
 from n2n.errors import N2NError
@@ -51,8 +51,10 @@ def add_parsers(sub) -> None:
                          "threads per worker)")
     cluster.add_argument("--threads-per-worker", type=int, default=1,
                          help="torch threads per local worker (default 1)")
-    cluster.add_argument("--data-range", type=float, help="the value of white, for integer "
-                         "types other than uint8/uint16 (default: 255 for floats)")
+    p.add_argument("--data-range", type=float, help="the value of white (default: 255 for "
+                   "8-bit, 65535 for 16-bit files; for float files measured: 1 for 0..1 "
+                   "data, 255 for 8-bit-scale data, else their 99.9th percentile; printed "
+                   "with each choice)")
     p.set_defaults(run=run_denoise)
 
     p = sub.add_parser("eval", help="PSNR/SSIM on clean images with seeded noise, on real "
@@ -100,12 +102,10 @@ def run_denoise(args: argparse.Namespace) -> int:
     records = []
     bar = tqdm(inputs, desc="denoise", unit="image", disable=None)  # no bar when not a tty
     for path, target in zip(bar, targets, strict=True):
-        denoise_file(denoiser, path, target, overwrite=args.overwrite)
-        treatment = getattr(denoiser, "last", None)  # chosen per image (AutoDenoiser)
-        if treatment is not None:
-            tqdm.write(f"{path.name}: {treatment}")
-        records.append({"input": str(path), "output": str(target),
-                        "treatment": treatment.to_json() if treatment else None})
+        decision = denoise_file(denoiser, path, target, overwrite=args.overwrite,
+                                data_range=args.data_range)
+        tqdm.write(f"{path.name}: {decision}")
+        records.append({"input": str(path), "output": str(target), **decision.to_json()})
     if args.json:
         write_json_record(args.json, {"weights": _weights_name(args), "images": records})
     print(f"wrote {len(targets)} image(s) to {args.output}")
@@ -130,7 +130,7 @@ def _zero_shot_denoiser(args: argparse.Namespace):
 
 def _weights_name(args: argparse.Namespace) -> str:
     """What denoised, for a JSON record: the file, or the bundled model (auto: chosen)."""
-    return str(args.weights or f"bundled {model_and_pd(args)[0]}")
+    return str(args.weights or f"bundled {args.model}")
 
 
 def refuse_zero_shot_flags(args: argparse.Namespace) -> None:
@@ -156,30 +156,15 @@ def zero_shot_settings(args: argparse.Namespace) -> dict[str, object]:
 
 
 def _denoise_on_dask(args: argparse.Namespace) -> int:
-    from n2n.evaluation.treatment import AUTO
-    from n2n.inference.cluster import choose_on_sample, denoise_on_dask
-    from n2n.inference.weights import load_refiner, load_weights, refiner_for
+    from n2n.inference.cluster import denoise_on_dask
 
     if len(args.inputs) != 1 or args.zero_shot:
         raise N2NError("--dask denoises one OME-Zarr image or TIFF stack with a trained model; "
                        "give one input and no --zero-shot")
-    if args.multiscale or args.ensemble:
-        raise N2NError("--multiscale and --ensemble are not implemented for --dask, whose "
-                       "chunks run one pass per factor; drop them, or denoise without --dask")
-    name, pd = model_and_pd(args)
-    if pd == AUTO:  # chosen once, for every chunk alike
-        treatment = choose_on_sample(args.inputs[0], str(name), args.data_range,
-                                     refine=args.refine)
-        print(f"{args.inputs[0]}: {treatment}")
-        name, pd, refine = treatment.model, treatment.pd, load_refiner(treatment.refine)
-    else:
-        refine = refiner_for(name, args.refine)
-    device = "cpu" if args.device == "auto" else args.device  # the workers', not this machine's
-    denoise_on_dask(load_weights(name), args.inputs[0], args.output, overwrite=args.overwrite,
-                    address=None if args.dask == "local" else args.dask, workers=args.workers,
-                    threads_per_worker=args.threads_per_worker, tile=args.tile, pd=pd,
-                    refine=refine, device=device, data_range=args.data_range, progress=True,
-                    fast=not args.no_fast)
+    denoise_on_dask(inference_spec(args, args.tile), args.inputs[0], args.output,
+                    overwrite=args.overwrite, address=None if args.dask == "local" else args.dask,
+                    workers=args.workers, threads_per_worker=args.threads_per_worker,
+                    progress=True, on_decision=lambda d: print(f"{args.inputs[0]}: {d}"))
     print(f"wrote {args.output}")
     return 0
 

@@ -34,6 +34,7 @@ def add_parsers(sub) -> None:
 def run_diagnose(args: argparse.Namespace) -> int:
     from n2n.data.bursts import load_captures
     from n2n.evaluation import diagnose, plots
+    from n2n.inference.policy import first_choice
     from n2n.io.images import read_image
 
     if bool(args.inputs) == bool(args.residual):
@@ -58,7 +59,7 @@ def run_diagnose(args: argparse.Namespace) -> int:
     captures = load_captures(args.inputs, args.reference_name)
     name = str(args.inputs[0]) if len(args.inputs) == 1 else "scene"
     found = (diagnose.diagnose_burst(np.stack(captures), name) if len(captures) > 1 else
-             diagnose.diagnose_image(captures[0], name))
+             diagnose.diagnose_image(captures[0], name, first_choice(captures[0]).to_json()))
     model = found.noise_model
     print(f"{found.source}\n  noise: variance = {model.a:.4g} x intensity + {model.b:.4g} "
           f"(0..255 scale; {model.spec}), std about {found.noise_std:.3g}")

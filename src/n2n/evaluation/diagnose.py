@@ -20,37 +20,17 @@ import numpy as np
 from scipy import ndimage
 
 from n2n.errors import N2NError
-from n2n.evaluation.treatment import Treatment, choose_treatment, measure_noise
+from n2n.evaluation.noise_model import (  # noqa: F401  (re-exported: diagnose's vocabulary)
+    NoiseModel,
+    VarianceCurve,
+    fit_diagonal,
+    fit_variance,
+    signal_dependent,
+)
 
 CORRELATION_RADIUS = 3  # lags shown and searched, in pixels
 CORRELATION_THRESHOLD = 0.1  # |normalised autocorrelation| above this at a lag = correlated
 STRUCTURE_THRESHOLD = 0.1  # |correlation| of a residual with image edges above this = structure
-
-
-@dataclass
-class NoiseModel:
-    """Poisson-Gaussian noise: variance ``a * x + b`` at intensity x (0..255 scale)."""
-
-    a: float
-    b: float
-
-    def variance(self, intensity: np.ndarray) -> np.ndarray:
-        return np.maximum(self.a * intensity + self.b, 1e-6)
-
-    @property
-    def spec(self) -> str:
-        """The ``poisson-gaussian:A,B`` noise spec that simulates this noise."""
-        return f"poisson-gaussian:{max(self.a, 0):.4g},{max(self.b, 0):.4g}"
-
-
-@dataclass
-class VarianceCurve:
-    """Noise variance measured in bins of intensity (the points the model is fitted to)."""
-
-    intensity: list[float]
-    variance: list[float]
-    count: list[int]
-    used: list[bool]  # False: bin left out of the fit (clipped near 0 or 255)
 
 
 @dataclass
@@ -69,47 +49,6 @@ class Diagnosis:
 
     def to_json(self) -> dict:
         return asdict(self)
-
-
-# --------------------------------------------------------------------------- variance fit
-
-
-def fit_variance(intensity: np.ndarray, noise: np.ndarray, bins: int = 24,
-                 robust: bool = False) -> tuple[NoiseModel, VarianceCurve]:
-    """Fit variance = A x + B to noise samples binned by intensity (weighted least squares);
-    ``robust`` takes each bin's variance from its median absolute deviation."""
-    intensity, noise = intensity.ravel(), noise.ravel()
-    edges = np.unique(np.quantile(intensity, np.linspace(0, 1, bins + 1)))
-    which = np.clip(np.searchsorted(edges, intensity, side="right") - 1, 0, len(edges) - 2)
-    means, variances, counts = [], [], []
-    for b in range(len(edges) - 1):
-        samples = noise[which == b]
-        if len(samples) < 50:
-            continue
-        variance = float(samples.var())
-        if robust:  # the median absolute deviation, unless quantised pixels make it 0
-            mad = np.median(np.abs(samples - np.median(samples)))
-            variance = float((1.4826 * mad) ** 2) or variance
-        if variance <= 1e-9:
-            continue  # a constant bin (e.g. pixels clipped at 0) says nothing about the noise
-        variances.append(variance)
-        means.append(float(intensity[which == b].mean()))
-        counts.append(len(samples))
-    if len(means) < 2:
-        raise N2NError("too few pixels to fit the noise (need an image of at least 32x32)")
-    x, v, n = np.array(means), np.array(variances), np.array(counts)
-    std = np.sqrt(np.maximum(v, 1e-9))
-    used = (x - 2 * std > 0) & (x + 2 * std < 255)  # bins whose noise is cut at 0 or 255
-    if used.sum() < 2:
-        used = np.ones_like(used)
-    weights = n[used] / np.maximum(v[used], 1e-6) ** 2  # 1 / variance of a variance estimate
-    design = np.stack([x[used], np.ones(used.sum())], axis=1)
-    sw = np.sqrt(weights)[:, None]
-    (a, b), *_ = np.linalg.lstsq(design * sw, v[used] * sw[:, 0], rcond=None)
-    if a < 0:  # no shot noise: a constant variance
-        a, b = 0.0, float(np.average(v[used], weights=weights))
-    curve = VarianceCurve(x.tolist(), v.tolist(), n.tolist(), used.tolist())
-    return NoiseModel(float(a), float(b)), curve
 
 
 # --------------------------------------------------------------------------- correlation
@@ -184,7 +123,8 @@ def diagnose_burst(captures: np.ndarray, name: str = "burst") -> Diagnosis:
     return _finish(f"{name}: burst of {k} captures", model, curve, corr, mean, burst=True)
 
 
-def diagnose_image(image: np.ndarray, name: str = "image") -> Diagnosis:
+def diagnose_image(image: np.ndarray, name: str = "image", treatment: dict | None = None
+                   ) -> Diagnosis:
     """Diagnose from one (H, W, C) image: the variance from diagonal differences in flat
     regions, the correlation from the flattest blocks of the noise-normalised image. Where the
     noise is correlated, the variance is measured again on pixels spaced beyond the correlation
@@ -194,36 +134,23 @@ def diagnose_image(image: np.ndarray, name: str = "image") -> Diagnosis:
     if height < 32 or width < 32:
         raise N2NError(f"{name}: image of {width}x{height} is too small to diagnose (need at "
                        "least 32x32)")
-    model, curve = _fit_diagonal(image, step=1)
+    model, curve = fit_diagonal(image, step=1)
     local_mean = ndimage.uniform_filter(image, (5, 5, 1))
     corr = flat_block_autocorrelation(image / np.sqrt(model.variance(local_mean)))
     length = correlation_length(corr)
     if length > 0:
-        model, curve = _fit_diagonal(image, step=min(length, CORRELATION_RADIUS) + 1)
-    treatment = choose_treatment(measure_noise(image))
+        model, curve = fit_diagonal(image, step=min(length, CORRELATION_RADIUS) + 1)
     return _finish(f"{name}: single image", model, curve, corr, image, burst=False,
                    treatment=treatment)
 
 
-def _fit_diagonal(image: np.ndarray, step: int) -> tuple[NoiseModel, VarianceCurve]:
-    """Poisson-Gaussian fit from (a - b - c + d) / 2 over squares of side ``step`` (variance
-    sigma^2 for noise uncorrelated at that distance), in the flatter half of the image."""
-    a, b = image[:-step, :-step], image[:-step, step:]
-    c, d = image[step:, :-step], image[step:, step:]
-    local = (a + b + c + d) / 4
-    smooth = ndimage.gaussian_filter(local, (1.5, 1.5, 0))
-    texture = np.hypot(*np.gradient(smooth, axis=(0, 1)))
-    flat = texture <= np.quantile(texture, 0.5)  # edges and texture inflate the difference
-    return fit_variance(local[flat], ((a - b - c + d) / 2)[flat], robust=True)
-
-
 def _finish(source: str, model: NoiseModel, curve: VarianceCurve, corr: np.ndarray,
-            intensity: np.ndarray, burst: bool, treatment: Treatment | None = None
+            intensity: np.ndarray, burst: bool, treatment: dict | None = None
             ) -> Diagnosis:
     length = correlation_length(corr)
     std = float(np.sqrt(model.variance(intensity).mean()))
     diagnosis = Diagnosis(source, model, std, curve, corr.round(4).tolist(), length,
-                          length == 0, treatment=treatment.to_json() if treatment else None)
+                          length == 0, treatment=treatment)
     diagnosis.recommendation = recommend(diagnosis, float(intensity.mean()), burst)
     return diagnosis
 
@@ -231,11 +158,10 @@ def _finish(source: str, model: NoiseModel, curve: VarianceCurve, corr: np.ndarr
 def recommend(d: Diagnosis, mean_intensity: float, burst: bool) -> list[str]:
     """Plain-words advice: how the image will be denoised, which data and mode to train
     with, and why. Correlated noise gets pixel-shuffle factor 2, the automatic rule's
-    (:mod:`n2n.evaluation.treatment`): 3 puts some camera photos below their input, whatever
+    (:mod:`n2n.inference.policy`): 3 puts some camera photos below their input, whatever
     the correlation length."""
     lines = []
-    shot = d.noise_model.a * mean_intensity
-    if shot > max(d.noise_model.b, 0.0):
+    if signal_dependent(d.noise_model, mean_intensity):
         lines.append(f"Noise is signal-dependent (Poisson-Gaussian, {d.noise_model.spec}): "
                      "brighter pixels are noisier. Train on your own captures rather than "
                      "relying on the bundled gaussian-trained photo model.")

@@ -1,53 +1,32 @@
-"""Which bundled model and pixel-shuffle factor suit an image's noise: the rule behind the
-default ``--model auto --pd auto``.
+"""The noise statistics the automatic treatment reads (:mod:`n2n.inference.policy` holds the
+rule), and the :class:`Treatment` record it produces, as reports print it.
 
-Camera photos carry noise that demosaicking and in-camera processing correlate between
-neighbouring pixels; a network trained on white noise leaves it in place unless the image is
-pixel-shuffled (``pd`` 2) so that neighbours land in different sub-images. White noise (gaussian,
-shot noise of raw captures) is best denoised at full resolution (``pd`` 1). The rule tells them
-apart with one cheap statistic, measured in the image's flattest blocks: the variance of the
-diagonal difference ``(a - b - c + d) / 2`` over squares of side 2 against side 1. Planes and
-pure x^2, y^2 curvature cancel in that difference, so smooth image content barely moves it;
-white noise gives 1, noise correlated at 1 pixel gives much more (2.0-3.1 on SIDD phone crops,
-2.7-4.4 on Nam's DSLR photos; 0.9-1.7 on CBSD68 with gaussian sigma 5-50). A pixel-shuffled
-result is refined by a second model at full resolution (:data:`REFINERS`), which removes the
-2-px grid that sub-images denoised apart leave.
-
-Where the noise is correlated over 2 pixels too (DSLR photos: the first pass's residual
-correlates 0.13-0.52 at lag 2, phone photos 0.02-0.06), ``pd`` 2 leaves blotches in flat
-areas and ``pd`` 3 or 4, which would remove them, blurs texture. The rule then also denoises at
-:data:`FLAT_PD` and takes their results over where the ``pd`` 2 result is flat
-(:mod:`n2n.inference.multiscale`): +0.9 dB on Nam's DSLR photos, where ``pd`` 3 alone wins on
-some photos and loses up to 1 dB on textured ones (docs/benchmarks.md, "Camera photos").
+* :func:`measure_noise`: correlated or white. The variance of the diagonal difference
+  ``(a - b - c + d) / 2`` over squares of side 2 against side 1, in the image's flattest
+  blocks. Planes and pure x^2, y^2 curvature cancel in that difference, so smooth content
+  barely moves it; white noise gives 1, noise correlated at 1 pixel much more (2.0-3.1 on SIDD
+  phone crops, 2.7-4.4 on Nam's DSLR photos; 0.9-1.7 on CBSD68 with gaussian sigma 5-50).
+  For gray images also whether the noise is signal-dependent (shot noise), from the same
+  Poisson-Gaussian fit ``n2n diagnose`` makes (:mod:`n2n.evaluation.noise_model`).
+* :func:`residual_lag2`: whether what a ``pd`` 2 pass removed is correlated over 2 pixels too
+  (DSLR photos: 0.13-0.52 at lag 2 in flat areas, phone photos 0.02-0.06).
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, replace
-from pathlib import Path
+from dataclasses import asdict, dataclass
 
 import numpy as np
 from scipy import ndimage
 
-AUTO = "auto"
-# what 'auto' means: the best measured bundled model for each kind of noise (docs/benchmarks.md)
-WHITE_MODEL = "photo-plus"  # at pd 1: above CBM3D on clipped gaussian noise
-CAMERA_MODEL = "camera"  # at pd 2, then photo: best of seven candidates on real camera photos
-UNCLIPPED_MODEL = "camera"  # at pd 1 for pixels beyond 0..255 (float data): trained on unclipped
-# noisy inputs, where photo-plus, which clips its input, lost 0.04-0.10 dB and clips away data
-# the full-resolution pass after a pixel-shuffled one; any other model refines its own result.
-# photo after camera: +1.1 dB on SIDD over camera alone, +0.2 on Nam, faster than itself
-REFINERS = {"camera": "photo", "photo-plus": "photo"}
-CORRELATED_RATIO = 1.75  # step-2 / step-1 difference variance above this: correlated noise
+from n2n.errors import N2NError
+from n2n.evaluation.noise_model import fit_diagonal
+
 BLOCK = 16  # side of the blocks the statistic is measured in (px)
 FLAT_SHARE = 0.02  # the flattest 2% of the blocks (at least MIN_FLAT) are taken as noise
 MIN_FLAT = 16
 MAX_BLOCKS = 4096  # blocks sampled evenly over larger images: the cost stays bounded
-# noise correlated over 2 px: the pd-2 residual's lag-2 correlation in flat areas above this
-# (phone photos: 0.02-0.06; DSLR photos 0.13-0.52), then pd 3 and 4 take over flat areas
-CORRELATED_LAG2 = 0.1
-FLAT_PD = (3, 4)
 TEXTURE_WINDOW = 15  # side of the window the local texture is averaged over (px)
 FLAT_PIXELS = 0.3  # the flattest 30% of the pixels hold the residual's correlation
 NEAR_BOUND = 10.0  # denoised pixels this close to 0 or 255 are left out of it (clipped noise)
@@ -63,6 +42,14 @@ class NoiseMeasure:
     std: float
     blocks: int  # (block, channel) fields the figures come from
     unclipped: bool = False  # pixels beyond 0..255: noise not clipped as 8-bit files clip it
+    # gray images: the share of the noise variance that grows with intensity (Poisson-Gaussian
+    # fit at the mean intensity; NaN for colour or where nothing could be fitted)
+    shot_share: float = math.nan
+
+    @property
+    def shot_noise(self) -> bool:
+        """Signal-dependent noise dominates (as ``n2n diagnose`` says it): over half of it."""
+        return self.shot_share > 0.5
 
     @property
     def measured(self) -> bool:
@@ -107,47 +94,24 @@ def measure_noise(pixels: np.ndarray) -> NoiseMeasure:
     power1 = float(np.mean(step1[flattest] ** 2))
     power2 = float(np.mean(step2[flattest] ** 2))
     ratio = power2 / power1 if power1 > 1e-12 else math.nan  # a constant image: no noise
-    return NoiseMeasure(ratio, math.sqrt(power2), len(fields), unclipped)
+    return NoiseMeasure(ratio, math.sqrt(power2), len(fields), unclipped,
+                        shot_share(pixels) if pixels.shape[2] == 1 else math.nan)
 
 
-def resolve_model(model: str | Path, pd: int, unclipped: bool = False) -> str | Path:
-    """The model ``model`` names at pixel-shuffle factor ``pd``: ``auto`` is the camera model
-    where it pixel-shuffles, at pd 1 the white-noise one (the unclipped-noise one for pixels
-    beyond 0..255); any other name is itself."""
-    if str(model) != AUTO:
-        return model
-    if pd > 1:
-        return CAMERA_MODEL
-    return UNCLIPPED_MODEL if unclipped else WHITE_MODEL
-
-
-def refiner_of(model: str) -> str:
-    """The model that refines ``model``'s pixel-shuffled result: :data:`REFINERS`, else itself."""
-    return REFINERS.get(model, model)
-
-
-def choose_treatment(measure: NoiseMeasure, model: str = AUTO, pd: int | str = AUTO,
-                     refine: bool | None = None) -> Treatment:
-    """The rule: ``model`` (``auto``: :func:`resolve_model`) at ``pd`` 2, refined, where the
-    noise is correlated, else 1. A ``pd`` given as a number wins over the measurement, and so
-    does ``refine`` given (None: refined where the rule pixel-shuffles)."""
-    if pd != AUTO:
-        name = str(resolve_model(model, int(pd)))
-        refiner = refiner_of(name) if refine and int(pd) > 1 else None
-        return Treatment(name, int(pd), "--pd given", refiner)
-    white = str(resolve_model(model, 1, measure.unclipped))
-    beyond = ("; pixels beyond 0..255, so a model trained on unclipped noise"
-              if measure.unclipped and str(model) == AUTO else "")
-    if not measure.measured:
-        return Treatment(white, 1, "no noise measured (image too small, constant or clipped)"
-                         + beyond)
-    figure = f"2-px/1-px difference variance {measure.ratio:.2f}"
-    if measure.ratio > CORRELATED_RATIO:
-        name = str(resolve_model(model, 2))
-        return Treatment(name, 2, f"noise correlated between neighbours, as in camera photos: "
-                         f"{figure}, above {CORRELATED_RATIO:g}",
-                         None if refine is False else refiner_of(name))
-    return Treatment(white, 1, f"spatially white noise: {figure}, white gives 1{beyond}")
+def shot_share(pixels: np.ndarray) -> float:
+    """The share of an (H, W, 1) image's noise variance, at its mean intensity, that grows with
+    intensity: ``a x / (a x + b)`` of the fit variance = a x + b in its flatter half (0 for
+    gaussian noise, near 1 for fluorescence captures); NaN where nothing could be fitted."""
+    image = np.asarray(pixels, np.float64)
+    if min(image.shape[:2]) < 2 * BLOCK:
+        return math.nan
+    try:
+        model, _ = fit_diagonal(image, step=1)
+    except N2NError:  # too few distinct intensities (a constant or a binary image)
+        return math.nan
+    shot = model.a * float(image.mean())
+    total = shot + max(model.b, 0.0)
+    return shot / total if total > 1e-12 else math.nan
 
 
 def flat_areas(flat_pd: tuple[int, ...]) -> str:
@@ -193,17 +157,6 @@ def residual_lag2(noisy: np.ndarray, denoised: np.ndarray) -> float:
     a, b = a - a.mean(), b - b.mean()
     scale = math.sqrt(float(np.mean(a * a)) * float(np.mean(b * b)))
     return float(np.mean(a * b)) / scale if scale > 1e-12 else math.nan
-
-
-def with_flat_pd(treatment: Treatment, lag2: float) -> Treatment:
-    """``treatment`` (a pd-2 one) with :data:`FLAT_PD` taking over flat areas where the noise
-    is correlated over 2 pixels (``lag2``, :func:`residual_lag2`, above
-    :data:`CORRELATED_LAG2`); else as it is."""
-    if not lag2 > CORRELATED_LAG2:
-        return treatment
-    return replace(treatment, flat_pd=FLAT_PD,
-                   reason=f"{treatment.reason}; residual correlated over 2 px too: {lag2:.2f}, "
-                   f"above {CORRELATED_LAG2:g}")
 
 
 def _sample_blocks(pixels: np.ndarray) -> np.ndarray:

@@ -1,7 +1,8 @@
-"""The default denoiser: each image's treatment (model, pixel-shuffle factor) chosen from the
-noise it measures (:mod:`n2n.evaluation.treatment`), then run by a :class:`Denoiser` kept for
-that treatment; where the first pass leaves noise correlated over 2 pixels, coarser factors
-take over flat areas (:mod:`n2n.inference.multiscale`)."""
+"""The default denoiser: each image's treatment (model, pixel-shuffle factor) chosen by the
+rule of :mod:`n2n.inference.policy` from its decision sample, then run by a :class:`Denoiser`
+kept for that treatment; where the first pass leaves noise correlated over 2 pixels, coarser
+factors take over flat areas (:mod:`n2n.inference.multiscale`). Built from an
+:class:`~n2n.inference.spec.InferenceSpec` by :func:`~n2n.inference.spec.build_denoiser`."""
 
 from __future__ import annotations
 
@@ -12,26 +13,21 @@ import numpy as np
 import torch
 
 from n2n.errors import N2NError
-from n2n.evaluation.treatment import (
-    AUTO,
-    FLAT_PD,
-    UNMEASURED,
-    Treatment,
-    choose_treatment,
-    measure_noise,
-    residual_lag2,
-    with_flat_pd,
-)
+from n2n.evaluation.treatment import UNMEASURED, Treatment, measure_noise, residual_lag2
 from n2n.inference.denoiser import BLIND_SPOT_REFINED, Denoiser
 from n2n.inference.multiscale import MultiScaleDenoiser
+from n2n.inference.policy import (
+    AUTO,
+    PROBE_SIDE,
+    TAKE_OVER,
+    choose_treatment,
+    forced_flat_pd,
+    with_flat_pd,
+)
 from n2n.inference.weights import load_refiner, load_weights
 from n2n.io.images import central_square
+from n2n.io.values import decision_sample
 from n2n.models import PixelModel
-
-# flat areas are decided from at most this central square of the first pass (for a whole
-# file: of its sample, denoised alone): the cost stays bounded at any size, and every entry
-# point decides alike; a 384 crop still put every Nam photo above the threshold, 256 did not
-PROBE_SIDE = 512
 
 
 class AutoDenoiser:
@@ -69,10 +65,6 @@ class AutoDenoiser:
                  device: str | torch.device = "cpu", *, refine: bool | None = None,
                  multiscale: bool | None = None, tile: int = 512, fast: bool = True,
                  ensemble: bool = False) -> None:
-        if multiscale and pd != AUTO:
-            raise N2NError("{multiscale}: pixel-shuffle factors that take over flat areas "
-                           "come with {pd} auto; drop {pd} or {multiscale}",
-                           param=("multiscale", "pd"))
         self.model, self.pd, self.refine, self.multiscale = model, pd, refine, multiscale
         self.device, self.tile, self.fast, self.ensemble = device, tile, fast, ensemble
         self._denoisers: dict[tuple[str, int, str | None], Denoiser] = {}
@@ -86,9 +78,9 @@ class AutoDenoiser:
                 raise N2NError(BLIND_SPOT_REFINED, param="refine")
             self.refine = False
 
-    def choose(self, pixels: np.ndarray) -> Treatment:
-        """The treatment for an (H, W, C) 0..255 image."""
-        return choose_treatment(measure_noise(pixels), str(self.model), self.pd, self.refine)
+    def choose(self, sample: np.ndarray) -> Treatment:
+        """The treatment for an (H, W, C) 0..255 image whose decision sample is ``sample``."""
+        return choose_treatment(measure_noise(sample), str(self.model), self.pd, self.refine)
 
     def denoiser_for(self, treatment: Treatment) -> Denoiser:
         """The Denoiser of ``treatment``, made once (each holds its own model: a Denoiser sets
@@ -109,44 +101,51 @@ class AutoDenoiser:
     def multiscale_for(self, treatment: Treatment) -> MultiScaleDenoiser:
         """The denoiser of a treatment with factors for flat areas (``flat_pd``)."""
         return MultiScaleDenoiser([self.denoiser_for(replace(treatment, pd=pd))
-                                   for pd in (treatment.pd, *treatment.flat_pd)])
-
-    def with_flat_areas(self, treatment: Treatment, pixels: np.ndarray, first: np.ndarray
-                        ) -> Treatment:
-        """``treatment`` with coarser factors for flat areas where :attr:`multiscale` asks
-        for them or, by default, the first pass's result ``first`` shows noise correlated over
-        2 pixels; the same treatment elsewhere."""
-        if not self._may_pick_flat_pd(treatment):
-            return treatment
-        if self.multiscale:
-            return replace(treatment, flat_pd=FLAT_PD, reason=f"{treatment.reason}; "
-                           "--multiscale given")
-        return with_flat_pd(treatment, residual_lag2(central_square(pixels, PROBE_SIDE),
-                                                     central_square(first, PROBE_SIDE)))
+                                   for pd in (treatment.pd, *treatment.flat_pd)], TAKE_OVER)
 
     def _may_pick_flat_pd(self, treatment: Treatment) -> bool:
         """The rule chose ``pd`` 2 (and multiscale is not off): coarser factors may join."""
         return self.pd == AUTO and treatment.pd == 2 and self.multiscale is not False
 
-    def settle(self, sample: np.ndarray) -> Denoiser | MultiScaleDenoiser:
-        """The denoiser for a whole file, chosen from ``sample`` (part of it, 0..255): one
-        treatment for all of a stack's planes or a streamed image's strips."""
+    def decide(self, sample: np.ndarray, tiled: bool | None = None
+               ) -> tuple[Treatment, np.ndarray | None]:
+        """The treatment for data whose decision sample (0..255) is ``sample``, with flat areas
+        decided on its central :data:`~n2n.inference.policy.PROBE_SIDE` square denoised alone;
+        and that first pass where the probe is the whole sample (None otherwise)."""
         treatment = self.choose(sample)
-        denoiser = self.denoiser_for(treatment)
-        if self._may_pick_flat_pd(treatment):
-            probe = central_square(sample, PROBE_SIDE)  # its first pass only where it decides
-            first = probe if self.multiscale else denoiser(probe, clip=False)
-            treatment = self.with_flat_areas(treatment, probe, first)
+        if not self._may_pick_flat_pd(treatment):
+            return treatment, None
+        if self.multiscale:
+            return forced_flat_pd(treatment), None
+        probe = central_square(sample, PROBE_SIDE)
+        whole = probe.shape == sample.shape
+        first = self.denoiser_for(treatment)(probe, tiled=tiled if whole else None, clip=False)
+        return with_flat_pd(treatment, residual_lag2(probe, first)), first if whole else None
+
+    def settle(self, sample: np.ndarray) -> Denoiser | MultiScaleDenoiser:
+        """The denoiser for a whole file, chosen from its decision ``sample`` (0..255): one
+        treatment for all of a stack's planes or a streamed image's strips."""
+        treatment, _ = self.decide(sample)
         self.last = treatment
-        return self.multiscale_for(treatment) if treatment.flat_pd else denoiser
+        return self._runner(treatment)
+
+    def _runner(self, treatment: Treatment) -> Denoiser | MultiScaleDenoiser:
+        return self.multiscale_for(treatment) if treatment.flat_pd else self.denoiser_for(
+            treatment)
 
     def __call__(self, pixels: np.ndarray, tiled: bool | None = None, clip: bool = True
                  ) -> np.ndarray:
-        """As :meth:`Denoiser.__call__`, with the treatment chosen for ``pixels``."""
-        treatment = self.choose(pixels)
-        out = self.denoiser_for(treatment)(pixels, tiled=tiled, clip=False)
-        treatment = self.with_flat_areas(treatment, pixels, out)
-        if treatment.flat_pd:
-            out = self.multiscale_for(treatment)(pixels, tiled=tiled, clip=False, first=out)
+        """As :meth:`Denoiser.__call__`, with the treatment chosen from the decision sample
+        of ``pixels`` (:func:`~n2n.io.values.decision_sample`), as every door chooses it."""
+        sample = decision_sample(pixels, spatial=3)
+        treatment, first = self.decide(sample, tiled)
         self.last = treatment
+        if first is not None and sample.shape == pixels.shape and not treatment.flat_pd:
+            out = first  # the probe was the whole image: its pass is the result
+        elif treatment.flat_pd:
+            whole = first is not None and sample.shape == pixels.shape
+            out = self.multiscale_for(treatment)(pixels, tiled=tiled, clip=False,
+                                                 first=first if whole else None)
+        else:
+            out = self.denoiser_for(treatment)(pixels, tiled=tiled, clip=False)
         return np.clip(out, 0, 255) if clip else out

@@ -13,18 +13,16 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from torch import nn
 
 from n2n.errors import N2NError, optional_module
-from n2n.evaluation.treatment import Treatment, choose_treatment, measure_noise
-from n2n.inference.arrays import value_of_white
 from n2n.inference.dask_arrays import denoise_dask
+from n2n.inference.spec import Decision, InferenceSpec
 from n2n.io import zarr_images
 from n2n.io.lazy import dask_array, open_lazy
 from n2n.io.outputs import claim_outputs
@@ -32,59 +30,34 @@ from n2n.io.outputs import claim_outputs
 TASK_NAME = "n2n-denoise"  # the prefix of every denoising task's key, found again on cancel
 
 
-def denoise_on_dask(model: nn.Module, source: str | Path, target: str | Path, *,
+def denoise_on_dask(spec: InferenceSpec, source: str | Path, target: str | Path, *,
                     address: str | None = None, workers: int | None = None,
-                    threads_per_worker: int = 1, tile: int = 512, pd: int | None = None,
-                    refine: nn.Module | None = None, device: str = "cpu",
-                    data_range: float | None = None,
-                    overwrite: bool = False, progress: bool = True, fast: bool = True) -> None:
-    """Denoise ``source`` into the OME-Zarr image ``target`` with the input's axes, scale and
-    units, chunk by chunk on Dask workers; the result equals the single-process one (to the bit
-    with ``fast=False``; bfloat16 may move a rare pixel by one level).
+                    threads_per_worker: int = 1, overwrite: bool = False, progress: bool = True,
+                    on_decision: Callable[[Decision], None] | None = None) -> None:
+    """Denoise ``source`` as ``spec`` says into the OME-Zarr image ``target`` with the input's
+    axes, scale and units, chunk by chunk on Dask workers; the result equals the
+    single-process one (:func:`~n2n.inference.dask_arrays.denoise_dask`), the treatment and
+    white level chosen once from the decision sample and passed to ``on_decision``.
 
     ``workers`` (default: cores / ``threads_per_worker``) and ``threads_per_worker`` (torch
-    threads per worker) shape the local cluster and are ignored with an ``address``. Float
-    pixels are taken on the 0..255 scale, as every file reader of n2n-lite takes them, unless
-    ``data_range`` says otherwise. ``refine`` (a second model run at full resolution after a
-    pixel-shuffled pass) and ``fast`` as for :class:`n2n.inference.denoiser.Denoiser`.
+    threads per worker) shape the local cluster and are ignored with an ``address``; the
+    spec's device is the workers' ('auto' runs them on the CPU).
     """
     source, target = Path(source), Path(target)
     claim_outputs([target], [source], overwrite=overwrite)
     if target.suffix.lower() != zarr_images.ZARR_SUFFIX:
         raise N2NError(f"{target}: --dask writes OME-Zarr; name the output NAME.zarr")
     image = open_lazy(source)
-    if data_range is None and image.array.dtype.kind == "f":
-        data_range = 255.0
-    out = _denoised(image, model, tile=tile, pd=pd, refine=refine, device=device,
-                    data_range=data_range, fast=fast)
+    device = "cpu" if str(spec.device) == "auto" else str(spec.device)
+    out = _denoised(image, model=spec.model, pd=spec.pd, refine=spec.refine,
+                    multiscale=spec.multiscale, ensemble=spec.ensemble, fast=spec.fast,
+                    tile=spec.tile, data_range=spec.data_range, device=device,
+                    on_decision=on_decision)
     chunks = tuple(c[0] for c in out.chunks)  # a zarr chunk per task: no two tasks share one
     with zarr_images.zarr_output(target, image.axes, out.dtype, source, overwrite,
                                  chunks) as array, _client(address, workers,
                                                            threads_per_worker) as client:
         _run(client, out, array, progress)
-
-
-def choose_on_sample(source: str | Path, model: str, data_range: float | None = None,
-                     side: int = 1024, refine: bool | None = None) -> Treatment:
-    """The treatment (:mod:`n2n.evaluation.treatment`) for the whole of ``source``, chosen once
-    from the central ``side`` x ``side`` crop of its middle plane, so that every chunk is
-    denoised alike."""
-    image = open_lazy(source)
-    order = _yx_last(image)
-    array = image.array.transpose(order)
-    colour = None if image.colour_axis is None else order.index(image.colour_axis)
-    if colour is not None:
-        array = dask_array("--dask").moveaxis(array, colour, -1)
-    else:
-        array = array[..., None]
-    height, width = array.shape[-3:-1]
-    top, left = max(0, (height - side) // 2), max(0, (width - side) // 2)
-    middle = tuple(n // 2 for n in array.shape[:-3])
-    plane = np.asarray(array[middle][top:top + side, left:left + side].compute())
-    white = 255.0 if data_range is None and plane.dtype.kind == "f" else value_of_white(
-        plane.dtype, plane.shape, data_range)
-    measure = measure_noise(plane.astype(np.float32) * (255.0 / white))
-    return choose_treatment(measure, model, refine=refine)
 
 
 def _yx_last(image: Any) -> list[int]:
@@ -97,11 +70,11 @@ def _yx_last(image: Any) -> list[int]:
                                                                       names.index("x")]
 
 
-def _denoised(image: Any, model: nn.Module, **options: Any) -> Any:
+def _denoised(image: Any, **options: Any) -> Any:
     """The lazy result in the input's axis order; y and x go last for the denoiser and back."""
     order = _yx_last(image)
     colour = None if image.colour_axis is None else order.index(image.colour_axis)
-    out = denoise_dask(image.array.transpose(order), model, channel_axis=colour, **options)
+    out = denoise_dask(image.array.transpose(order), channel_axis=colour, **options)
     return out.transpose(np.argsort(order).tolist())
 
 

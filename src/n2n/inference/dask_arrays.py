@@ -10,6 +10,7 @@ the graph once (a delayed object), so each Dask worker receives the model once.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -17,18 +18,20 @@ import numpy as np
 import torch
 
 from n2n.errors import N2NError
-from n2n.evaluation.treatment import AUTO, resolve_model
-from n2n.inference.arrays import channels_last, check_finite, denoise_plane, value_of_white
+from n2n.inference.arrays import channels_last, check_finite, decide, denoise_plane
 from n2n.inference.denoiser import Denoiser, plan_tiles
-from n2n.inference.weights import load_weights, refiner_for
+from n2n.inference.multiscale import MultiScaleDenoiser
+from n2n.inference.policy import AUTO
+from n2n.inference.spec import Decision, InferenceSpec, array_white
 from n2n.io.lazy import dask_array
 
 
-def denoise_dask(array: Any, model: str | Path | torch.nn.Module = "photo", *,
+def denoise_dask(array: Any, model: str | Path | torch.nn.Module = AUTO, *,
                  channel_axis: int | None = None, data_range: float | None = None,
-                 tile: int = 512, pd: int | None = None,
-                 refine: bool | torch.nn.Module | None = None, device: str = "cpu",
-                 fast: bool = True) -> Any:
+                 tile: int = 512, pd: int | str | None = None, refine: bool | None = None,
+                 multiscale: bool | None = None, ensemble: bool = False, device: str = "cpu",
+                 fast: bool = True, on_decision: Callable[[Decision], None] | None = None
+                 ) -> Any:
     """A lazy dask array: ``array`` denoised as :func:`n2n.denoise_array` would, chunk by chunk.
 
     Parameters
@@ -36,14 +39,13 @@ def denoise_dask(array: Any, model: str | Path | torch.nn.Module = "photo", *,
     array : dask.array.Array
         (..., H, W) gray images, or with a ``channel_axis`` of 1 or 3 colour channels; every
         other axis is a plane of a stack (independent fluorescence channels belong here too).
-    model, channel_axis, data_range, tile
-        As for :func:`n2n.denoise_array`; ``tile`` is also the chunk size of y and x. Nothing
-        is measured here: ``auto`` needs ``pd`` (it is then the bundled model for that factor).
-    pd : int, optional
-        Pixel-shuffle down-sampling factor; default: the model's own.
-    refine : bool or torch.nn.Module, optional
-        A second full-resolution pass after a pixel-shuffled one: True, the model's own refiner
-        (as for :func:`n2n.denoise_array`), or the model to run; None or False: none.
+    model, channel_axis, data_range, tile, pd, refine, multiscale, ensemble
+        As for :func:`n2n.denoise_array`, the same spec; ``tile`` is also the chunk size of y
+        and x. The treatment is chosen once, from the decision sample (the central
+        1024 x 1024 of the middle plane, the only part computed for it), for every chunk.
+    on_decision : callable, optional
+        Called with the :class:`~n2n.inference.spec.Decision` (treatment, white level) before
+        anything is computed, e.g. to print it.
     device : str
         Where each worker runs the model: 'cpu', or 'cuda' on workers with a GPU.
     fast : bool
@@ -66,20 +68,16 @@ def denoise_dask(array: Any, model: str | Path | torch.nn.Module = "photo", *,
     if not isinstance(array, da.Array):
         raise N2NError(f"{type(array).__name__}: denoise_dask takes a dask array; use "
                        "n2n.denoise_array for numpy arrays")
-    white = value_of_white(array.dtype, array.shape, data_range)
     data = channels_last(array if channel_axis is not None else array[..., None],
                          -1 if channel_axis is None else channel_axis)
-    if not isinstance(model, torch.nn.Module):
-        if str(model) == AUTO and pd is None:
-            raise N2NError("denoise_dask chooses no treatment: give pd with model 'auto' (2 "
-                           "for camera photos, 1 for white noise), or name the model", param="pd")
-        model = resolve_model(model, pd) if pd is not None else model
-    network = model if isinstance(model, torch.nn.Module) else load_weights(model)
-    if refine is True:
-        refine = network if isinstance(model, torch.nn.Module) else refiner_for(model, True)
-    denoiser = Denoiser(network, "cpu", tile=tile, pd=pd, fast=fast,
-                        refine=None if refine is False else refine)  # a model, or None
-    denoiser.device = torch.device(device)  # moved there on the worker (see _denoise_chunk)
+    spec = InferenceSpec(model, pd, refine, multiscale, ensemble, fast, tile, "cpu", data_range)
+    white = array_white(data, spec, array.shape)
+    decision = decide(spec, data.reshape((-1,) + data.shape[-3:]), white)
+    if on_decision is not None:
+        on_decision(decision)
+    denoiser, white = decision.denoiser, white.value  # built here; moved on the workers
+    for member in _members(denoiser):
+        member.device = torch.device(device)  # moved there on the worker (see _denoise_chunk)
     height, width = data.shape[-3:-1]
     edges = tuple(_chunk_edges(size, denoiser.tile, denoiser.margin) for size in (height, width))
     data = data.rechunk((1,) * (data.ndim - 3) + (*edges, -1))
@@ -94,6 +92,11 @@ def denoise_dask(array: Any, model: str | Path | torch.nn.Module = "photo", *,
     # regular chunks again (a joined short tile split off), as Zarr writers want them
     out = out.rechunk({data.ndim - 3: edges[0][0], data.ndim - 2: edges[1][0]})
     return out[..., 0] if channel_axis is None else da.moveaxis(out, -1, channel_axis)
+
+
+def _members(denoiser: Denoiser | MultiScaleDenoiser) -> list[Denoiser]:
+    """The Denoisers a settled denoiser runs (one, or one per factor of a multi-scale one)."""
+    return list(getattr(denoiser, "denoisers", [denoiser]))
 
 
 def _chunk_edges(size: int, tile: int, margin: int) -> tuple[int, ...]:
@@ -114,9 +117,10 @@ def _denoise_chunk(block: np.ndarray, denoiser: Denoiser, white: float,
                    block_info: dict | None = None) -> np.ndarray:
     """One chunk (1, ..., h, w, C) read with its neighbours' margin -> its core, denoised tile by
     tile exactly as the whole image's tile plan cuts it."""
-    for network in (denoiser.model, denoiser.refine):  # a no-op after the first chunk
-        if network is not None:
-            network.to(denoiser.device)
+    for member in _members(denoiser):  # a no-op after the first chunk
+        for network in (member.model, member.refine):
+            if network is not None:
+                network.to(member.device)
     where = block_info[0]["chunk-location"][-3:-1]
     height, width = (sum(e) for e in edges)
     starts = [sum(e[:i]) for e, i in zip(edges, where, strict=True)]

@@ -20,30 +20,24 @@ import numpy as np
 from n2n.errors import N2NError, decoder_errors
 from n2n.inference.auto import AutoDenoiser
 from n2n.inference.denoiser import Denoiser, denoise_image
-from n2n.inference.multiscale import MultiScaleDenoiser
+from n2n.inference.spec import Decision, settle
 from n2n.inference.stacks import denoised_blocks
 from n2n.inference.strips import denoised_rows, row_blocks
 from n2n.io import png_rows, tiff_stacks, zarr_images
-from n2n.io.images import (
-    IMAGE_SUFFIXES,
-    array_to_image,
-    central_square,
-    check_size,
-    read_image,
-    to_array,
-    write_image,
-)
+from n2n.io.images import IMAGE_SUFFIXES, Image, check_size, read_image, to_array, write_image
 from n2n.io.outputs import claim_outputs
-
-SAMPLE_SIDE = 1024  # rows (and columns) of the sample an AutoDenoiser chooses from
+from n2n.io.values import SAMPLE_SIDE, WhiteLevel, decision_sample, white_level
 
 
 def denoise_file(denoiser: Denoiser | AutoDenoiser, source: str | Path, target: str | Path, *,
-                 overwrite: bool = False, stream_pixels: int | None = None) -> None:
+                 overwrite: bool = False, stream_pixels: int | None = None,
+                 data_range: float | None = None) -> Decision:
     """Denoise the image file ``source`` into ``target`` (written atomically), the writer
     picked by their formats; images of at least ``stream_pixels`` pixels (default
     :data:`n2n.io.png_rows.STREAM_PIXELS`) are streamed where the format allows. An existing
-    ``target`` is replaced only if n2n-lite wrote it, or with ``overwrite``.
+    ``target`` is replaced only if n2n-lite wrote it, or with ``overwrite``. ``data_range``:
+    the file's value of white (default: its dtype's, measured for floats; :mod:`n2n.io.values`).
+    Returns what the file got: treatment and white level, chosen once from its decision sample.
 
     Examples
     --------
@@ -52,15 +46,25 @@ def denoise_file(denoiser: Denoiser | AutoDenoiser, source: str | Path, target: 
     """
     source, target = Path(source), Path(target)
     claim_outputs([target], [source], overwrite=overwrite)
-    denoiser = _settled(denoiser, source, stream_pixels)
+    decision = _parts_decision(denoiser, source, target, stream_pixels, data_range)
+    if decision is None:  # read whole: the denoiser chooses from the image's decision sample
+        image = read_image(source, data_range)
+        denoised = denoise_image(denoiser, image)
+        decision = Decision(denoiser, getattr(denoiser, "last", None),
+                            WhiteLevel(image.white, image.white_why))
+        if target.suffix.lower() == zarr_images.ZARR_SUFFIX:
+            _image_to_zarr(denoised, source, target, overwrite)
+        else:
+            write_image(target, denoised)
+        return decision
+    runner, white = decision.denoiser, decision.white.value
     if target.suffix.lower() == zarr_images.ZARR_SUFFIX:
-        _to_zarr(denoiser, source, target, stream_pixels, overwrite)
-    elif _is_tiff_job(source, target):
-        _to_tiff(denoiser, source, target, stream_pixels)
-    elif target.suffix.lower() == ".png" and _streams_png(denoiser, source, stream_pixels):
-        _png_to_png(denoiser, source, target)
+        _to_zarr(runner, source, target, stream_pixels, overwrite, white)
+    elif target.suffix.lower() == ".png" and source.suffix.lower() == ".png":
+        _png_to_png(runner, source, target, white)
     else:
-        write_image(target, denoise_image(denoiser, read_image(source)))
+        _to_tiff(runner, source, target, stream_pixels, white)
+    return decision
 
 
 def output_paths(inputs: list[Path], output: Path, given: Sequence[str | Path] = (), *,
@@ -84,41 +88,48 @@ def output_paths(inputs: list[Path], output: Path, given: Sequence[str | Path] =
     return targets
 
 
-def _settled(denoiser: Denoiser | AutoDenoiser, source: Path, stream_pixels: int | None
-             ) -> Denoiser | AutoDenoiser | MultiScaleDenoiser:
-    """For a file denoised in parts (a TIFF stack's planes, a large image's strips), an
-    AutoDenoiser's choice made once from a sample, so that every part is treated alike; else
-    the denoiser as given (an AutoDenoiser then chooses from the whole image)."""
-    if not isinstance(denoiser, AutoDenoiser):
-        return denoiser
+def _parts_decision(denoiser: Denoiser | AutoDenoiser, source: Path, target: Path,
+                    stream_pixels: int | None, data_range: float | None) -> Decision | None:
+    """For a file denoised in parts (a TIFF's planes, a large image's strips), the one
+    decision for all of them, from its decision sample; None for a file read whole."""
     try:
-        sample = _sample(source, stream_pixels)
+        sample = _decision_sample(denoiser, source, target, stream_pixels)
     except N2NError:
-        return denoiser  # reading the file for real will name the problem
-    return denoiser if sample is None else denoiser.settle(sample)
+        return None  # reading the file whole will name the problem
+    if sample is None:
+        return None
+    white = white_level(sample.dtype, sample, data_range, sample.shape)
+    return settle(denoiser, sample.astype(np.float32) * np.float32(255.0 / white.value), white)
 
 
-def _sample(source: Path, stream_pixels: int | None, side: int = SAMPLE_SIDE
-            ) -> np.ndarray | None:
-    """The first ``side`` rows of a PNG that streams, or the central ``side`` x ``side`` crop of
-    a TIFF stack's (or a large TIFF's) first plane, as (h, w, C) pixels on the 0..255 scale;
-    None for a file that is read whole."""
+def _decision_sample(denoiser: Denoiser | AutoDenoiser, source: Path, target: Path,
+                     stream_pixels: int | None) -> np.ndarray | None:
+    """The decision sample (:func:`n2n.io.values.decision_sample`) of a file denoised in parts,
+    (h, w, C) in its own dtype, alpha left out: of a PNG that streams into PNG or Zarr,
+    decoded down to its central rows only; of a TIFF job's middle plane (its first sample
+    where samples are channels). None for a file read whole."""
+    into = target.suffix.lower()
     if source.suffix.lower() == ".png":
-        if not png_rows.streams_png(source, stream_pixels):
+        if into not in (".png", zarr_images.ZARR_SUFFIX) or not _streams_png(
+                denoiser, source, stream_pixels):
             return None
-        (_, height, planes, alpha, depth), rows = png_rows.decode_rows(source)
-        strip = np.stack([next(rows) for _ in range(min(side, height))])[:, :, :planes - alpha]
-        return strip.astype(np.float32) * (255.0 / (2**depth - 1))
-    if source.suffix.lower() not in tiff_stacks.TIFF_SUFFIXES:
+        (width, height, planes, alpha, _), rows = png_rows.decode_rows(source)
+        top = max(height - SAMPLE_SIDE, 0) // 2
+        for _ in range(top):
+            next(rows)
+        strip = np.stack([next(rows) for _ in range(min(SAMPLE_SIDE, height))])
+        return decision_sample(strip.reshape(len(strip), width, planes)[:, :, :planes - alpha],
+                               spatial=3)
+    if not (_is_tiff_job(source, target) or source.suffix.lower() in tiff_stacks.TIFF_SUFFIXES
+            and into == zarr_images.ZARR_SUFFIX):
         return None
     layout = tiff_stacks.read_layout(source)
-    height, width = layout.height_width
-    large = height * width >= (png_rows.STREAM_PIXELS if stream_pixels is None else stream_pixels)
-    if layout.planes == 1 and not large or layout.samples_are_channels:
-        return None
     with decoder_errors(source):
-        plane = next(tiff_stacks.read_planes(source, layout))
-        return array_to_image(source, np.asarray(central_square(plane, side))).pixels
+        plane = tiff_stacks.read_plane(source, layout, layout.planes // 2)
+        pixels = tiff_stacks.channels_last(plane, layout)
+        pixels = pixels[..., None] if pixels.ndim == 2 else pixels
+        colours = 1 if layout.samples_are_channels or pixels.shape[2] < 3 else 3
+        return np.asarray(decision_sample(pixels[..., :colours], spatial=3))
 
 
 def _is_tiff_job(source: Path, target: Path) -> bool:
@@ -144,54 +155,62 @@ def _streams_png(denoiser: Denoiser, source: Path, limit: int | None) -> bool:
         return False  # not streamable: reading it whole will name the problem
 
 
-def _to_tiff(denoiser: Denoiser, source: Path, target: Path, stream_pixels: int | None
-             ) -> None:
+def _to_tiff(denoiser: Denoiser, source: Path, target: Path, stream_pixels: int | None,
+             white: float) -> None:
     layout = tiff_stacks.read_layout(source)
     if layout.planes > 1 and target.suffix.lower() not in tiff_stacks.TIFF_SUFFIXES:
         raise N2NError(f"{source} -> {target}: a stack of {layout.planes} planes is written as "
                        "TIFF or OME-Zarr; name the output .tif or .zarr")
     with decoder_errors(source, target=target):
-        blocks = denoised_blocks(denoiser, source, layout, stream_pixels)
+        blocks = denoised_blocks(denoiser, source, layout, stream_pixels, white=white)
         tiff_stacks.write_tiff(target, layout, blocks)
 
 
-def _png_to_png(denoiser: Denoiser, source: Path, target: Path) -> None:
+def _png_to_png(denoiser: Denoiser, source: Path, target: Path, white: float) -> None:
     """Rows stream in, full-width strips are denoised, rows stream out."""
     with decoder_errors(source, target=target):
-        (width, height, planes, alpha, depth), out_rows = _denoised_png_rows(denoiser, source)
+        (width, height, planes, alpha, depth), out_rows = _denoised_png_rows(denoiser, source,
+                                                                             white)
         png_rows.write_png_rows(target, width, height, planes - alpha, alpha, depth, out_rows)
 
 
-def _denoised_png_rows(denoiser: Denoiser, source: Path
+def _denoised_png_rows(denoiser: Denoiser, source: Path, white: float
                        ) -> tuple[tuple[int, int, int, bool, int], Iterator[np.ndarray]]:
     """A PNG's header and its denoised rows, decoded and denoised one strip at a time."""
     (width, height, planes, alpha, depth), rows = png_rows.decode_rows(source)
     check_size(source, height, width)
-    out_rows = denoised_rows(denoiser, rows, height, planes - alpha, depth)
+    out_rows = denoised_rows(denoiser, rows, height, planes - alpha, depth, white)
     return (width, height, planes, alpha, depth), out_rows
 
 
 def _to_zarr(denoiser: Denoiser, source: Path, target: Path, stream_pixels: int | None,
-             overwrite: bool) -> None:
-    """A TIFF stack plane by plane, a large PNG strip by strip, else the image whole."""
+             overwrite: bool, white: float) -> None:
+    """A TIFF stack plane by plane, a large PNG strip by strip."""
     zarr_images.require_zarr()  # before any work: a missing extra is the first thing to say
     edge = zarr_images.CHUNK_EDGE
     with decoder_errors(source, target=target):
         if source.suffix.lower() in tiff_stacks.TIFF_SUFFIXES:
             layout = tiff_stacks.read_layout(source)
             axes, order = zarr_images.tiff_axes(source, layout)
-            planes = denoised_blocks(denoiser, source, layout, stream_pixels, strip_rows=edge)
+            planes = denoised_blocks(denoiser, source, layout, stream_pixels, strip_rows=edge,
+                                     white=white)
             blocks = zarr_images.tiff_blocks(layout, order, planes)
             dtype = layout.dtype
-        elif _streams_png(denoiser, source, stream_pixels):
-            (width, height, planes, _, depth), out_rows = _denoised_png_rows(denoiser, source)
+        else:
+            (width, height, planes, _, depth), out_rows = _denoised_png_rows(denoiser, source,
+                                                                             white)
             axes = zarr_images.image_axes(height, width, planes)
             strips = ((top, block.reshape(len(block), width, planes))
                       for top, block in row_blocks(out_rows, height, edge))
             blocks = zarr_images.image_blocks(axes, strips)
             dtype = png_rows.png_dtype(depth)
-        else:
-            array = to_array(denoise_image(denoiser, read_image(source)))
-            axes = zarr_images.image_axes(*array.shape)
-            blocks, dtype = zarr_images.image_blocks(axes, [(0, array)]), array.dtype
         zarr_images.write_zarr(target, axes, dtype, blocks, source, overwrite)
+
+
+def _image_to_zarr(image: Image, source: Path, target: Path, overwrite: bool) -> None:
+    """A denoised image read whole, as one OME-Zarr image."""
+    zarr_images.require_zarr()
+    array = to_array(image)
+    axes = zarr_images.image_axes(*array.shape)
+    blocks = zarr_images.image_blocks(axes, [(0, array)])
+    zarr_images.write_zarr(target, axes, array.dtype, blocks, source, overwrite)

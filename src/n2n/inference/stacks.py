@@ -19,42 +19,43 @@ from n2n.io.tiff_stacks import BIT_DEPTHS, TiffLayout, read_planes
 
 
 def denoised_blocks(denoiser: Denoiser, source: Path, layout: TiffLayout,
-                    stream_pixels: int | None = None, strip_rows: int = 256
-                    ) -> Iterator[tuple[int, int, np.ndarray]]:
+                    stream_pixels: int | None = None, strip_rows: int = 256,
+                    white: float | None = None) -> Iterator[tuple[int, int, np.ndarray]]:
     """(plane index, first row, block) for every plane of ``source`` in order, each block
     denoised rows of its plane, channels last, in the file's dtype. A plane comes whole, or,
     from at least ``stream_pixels`` pixels in an uncompressed file and with a denoiser that
-    streams, in blocks of ``strip_rows`` rows, so that memory holds one strip."""
+    streams, in blocks of ``strip_rows`` rows, so that memory holds one strip. ``white``: the
+    stack's value of white, one for every plane (default: the dtype's; floats need it)."""
     height, width = layout.height_width
     large = height * width >= (STREAM_PIXELS if stream_pixels is None else stream_pixels)
     streams = (large and denoiser.streams and layout.memory_mappable
                and layout.dtype in BIT_DEPTHS and not layout.samples_are_channels)
     for k, pixels in enumerate(read_planes(source, layout)):
         if not streams:
-            yield k, 0, _denoise_plane(denoiser, source, k, pixels, layout)
+            yield k, 0, _denoise_plane(denoiser, source, k, pixels, layout, white)
             continue
         channels = pixels.shape[2] if pixels.ndim == 3 else 1
         colors = channels - (1 if channels in (2, 4) else 0)
         rows = (row.reshape(width, channels) for row in pixels)
-        out_rows = denoised_rows(denoiser, rows, height, colors, BIT_DEPTHS[layout.dtype])
+        out_rows = denoised_rows(denoiser, rows, height, colors, BIT_DEPTHS[layout.dtype], white)
         for top, block in row_blocks(out_rows, height, strip_rows):
             block = block.reshape(len(block), *pixels.shape[1:])
             yield k, top, block.astype(layout.dtype, copy=False)
 
 
 def _denoise_plane(denoiser: Denoiser, source: Path, k: int, pixels: np.ndarray,
-                   layout: TiffLayout) -> np.ndarray:
+                   layout: TiffLayout, white: float | None) -> np.ndarray:
     """One plane, channels last -> denoised, channels last, in its dtype."""
     where = source if layout.planes == 1 else Path(f"{source}[plane {k}]")
     pixels = np.asarray(pixels)
     if layout.samples_are_channels:  # each sample alone, as a gray image
         return np.stack([_denoise_image(denoiser, Path(f"{where}[sample {s}]"),
-                                        pixels[..., s], layout.dtype)
+                                        pixels[..., s], layout.dtype, white)
                          for s in range(pixels.shape[-1])], axis=-1)
-    return _denoise_image(denoiser, where, pixels, layout.dtype)
+    return _denoise_image(denoiser, where, pixels, layout.dtype, white)
 
 
-def _denoise_image(denoiser: Denoiser, where: Path, pixels: np.ndarray, dtype: np.dtype
-                   ) -> np.ndarray:
-    out = to_array(denoise_image(denoiser, array_to_image(where, pixels)))
+def _denoise_image(denoiser: Denoiser, where: Path, pixels: np.ndarray, dtype: np.dtype,
+                   white: float | None) -> np.ndarray:
+    out = to_array(denoise_image(denoiser, array_to_image(where, pixels, white)))
     return out.reshape(pixels.shape).astype(dtype, copy=False)

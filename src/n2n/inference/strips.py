@@ -25,10 +25,12 @@ def row_blocks(rows: Iterator[np.ndarray], height: int, block_rows: int
 
 
 def denoised_rows(denoiser: Denoiser, rows: Iterator[np.ndarray], height: int, colors: int,
-                  depth: int) -> Iterator[np.ndarray]:
-    """Rows (W, planes) of ``depth``-bit integers (or float32 on the 0..255 scale for depth 32)
-    in, denoised flat rows out, in order; planes beyond ``colors`` (alpha) pass through."""
-    scale = 1.0 if depth == 32 else 255.0 / (2**depth - 1)
+                  depth: int, white: float | None = None) -> Iterator[np.ndarray]:
+    """Rows (W, planes) of ``depth``-bit integers (or float32 for depth 32) whose value of
+    white is ``white`` (default: the depth's, 255 for floats) in, denoised flat rows out, in
+    order; planes beyond ``colors`` (alpha) pass through."""
+    white = white or (255.0 if depth == 32 else float(2**depth - 1))
+    scale = np.float32(255.0 / white)
     tile, margin = denoiser.tile, denoiser.margin
     buffer: list[np.ndarray] = []
     first_buffered = 0
@@ -43,5 +45,5 @@ def denoised_rows(denoiser: Denoiser, rows: Iterator[np.ndarray], height: int, c
         pixels = strip[:, :, :colors].astype(np.float32) * scale
         out = denoiser(pixels, tiled=True, clip=depth != 32)[top - first: bottom - first]
         alpha = strip[top - first: bottom - first, :, colors] if strip.shape[2] > colors else None
-        array = to_array(Image(out, depth, alpha))
+        array = to_array(Image(out, depth, alpha, white))
         yield from array.reshape(array.shape[0], -1)

@@ -7,8 +7,8 @@ from pathlib import Path
 
 from torch import nn
 
-from n2n.evaluation.treatment import refiner_of
 from n2n.inference.exported import SUFFIXES, load_exported
+from n2n.inference.policy import refiner_of
 from n2n.models.bundled import is_bundled_name, load_named
 
 

@@ -5,7 +5,9 @@ models and networks use), the bit depth to write it back at, and its alpha chann
 aside untouched. Policy, stated once:
 
 * 8-bit files map 0..255 to 0..255; 16-bit files map 0..65535 to 0..255 and are written back as
-  16-bit, so no precision is cut; float TIFF/.npy are read as they are (0..255 scale expected).
+  16-bit, so no precision is cut; float TIFF/.npy are scaled by their white level, measured
+  (:mod:`n2n.io.values`: 1.0 for 0..1 floats, 255 for 8-bit-scale ones), and written back on
+  their own scale.
 * Palette images are expanded to RGB (or RGBA if the palette has transparency).
 * Alpha is not denoised: it is carried through and written back where the format can hold it
   (PNG, TIFF, .npy); JPEG output drops it.
@@ -28,6 +30,7 @@ from PIL import PngImagePlugin
 from n2n.errors import N2NError, decoder_errors
 from n2n.io.files import MARK, atomic_path
 from n2n.io.png_rows import MarkedStream
+from n2n.io.values import decision_sample, measured_white, white_level
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".npy")
 MAX_PIXELS = 1 << 28  # 268 Mpx (16384^2): larger headers are refused before any allocation
@@ -41,6 +44,8 @@ class Image:
     pixels: np.ndarray  # (H, W, C) float32, C = 1 (gray) or 3 (RGB)
     bit_depth: int = 8  # 8 or 16 (integer files) or 32 (float32 files)
     alpha: np.ndarray | None = None  # (H, W), in the file's own dtype and scale
+    white: float = 255.0  # the file's value of white (io.values): 255 on the pixels' scale
+    white_why: str = "uint8"  # how that value was found, for the choice line
 
     @property
     def channels(self) -> int:
@@ -48,7 +53,8 @@ class Image:
 
     def with_pixels(self, pixels: np.ndarray) -> Image:
         """The same image (depth, alpha) with new pixels of the same shape."""
-        return Image(pixels.astype(np.float32, copy=False), self.bit_depth, self.alpha)
+        return Image(pixels.astype(np.float32, copy=False), self.bit_depth, self.alpha,
+                     self.white, self.white_why)
 
 
 def central_square(pixels: np.ndarray, side: int) -> np.ndarray:
@@ -74,13 +80,15 @@ def convert_channels(pixels: np.ndarray, channels: int, where: str = "image") ->
 # --------------------------------------------------------------------------- reading
 
 
-def read_image(path: str | Path) -> Image:
+def read_image(path: str | Path, white: float | None = None) -> Image:
     """Read one image file (PNG, JPEG, TIFF, .npy; 8/16-bit or float; gray, RGB, alpha).
 
     Parameters
     ----------
     path : str or Path
         The file to read.
+    white : float, optional
+        Its value of white (``--data-range``); default: the dtype's, measured for floats.
 
     Returns
     -------
@@ -116,7 +124,7 @@ def read_image(path: str | Path) -> Image:
             array = _read_png16(path)
         else:
             array = _read_pillow(path)
-    return array_to_image(path, array)
+    return array_to_image(path, array, white)
 
 
 def check_size(path: Path, height: int, width: int) -> None:
@@ -189,9 +197,10 @@ def _read_pillow(path: Path) -> np.ndarray:
         return np.asarray(im)
 
 
-def array_to_image(path: Path, array: np.ndarray) -> Image:
+def array_to_image(path: Path, array: np.ndarray, white: float | None = None) -> Image:
     """An (H, W[, C]) array read from ``path`` as an :class:`Image`: channels and alpha split,
-    the dtype mapped to the 0..255 scale, values checked; errors name ``path``."""
+    the dtype mapped to the 0..255 scale, values checked; errors name ``path``. Floats are
+    scaled by ``white``, measured on the array where not given (a stack's planes share one)."""
     if array.ndim == 2:
         array = array[:, :, None]
     if array.ndim != 3 or array.shape[2] not in (1, 2, 3, 4):
@@ -205,17 +214,17 @@ def array_to_image(path: Path, array: np.ndarray) -> Image:
     alpha = None
     if channels in (2, 4):
         alpha, array = array[:, :, -1].copy(), array[:, :, :-1]
-    if array.dtype == np.uint8 or array.dtype == np.bool_:
-        depth, pixels = 8, array.astype(np.float32)
-    elif array.dtype == np.uint16:
-        depth, pixels = 16, array.astype(np.float32) * (255.0 / 65535.0)
-    elif np.issubdtype(array.dtype, np.floating):
-        depth, pixels = 32, array.astype(np.float32)
-        if not np.isfinite(pixels).all():
-            raise N2NError(f"{path}: image contains NaN or infinite values")
-    else:
+    if array.dtype == np.bool_:
+        array = array.astype(np.uint8)
+    depth = {np.dtype(np.uint8): 8, np.dtype(np.uint16): 16}.get(array.dtype, 32)
+    if depth == 32 and not np.issubdtype(array.dtype, np.floating):
         raise N2NError(f"{path}: unsupported pixel type {array.dtype} (use uint8, uint16 or float)")
-    return Image(np.ascontiguousarray(pixels), depth, alpha)
+    if depth == 32 and not np.isfinite(array).all():
+        raise N2NError(f"{path}: image contains NaN or infinite values")
+    sample = decision_sample(array, spatial=3) if depth == 32 and white is None else None
+    level = white_level(array.dtype, sample, white, array.shape)
+    pixels = array.astype(np.float32) * np.float32(255.0 / level.value)
+    return Image(np.ascontiguousarray(pixels), depth, alpha, level.value, level.why)
 
 
 STACK_SUFFIXES = (".tif", ".tiff", ".npy")
@@ -247,7 +256,17 @@ def read_stack(path: str | Path) -> list[Image]:
                     array = array[None]
         check_size(path, array.shape[1], array.shape[2])
         frames = [np.array(frame) for frame in array]
-    return [array_to_image(Path(f"{path}[{k}]"), frame) for k, frame in enumerate(frames)]
+    white = float_white(array)
+    return [array_to_image(Path(f"{path}[{k}]"), frame, white) for k, frame in enumerate(frames)]
+
+
+def float_white(array: np.ndarray) -> float | None:
+    """The white level of a float stack (..., H, W[, C]), from its decision sample; None for
+    integer types, whose depth says it."""
+    if array.dtype.kind != "f":
+        return None
+    sample = decision_sample(array, spatial=3 if array.shape[-1] in (2, 3, 4) else 2)
+    return measured_white(sample).value
 
 
 # --------------------------------------------------------------------------- writing
@@ -256,12 +275,13 @@ def read_stack(path: str | Path) -> list[Image]:
 def to_array(image: Image) -> np.ndarray:
     """The pixels (with alpha) in the image's own dtype, rounded and clipped, never wrapped."""
     pixels = image.pixels
+    scaled = pixels * np.float32(image.white / 255.0)
     if image.bit_depth == 8:
-        array = np.clip(np.rint(pixels), 0, 255).astype(np.uint8)
+        array = np.clip(np.rint(scaled), 0, 255).astype(np.uint8)
     elif image.bit_depth == 16:
-        array = np.clip(np.rint(pixels * (65535.0 / 255.0)), 0, 65535).astype(np.uint16)
+        array = np.clip(np.rint(scaled), 0, 65535).astype(np.uint16)
     else:
-        array = pixels.astype(np.float32)
+        array = scaled.astype(np.float32)
     if image.alpha is not None:
         array = np.concatenate([array, image.alpha[:, :, None].astype(array.dtype)], axis=2)
     return array

@@ -147,7 +147,7 @@ def write_tiff(target: Path, layout: TiffLayout,
             reserve_space(tmp, target)  # a full disk is an error now, not a SIGBUS later
             out_planes = _planes(out, layout)
             for k, top, block in blocks:
-                _channels_last(out_planes[k], layout)[top: top + len(block)] = block
+                channels_last(out_planes[k], layout)[top: top + len(block)] = block
             out.flush()
             del out, out_planes
         else:  # compressed: blocks are whole planes, encoded as they come
@@ -160,7 +160,7 @@ def read_planes(source: Path, layout: TiffLayout) -> Iterator[np.ndarray]:
     """Each plane of the first series, channels last: memory-mapped views of an uncompressed
     file (read lazily, a strip at a time if the caller wishes), else decoded one by one."""
     for plane in _source_planes(source, layout):
-        yield _channels_last(plane, layout)
+        yield channels_last(plane, layout)
 
 
 def _without_compression(options: dict[str, Any]) -> dict[str, Any]:
@@ -172,12 +172,13 @@ def _planes(array: np.ndarray, layout: TiffLayout) -> np.ndarray:
     return array.reshape((layout.planes, *layout.plane_shape))
 
 
-def _channels_last(plane: np.ndarray, layout: TiffLayout) -> np.ndarray:
+def channels_last(plane: np.ndarray, layout: TiffLayout) -> np.ndarray:
+    """A plane in storage layout, its samples last."""
     return np.moveaxis(plane, 0, -1) if layout.samples_first else plane
 
 
 def _stored(plane: np.ndarray, layout: TiffLayout) -> np.ndarray:
-    """The inverse of :func:`_channels_last`: a plane in the file's own sample layout."""
+    """The inverse of :func:`channels_last`: a plane in the file's own sample layout."""
     return np.moveaxis(plane, -1, 0) if layout.samples_first else plane
 
 

@@ -13,10 +13,11 @@ from napari.qt.threading import thread_worker
 from napari.utils.notifications import show_error, show_info
 
 from n2n.errors import N2NError
-from n2n.evaluation.treatment import AUTO, flat_areas, resolve_model
-from n2n.inference.arrays import denoise_plane, plane_denoiser
+from n2n.inference.arrays import decide, denoise_plane
 from n2n.inference.denoiser import Denoiser
-from n2n.inference.multiscale import MultiScaleDenoiser
+from n2n.inference.policy import AUTO
+from n2n.inference.spec import InferenceSpec
+from n2n.io.values import WhiteLevel
 from n2n.models.bundled import BUNDLED_MODELS
 from n2n.napari.layers import TrainedModels, follow_layers, image_layers, image_pixels
 
@@ -35,11 +36,13 @@ class DenoiseWidget(Container):
                              visible=False)
         self.pd = SpinBox(label="pd (0: auto)", min=0, max=4, value=0)
         self.tile = SpinBox(label="tile", min=32, max=4096, step=32, value=512)
+        self.device = ComboBox(label="device", choices=["auto", "cpu", "cuda"], value="auto")
         self.progress = ProgressBar(label="planes", value=0)
         self.run_button, self.cancel = PushButton(text="Denoise"), PushButton(text="Cancel",
                                                                                 enabled=False)
         self.status = Label(value="")
         super().__init__(widgets=[self.layer, self.model, self.file, self.pd, self.tile,
+                                  self.device,
                                   self.run_button, self.cancel, self.progress, self.status])
         self.worker = None
         self.model.changed.connect(lambda v: setattr(self.file, "visible", v == FILE))
@@ -52,12 +55,12 @@ class DenoiseWidget(Container):
         names = [AUTOMATIC, *BUNDLED_MODELS]
         return [*((n, n) for n in names), *trained, (FILE, FILE)]  # (label, value) pairs
 
-    def model_name(self, layer: Any) -> str | Path:
-        """What the choice means for ``layer``: automatic is ``auto`` for RGB (model and
-        pixel-shuffle factor measured, as ``n2n denoise`` does), confocal for gray."""
+    def model_name(self) -> str | Path:
+        """What the choice means: automatic is ``auto``, the model and pixel-shuffle factor
+        chosen from the layer's noise by the rule every door applies."""
         choice = self.model.value
         if choice == AUTOMATIC:
-            return AUTO if layer.rgb else "confocal"
+            return AUTO
         if choice == FILE:
             if not self.file.value or not Path(self.file.value).is_file():
                 raise N2NError("choose a model file (a checkpoint .pt, or a .ts/.onnx export)")
@@ -69,20 +72,17 @@ class DenoiseWidget(Container):
         layer = self.layer.value
         try:
             planes, white = image_pixels(layer)
-            name = self.model_name(layer)
-            # pd 0: measured on the first plane for bundled models, a file's own otherwise
-            denoiser = plane_denoiser(name, self.pd.value or None, "cpu", self.tile.value,
-                                      planes[0], white)
+            # pd 0: measured for bundled models, a file's own otherwise
+            spec = InferenceSpec(self.model_name(), self.pd.value or None,
+                                 tile=self.tile.value, device=self.device.value)
+            decision = decide(spec, planes, WhiteLevel(white, "layer"))
         except N2NError as err:
             show_error(str(err))
             return
         self.progress.max, self.progress.value = len(planes), 0
-        refine = " --refine" if denoiser.refine is not None else ""
-        if isinstance(denoiser, MultiScaleDenoiser):
-            refine += flat_areas(denoiser.flat_pd)
-        pd = denoiser.model.config.pd
-        name = f"{Path(str(resolve_model(name, pd))).name} --pd {pd}{refine}"
+        name = str(decision.treatment or Path(str(spec.model)).name)
         self.status.value = f"{layer.name} with {name}"
+        denoiser = decision.denoiser
         self.worker = _denoise_planes(denoiser, planes, white)
         self.worker.yielded.connect(lambda done: setattr(self.progress, "value", done))
         self.worker.returned.connect(lambda out: self._add_result(layer, out, name))

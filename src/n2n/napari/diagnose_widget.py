@@ -13,6 +13,7 @@ from napari.utils.notifications import show_error
 from n2n.errors import N2NError
 from n2n.evaluation.diagnose import Diagnosis, diagnose_burst, diagnose_image
 from n2n.evaluation.plots import draw_noise
+from n2n.inference.policy import first_choice
 from n2n.napari.canvas import figure_canvas
 from n2n.napari.layers import follow_layers, image_layers, image_pixels
 
@@ -43,7 +44,8 @@ class DiagnoseWidget(Container):
             if self.burst.value and len(pixels) >= 2:
                 d = diagnose_burst(pixels, layer.name)
             else:
-                d = diagnose_image(pixels[self._current_plane(layer, len(pixels))], layer.name)
+                plane = pixels[self._current_plane(layer, len(pixels))]
+                d = diagnose_image(plane, layer.name, first_choice(plane).to_json())
         except N2NError as err:
             show_error(str(err))
             return

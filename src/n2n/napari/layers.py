@@ -10,7 +10,8 @@ from typing import Any
 import numpy as np
 
 from n2n.errors import N2NError
-from n2n.inference.arrays import check_finite, value_of_white
+from n2n.inference.arrays import check_finite
+from n2n.inference.spec import InferenceSpec, array_white
 
 
 def image_layers(viewer: Any) -> list:
@@ -31,8 +32,8 @@ def follow_layers(viewer: Any, *boxes: Any) -> None:
 
 
 def image_pixels(layer: Any) -> tuple[np.ndarray, float]:
-    """A layer's data as (planes, H, W, C), and its white: uint8 255, uint16 65535, floats
-    1.0 if they lie in 0..1, else their maximum (napari float layers have no fixed range)."""
+    """A layer's data as (planes, H, W, C), and its white level, as every door finds it
+    (:mod:`n2n.io.values`: uint8 255, uint16 65535, floats measured)."""
     from napari.layers import Image
 
     if not isinstance(layer, Image):
@@ -44,13 +45,10 @@ def image_pixels(layer: Any) -> tuple[np.ndarray, float]:
                        "denoises gray or RGB images; drop the alpha channel first")
     if data.ndim < (3 if layer.rgb else 2):
         raise N2NError(f"layer '{layer.name}' of shape {data.shape}: not an image")
-    data_range = None
     if data.dtype.kind == "f":
         check_finite(data, f"layer '{layer.name}'")
-        top = float(data.max()) if data.size else 1.0
-        data_range = 1.0 if 0 <= data.min() and top <= 1.0 else max(top, 1e-12)
-    white = value_of_white(data.dtype, data.shape, data_range)
     pixels = data if layer.rgb else data[..., None]
+    white = array_white(pixels, InferenceSpec(), data.shape).value
     return pixels.reshape((-1,) + pixels.shape[-3:]), white
 
 

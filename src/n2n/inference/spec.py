@@ -1,0 +1,124 @@
+"""One inference spec and one builder: what every door (CLI, :func:`n2n.denoise_array`,
+:func:`n2n.denoise_dask` and ``--dask``, the napari widget, ``n2n bench``) turns its options
+into, and the one function that turns a spec, plus the decision sample of the data, into a
+denoiser. The rule it applies lives in :mod:`n2n.inference.policy`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from n2n.device import resolve_device
+from n2n.errors import N2NError
+from n2n.evaluation.treatment import Treatment
+from n2n.inference.auto import AutoDenoiser
+from n2n.inference.denoiser import Denoiser
+from n2n.inference.multiscale import MultiScaleDenoiser
+from n2n.inference.policy import AUTO, resolve_model
+from n2n.inference.weights import load_weights, refiner_for
+from n2n.io.values import WhiteLevel, decision_sample, white_level
+from n2n.models.bundled import is_bundled_name
+
+
+@dataclass(frozen=True)
+class InferenceSpec:
+    """How to denoise, as every door states it.
+
+    ``model``: ``auto`` (chosen from the noise), a bundled name, a checkpoint or export file, or
+    a loaded model. ``pd``: a pixel-shuffle factor, ``auto`` (measured), or None: ``auto`` for
+    bundled names, a file's or a loaded model's own factor otherwise. ``refine``: the second
+    full-resolution pass after a pixel-shuffled one (None: where the rule pixel-shuffles).
+    ``multiscale``: coarser factors taking over flat areas (None: where the rule finds noise
+    correlated over 2 px; only with ``pd`` auto). ``ensemble``: every pass averaged over the 8
+    flips and quarter turns. ``fast``: channels-last and, where native, bfloat16. ``tile``:
+    tile side for large images (px). ``device``: ``auto`` takes a GPU where there is one.
+    ``data_range``: the value of white (:mod:`n2n.io.values`; None: the dtype's, or measured
+    for floats).
+    """
+
+    model: str | Path | torch.nn.Module = AUTO
+    pd: int | str | None = None
+    refine: bool | None = None
+    multiscale: bool | None = None
+    ensemble: bool = False
+    fast: bool = True
+    tile: int = 512
+    device: str | torch.device = "auto"
+    data_range: float | None = None
+
+    @property
+    def chooses(self) -> bool:
+        """Whether a treatment is chosen per image (or per file) from its noise."""
+        return self.resolved_pd() == AUTO or (str(self.model) == AUTO
+                                              and not isinstance(self.model, torch.nn.Module))
+
+    def resolved_pd(self) -> int | str | None:
+        """``pd`` with None resolved: ``auto`` for ``auto`` and bundled names."""
+        if self.pd is None and not isinstance(self.model, torch.nn.Module) and (
+                str(self.model) == AUTO or is_bundled_name(self.model)):
+            return AUTO
+        return self.pd
+
+
+def build_denoiser(spec: InferenceSpec) -> Denoiser | AutoDenoiser:
+    """The denoiser ``spec`` describes: an :class:`AutoDenoiser` where the model or the factor
+    is chosen per image, else a :class:`Denoiser`; refuses combinations that cannot apply."""
+    if spec.tile < 1:
+        raise N2NError(f"{{tile}} {spec.tile} must be at least 1", param="tile")
+    device, pd = resolve_device(str(spec.device)), spec.resolved_pd()
+    if spec.multiscale and pd != AUTO:
+        raise N2NError("{multiscale}: pixel-shuffle factors that take over flat areas come "
+                       "with {pd} auto; drop {pd} or {multiscale}", param=("multiscale", "pd"))
+    options = {"tile": spec.tile, "fast": spec.fast, "ensemble": spec.ensemble}
+    if isinstance(spec.model, torch.nn.Module):
+        return Denoiser(spec.model, device, pd=None if pd is None else int(pd),
+                        refine=spec.model if spec.refine else None, **options)
+    if spec.chooses:
+        return AutoDenoiser(spec.model, pd, device, refine=spec.refine,
+                            multiscale=spec.multiscale, **options)
+    name = resolve_model(spec.model, int(pd)) if pd is not None else spec.model
+    return Denoiser(load_weights(name), device, pd=pd, refine=refiner_for(name, spec.refine),
+                    **options)
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What one file or array gets: the denoiser for all its parts, the treatment chosen (None
+    for a fixed model) and its white level; printed as the choice line, kept in ``--json``."""
+
+    denoiser: Denoiser | MultiScaleDenoiser
+    treatment: Treatment | None
+    white: WhiteLevel
+
+    def __str__(self) -> str:
+        return f"{self.treatment or 'the given model'}; {self.white}"
+
+    def to_json(self) -> dict:
+        return {"treatment": self.treatment.to_json() if self.treatment else None,
+                "white": self.white.value, "white_reason": self.white.why}
+
+
+def settle(denoiser: Denoiser | AutoDenoiser, sample: np.ndarray, white: WhiteLevel
+           ) -> Decision:
+    """The one denoiser for every plane, strip or chunk of data whose decision sample (h, w, C)
+    in the data's own values is ``sample``: an AutoDenoiser's choice made once, from the
+    sample brought to 0..255 by ``white``; any other denoiser as it is."""
+    if not isinstance(denoiser, AutoDenoiser):
+        return Decision(denoiser, None, white)
+    scaled = np.asarray(sample, np.float32) * np.float32(255.0 / white.value)
+    settled = denoiser.settle(scaled)
+    return Decision(settled, denoiser.last, white)
+
+
+def array_white(data, spec: InferenceSpec, shape: tuple[int, ...] | None = None
+                ) -> WhiteLevel:
+    """The white level for ``spec`` of (..., H, W, C) ``data`` (numpy or dask): measured, for
+    floats, on the decision sample only (a dask array reads that square, nothing more);
+    ``shape``: the array's as its user gave it, for messages."""
+    sample = None
+    if data.dtype.kind == "f" and spec.data_range is None and 0 not in data.shape:
+        sample = np.asarray(decision_sample(data, spatial=3))
+    return white_level(data.dtype, sample, spec.data_range, tuple(shape or data.shape))

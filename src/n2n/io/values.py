@@ -1,0 +1,99 @@
+"""The value convention: which value of an array is white, decided once for every door.
+
+Networks and noise statistics work on the 0..255 scale; an array is brought there by dividing by
+its white level and multiplying by 255. The white level is
+
+* ``data_range`` where given;
+* the dtype's for uint8 (255) and uint16 (65535); other integer types need ``data_range``;
+* measured for floats on the decision sample (:func:`decision_sample`): 1.0 where the sample's
+  99.9th percentile of |value| is at most :data:`UNIT_FLOATS` (a normalised 0..1 image, noise
+  and all), 255 where it is at most :data:`BYTE_FLOATS` (floats on the 8-bit scale), else that
+  percentile itself (raw counts of a camera or microscope: 220..2800 in a light-sheet volume).
+
+The decision sample is also what the automatic treatment measures (:mod:`n2n.inference.policy`):
+the central :data:`SAMPLE_SIDE` square of the middle plane, so that a stack, a huge image and
+each of its strips or chunks are decided alike through every door.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from n2n.errors import N2NError
+
+SAMPLE_SIDE = 1024  # side of the central square of the middle plane that decides
+UNIT_FLOATS = 1.5  # floats up to this (99.9th percentile of |value|) are on the 0..1 scale
+BYTE_FLOATS = 1.5 * 255  # floats up to this are on the 0..255 scale
+PERCENTILE = 99.9  # a few hot pixels or outliers do not set the white level
+
+
+@dataclass(frozen=True)
+class WhiteLevel:
+    """The value of white for an array, and how it was found (for the choice line)."""
+
+    value: float
+    why: str
+
+    def __str__(self) -> str:
+        return f"white {self.value:g} ({self.why})"
+
+
+def decision_sample(array: np.ndarray, spatial: int = 2) -> np.ndarray:
+    """The central :data:`SAMPLE_SIDE` square of the middle plane of ``array`` (..., H, W) or,
+    with ``spatial`` 3, (..., H, W, C): every axis before the spatial ones is a plane."""
+    lead = array.shape[:array.ndim - spatial]
+    plane = array[tuple(n // 2 for n in lead)] if lead else array
+    top = max(plane.shape[0] - SAMPLE_SIDE, 0) // 2
+    left = max(plane.shape[1] - SAMPLE_SIDE, 0) // 2
+    return plane[top:top + SAMPLE_SIDE, left:left + SAMPLE_SIDE]
+
+
+def white_level(dtype: np.dtype | type, sample: np.ndarray | None = None,
+                data_range: float | None = None, shape: tuple[int, ...] = ()) -> WhiteLevel:
+    """The white level of an array of ``dtype`` (and ``shape``, for messages) whose decision
+    sample is ``sample`` (needed for floats without ``data_range``); an N2NError names what is
+    wrong (not image pixels, an empty array, an integer type without ``data_range``)."""
+    dtype = np.dtype(dtype)
+    kind, name = dtype.kind, f"{dtype} array of shape {tuple(shape)}"
+    if kind not in "uif":  # bool, complex, strings, objects
+        raise N2NError(f"{name}: not image pixels; give uint8, uint16, another integer type with "
+                       "{data_range}, or floats", param="data_range")
+    if 0 in shape:
+        raise N2NError(f"{name}: the array is empty")
+    if data_range is not None:
+        return WhiteLevel(_given(data_range), "given")
+    if kind == "u" and dtype.itemsize <= 2:
+        return WhiteLevel(float(np.iinfo(dtype).max), f"{dtype}")
+    if kind in "ui":
+        raise N2NError(f"{name}: give {{data_range}}, the value of white (for example 4095 for "
+                       "12-bit data); its dtype's range says nothing of the data's",
+                       param="data_range")
+    return measured_white(sample)
+
+
+def measured_white(sample: np.ndarray | None) -> WhiteLevel:
+    """The white level of float pixels, from their decision sample (see the module)."""
+    if sample is None or not np.size(sample):
+        return WhiteLevel(1.0, "floats, nothing measured: 0..1")
+    finite = np.abs(np.asarray(sample, np.float64))
+    finite = finite[np.isfinite(finite)]
+    top = float(np.percentile(finite, PERCENTILE)) if finite.size else 0.0
+    if top <= UNIT_FLOATS:
+        return WhiteLevel(1.0, "floats within 0..1")
+    if top <= BYTE_FLOATS:
+        return WhiteLevel(255.0, "floats on the 0..255 scale")
+    return WhiteLevel(float(f"{top:.4g}"), f"floats up to {top:.4g}: their {PERCENTILE:g}th "
+                      "percentile")
+
+
+def _given(data_range: float) -> float:
+    try:
+        white = float(data_range)
+    except (TypeError, ValueError):
+        white = float("nan")
+    if not (np.isfinite(white) and white > 0):
+        raise N2NError(f"{{data_range}} {data_range!r} must be a number above 0",
+                       param="data_range")
+    return white
