@@ -96,3 +96,24 @@ def noisy_stack(shape, dtype=np.uint16, seed=0):
     white = np.iinfo(dtype).max if np.dtype(dtype).kind == "u" else 255.0
     noisy = np.clip(stack + rng.normal(0, 0.1, stack.shape), 0, 1) * white
     return np.rint(noisy).astype(dtype) if np.dtype(dtype).kind == "u" else noisy.astype(dtype)
+
+
+def door_images() -> dict[str, tuple[np.ndarray, int | None, str]]:
+    """The images every door must treat alike, as (array, channel axis, file suffix): an RGB
+    photo with camera-like noise (correlated between neighbours), a gray fluorescence-like
+    capture (Poisson-Gaussian noise), a 2-plane uint16 stack and a 0..1 float32 image."""
+    from scipy import ndimage
+
+    rng = np.random.default_rng(0)
+    photo = skdata.astronaut()[120:216, 180:276].astype(np.float64)
+    blur = np.outer([1, 2, 1], [1, 2, 1])[..., None] / 16.0
+    camera = ndimage.convolve(rng.normal(0, 1, photo.shape), blur, mode="wrap")
+    rgb = np.clip(photo + camera * 12 / camera.std(), 0, 255).round().astype(np.uint8)
+    cells = skdata.coins()[100:196, 100:196].astype(np.float64)
+    cells = cells / cells.max() * 120
+    shot = rng.poisson(cells / 4.0) * 4.0 + rng.normal(0, 2, cells.shape)
+    gray = np.clip(shot, 0, 255).round().astype(np.uint8)
+    stack = noisy_stack((2, 80, 96))
+    unit = (noisy_stack((80, 96), np.float32, seed=1) / 255.0).astype(np.float32)
+    return {"rgb camera noise": (rgb, -1, ".png"), "gray shot noise": (gray, None, ".png"),
+            "uint16 stack": (stack, None, ".tif"), "float 0..1": (unit, None, ".tif")}

@@ -17,6 +17,8 @@ import pytest
 pytest.importorskip("napari", reason="the napari extra is not installed")
 pytest.importorskip("pytestqt", reason="pytest-qt is not installed")
 
+from conftest import door_images  # noqa: E402
+
 import n2n  # noqa: E402
 from n2n.napari.denoise_widget import DenoiseWidget  # noqa: E402
 from n2n.napari.diagnose_widget import DiagnoseWidget  # noqa: E402
@@ -71,7 +73,8 @@ def test_denoise_equals_denoise_array_and_carries_the_layer(qtbot, viewer):
     widget.layer.value, widget.tile.value = layer, 64
     run_denoise(qtbot, widget, viewer)
     out = viewer.layers["cells denoised"]
-    np.testing.assert_array_equal(out.data, n2n.denoise_array(stack, "confocal", tile=64))
+    np.testing.assert_array_equal(out.data, n2n.denoise_array(stack, tile=64))
+    assert "confocal --pd 1" in widget.status.value  # gray shot noise: the fluorescence model
     assert out.data.dtype == np.uint16 and tuple(out.scale) == (2.0, 0.5, 0.5)
     assert tuple(out.translate) == (0, 4, 4) and widget.progress.value == 3
 
@@ -83,7 +86,7 @@ def test_rgb_layers_go_through_the_automatic_photo_treatment(qtbot, viewer):
     layer = viewer.add_image(photo, name="astronaut", rgb=True)
     widget = DenoiseWidget(viewer)
     widget.layer.value = layer
-    assert widget.model_name(layer) == "auto"  # model and factor measured, as n2n denoise does
+    assert widget.model_name() == "auto"  # model and factor measured, as n2n denoise does
     run_denoise(qtbot, widget, viewer)
     expected = n2n.denoise_array(photo, channel_axis=-1)  # the same choice as the API's
     np.testing.assert_array_equal(viewer.layers["astronaut denoised"].data, expected)
@@ -102,9 +105,22 @@ def test_dslr_noise_gets_coarser_factors_in_flat_areas_and_says_so(qtbot, viewer
     widget = DenoiseWidget(viewer)
     widget.layer.value = layer
     run_denoise(qtbot, widget, viewer)
-    assert "camera --pd 2 --refine, flat areas from --pd 3 and 4" in widget.status.value
+    assert "camera --pd 2 --refine" in widget.status.value
+    assert "flat areas from --pd 3 and 4" in widget.status.value
     np.testing.assert_array_equal(viewer.layers["dslr denoised"].data,
                                   n2n.denoise_array(photo, channel_axis=-1))
+
+
+@pytest.mark.parametrize("name", list(door_images()))
+def test_the_napari_door_equals_denoise_array(qtbot, viewer, name):
+    """The images every door must treat alike (tests/test_doors.py), as napari layers."""
+    array, channel_axis, _ = door_images()[name]
+    layer = viewer.add_image(array, name="door", rgb=channel_axis is not None)
+    widget = DenoiseWidget(viewer)
+    widget.layer.value = layer
+    run_denoise(qtbot, widget, viewer)
+    np.testing.assert_array_equal(viewer.layers["door denoised"].data,
+                                  n2n.denoise_array(array, channel_axis=channel_axis))
 
 
 def test_cancel_adds_no_layer_and_bad_layers_are_messages(qtbot, viewer, monkeypatch):

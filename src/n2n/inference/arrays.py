@@ -89,8 +89,8 @@ def denoise_plane(denoiser: Denoiser, plane: np.ndarray, white: float,
                   tiled: bool | None = None) -> np.ndarray:
     """One (H, W, C) plane whose ``white`` is given, denoised into its own dtype: the
     arithmetic every array entry shares, so that its results agree to the bit."""
-    scale = 255.0 / white
-    out = denoiser(plane.astype(np.float32) * scale, tiled=tiled, clip=False) / scale
+    pixels = plane.astype(np.float32) * np.float32(255.0 / white)  # as io.images reads files
+    out = denoiser(pixels, tiled=tiled, clip=False) * np.float32(white / 255.0)
     if plane.dtype.kind in "ui":
         limits = np.iinfo(plane.dtype)
         out = np.clip(np.rint(out), limits.min, limits.max)

@@ -99,7 +99,7 @@ def _parts_decision(denoiser: Denoiser | AutoDenoiser, source: Path, target: Pat
     if sample is None:
         return None
     white = white_level(sample.dtype, sample, data_range, sample.shape)
-    return settle(denoiser, sample.astype(np.float32) * np.float32(255.0 / white.value), white)
+    return settle(denoiser, sample, white)
 
 
 def _decision_sample(denoiser: Denoiser | AutoDenoiser, source: Path, target: Path,

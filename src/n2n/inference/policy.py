@@ -80,7 +80,7 @@ def choose_treatment(measure: NoiseMeasure, model: str = AUTO, pd: int | str = A
     does ``refine`` given (None: refined where the rule pixel-shuffles)."""
     if pd != AUTO:
         name = str(resolve_model(model, int(pd), measure))
-        refiner = refiner_of(name) if refine and int(pd) > 1 else None
+        refiner = refiner_of(name) if refine else None  # at pd 1 the Denoiser refuses it
         return Treatment(name, int(pd), "--pd given", refiner)
     white = str(resolve_model(model, 1, measure))
     if not measure.measured:
