@@ -51,7 +51,7 @@ def denoise_file(denoiser: Denoiser | AutoDenoiser, source: str | Path, target: 
         image = read_image(source, data_range)
         denoised = denoise_image(denoiser, image)
         decision = Decision(denoiser, getattr(denoiser, "last", None),
-                            WhiteLevel(image.white, image.white_why))
+                            WhiteLevel(image.white_level, image.white_why))
         if target.suffix.lower() == zarr_images.ZARR_SUFFIX:
             _image_to_zarr(denoised, source, target, overwrite)
         else:

@@ -44,8 +44,14 @@ class Image:
     pixels: np.ndarray  # (H, W, C) float32, C = 1 (gray) or 3 (RGB)
     bit_depth: int = 8  # 8 or 16 (integer files) or 32 (float32 files)
     alpha: np.ndarray | None = None  # (H, W), in the file's own dtype and scale
-    white: float = 255.0  # the file's value of white (io.values): 255 on the pixels' scale
-    white_why: str = "uint8"  # how that value was found, for the choice line
+    white: float | None = None  # the file's value of white (io.values), 255 on the pixels'
+    # scale; None: the depth's (255, 65535, or 255 for floats)
+    white_why: str = ""  # how that value was found, for the choice line
+
+    @property
+    def white_level(self) -> float:
+        """The file's value of white: given, or the depth's."""
+        return self.white or (65535.0 if self.bit_depth == 16 else 255.0)
 
     @property
     def channels(self) -> int:
@@ -275,7 +281,7 @@ def float_white(array: np.ndarray) -> float | None:
 def to_array(image: Image) -> np.ndarray:
     """The pixels (with alpha) in the image's own dtype, rounded and clipped, never wrapped."""
     pixels = image.pixels
-    scaled = pixels * np.float32(image.white / 255.0)
+    scaled = pixels * np.float32(image.white_level / 255.0)
     if image.bit_depth == 8:
         array = np.clip(np.rint(scaled), 0, 255).astype(np.uint8)
     elif image.bit_depth == 16:
