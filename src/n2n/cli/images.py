@@ -171,8 +171,10 @@ def _denoise_on_dask(args: argparse.Namespace) -> int:
 
 def run_eval(args: argparse.Namespace) -> int:
     from n2n.evaluation import scoring as evaluate
+    from n2n.inference.spec import build_denoiser
 
-    denoiser = load_denoiser(args)
+    spec = inference_spec(args)
+    denoiser = build_denoiser(spec)
     real = (args.noisy or args.reference, args.bursts)
     if sum(map(bool, (args.inputs, *real))) != 1 or bool(args.noisy) != bool(args.reference):
         raise N2NError("eval takes one kind of data: clean images (noise added), an EE-559 "
@@ -180,7 +182,10 @@ def run_eval(args: argparse.Namespace) -> int:
     if args.noisy:
         pairs, setting = evaluate.reference_pairs(args.noisy, args.reference), "real noise"
     elif args.bursts:
-        pairs = evaluate.burst_pairs(args.bursts, args.reference_name, denoiser.channels)
+        # captures keep their own channels where the treatment is chosen, as n2n denoise
+        # reads them (a gray capture is measured as gray)
+        pairs = evaluate.burst_pairs(args.bursts, args.reference_name,
+                                     None if spec.chooses else denoiser.channels)
         setting = "real noise (bursts)"
     else:
         pairs, setting = evaluate.clean_pairs(args.inputs, parse_noise(args.noise), args.seed,
