@@ -34,6 +34,15 @@ def add_model_options(p: argparse.ArgumentParser) -> None:
                    "same PSNR to 0.01 dB)")
 
 
+def as_flag(param: str, value: str | None) -> str:
+    """A library parameter as the flag that sets it: ``patch_size`` -> ``--patch-size``,
+    ``source 'noisy'`` -> ``--noisy``, ``mode ne2ne`` -> ``--mode ne2ne``."""
+    if param == "source" and value:
+        return "--" + value.strip("'")
+    flag = "--" + param.replace("_", "-")
+    return flag if value is None else f"{flag} {value}"
+
+
 def add_overwrite_option(p: argparse.ArgumentParser) -> None:
     p.add_argument("--overwrite", action="store_true", help="replace outputs that exist though "
                    "n2n-lite did not write them, or carry no mark (.npy, pkl); for train, start "
