@@ -165,6 +165,9 @@ def fit(model: PixelModel, source: PairSource, config: TrainConfig,
     >>> config = TrainConfig(model=ModelConfig(residual=True), epochs=5)  # doctest: +SKIP
     >>> history = fit(build_model(config.model), source, config, val, "runs/a")  # doctest: +SKIP
     """
+    if config.model_pending:  # its checkpoints could not be rebuilt or resumed
+        raise N2NError("{init}: the network is still to come from those weights; train with "
+                       "n2n.training.train, which loads them", param="init")
     folder = None if run_dir is None else Path(run_dir)
     with owned_run_folder(folder, resume=resume is not None, overwrite=overwrite,
                           main=distributed.current().main), stop_signals(stop) as caught:

@@ -53,9 +53,7 @@ def resumed_config(run_dir: Path, saved: TrainConfig, config: TrainConfig | None
     refused = [d for d in found if d[0] not in SAFE_ON_RESUME]
     if refused:
         params = {name for name, _, _ in refused} | {"resume"}
-        said = "; ".join(f"{_field(name, new)} (the run has {_field(name, old)})"
-                         if name == "source" else f"{{{name}}} {_shown(new)} (the run has "
-                         f"{_shown(old)})" for name, new, old in refused)
+        said = "; ".join(_difference(name, new, old) for name, new, old in refused)
         raise N2NError(f"{run_dir}: {{resume}} continues the run as it was started; it differs "
                        f"in {said}. Start a new run for these", param=tuple(sorted(params)))
     applied = [d for d in found if d[0] in SAFE_ON_RESUME]
@@ -93,9 +91,16 @@ def _data_differences(data: DataConfig | None, saved: DataConfig) -> list[tuple]
                     for f in fields(DataConfig) if f.name not in ("source", "paths")]
 
 
-def _field(name: str, value: Any) -> str:
-    """A source and its paths as a message names them: ``{source:'clean'} photos``."""
-    return f"{{source:'{value.source}'}} {_shown(value.paths)}"
+def _difference(name: str, new: Any, old: Any) -> str:
+    """One difference as a message says it: ``{lr} 0.1 (the run has 0.006)``; a source with
+    its paths, ``{source:'noisy'} shots (the run has {source:'clean'} photos)``; a switch,
+    ``{residual:True} (the run has {residual:False})``."""
+    if name == "source":
+        new, old = (f"{{source:'{d.source}'}} {_shown(d.paths)}" for d in (new, old))
+        return f"{new} (the run has {old})"
+    if isinstance(new, bool) and isinstance(old, bool):
+        return f"{{{name}:{new}}} (the run has {{{name}:{old}}})"
+    return f"{{{name}}} {_shown(new)} (the run has {_shown(old)})"
 
 
 def _shown(value: Any) -> str:
