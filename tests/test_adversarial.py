@@ -341,6 +341,7 @@ def test_a_second_training_into_a_finished_run_is_refused(trained, photo_folder,
     (("--channels", "1"), "--channels 1 (the run has None)"),
     (("--arch", "n2n"), "--arch n2n (the run has lite)"),
     (("--lr", "0.1"), "--lr 0.1 (the run has 0.006)"),
+    (("--no-augment",), "--no-augment (the run has no --no-augment)"),
     (("--overwrite",), "choose one"),
 ])
 def test_resume_refuses_flags_that_change_the_run(trained, capsys, flags, says):

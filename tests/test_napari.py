@@ -5,9 +5,11 @@ the sample and the manifest napari discovers."""
 from __future__ import annotations
 
 import atexit
+import json
 import os
 import shutil
 import subprocess
+import threading
 import time
 from pathlib import Path
 
@@ -20,11 +22,13 @@ pytest.importorskip("pytestqt", reason="pytest-qt is not installed")
 from conftest import door_images  # noqa: E402
 
 import n2n  # noqa: E402
+from n2n.models.checkpoint import load_record  # noqa: E402
 from n2n.napari.denoise_widget import DenoiseWidget  # noqa: E402
 from n2n.napari.diagnose_widget import DiagnoseWidget  # noqa: E402
 from n2n.napari.layers import TrainedModels  # noqa: E402
 from n2n.napari.sample import noisy_burst  # noqa: E402
-from n2n.napari.train_widget import TrainWidget  # noqa: E402
+from n2n.napari.train_widget import TrainWidget, write_stack  # noqa: E402
+from n2n.training import train  # noqa: E402
 
 SCREENSHOT = Path(__file__).resolve().parents[1] / "docs" / "napari_plugin.png"
 
@@ -159,6 +163,7 @@ def test_train_from_a_burst_layer_plots_and_offers_best(qtbot, viewer, tmp_path,
     qtbot.waitUntil(lambda: widget.start.enabled, timeout=300_000)
     assert widget.status.value.startswith("done"), (tmp_path / "run/napari-train.log").read_text()
     assert (tmp_path / "run" / "best.pt").is_file()
+    assert (tmp_path / "run-data" / "burst.tif").is_file()  # the data beside the run, not in it
     assert len(widget.figure.axes[0].lines[0].get_xdata()) == 2  # both epochs plotted
     best = tmp_path / "run" / "best.pt"
     assert TrainedModels.of(viewer) == [best]
@@ -172,16 +177,25 @@ def test_train_from_a_burst_layer_plots_and_offers_best(qtbot, viewer, tmp_path,
     monkeypatch.setattr("n2n.napari.train_widget.show_error", errors.append)
     before = best.read_bytes()
     widget.train()  # the same folder again without resume: refused, nothing touched
-    assert "is not empty" in errors[0] and widget.process is None
+    assert "is not empty" in errors[0] and widget.worker is None
     assert best.read_bytes() == before
 
 
-def test_stop_writes_last_pt_and_resume_continues(qtbot, viewer, tmp_path):
+def test_stop_writes_last_pt_and_resume_continues(qtbot, viewer, tmp_path, monkeypatch):
+    calls = []  # the library's train(), called in this process, off the main thread
+
+    def spy(config, run_dir, **options):
+        calls.append((config, options["resume"], threading.current_thread().name))
+        return train(config, run_dir, **options)
+
+    monkeypatch.setattr("n2n.napari.train_widget.train", spy)
     widget = burst_training(viewer, tmp_path / "run", epochs=50)
     qtbot.waitUntil(lambda: (tmp_path / "run" / "last.pt").is_file(), timeout=300_000)
     widget.halt()
     qtbot.waitUntil(lambda: widget.start.enabled, timeout=120_000)
     assert widget.status.value.startswith("stopped")
+    stopped = load_record(tmp_path / "run" / "last.pt")  # valid, and resumable from its step
+    assert stopped["position"]["epoch"] >= 1 and stopped["train_config"]["epochs"] == 50
     done = len(widget.figure.axes[0].lines[0].get_xdata())
     widget.resume.value = True
     widget.train()
@@ -189,6 +203,31 @@ def test_stop_writes_last_pt_and_resume_continues(qtbot, viewer, tmp_path):
                     timeout=300_000)
     widget.halt()
     qtbot.waitUntil(lambda: widget.start.enabled, timeout=120_000)
+    assert [(config is None, resume) for config, resume, _ in calls] == [(False, False),
+                                                                        (True, True)]
+    assert all(name != threading.main_thread().name for _, _, name in calls)
+    epochs = [row["epoch"] for row in json.loads((tmp_path / "run" / "log.json").read_text())]
+    assert epochs == list(range(1, len(epochs) + 1)) and len(epochs) > done
+    assert not (tmp_path / "run" / "napari-train.log").exists()  # no child process
+
+
+def test_layers_are_written_beside_the_run_and_foreign_files_there_refused(viewer, tmp_path,
+                                                                          monkeypatch):
+    errors = []
+    monkeypatch.setattr("n2n.napari.train_widget.show_error", errors.append)
+    (tmp_path / "run-data").mkdir()
+    (tmp_path / "run-data" / "notes.txt").write_text("mine")
+    viewer.add_image(noisy_burst(), name="burst")
+    widget = TrainWidget(viewer)
+    widget.run_dir.value = tmp_path / "run"
+    widget.train()
+    assert "notes.txt, which the Train widget did not write" in errors[0]
+    assert widget.worker is None and not (tmp_path / "run").exists()
+    (tmp_path / "run-data" / "notes.txt").unlink()
+    write_stack(tmp_path / "run-data" / "old.tif", noisy_burst()[:2, ..., None], 255.0)
+    config = widget._fresh_config()  # a failed start's own files are written afresh
+    assert config.data.paths == [str(tmp_path / "run-data")]
+    assert sorted(p.name for p in (tmp_path / "run-data").iterdir()) == ["burst.tif"]
 
 
 def test_diagnose_the_sample_burst_and_one_plane(qtbot, viewer):

@@ -40,14 +40,20 @@ class N2NError(ValueError):
 
     def worded(self, namer: Namer) -> str:
         """The message with each parameter written by ``namer(parameter, value)``."""
-        if not self.params:
-            return self.template
-        fields = "|".join(re.escape(p) for p in self.params)
-        return re.sub(r"\{(" + fields + r")(?::([^{}]*))?\}",
-                      lambda m: namer(m.group(1), m.group(2)), self.template)
+        return worded(self.template, self.params, namer)
 
     def __reduce__(self):  # picklable across DataLoader workers and processes
         return _rebuild, (self.template, self.params)
+
+
+def worded(template: str, params: tuple[str, ...], namer: Namer = library_name) -> str:
+    """``template`` with each field of ``params`` (``{epochs}``, ``{source:'noisy'}``) written
+    by ``namer``: messages and notes worded as the caller names its parameters."""
+    if not params:
+        return template
+    fields = "|".join(re.escape(p) for p in params)
+    return re.sub(r"\{(" + fields + r")(?::([^{}]*))?\}",
+                  lambda m: namer(m.group(1), m.group(2)), template)
 
 
 def _rebuild(template: str, params: tuple[str, ...]) -> N2NError:

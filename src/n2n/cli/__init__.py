@@ -19,6 +19,7 @@ import torch
 
 from n2n import __version__
 from n2n.cli import bench, images, noise, tools, train
+from n2n.cli.common import as_flag
 from n2n.errors import N2NError
 from n2n.scratch import ScratchError
 from n2n.training.loop import Interrupted
@@ -98,12 +99,3 @@ def build_parser() -> argparse.ArgumentParser:
     for command in COMMANDS:
         command.add_parsers(sub)
     return parser
-
-
-def as_flag(param: str, value: str | None) -> str:
-    """A library parameter as the flag that sets it: ``patch_size`` -> ``--patch-size``,
-    ``source 'noisy'`` -> ``--noisy``, ``mode ne2ne`` -> ``--mode ne2ne``."""
-    if param == "source" and value:
-        return "--" + value.strip("'")
-    flag = "--" + param.replace("_", "-")
-    return flag if value is None else f"{flag} {value}"

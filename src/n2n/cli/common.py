@@ -34,6 +34,23 @@ def add_model_options(p: argparse.ArgumentParser) -> None:
                    "same PSNR to 0.01 dB)")
 
 
+INVERTED = {"augment": "--no-augment", "fast": "--no-fast"}  # flags that turn a setting off
+
+
+def as_flag(param: str, value: str | None) -> str:
+    """A library parameter as the flag that sets it: ``patch_size`` -> ``--patch-size``,
+    ``source 'noisy'`` -> ``--noisy``, ``mode ne2ne`` -> ``--mode ne2ne``; a switch by
+    whether it is given: ``residual True`` -> ``--residual``, ``augment True`` -> ``no
+    --no-augment``."""
+    if param == "source" and value:
+        return "--" + value.strip("'")
+    flag = INVERTED.get(param, "--" + param.replace("_", "-"))
+    if value in ("True", "False"):
+        given = (value == "True") != (param in INVERTED)
+        return flag if given else f"no {flag}"
+    return flag if value is None else f"{flag} {value}"
+
+
 def add_overwrite_option(p: argparse.ArgumentParser) -> None:
     p.add_argument("--overwrite", action="store_true", help="replace outputs that exist though "
                    "n2n-lite did not write them, or carry no mark (.npy, pkl); for train, start "

@@ -1,5 +1,6 @@
-"""``n2n train``: flags -> :class:`TrainConfig` (with its :class:`DataConfig`) -> ``fit``; and
-``--resume``, which rebuilds the run from the config saved in its ``last.pt``."""
+"""``n2n train``: flags -> :class:`TrainConfig` -> :func:`n2n.training.api.train`, which owns
+every decision about the run (folder checks, resume, --init, channels, each mode's defaults).
+With ``--resume``, the flags given are laid over the run's saved config for it to check."""
 
 from __future__ import annotations
 
@@ -9,12 +10,9 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
-import torch
-
-from n2n.cli.common import add_overwrite_option, parse_scales
+from n2n.cli.common import add_overwrite_option, as_flag, parse_scales
 from n2n.data.config import SOURCES, DataConfig
 from n2n.errors import N2NError
-from n2n.models import ModelConfig
 from n2n.models.wrapper import NETWORKS
 from n2n.training.config import TrainConfig
 from n2n.training.losses import LOSSES
@@ -127,95 +125,42 @@ def _add_model_options(p: argparse.ArgumentParser) -> None:
 
 
 def run_train(args: argparse.Namespace) -> int:
-    from n2n.data.config import build_data
-    from n2n.models import build_model
-    from n2n.models.bundled import load_named
-    from n2n.models.checkpoint import load_record
     from n2n.training import distributed
-    from n2n.training.loop import Interrupted, fit
-    from n2n.training.run_folder import refuse_if_held
+    from n2n.training.api import train
+    from n2n.training.loop import Interrupted
+    from n2n.training.resume import saved_config
 
-    resume = None
-    if args.resume:
-        refuse_if_held(args.run_dir)
-        resume = load_record(args.run_dir / "last.pt")
-        if "position" not in resume or "train_config" not in resume:
-            raise N2NError(f"{args.run_dir / 'last.pt'}: not a resumable 'n2n train' checkpoint")
-        config = resumed_config(args, TrainConfig(**resume["train_config"]))
-        if config.threads:  # the same count as before makes a resumed run bit-identical
-            torch.set_num_threads(config.threads)
+    if args.resume:  # the flags given, over the run's own settings; train() checks them
+        given = given_flags(args)
+        config = with_flags(saved_config(args.run_dir), given) if given else None
     else:
         config = train_config(args)
-    init = load_named(config.init) if resume is None and config.init else None
-    if init is not None:  # checked against the mode before any data is read
-        init.config = replace(init.config, pd=args.pd or init.config.pd,
-                              clip_input=init.config.clip_input or config.data.clip_input)
-        config = replace(config, model=init.config)
-    source, val = build_data(config.data, config.mode, config.seed)
-    if resume is not None and source.channels != config.model.channels:
-        raise N2NError(f"{args.run_dir}: the run's model takes {config.model.channels} "
-                       f"channel(s), its data now has {source.channels}; the data changed since "
-                       "the run started")
-    if init is not None:
-        if init.config.channels != source.channels:
-            raise N2NError(f"{config.init}: model has {init.config.channels} channels, the "
-                           f"training images {source.channels}")
-        model = init
-    else:  # a fresh model, or the shell a resumed run's weights are loaded into
-        model = build_model(replace(config.model, channels=source.channels), seed=config.seed)
-        config.model = model.config
     try:
-        history = fit(model.to(args.device), source, config, val, args.run_dir,
-                      normalize=config.init is None, resume=resume, overwrite=args.overwrite)
+        result = train(config, args.run_dir, resume=args.resume, overwrite=args.overwrite,
+                       device=args.device, namer=as_flag)
     except Interrupted as stop:
         print(f"n2n: {stop}; continue with: n2n train {args.run_dir} --resume", file=sys.stderr)
         return 128 + stop.signum
-    finally:
-        context = distributed.current()
-        if context.world > 1:
-            line = f"rank {context.rank}: weights sha256 {distributed.weights_digest(model)}\n"
-            sys.stdout.flush()  # ranks share stdout: the line goes out whole, in one write
-            os.write(sys.stdout.fileno(), line.encode())
-            distributed.teardown()
+    context = distributed.current()
+    if context.world > 1:
+        line = f"rank {context.rank}: weights sha256 {distributed.weights_digest(result.model)}\n"
+        sys.stdout.flush()  # ranks share stdout: the line goes out whole, in one write
+        os.write(sys.stdout.fileno(), line.encode())
     if not context.main:
         return 0
-    last = history[-1]
+    last = result.history[-1]
     summary = f"val PSNR {last['val_psnr']:.2f} dB" if "val_psnr" in last else \
         f"train loss {last['train_loss']:.5f}"
-    print(f"trained {len(history)} epoch(s) in {last['seconds']:.0f} s, {summary}; "
+    print(f"trained {len(result.history)} epoch(s) in {last['seconds']:.0f} s, {summary}; "
           f"checkpoints in {args.run_dir}")
     return 0
 
 
-SAFE_ON_RESUME = ("epochs", "minutes", "threads", "device")  # change no result already made
-NOT_SETTINGS = ("run_dir", "resume", "run", "parser", "argv")
+NOT_SETTINGS = ("run_dir", "resume", "run", "parser", "argv", "device", "overwrite")
 MODEL_FLAGS = ("arch", "width", "depth", "residual", "linear_output")  # ignored with --init
-
-
-def resumed_config(args: argparse.Namespace, saved: TrainConfig) -> TrainConfig:
-    """The saved run's config with the flags that can change safely applied (said in one line);
-    any other flag given that differs from the run is refused, naming each difference."""
-    if saved.data is None:
-        raise N2NError(f"{args.run_dir / 'last.pt'}: its data was not saved; cannot resume")
-    if args.overwrite:
-        raise N2NError("--overwrite starts the run afresh; --resume continues it: choose one")
-    run, given = run_flags(saved), given_flags(args)
-    compared = {k: parse_scales(v) if k == "scales" else v for k, v in given.items()
-                if k not in SAFE_ON_RESUME and not (saved.init and k in MODEL_FLAGS)}
-    changed = [f"--{k.replace('_', '-')} {_shown(given[k])} (the run has {_shown(run.get(k))})"
-               for k, v in compared.items() if _same(v, listed=k in SOURCES) != run.get(k)]
-    if changed:
-        raise N2NError(f"{args.run_dir}: --resume continues the run as it was started; it "
-                       f"differs in {'; '.join(changed)}. Start a new run for these")
-    applied = {k: v for k, v in given.items()
-               if k in SAFE_ON_RESUME and k != "device" and v != getattr(saved, k)}
-    if applied:
-        print(f"resuming {args.run_dir} with " + ", ".join(
-            f"--{k} {v} (was {getattr(saved, k)})" for k, v in applied.items()))
-    for k, v in applied.items():
-        setattr(saved, k, v)
-    TrainConfig(**{**saved.__dict__})  # the changed values are checked as a new run's would be
-    return saved
+DATA_FLAGS = ("noise", "patch_size", "patches_per_epoch", "gray_fraction", "color_fraction",
+              "clip_input", "channels", "reference_name", "workers", "val", "val_pkl",
+              "val_captured")
 
 
 def given_flags(args: argparse.Namespace) -> dict:
@@ -227,61 +172,42 @@ def given_flags(args: argparse.Namespace) -> dict:
     return {k: v for k, v in vars(probe).items() if v is not unset and k not in NOT_SETTINGS}
 
 
-def run_flags(config: TrainConfig) -> dict:
-    """The flag values that would have started ``config``'s run, normalised by :func:`_same`."""
-    data, model = config.data, config.model
-    flags = {data.source: list(data.paths), "mode": config.mode, "loss": config.loss,
-             "target": config.target, "lr": config.lr, "lr_patience": config.lr_patience,
-             "batch_size": config.batch_size, "checkpoint_minutes": config.checkpoint_minutes,
-             "seed": config.seed, "no_augment": not config.augment, "no_fast": not config.fast,
-             "init": config.init, "scales": data.scales,
-             "arch": model.arch, "width": model.width, "depth": model.depth,
-             "residual": model.residual, "linear_output": model.linear_output, "pd": model.pd}
-    for name in ("noise", "patch_size", "patches_per_epoch", "gray_fraction", "color_fraction",
-                 "clip_input", "channels", "reference_name", "workers", "val", "val_pkl",
-                 "val_captured"):
-        flags[name] = getattr(data, name)
-    return {k: _same(v, listed=k in SOURCES) for k, v in flags.items()}
+def config_fields(flags: dict, init: bool) -> tuple[dict, dict, dict]:
+    """Flags (None: not set) as the fields they set: of TrainConfig, DataConfig, ModelConfig.
+    With ``init`` the network is the checkpoint's: model flags other than --pd are ignored."""
+    flags = {k: v for k, v in flags.items() if v is not None}
+    data = {k: flags[k] for k in DATA_FLAGS if k in flags}
+    source = next((s for s in SOURCES if s in flags), None)
+    if source is not None:
+        paths = flags[source]
+        data.update(source=source, paths=paths if isinstance(paths, list) else [paths])
+    if "scales" in flags:
+        data["scales"] = parse_scales(flags["scales"])
+    model = {k: flags[k] for k in ("pd",) if k in flags}
+    if not init:
+        model.update({k: flags[k] for k in MODEL_FLAGS if k in flags})
+    names = ("mode", "loss", "target", "lr", "lr_patience", "batch_size", "epochs", "minutes",
+             "checkpoint_minutes", "seed", "threads")
+    run = {k: flags[k] for k in names if k in flags}
+    run.update({f: not flags[k] for k, f in (("no_augment", "augment"), ("no_fast", "fast"))
+                if k in flags})
+    if "init" in flags:
+        run["init"] = str(flags["init"])
+    return run, data, model
 
 
-def _same(value, listed: bool = False):
-    """Values as comparable across flags and saved configs: paths as strings, lists kept (and
-    made, with ``listed``: a source flag names one path or several, the config a list)."""
-    if listed and not isinstance(value, list | tuple):
-        value = [value]
-    if isinstance(value, list | tuple):
-        return [str(v) for v in value]
-    return str(value) if isinstance(value, Path) else value
-
-
-def _shown(value) -> str:
-    return " ".join(map(str, value)) if isinstance(value, list | tuple) else str(value)
+def with_flags(saved: TrainConfig, given: dict) -> TrainConfig:
+    """The run's saved config with the flags given on ``--resume`` laid over it."""
+    run, data, model = config_fields(given, init=saved.init is not None)
+    return replace(saved, **run, data=replace(saved.data, **data),
+                   model=replace(saved.model, **model))
 
 
 def train_config(args: argparse.Namespace) -> TrainConfig:
-    """The run the flags describe."""
-    given = [s for s in SOURCES if getattr(args, s)]
-    if not given:
+    """The run the flags describe; what they leave unset is the library's (mode defaults)."""
+    if not any(getattr(args, s) for s in SOURCES):
         raise N2NError("train needs data: --clean, --bursts, --ee559, --captured or --noisy "
                        "(or --resume)")
-    paths = getattr(args, given[0])
-    data = DataConfig(source=given[0], paths=paths if isinstance(paths, list) else [paths],
-                      noise=args.noise,
-                      patch_size=args.patch_size or (160 if args.mode == "bsn" else 64),
-                      patches_per_epoch=args.patches_per_epoch, scales=parse_scales(args.scales),
-                      gray_fraction=args.gray_fraction, color_fraction=args.color_fraction,
-                      clip_input=args.clip_input, channels=args.channels,
-                      reference_name=args.reference_name, workers=args.workers, val=args.val,
-                      val_pkl=args.val_pkl, val_captured=args.val_captured)
-    arch = args.arch or ("bsn" if args.mode == "bsn" else "lite")
-    model = ModelConfig(arch, data.channels or 3, args.width, args.depth, args.residual,
-                        args.linear_output, args.pd or (2 if args.mode == "bsn" else 1),
-                        clip_input=args.clip_input)
-    # channels: set from the data; bsn trains at stride 5 and denoises at pd (AP-BSN's 2)
-    return TrainConfig(model=model, data=data, mode=args.mode, loss=args.loss,
-                       target=args.target, lr=args.lr, lr_patience=args.lr_patience,
-                       batch_size=args.batch_size, epochs=args.epochs, minutes=args.minutes,
-                       checkpoint_minutes=args.checkpoint_minutes, augment=not args.no_augment,
-                       seed=args.seed, fast=not args.no_fast,
-                       init=str(args.init) if args.init else None,
-                       threads=args.threads)
+    flags = {k: v for k, v in vars(args).items() if k not in NOT_SETTINGS}
+    run, data, model = config_fields(flags, init=args.init is not None)
+    return TrainConfig(**run, data=DataConfig(**data), model=model)

@@ -10,6 +10,7 @@ call it.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from n2n.data.bursts import bursts_from_pairs, load_bursts
 from n2n.data.ee559 import TensorPairs, load_ee559_pairs
@@ -26,6 +27,8 @@ from n2n.errors import N2NError
 from n2n.io.images import list_images
 
 SOURCES = ("clean", "ee559", "bursts", "captured", "noisy")
+PATCH_SIZE = 64  # the side of a training patch when nothing says otherwise (training's mode
+# defaults raise it for blind-spot training: n2n.training.config.MODE_DEFAULTS)
 
 
 @dataclass(kw_only=True)
@@ -38,10 +41,13 @@ class DataConfig:
         Clean images (fresh synthetic noise on both members of a pair), an EE-559
         ``train_data.pkl``, a bursts folder, two folders of captures matched by name, or
         single noisy images (for Neighbor2Neighbor).
-    paths : list of str
+    paths : list of str, or one str
         The folders or files of that source (``captured``: exactly two folders).
     noise : str
         Noise spec for ``clean`` (and for noisy versions of ``val`` images).
+    patch_size : int, optional
+        The side of a training patch; None: the training mode's (64; 160 for ``bsn``), set by
+        :class:`~n2n.training.config.TrainConfig`.
     val, val_pkl : clean validation images, or an EE-559 ``val_data.pkl``; by default
         ``holdout`` of the clean images, or of the burst scenes that have a reference.
     gray_fraction, color_fraction : for ``clean``: shares of patches made gray, or given new
@@ -54,14 +60,16 @@ class DataConfig:
 
     Examples
     --------
-    >>> config = DataConfig(source="clean", paths=["photos/"], noise="gaussian:5-50")
+    >>> config = DataConfig(source="clean", paths="photos/", noise="gaussian:5-50")
+    >>> config.paths
+    ['photos/']
     >>> source, val = build_data(config)  # doctest: +SKIP
     """
 
     source: str
-    paths: list[str]
+    paths: list[str] | str
     noise: str = "gaussian:25"
-    patch_size: int = 64
+    patch_size: int | None = None
     patches_per_epoch: int = 5000
     scales: list[int] = field(default_factory=lambda: [1])
     gray_fraction: float = 0.0
@@ -76,7 +84,8 @@ class DataConfig:
     holdout: float = 0.05
 
     def __post_init__(self) -> None:
-        self.paths = [str(p) for p in self.paths]
+        one = isinstance(self.paths, str | Path)  # a single folder, as Python users write it
+        self.paths = [str(p) for p in ([self.paths] if one else self.paths)]
         self.val = None if self.val is None else [str(p) for p in self.val]
         self.val_pkl = None if self.val_pkl is None else str(self.val_pkl)
         self.val_captured = None if self.val_captured is None else [
@@ -91,7 +100,8 @@ class DataConfig:
              "{source:'captured'} takes exactly two folders", "source"),
             (self.source != "ee559" or len(self.paths) == 1,
              "{source:'ee559'} takes one pkl file", "source"),
-            (self.patch_size >= 1, f"{{patch_size}} {self.patch_size} must be >= 1",
+            (self.patch_size is None or self.patch_size >= 1,
+             f"{{patch_size}} {self.patch_size} must be >= 1",
              "patch_size"),
             (self.patches_per_epoch >= 1,
              f"{{patches_per_epoch}} {self.patches_per_epoch} must be >= 1", "patches_per_epoch"),
@@ -196,9 +206,10 @@ def _clean_data(config: DataConfig, val, seed: int):
             items, held = split_holdout(items, config.holdout)
             held = load_folder(held, channels) if lazy else held
         val = validation_from_clean(held, noise, seed, config.clip_input)
-    cut = {"patch_size": config.patch_size, "patches_per_epoch": config.patches_per_epoch,
-           "scales": config.scales, "gray_fraction": config.gray_fraction,
-           "color_fraction": config.color_fraction, "clip_input": config.clip_input}
+    cut = {"patch_size": config.patch_size or PATCH_SIZE,
+           "patches_per_epoch": config.patches_per_epoch, "scales": config.scales,
+           "gray_fraction": config.gray_fraction, "color_fraction": config.color_fraction,
+           "clip_input": config.clip_input}
     if lazy:
         return LazyFolder(items, noise, workers=config.workers, channels=channels, **cut), val
     return SyntheticPairs(items, noise, **cut), val
@@ -207,7 +218,8 @@ def _clean_data(config: DataConfig, val, seed: int):
 def _capture_data(config: DataConfig, mode: str, val, seed: int):
     """Real captures: bursts (or two matched folders) for pairs, single captures for ne2ne."""
     pairs = mode == "n2n"
-    cut = {"patch_size": config.patch_size, "patches_per_epoch": config.patches_per_epoch}
+    cut = {"patch_size": config.patch_size or PATCH_SIZE,
+           "patches_per_epoch": config.patches_per_epoch}
     if config.source == "noisy":
         if pairs:
             raise N2NError("{source:'noisy'} holds single noisy images: train them with "

@@ -1,14 +1,14 @@
 """The Train widget: a denoiser trained from layers (a burst stack, two captured layers, or
-single noisy images) by ``n2n train`` in a child process, so the viewer stays responsive and
-Stop is the CLI's own SIGTERM (last.pt written, resumable). Loss and validation PSNR are
-plotted live from the run's log.json; best.pt joins the Denoise widgets' choices."""
+single noisy images) by the library's :func:`n2n.training.api.train`, in a napari thread worker
+so the viewer stays responsive. Stop asks the run to stop after its current step (last.pt
+written, resumable); Resume continues the run. The layers are written as TIFFs beside the run
+folder, in ``RUN-data`` (a run folder never holds the data it reads). Loss and validation PSNR
+are plotted live from the run's log.json; best.pt joins the Denoise widgets' choices."""
 
 from __future__ import annotations
 
 import json
-import signal
-import subprocess
-import sys
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -24,13 +24,18 @@ from magicgui.widgets import (
     PushButton,
     SpinBox,
 )
+from napari.qt.threading import thread_worker
 from napari.utils.notifications import show_error, show_info
 from qtpy.QtCore import QTimer
 
+from n2n.data.config import DataConfig
 from n2n.errors import N2NError
 from n2n.io.files import MARK, atomic_path
 from n2n.napari.canvas import figure_canvas
 from n2n.napari.layers import TrainedModels, follow_layers, image_layers, image_pixels
+from n2n.training.api import TrainResult, train
+from n2n.training.config import TrainConfig
+from n2n.training.loop import Interrupted
 
 SOURCES = {"burst stack (first axis: captures)": "bursts",
            "two layers (captured pairs)": "captured",
@@ -62,7 +67,8 @@ class TrainWidget(Container):
                                   self.batch, self.net_width, self.device, self.resume, self.start,
                                   self.stop, self.status])
         self.figure, self.canvas = figure_canvas(self)
-        self.process: subprocess.Popen | None = None
+        self.worker: Any = None  # the thread worker of the run in progress
+        self.stopping = threading.Event()
         self.timer = QTimer()
         self.timer.setInterval(500)
         self.timer.timeout.connect(self.poll)
@@ -75,84 +81,87 @@ class TrainWidget(Container):
     @property
     def folder(self) -> Path:
         if not str(self.run_dir.value) or str(self.run_dir.value) == ".":
-            raise N2NError("choose a run folder for the data, logs and checkpoints")
+            raise N2NError("choose a run folder for the logs and checkpoints")
         return Path(self.run_dir.value)
 
     def train(self) -> None:
-        """Write the layers into RUN/data and start ``n2n train`` (or resume it)."""
+        """Write the layers beside the run folder and train in a thread (or resume the run);
+        refusals (a folder in use, a bad layer) are notifications, before anything starts."""
         try:
-            command = self._resume_command() if self.resume.value else self._fresh_command()
+            if self.resume.value and not (self.folder / "last.pt").is_file():
+                raise N2NError(f"{self.folder}: no last.pt to resume; untick resume to start")
+            config = None if self.resume.value else self._fresh_config()
         except N2NError as err:
             show_error(str(err))
             return
-        self.folder.mkdir(parents=True, exist_ok=True)
-        log = open(self.folder / "napari-train.log", "a")  # noqa: SIM115 - the child's output
-        self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
-        log.close()
+        self.stopping = threading.Event()
+        self.worker = _training(config, self.folder, resume=self.resume.value,
+                                device=self.device.value, progress=False, stop=self.stopping)
+        self.worker.returned.connect(self._done)
+        self.worker.errored.connect(self._failed)
+        self.worker.finished.connect(self._idle)
         self.start.enabled, self.stop.enabled = False, True
         self.status.value = "training..."
         self.timer.start()
+        self.worker.start()
 
-    def _resume_command(self) -> list[str]:
-        if not (self.folder / "last.pt").is_file():
-            raise N2NError(f"{self.folder}: no last.pt to resume; untick resume to start")
-        return [sys.executable, "-m", "n2n", "train", str(self.folder), "--resume"]
-
-    def _fresh_command(self) -> list[str]:
+    def _fresh_config(self) -> TrainConfig:
+        """The run the widget describes, its layers written as TIFFs into ``RUN-data``."""
         folder, kind = self.folder, SOURCES[self.source.value]
         if folder.exists() and any(folder.iterdir()):  # a run, or files n2n-lite did not write
             raise N2NError(f"{folder}: is not empty; choose a new or empty folder, or tick "
                            "resume to continue the run there")
+        data = data_folder(folder)
+        clear_layer_files(data)  # left by a start that failed: written again
         layers = [self.layer.value] + ([self.second.value] if kind == "captured" else [])
         pixels = [image_pixels(layer) for layer in layers]
-        data = folder / "data"
         if kind == "bursts":
             write_stack(data / "burst.tif", *pixels[0])
-            flags = ["--bursts", str(data)]
+            paths = [data]
         elif kind == "captured":
             for name, (planes, white) in zip("ab", pixels, strict=True):
                 write_planes(data / name, planes, white)
-            flags = ["--captured", str(data / "a"), str(data / "b")]
+            paths = [data / "a", data / "b"]
         else:
             write_planes(data / "noisy", *pixels[0])
-            flags = ["--mode", "ne2ne", "--noisy", str(data / "noisy")]
-        channels = pixels[0][0].shape[-1]
-        options = {"--epochs": self.epochs.value, "--patch-size": self.patch.value,
-                   "--patches-per-epoch": self.patches.value, "--batch-size": self.batch.value,
-                   "--width": self.net_width.value, "--device": self.device.value,
-                   "--channels": channels}
-        if self.minutes.value:
-            options["--minutes"] = self.minutes.value
-        settings = [str(x) for item in options.items() for x in item]
-        return [sys.executable, "-m", "n2n", "train", str(folder), *flags, *settings]
+            paths = [data / "noisy"]
+        source = DataConfig(source=kind, paths=paths, patch_size=self.patch.value,
+                            patches_per_epoch=self.patches.value,
+                            channels=pixels[0][0].shape[-1])
+        return TrainConfig(data=source, mode="ne2ne" if kind == "noisy" else "n2n",
+                           model={"width": self.net_width.value}, epochs=self.epochs.value,
+                           batch_size=self.batch.value, minutes=self.minutes.value or None)
 
     def halt(self) -> None:
-        """Stop as the CLI stops on SIGTERM: last.pt is written; resume continues it."""
-        if self.process is not None and self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
+        """Stop after the current step: last.pt is written; resume continues it."""
+        if self.worker is not None:
+            self.stopping.set()
             self.status.value = "stopping (writing last.pt)..."
 
     def poll(self) -> None:
-        """Redraw the curves; when the child ends, say how and offer best.pt."""
+        """Redraw the curves from the run's log.json."""
         self.plot(read_history(self.folder / "log.json"))
-        if self.process is None or self.process.poll() is None:
-            return
-        self.timer.stop()
-        code, self.process = self.process.returncode, None
-        self.start.enabled, self.stop.enabled = True, False
-        best = self.folder / "best.pt"
+
+    def _done(self, result: TrainResult) -> None:
         trained = TrainedModels.of(self.viewer)
-        if best.is_file() and best not in trained:
-            trained.append(best)
-        if code == 0:
-            self.status.value = f"done: {best}"
-            show_info(f"trained {best}; it is in the Denoise widget's models")
-        elif code == 128 + signal.SIGTERM:
+        if result.best.is_file() and result.best not in trained:
+            trained.append(result.best)
+        self.status.value = f"done: {result.best}"
+        show_info(f"trained {result.best}; it is in the Denoise widget's models")
+
+    def _failed(self, error: Exception) -> None:
+        if isinstance(error, Interrupted):
             self.status.value = "stopped: tick resume and Train to continue"
-        else:
-            tail = (self.folder / "napari-train.log").read_text().strip().splitlines()[-1:]
-            self.status.value = "failed"
-            show_error(f"training failed: {tail[0] if tail else f'exit {code}'}")
+            return
+        self.status.value = "failed"
+        show_error(f"training failed: {error}")
+
+    def _idle(self) -> None:
+        """The run ended, however: last curves, buttons back."""
+        self.timer.stop()
+        self.poll()
+        self.worker = None
+        self.start.enabled, self.stop.enabled = True, False
 
     def plot(self, history: list[dict]) -> None:
         self.figure.clear()
@@ -164,6 +173,40 @@ class TrainWidget(Container):
         loss.plot(epochs, [row.get("train_loss", np.nan) for row in history], "o-")
         psnr.plot(epochs, [row.get("val_psnr", np.nan) for row in history], "o-", color="C1")
         self.canvas.draw_idle()
+
+
+@thread_worker(ignore_errors=True)  # errors come back through `errored`, as notifications
+def _training(config: TrainConfig | None, run_dir: Path, **options: Any) -> TrainResult:
+    """The library's train() in napari's worker thread (no signals there: ``stop`` stops it)."""
+    return train(config, run_dir, **options)
+
+
+def data_folder(run_dir: Path) -> Path:
+    """Where the widget writes a run's layers: beside the run folder, never inside it."""
+    return run_dir.parent / f"{run_dir.name}-data"
+
+
+def clear_layer_files(folder: Path) -> None:
+    """Empty a ``RUN-data`` folder this widget wrote before (every file a TIFF it marked), so
+    that a new start writes it afresh; one that holds anything else is refused."""
+    files = [p for p in folder.rglob("*") if not p.is_dir()] if folder.is_dir() else []
+    foreign = [p for p in files if not _marked_tiff(p)]
+    if foreign:
+        raise N2NError(f"{folder}: holds {foreign[0].name}, which the Train widget did not "
+                       "write; choose another run folder, or move that folder away")
+    for path in files:
+        path.unlink()
+    for sub in sorted((p for p in folder.rglob("*") if p.is_dir()), reverse=True):
+        sub.rmdir()
+
+
+def _marked_tiff(path: Path) -> bool:
+    try:
+        with tifffile.TiffFile(path) as tif:
+            software = tif.pages[0].tags.get("Software")
+    except Exception:  # any decoder error: not a TIFF this widget wrote
+        return False
+    return software is not None and software.value == MARK
 
 
 def read_history(path: Path) -> list[dict]:

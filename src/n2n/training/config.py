@@ -1,22 +1,36 @@
-"""TrainConfig: everything that decides a training run, saved in every checkpoint."""
+"""TrainConfig: everything that decides a training run, saved in every checkpoint; and each
+mode's defaults, so that every caller (the CLI, napari, Python) starts a mode the same way."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, fields, replace
+from typing import Any
 
-from n2n.data.config import DataConfig
+from n2n.data.config import PATCH_SIZE, DataConfig
 from n2n.errors import N2NError
 from n2n.models import ModelConfig
 from n2n.training.losses import LOSSES
 from n2n.training.objectives import MODES, TARGETS
 
+# what a mode starts from where the caller says nothing: a blind-spot network (AP-BSN) trains
+# on stride-5 sub-images, which must outgrow its field of view (patch 160), and denoises at pd 2
+MODE_DEFAULTS: dict[str, dict[str, Any]] = {"bsn": {"arch": "bsn", "pd": 2, "patch_size": 160}}
+INIT_MODEL_SETTINGS = ("pd",)  # what a run started from another model's weights may change
+
 
 @dataclass(kw_only=True)
 class TrainConfig:
     """Everything that decides a training run; saved in every checkpoint, so that
-    ``TrainConfig(**record["train_config"])`` rebuilds it (``--resume``)."""
+    :meth:`from_saved` rebuilds it (``--resume``).
 
-    model: ModelConfig = field(default_factory=ModelConfig)
+    ``model`` is a :class:`ModelConfig`, taken as given, or a dict of the settings to change
+    (None: none): the rest are the mode's (``MODE_DEFAULTS``: ``bsn`` trains a blind-spot
+    network at pd 2), or, with ``init``, the checkpoint's, of which only ``pd`` may change
+    (resolved by :func:`n2n.training.api.train` when it loads the weights). Its ``channels``
+    follow the training data. ``data.patch_size`` None becomes the mode's.
+    """
+
+    model: ModelConfig | dict | None = None
     data: DataConfig | None = None  # where the pairs come from (None: a source built by hand)
     mode: str = "n2n"  # "n2n" pairs, "ne2ne"/"bsn" single noisy images, "zs" one image
     # (objectives.py)
@@ -36,15 +50,51 @@ class TrainConfig:
     threads: int | None = None  # CPU threads: the same count makes a resumed run bit-identical
 
     def __post_init__(self) -> None:
-        if isinstance(self.model, dict):
-            self.model = ModelConfig(**self.model)
         if isinstance(self.data, dict):
             self.data = DataConfig.from_saved(self.data)
+        self.init = None if self.init is None else str(self.init)
+        defaults = MODE_DEFAULTS.get(self.mode, {})
+        if self.data is not None and self.data.patch_size is None:
+            self.data = replace(self.data, patch_size=defaults.get("patch_size", PATCH_SIZE))
+        if not isinstance(self.model, ModelConfig):
+            self.model = self._model_settings(dict(self.model or {}), defaults)
+        self._check()
+
+    @classmethod
+    def from_saved(cls, saved: dict) -> TrainConfig:
+        """The config a checkpoint's ``train_config`` holds: its model exactly as trained."""
+        return cls(**{**saved, "model": ModelConfig(**saved["model"])})
+
+    @property
+    def model_pending(self) -> bool:
+        """True while the network is still to come from ``init`` (the settings to change)."""
+        return not isinstance(self.model, ModelConfig)
+
+    def _model_settings(self, given: dict, defaults: dict) -> ModelConfig | dict:
+        """The network the mode's defaults and ``given`` describe; with ``init``, ``given``
+        kept as the changes to make to the checkpoint's network."""
+        known = [f.name for f in fields(ModelConfig)]
+        allowed = INIT_MODEL_SETTINGS if self.init is not None else known
+        wrong = [k for k in given if k not in allowed]
+        if wrong and self.init is not None:
+            raise N2NError(f"{{init}} {self.init}: the network is the checkpoint's; of its "
+                           f"settings only {list(allowed)} may change, not {wrong}",
+                           param="init")
+        if wrong:
+            raise N2NError(f"model settings {wrong}: ModelConfig has {known}")
+        if self.init is not None:
+            return given
+        clip = self.data is not None and self.data.clip_input  # as the data it will see
+        base = {k: v for k, v in defaults.items() if k in known}
+        return ModelConfig(**{"clip_input": clip, **base, **given})
+
+    def _check(self) -> None:
+        model = None if self.model_pending else self.model
         checks = [  # (holds, message, the parameter it names)
             (self.mode in MODES, f"training mode '{self.mode}': choose one of {MODES}", ()),
-            (self.mode != "bsn" or self.model.arch == "bsn",
+            (model is None or self.mode != "bsn" or model.arch == "bsn",
              f"{{mode:bsn}} needs a blind-spot network ({{arch:bsn}}, or {{init}} from a bsn "
-             f"run): a '{self.model.arch}' network would learn to copy its input",
+             f"run): a '{model and model.arch}' network would learn to copy its input",
              ("mode", "arch", "init")),
             (self.loss in LOSSES, f"loss '{self.loss}': choose one of {LOSSES}", ()),
             (self.target in TARGETS, f"target '{self.target}': choose one of {TARGETS}", ()),
@@ -63,7 +113,8 @@ class TrainConfig:
              f"{{clip_input}} keeps a Noise2Noise target unclipped; {{mode:{self.mode}}} builds "
              "its target from the (clipped) input itself, whose noise would then be biased",
              ("clip_input", "mode")),
-            (self.data is None or not self.data.clip_input or self.model.clip_input,
+            (model is None or self.data is None or not self.data.clip_input
+             or model.clip_input,
              "{clip_input} data trains a model that must clip its input when it denoises too: "
              "ModelConfig(clip_input=True)", "clip_input"),
         ]

@@ -63,11 +63,11 @@ def validate(model: PixelModel, val: Validation) -> float:
 
 
 class Interrupted(Exception):
-    """Training stopped by SIGINT, SIGTERM or SIGHUP after writing a checkpoint it can resume
-    from."""
+    """Training stopped by SIGINT, SIGTERM or SIGHUP, or on request (``signum`` None: the
+    ``stop`` event set), after writing a checkpoint it can resume from."""
 
-    def __init__(self, signum: int, checkpoint: Path | None) -> None:
-        name = signal.Signals(signum).name
+    def __init__(self, signum: int | None, checkpoint: Path | None) -> None:
+        name = "stop requested" if signum is None else signal.Signals(signum).name
         where = f"checkpoint written to {checkpoint}" if checkpoint else "no run folder to save to"
         super().__init__(f"{name}: stopped after the current step; {where}")
         self.signum, self.checkpoint = signum, checkpoint
@@ -82,15 +82,36 @@ def derived_generator(*numbers: int) -> torch.Generator:
     return torch.Generator().manual_seed(seed)
 
 
+class Stops:
+    """What asks the loop to stop after its step: signals caught, or ``event`` set by another
+    thread (the napari widget's Stop). True once either has happened."""
+
+    def __init__(self, event: threading.Event | None = None) -> None:
+        self.signals: list[int] = []
+        self.event = event
+
+    def __bool__(self) -> bool:
+        return bool(self.signals) or self.requested
+
+    @property
+    def requested(self) -> bool:
+        return self.event is not None and self.event.is_set()
+
+    def signum(self) -> int | None:
+        """The signal to report: the first caught, None for a request, else SIGTERM (another
+        rank was stopped)."""
+        return self.signals[0] if self.signals else None if self.requested else signal.SIGTERM
+
+
 @contextmanager
-def stop_signals() -> Iterator[list[int]]:
-    """Catch SIGINT, SIGTERM and SIGHUP into a list (the loop stops after its step); restore
-    the previous handlers on exit."""
-    caught: list[int] = []
+def stop_signals(event: threading.Event | None = None) -> Iterator[Stops]:
+    """Catch SIGINT, SIGTERM and SIGHUP (the loop stops after its step), and watch ``event``;
+    restore the previous handlers on exit."""
+    caught = Stops(event)
     if threading.current_thread() is not threading.main_thread():
         yield caught  # signal handlers can only be set from the main thread
         return
-    previous = {s: signal.signal(s, lambda signum, frame: caught.append(signum))
+    previous = {s: signal.signal(s, lambda signum, frame: caught.signals.append(signum))
                 for s in STOP_SIGNALS}
     try:
         yield caught
@@ -102,7 +123,8 @@ def stop_signals() -> Iterator[list[int]]:
 def fit(model: PixelModel, source: PairSource, config: TrainConfig,
         val: Validation | None = None, run_dir: str | Path | None = None, *,
         progress: bool = True, normalize: bool = True, resume: dict[str, Any] | None = None,
-        overwrite: bool = False) -> list[dict[str, float]]:
+        overwrite: bool = False, stop: threading.Event | None = None
+        ) -> list[dict[str, float]]:
     """Train ``model`` in place and return the per-epoch history.
 
     Parameters
@@ -123,6 +145,8 @@ def fit(model: PixelModel, source: PairSource, config: TrainConfig,
         A progress bar; whether to set the per-channel statistics from ``source`` first (off to
         fine-tune); a loaded ``last.pt`` to continue from; whether a ``run_dir`` that holds
         another run may be started afresh (without ``resume`` or ``overwrite`` it is refused).
+    stop : threading.Event, optional
+        Set from another thread to stop as a signal does (``last.pt``, then Interrupted).
 
     Returns
     -------
@@ -131,9 +155,9 @@ def fit(model: PixelModel, source: PairSource, config: TrainConfig,
 
     Notes
     -----
-    Under torchrun, trains with DistributedDataParallel; SIGINT/SIGTERM/SIGHUP write ``last.pt`` and
-    raise :class:`Interrupted`. ``run_dir`` is locked while the run trains: a second training
-    there is refused.
+    Under torchrun, trains with DistributedDataParallel; SIGINT/SIGTERM/SIGHUP (or ``stop``)
+    write ``last.pt`` and raise :class:`Interrupted`. ``run_dir`` is locked while the run
+    trains: a second training there is refused.
 
     Examples
     --------
@@ -141,15 +165,18 @@ def fit(model: PixelModel, source: PairSource, config: TrainConfig,
     >>> config = TrainConfig(model=ModelConfig(residual=True), epochs=5)  # doctest: +SKIP
     >>> history = fit(build_model(config.model), source, config, val, "runs/a")  # doctest: +SKIP
     """
+    if config.model_pending:  # its checkpoints could not be rebuilt or resumed
+        raise N2NError("{init}: the network is still to come from those weights; train with "
+                       "n2n.training.train, which loads them", param="init")
     folder = None if run_dir is None else Path(run_dir)
     with owned_run_folder(folder, resume=resume is not None, overwrite=overwrite,
-                          main=distributed.current().main), stop_signals() as caught:
+                          main=distributed.current().main), stop_signals(stop) as caught:
         run = _Run(model, source, config, val, run_dir, normalize, resume)
         while run.epoch <= config.epochs:
             if run.train_epoch(caught, progress):
                 run.end_epoch(progress)
             if run.any_rank(bool(caught)):  # caught mid-epoch, or while validating
-                raise Interrupted(caught[0] if caught else signal.SIGTERM, run.checkpoint())
+                raise Interrupted(caught.signum(), run.checkpoint())
             if run.out_of_time:
                 break
     memory_layout(model, fast=False).eval()
@@ -209,7 +236,7 @@ class _Run:
         self.last_save = time.monotonic()
         return self.run_dir / name
 
-    def train_epoch(self, caught: list[int], progress: bool) -> bool:
+    def train_epoch(self, caught: Stops, progress: bool) -> bool:
         """Train the epoch (or its rest, when resuming mid-epoch); False when a signal stopped
         it, True at its end or when the time budget ran out (``out_of_time``)."""
         config, context = self.config, self.context

@@ -1,13 +1,16 @@
-"""A run folder belongs to one training at a time, and to one run: locked while it trains, and
-refused when it already holds a run that the caller neither continues nor replaces."""
+"""A run folder belongs to one training at a time, and to one run: locked while it trains,
+refused when it already holds a run that the caller neither continues nor replaces, and kept
+apart from the data the run reads."""
 
 from __future__ import annotations
 
+import glob
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from n2n.data.config import DataConfig
 from n2n.errors import N2NError
 from n2n.models.checkpoint import FORMAT, load_record
 
@@ -40,6 +43,48 @@ def owned_run_folder(run_dir: Path | None, *, resume: bool, overwrite: bool,
         if overwrite and not resume:
             _remove_run(run_dir)
         yield
+
+
+def refuse_unusable(run_dir: Path, data: DataConfig | None = None) -> None:
+    """Before any work: ``run_dir`` must be a folder (or not exist yet), and must neither be,
+    lie inside, nor hold a folder or file the run reads (``data``'s sources and validation):
+    checkpoints and curves.png written among training images would be read back as data."""
+    if run_dir.exists() and not run_dir.is_dir():
+        raise N2NError(f"{run_dir}: is a file, not a run folder; choose a folder for the "
+                       "run's logs and checkpoints")
+    run = run_dir.resolve()
+    for param, flag, path in [] if data is None else _read_paths(data):
+        where = _base(path).resolve()
+        if where == run:
+            relation = "is the data folder"
+        elif where in run.parents:
+            relation = "lies inside the data folder"
+        elif run in where.parents:
+            relation = "holds the data"
+        else:
+            continue
+        raise N2NError(f"{run_dir}: the run folder {relation} {path} ({flag}); checkpoints "
+                       "and curves.png written among training images are read back as data: "
+                       "choose a run folder apart from the data", param=param)
+
+
+def _read_paths(data: DataConfig) -> list[tuple[str, str, str]]:
+    """Every folder or file ``data`` reads: (parameter, how a message names it, path)."""
+    named = [("source", f"{{source:'{data.source}'}}", p) for p in data.paths]
+    for param in ("val", "val_pkl", "val_captured"):
+        value = getattr(data, param)
+        value = [] if value is None else [value] if isinstance(value, str) else value
+        named += [(param, f"{{{param}}}", p) for p in value]
+    return named
+
+
+def _base(path: str) -> Path:
+    """A path, or the folder a glob pattern looks in."""
+    if not glob.has_magic(path):
+        return Path(path)
+    parts = Path(path).parts
+    fixed = next(i for i, part in enumerate(parts) if glob.has_magic(part))
+    return Path(*parts[:fixed]) if fixed else Path(".")
 
 
 def refuse_if_held(run_dir: Path) -> None:
