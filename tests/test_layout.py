@@ -98,3 +98,12 @@ def test_importing_the_library_sets_no_plotting_backend_and_loads_no_pyplot():
             "print(matplotlib.get_backend(), 'matplotlib.pyplot' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["svg", "False"]
+
+
+@pytest.mark.parametrize("module", ["denoise", "pretrained", "sources", "train"])
+def test_the_old_top_level_imports_work_and_say_where_the_code_lives(module):
+    code = (f"import warnings; warnings.simplefilter('error', DeprecationWarning)\n"
+            f"try:\n    import n2n.{module}\nexcept DeprecationWarning as w:\n    print(w)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert f"n2n.{module} is deprecated" in out.stdout and "import from n2n." in out.stdout
+    subprocess.run([sys.executable, "-W", "ignore", "-c", f"import n2n.{module}"], check=True)

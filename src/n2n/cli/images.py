@@ -22,6 +22,12 @@ from n2n.io.outputs import claim_outputs
 
 
 def add_parsers(sub) -> None:
+    _add_denoise_parser(sub)
+    _add_eval_parser(sub)
+    _add_demo_parser(sub)
+
+
+def _add_denoise_parser(sub) -> None:
     p = sub.add_parser("denoise", help="denoise image files, folders or globs")
     p.add_argument("inputs", nargs="+", help="image files, folders or glob patterns")
     p.add_argument("-o", "--output", type=Path, required=True,
@@ -57,6 +63,8 @@ def add_parsers(sub) -> None:
                    "with each choice)")
     p.set_defaults(run=run_denoise)
 
+
+def _add_eval_parser(sub) -> None:
     p = sub.add_parser("eval", help="PSNR/SSIM on clean images with seeded noise, on real "
                        "captures with references, or on an EE-559 pkl")
     p.add_argument("inputs", nargs="*", help="clean images/folders, or one EE-559 val_data.pkl")
@@ -76,6 +84,8 @@ def add_parsers(sub) -> None:
     add_overwrite_option(p)
     p.set_defaults(run=run_eval)
 
+
+def _add_demo_parser(sub) -> None:
     p = sub.add_parser("demo", help="denoise a bundled sample photo and show the gain")
     p.add_argument("-o", "--output", type=Path, default=Path("n2n-demo"),
                    help="folder for the PNGs (default ./n2n-demo)")

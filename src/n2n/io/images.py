@@ -262,17 +262,10 @@ def read_stack(path: str | Path) -> list[Image]:
                     array = array[None]
         check_size(path, array.shape[1], array.shape[2])
         frames = [np.array(frame) for frame in array]
-    white = float_white(array)
+    # one white level for the stack, from its decision sample (a float stack's planes alike)
+    white = None if array.dtype.kind != "f" else measured_white(
+        decision_sample(array, spatial=array.ndim - 1)).value
     return [array_to_image(Path(f"{path}[{k}]"), frame, white) for k, frame in enumerate(frames)]
-
-
-def float_white(array: np.ndarray) -> float | None:
-    """The white level of a float stack (..., H, W[, C]), from its decision sample; None for
-    integer types, whose depth says it."""
-    if array.dtype.kind != "f":
-        return None
-    sample = decision_sample(array, spatial=3 if array.shape[-1] in (2, 3, 4) else 2)
-    return measured_white(sample).value
 
 
 # --------------------------------------------------------------------------- writing
