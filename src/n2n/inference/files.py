@@ -92,10 +92,7 @@ def _parts_decision(denoiser: Denoiser | AutoDenoiser, source: Path, target: Pat
                     stream_pixels: int | None, data_range: float | None) -> Decision | None:
     """For a file denoised in parts (a TIFF's planes, a large image's strips), the one
     decision for all of them, from its decision sample; None for a file read whole."""
-    try:
-        sample = _decision_sample(denoiser, source, target, stream_pixels)
-    except N2NError:
-        return None  # reading the file whole will name the problem
+    sample = _decision_sample(denoiser, source, target, stream_pixels)
     if sample is None:
         return None
     white = white_level(sample.dtype, sample, data_range, sample.shape)
