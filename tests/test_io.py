@@ -163,3 +163,18 @@ def test_central_square_is_a_view_of_the_middle_and_keeps_short_sides():
     assert middle.shape == (4, 4) and middle[0, 0] == array[1, 2] and middle.base is not None
     assert central_square(array, 8).shape == (6, 8)  # a side shorter than asked stays whole
     assert central_square(np.zeros((2, 3, 3)), 512).shape == (2, 3, 3)
+
+
+@pytest.mark.parametrize("suffix", [".jpg", ".png"])
+def test_an_exif_orientation_is_applied_as_viewers_show_it(tmp_path, suffix):
+    from PIL import Image as PILImage
+
+    array = np.zeros((20, 30, 3), np.uint8)
+    array[:5, :10] = 255  # a bright corner: top left as stored
+    im = PILImage.fromarray(array)
+    exif = im.getexif()
+    exif[0x0112] = 6  # "rotate 90 degrees clockwise to display", as phones write it
+    im.save(tmp_path / f"turned{suffix}", exif=exif, quality=100)
+    pixels = read_image(tmp_path / f"turned{suffix}").pixels
+    assert pixels.shape == (30, 20, 3)  # upright: the stored width is the height
+    assert pixels[:10, -5:].mean() > 200 and pixels[-10:, :5].mean() < 50  # corner now top right

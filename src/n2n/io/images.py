@@ -8,7 +8,8 @@ aside untouched. Policy, stated once:
   16-bit, so no precision is cut; float TIFF/.npy are scaled by their white level, measured
   (:mod:`n2n.io.values`: 1.0 for 0..1 floats, 255 for 8-bit-scale ones), and written back on
   their own scale.
-* Palette images are expanded to RGB (or RGBA if the palette has transparency).
+* Palette images are expanded to RGB (or RGBA if the palette has transparency); an EXIF
+  orientation is applied (the pixels come upright, as viewers show them, and are written so).
 * Alpha is not denoised: it is carried through and written back where the format can hold it
   (PNG, TIFF, .npy); JPEG output drops it.
 * CMYK, Lab, HSV and multi-page images are refused with a message saying what to convert to.
@@ -25,7 +26,7 @@ import numpy as np
 import png
 import tifffile
 from PIL import Image as PILImage
-from PIL import PngImagePlugin
+from PIL import ImageOps, PngImagePlugin
 
 from n2n.errors import N2NError, decoder_errors
 from n2n.io.files import MARK, atomic_path
@@ -187,6 +188,7 @@ def _read_pillow(path: Path) -> np.ndarray:
         if getattr(im, "n_frames", 1) > 1:
             raise N2NError(f"{path}: animated/multi-frame image ({im.n_frames} frames)")
         im.load()  # raises on truncated data
+        im = ImageOps.exif_transpose(im)  # as viewers show it: a phone's turned JPEG upright
         if mode == "1":
             im = im.convert("L")
         elif mode == "P" or mode == "PA":
