@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 from torch import nn
 
-from n2n.errors import N2NError, optional_module
+from n2n.errors import N2NError, decoder_errors, optional_module
 from n2n.evaluation.treatment import Treatment, choose_treatment, measure_noise
 from n2n.inference.arrays import value_of_white
 from n2n.inference.dask_arrays import denoise_dask
@@ -80,7 +80,8 @@ def choose_on_sample(source: str | Path, model: str, data_range: float | None = 
     height, width = array.shape[-3:-1]
     top, left = max(0, (height - side) // 2), max(0, (width - side) // 2)
     middle = tuple(n // 2 for n in array.shape[:-3])
-    plane = np.asarray(array[middle][top:top + side, left:left + side].compute())
+    with decoder_errors(source):  # a corrupt chunk
+        plane = np.asarray(array[middle][top:top + side, left:left + side].compute())
     white = 255.0 if data_range is None and plane.dtype.kind == "f" else value_of_white(
         plane.dtype, plane.shape, data_range)
     measure = measure_noise(plane.astype(np.float32) * (255.0 / white))
@@ -112,8 +113,11 @@ def _client(address: str | None, workers: int | None, threads: int) -> Iterator[
     if address:
         try:
             client = distributed.Client(address, timeout="20s")
-        except (OSError, TimeoutError) as err:
-            raise N2NError(f"--dask {address}: no Dask scheduler answers there ({err})") from None
+        except (OSError, TimeoutError, ValueError) as err:  # ValueError: not an address
+            raise N2NError(f"--dask {address}: no Dask scheduler answers there ({err}); start "
+                           "one with 'dask scheduler' (it prints its tcp://HOST:8786 address) "
+                           "or give --dask alone for a local cluster (a LocalCluster on this "
+                           "machine)") from None
         with client:
             yield client
         return
@@ -124,7 +128,7 @@ def _client(address: str | None, workers: int | None, threads: int) -> Iterator[
     # otherwise set OMP_NUM_THREADS=1)
     env = {k: str(threads) for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS")}
     with distributed.LocalCluster(n_workers=workers, threads_per_worker=1, env=env,
-                                  dashboard_address=":0", silence_logs=40) as cluster, \
+                                  dashboard_address=":0", silence_logs=50) as cluster, \
             distributed.Client(cluster) as client:
         yield client
 

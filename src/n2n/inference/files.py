@@ -24,6 +24,7 @@ from n2n.inference.multiscale import MultiScaleDenoiser
 from n2n.inference.stacks import denoised_blocks
 from n2n.inference.strips import denoised_rows, row_blocks
 from n2n.io import png_rows, tiff_stacks, zarr_images
+from n2n.io.checks import check_input
 from n2n.io.images import (
     IMAGE_SUFFIXES,
     array_to_image,
@@ -52,6 +53,7 @@ def denoise_file(denoiser: Denoiser | AutoDenoiser, source: str | Path, target: 
     """
     source, target = Path(source), Path(target)
     claim_outputs([target], [source], overwrite=overwrite)
+    check_input(source)  # headers, limits, truncation: before the automatic rule's sample
     denoiser = _settled(denoiser, source, stream_pixels)
     if target.suffix.lower() == zarr_images.ZARR_SUFFIX:
         _to_zarr(denoiser, source, target, stream_pixels, overwrite)
@@ -106,8 +108,9 @@ def _sample(source: Path, stream_pixels: int | None, side: int = SAMPLE_SIDE
     if source.suffix.lower() == ".png":
         if not png_rows.streams_png(source, stream_pixels):
             return None
-        (_, height, planes, alpha, depth), rows = png_rows.decode_rows(source)
-        strip = np.stack([next(rows) for _ in range(min(side, height))])[:, :, :planes - alpha]
+        with decoder_errors(source):
+            (_, height, planes, alpha, depth), rows = png_rows.decode_rows(source)
+            strip = np.stack([next(rows) for _ in range(min(side, height))])[:, :, :planes - alpha]
         return strip.astype(np.float32) * (255.0 / (2**depth - 1))
     if source.suffix.lower() not in tiff_stacks.TIFF_SUFFIXES:
         return None
