@@ -13,6 +13,7 @@ from __future__ import annotations
 import errno
 import json
 import os
+import re
 import secrets
 import shutil
 import tempfile
@@ -244,5 +245,19 @@ def load_torch_file(path: str | Path, what: str) -> Any:
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:
-        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise N2NError(f"{path}: not a loadable {what} ({reason})") from err
+        raise N2NError(f"{path}: not a loadable {what} ({_torch_reason(err)})") from err
+
+
+def _torch_reason(err: Exception) -> str:
+    """Why ``torch.load`` failed, in n2n-lite's words: never PyTorch's advice (to load with
+    ``weights_only=False``, that is to run the file's code), nor its internals."""
+    text = str(err).strip()
+    code = re.search(r"GLOBAL ([\w.]+)", text)
+    if code:
+        return (f"it holds a pickled {code[1]}, which could run code; n2n-lite loads plain "
+                "weights only, and never such a file")
+    if isinstance(err, KeyError | EOFError) or any(
+            s in text for s in ("Weights only", "magic number", "zip archive")):
+        return "not a PyTorch file, or a damaged one"
+    first = text.splitlines()[0].split(". ")[0] if text else type(err).__name__
+    return first[:160]
