@@ -57,7 +57,7 @@ def sweep(folder: str | Path) -> list[Path]:
         entries = [e for e in os.scandir(folder) if e.name.startswith(".")]
     except OSError:
         return []  # not there yet, or unreadable: the writer will say
-    removed, pids = [], set()
+    removed, pids, targets = [], set(), set()
     for entry in entries:
         match = _NAME.match(entry.name)
         if not match or match["host"] != host() or _alive(int(match["pid"])):
@@ -65,9 +65,11 @@ def sweep(folder: str | Path) -> list[Path]:
         if _remove(Path(entry.path), folder / match["target"], bool(match["aside"])):
             removed.append(Path(entry.path))
             pids.add(match["pid"])
+            targets.add(match["target"])
     if removed:
-        log.warning(f"{folder}: removed {len(removed)} temporary file(s) or folder(s) left by "
-                    f"a stopped run (process {', '.join(sorted(pids))}, no longer running)")
+        names = ", ".join(sorted(targets)[:3]) + (", ..." if len(targets) > 3 else "")
+        log.warning(f"{folder}: removed {len(removed)} temporary file(s) of {names} left by a "
+                    f"stopped run (process {', '.join(sorted(pids))}, no longer running)")
     return removed
 
 
