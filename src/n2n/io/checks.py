@@ -78,8 +78,8 @@ def _check_png(path: Path) -> None:
         while True:
             head = f.read(8)
             if len(head) < 8:
-                raise N2NError(f"{path}: truncated PNG: the file ends before its IEND chunk "
-                               f"({size} bytes); it was cut short, copy it again")
+                raise N2NError(f"{path}: cannot read image (truncated PNG: the file ends at "
+                               f"byte {size}, before its IEND chunk); copy it again")
             length, kind = struct.unpack(">I4s", head)
             if not seen:
                 if kind != b"IHDR" or length != 13:
@@ -92,11 +92,12 @@ def _check_png(path: Path) -> None:
                 break
             end = f.seek(length + 4, 1)  # the data and its CRC
             if end > size:
-                raise N2NError(f"{path}: truncated PNG: its {kind.decode(errors='replace')} "
-                               f"chunk runs past the end of the file ({size} bytes); it was "
-                               "cut short, copy it again")
+                raise N2NError(f"{path}: cannot read image (truncated PNG: a "
+                               f"{kind.decode(errors='replace')} chunk runs past the end of "
+                               f"the file, byte {size}); copy it again")
     if b"IDAT" not in seen:
-        raise N2NError(f"{path}: a PNG header with no pixel data (no IDAT chunk)")
+        raise N2NError(f"{path}: cannot read image (a PNG header with no pixel data: no IDAT "
+                       "chunk)")
 
 
 def _check_tiff(path: Path) -> None:
@@ -109,8 +110,8 @@ def _check_tiff(path: Path) -> None:
             raise N2NError(f"{path}: a TIFF with no image in it")
         end = _data_end(tif.series[0])
     if end > size:
-        raise N2NError(f"{path}: truncated TIFF: its pixel data runs to byte {end}, past the end "
-                       f"of the file ({size} bytes); it was cut short, copy it again")
+        raise N2NError(f"{path}: cannot read image (truncated TIFF: its pixel data runs to "
+                       f"byte {end}, past the end of the file, byte {size}); copy it again")
 
 
 def _data_end(series: tifffile.TiffPageSeries) -> int:
@@ -139,8 +140,8 @@ def _tifffile_complaints(path: Path) -> Iterator[None]:
         logger.propagate = propagate
     if complaints:
         first = re.sub(r"^<[^>]*>\s*", "", complaints[0])  # tifffile's object repr
-        raise N2NError(f"{path}: truncated or corrupt TIFF ({first}); a stack would be read "
-                       "short, so nothing is denoised")
+        raise N2NError(f"{path}: cannot read image (truncated or corrupt TIFF: {first}); "
+                       "tifffile would read a stack short, so nothing is read")
 
 
 def _check_npy(path: Path) -> None:
@@ -148,8 +149,8 @@ def _check_npy(path: Path) -> None:
         array = np.load(path, mmap_mode="r", allow_pickle=False)
     except ValueError as err:
         if "mmap length" in str(err):
-            raise N2NError(f"{path}: truncated .npy: the file holds fewer bytes than its header "
-                           "says; it was cut short, copy it again") from None
+            raise N2NError(f"{path}: cannot read image (truncated .npy: fewer bytes than its "
+                           "header says); copy it again") from None
         raise
     if array.ndim >= 2:
         check_size(path, array.shape[0], array.shape[1])
