@@ -30,7 +30,8 @@ def open_lazy(path: str | Path) -> LazyImage:
     """An OME-Zarr image (NGFF 0.4 or 0.5) or a TIFF file, lazily."""
     path = Path(path)
     da = dask_array(f"{path}: reading it in chunks for Dask")
-    check_input(path)
+    if ngff.is_ngff(path) or path.suffix.lower() in tiff_stacks.TIFF_SUFFIXES:
+        check_input(path)  # headers, limits, truncation, as for every other path
     if ngff.is_ngff(path):
         image = ngff.read_ngff(path)
         array = da.from_array(_CheckedChunks(path, image.level), chunks=image.chunks)
