@@ -222,6 +222,17 @@ def test_a_full_disk_during_json_names_the_json_file(work, full_disk, capsys):
     assert after.pop(work / "y.png") and after == before  # the image output is whole
 
 
+@pytest.mark.parametrize("name", ["w.ts", "w.pt"])
+def test_a_full_disk_under_an_export_is_one_line_not_an_abort(work, full_disk, name):
+    """In a process of its own: PyTorch's TorchScript writer aborted the interpreter."""
+    result = subprocess.run([N2N, "export", work / "w.pt", full_disk / name],
+                            capture_output=True, text=True, timeout=300)
+    lines = result.stderr.strip().splitlines()
+    assert result.returncode == 2 and len(lines) == 1, result.stderr[-2000:]
+    assert f"{name}: No space left on device; free some space" in lines[0]
+    assert [p.name for p in full_disk.iterdir()] == ["filler"]
+
+
 def dead_pid() -> int:
     child = subprocess.Popen(["true"])
     child.wait()
