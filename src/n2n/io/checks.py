@@ -33,6 +33,10 @@ from n2n.io import ngff
 from n2n.io.images import IMAGE_SUFFIXES, MAX_PIXELS, check_size
 
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+# what tifffile logs (and reads on past) when pages or their data are missing; an odd tag
+# alone is no reason to refuse a file
+_TIFF_STRUCTURE = ("page", "tag list", "circular reference", "reshape", "corrupted file",
+                   "data offset", "ByteCounts", "StripOffsets", "does not match")
 
 
 def check_input(path: str | Path) -> None:
@@ -138,8 +142,9 @@ def _tifffile_complaints(path: Path) -> Iterator[None]:
     finally:
         logger.removeHandler(handler)
         logger.propagate = propagate
-    if complaints:
-        first = re.sub(r"^<[^>]*>\s*", "", complaints[0])  # tifffile's object repr
+    structural = [c for c in complaints if any(m in c for m in _TIFF_STRUCTURE)]
+    if structural:
+        first = re.sub(r"^<[^>]*>\s*", "", structural[0])  # tifffile's object repr
         raise N2NError(f"{path}: cannot read image (truncated or corrupt TIFF: {first}); "
                        "tifffile would read a stack short, so nothing is read")
 
