@@ -296,7 +296,8 @@ def test_a_sigkilled_denoise_leaves_a_temporary_the_next_run_sweeps(tmp_path):
     ("demo", "-o", "{d}/afile/demo"),
     ("diagnose", "{d}/x.png", "-o", "{d}/afile/noise"),
     ("eval", "{d}/x.png", "--json", "{d}/afile/scores.json", "--pd", "1"),
-    ("make-pairs", "{d}/x.png", "{d}/x.png", "{d}/afile/pairs"),
+    ("make-pairs", "{d}/x.png", "{d}/x.png", "{d}/afile/pairs", "--train-count", "4",
+     "--val-count", "2"),
     ("export", "{d}/w.pt", "{d}/afile/w.pt"),
     ("train", "{d}/afile/run", "--clean", "{d}/photos", "--patch-size", "32"),
 ])
