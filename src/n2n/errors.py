@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import errno
+import os
 import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -72,8 +74,52 @@ def decoder_errors(path: Path, what: str = "image", target: Path | None = None
         raise
     except Exception as err:
         if target is not None and isinstance(err, OSError):
-            raise N2NError(f"{path} -> {target}: {err.strerror or err}") from err
+            raise N2NError(f"{path} -> {os_error_sentence(err, target)}") from err
         raise N2NError(f"{path}: cannot read {what} ({err or type(err).__name__})") from err
+
+
+WAY_OUT = {  # what to do about the OS errors a user can do something about
+    errno.ENOSPC: "free some space or write elsewhere",
+    errno.EDQUOT: "free some space within your quota or write elsewhere",
+    errno.EACCES: "check its permissions or choose a folder you can write to",
+    errno.EPERM: "check its permissions or choose a folder you can write to",
+    errno.EROFS: "write elsewhere",
+    errno.ENAMETOOLONG: "choose a shorter name",
+    errno.ENOENT: "check the path",
+    errno.EIO: "the disk or network share may be failing; check it and run again",
+}
+
+
+def os_error_sentence(err: OSError, path: str | os.PathLike | None = None) -> str:
+    """An OS error as one sentence: the path (``path``, else the one the error names: the
+    target of a rename), what went wrong and the way out; no error numbers."""
+    where = path if path is not None else (err.filename2 or err.filename)
+    reason = err.strerror or str(err) or type(err).__name__
+    if where is None:
+        return f"{reason}; {WAY_OUT.get(err.errno, 'run again')}"
+    if err.errno in (errno.EEXIST, errno.ENOTDIR):
+        blocker = _file_in_the_way(os.fspath(where))
+        if blocker is not None:
+            what = "is" if os.path.normpath(blocker) == os.path.normpath(where) else \
+                f"{blocker} is"
+            return f"{where}: {what} a file where a folder is needed; move it or choose " \
+                "another output"
+    if err.errno == errno.EISDIR:
+        return (f"{where}: is a folder, and a file never replaces a folder (not even with "
+                "--overwrite); choose another name, or remove the folder yourself")
+    if err.errno in WAY_OUT:
+        return f"{where}: {reason}; {WAY_OUT[err.errno]}"
+    return f"{where}: {reason}"
+
+
+def _file_in_the_way(path: str) -> str | None:
+    """The first of ``path`` and its folders that exists and is not a folder, if any."""
+    parts = os.path.normpath(path).split(os.sep)
+    for end in range(1, len(parts) + 1):
+        part = os.sep.join(parts[:end]) or os.sep
+        if os.path.lexists(part) and not os.path.isdir(part):
+            return part
+    return None
 
 
 def optional_module(name: str, extra: str, purpose: str) -> ModuleType:

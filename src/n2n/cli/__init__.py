@@ -9,6 +9,7 @@ it names (:attr:`N2NError.params`) written as the flags that set them, and exit 
 from __future__ import annotations
 
 import argparse
+import logging
 import signal
 import sys
 import threading
@@ -20,7 +21,8 @@ import torch
 from n2n import __version__
 from n2n.cli import bench, images, noise, tools, train
 from n2n.cli.common import as_flag
-from n2n.errors import N2NError
+from n2n.errors import N2NError, os_error_sentence
+from n2n.io.leftovers import new_folders_removed, target_of
 from n2n.scratch import ScratchError
 from n2n.training.loop import Interrupted
 
@@ -40,8 +42,22 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else [str(a) for a in argv]
     args = build_parser().parse_args(argv)
     args.argv = argv  # the words given, for commands that tell them from defaults
-    with stops_as_exceptions():
+    with stops_as_exceptions(), notices_as_lines():
         return run(args)
+
+
+@contextmanager
+def notices_as_lines() -> Iterator[None]:
+    """What the library says in passing (the ``n2n`` logger: stale temporaries removed)
+    printed as one ``n2n: ...`` line each on stderr while the command runs."""
+    logger = logging.getLogger("n2n")
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("n2n: %(message)s"))
+    logger.addHandler(handler)
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
 
 
 @contextmanager
@@ -73,12 +89,16 @@ def run(args: argparse.Namespace) -> int:
             from n2n.device import resolve_device
 
             args.device = resolve_device(args.device)
-        return args.run(args) or 0
+        with new_folders_removed(outputs(args)):  # a failed run leaves no empty folder
+            return args.run(args) or 0
     except N2NError as err:
         print(f"n2n: error: {err.worded(as_flag)}", file=sys.stderr)
         return 2
-    except (ScratchError, OSError) as err:  # OSError: disk full, permission denied
+    except ScratchError as err:
         print(f"n2n: error: {err}", file=sys.stderr)
+        return 2
+    except OSError as err:  # disk full, permission denied, a file where a folder should be
+        print(f"n2n: error: {os_error_sentence(err, target_of(err))}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("n2n: interrupted", file=sys.stderr)
@@ -91,8 +111,23 @@ def run(args: argparse.Namespace) -> int:
         return 128 + stop.signum
 
 
+def outputs(args: argparse.Namespace) -> list:
+    """What a command writes into, by the names its parsers give them."""
+    paths = [getattr(args, name, None) for name in ("output", "json", "out_dir", "run_dir")]
+    return [p for p in paths if p is not None and str(p)]
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse's parser, with its errors in the one-line form of every other error."""
+
+    def error(self, message: str):  # type: ignore[override]
+        command = self.prog.removeprefix("n2n").strip()
+        hint = f"'n2n {command} --help'" if command else "'n2n --help'"
+        self.exit(2, f"n2n: error: {message} (see {hint})\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="n2n", description="Noise2Noise denoising: train on "
+    parser = Parser(prog="n2n", description="Noise2Noise denoising: train on "
                                      "pairs of noisy images, denoise anything.")
     parser.add_argument("--version", action="version", version=f"n2n-lite {__version__}")
     sub = parser.add_subparsers(required=True, metavar="COMMAND")

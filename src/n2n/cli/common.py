@@ -13,7 +13,8 @@ def add_model_options(p: argparse.ArgumentParser) -> None:
                    "image from its noise, with --pd), photo (fastest), photo-plus, camera or "
                    "confocal (1-channel fluorescence microscopy); see 'n2n models'")
     p.add_argument("--weights", type=Path, help="checkpoint from 'n2n train', or its TorchScript "
-                   "(.ts) or ONNX (.onnx) export (instead of a bundled --model)")
+                   "(.ts), ONNX (.onnx) or BioImage Model Zoo (.zip) export (instead of a "
+                   "bundled --model)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     p.add_argument("--pd", type=pd_option, help="pixel-shuffle down-sampling factor 1..8 "
                    "(2 for camera photos, whose noise is spatially correlated), or auto: "

@@ -134,7 +134,13 @@ def diagnose_image(image: np.ndarray, name: str = "image", treatment: dict | Non
     if height < 32 or width < 32:
         raise N2NError(f"{name}: image of {width}x{height} is too small to diagnose (need at "
                        "least 32x32)")
-    model, curve = fit_diagonal(image, step=1)
+    if image.min() == image.max():
+        raise N2NError(f"{name}: every pixel is {image.min():g}: a constant image holds no "
+                       "noise to measure; diagnose a noisy capture")
+    try:
+        model, curve = fit_diagonal(image, step=1)
+    except N2NError as err:
+        raise N2NError(f"{name}: {err}") from None
     local_mean = ndimage.uniform_filter(image, (5, 5, 1))
     corr = flat_block_autocorrelation(image / np.sqrt(model.variance(local_mean)))
     length = correlation_length(corr)

@@ -47,7 +47,7 @@ def fit_variance(intensity: np.ndarray, noise: np.ndarray, bins: int = 24,
     intensity, noise = intensity.ravel(), noise.ravel()
     edges = np.unique(np.quantile(intensity, np.linspace(0, 1, bins + 1)))
     which = np.clip(np.searchsorted(edges, intensity, side="right") - 1, 0, len(edges) - 2)
-    means, variances, counts = [], [], []
+    means, variances, counts, flat = [], [], [], 0
     for b in range(len(edges) - 1):
         samples = noise[which == b]
         if len(samples) < 50:
@@ -57,10 +57,14 @@ def fit_variance(intensity: np.ndarray, noise: np.ndarray, bins: int = 24,
             mad = np.median(np.abs(samples - np.median(samples)))
             variance = float((1.4826 * mad) ** 2) or variance
         if variance <= 1e-9:
+            flat += 1
             continue  # a constant bin (e.g. pixels clipped at 0) says nothing about the noise
         variances.append(variance)
         means.append(float(intensity[which == b].mean()))
         counts.append(len(samples))
+    if len(means) < 2 and flat:
+        raise N2NError("no noise to measure: the pixels do not vary where they should (a "
+                       "noise-free, synthetic or saturated image?); diagnose a noisy capture")
     if len(means) < 2:
         raise N2NError("too few pixels to fit the noise (need an image of at least 32x32)")
     x, v, n = np.array(means), np.array(variances), np.array(counts)

@@ -3,6 +3,7 @@ does."""
 
 from __future__ import annotations
 
+import io
 import json
 import warnings
 from pathlib import Path
@@ -24,7 +25,9 @@ def write_torchscript(model: PixelModel, path: Path) -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)  # torch >= 2.10 prefers torch.export
         scripted = torch.jit.script(PortableModel(model))
-        torch.jit.save(scripted, str(path), _extra_files={METADATA: json.dumps(metadata(model))})
+        buffer = io.BytesIO()  # torch's file writer aborts the process on a full disk
+        torch.jit.save(scripted, buffer, _extra_files={METADATA: json.dumps(metadata(model))})
+    Path(path).write_bytes(buffer.getvalue())
 
 
 def write_onnx(model: PixelModel, path: Path) -> None:

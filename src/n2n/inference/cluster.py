@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from n2n.errors import N2NError, optional_module
+from n2n.errors import N2NError, decoder_errors, optional_module
 from n2n.inference.dask_arrays import denoise_dask
 from n2n.inference.spec import Decision, InferenceSpec
 from n2n.io import zarr_images
@@ -49,10 +49,11 @@ def denoise_on_dask(spec: InferenceSpec, source: str | Path, target: str | Path,
         raise N2NError(f"{target}: --dask writes OME-Zarr; name the output NAME.zarr")
     image = open_lazy(source)
     device = "cpu" if str(spec.device) == "auto" else str(spec.device)
-    out = _denoised(image, model=spec.model, pd=spec.pd, refine=spec.refine,
-                    multiscale=spec.multiscale, ensemble=spec.ensemble, fast=spec.fast,
-                    tile=spec.tile, data_range=spec.data_range, device=device,
-                    on_decision=on_decision)
+    with decoder_errors(source):  # a corrupt chunk in the decision sample
+        out = _denoised(image, model=spec.model, pd=spec.pd, refine=spec.refine,
+                        multiscale=spec.multiscale, ensemble=spec.ensemble, fast=spec.fast,
+                        tile=spec.tile, data_range=spec.data_range, device=device,
+                        on_decision=on_decision)
     chunks = tuple(c[0] for c in out.chunks)  # a zarr chunk per task: no two tasks share one
     with zarr_images.zarr_output(target, image.axes, out.dtype, source, overwrite,
                                  chunks) as array, _client(address, workers,
@@ -85,8 +86,11 @@ def _client(address: str | None, workers: int | None, threads: int) -> Iterator[
     if address:
         try:
             client = distributed.Client(address, timeout="20s")
-        except (OSError, TimeoutError) as err:
-            raise N2NError(f"--dask {address}: no Dask scheduler answers there ({err})") from None
+        except (OSError, TimeoutError, ValueError) as err:  # ValueError: not an address
+            raise N2NError(f"--dask {address}: no Dask scheduler answers there ({err}); start "
+                           "one with 'dask scheduler' (it prints its tcp://HOST:8786 address) "
+                           "or give --dask alone for a local cluster (a LocalCluster on this "
+                           "machine)") from None
         with client:
             yield client
         return
@@ -97,7 +101,7 @@ def _client(address: str | None, workers: int | None, threads: int) -> Iterator[
     # otherwise set OMP_NUM_THREADS=1)
     env = {k: str(threads) for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS")}
     with distributed.LocalCluster(n_workers=workers, threads_per_worker=1, env=env,
-                                  dashboard_address=":0", silence_logs=40) as cluster, \
+                                  dashboard_address=":0", silence_logs=50) as cluster, \
             distributed.Client(cluster) as client:
         yield client
 

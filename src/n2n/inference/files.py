@@ -24,6 +24,7 @@ from n2n.inference.spec import Decision, settle
 from n2n.inference.stacks import denoised_blocks
 from n2n.inference.strips import denoised_rows, row_blocks
 from n2n.io import png_rows, tiff_stacks, zarr_images
+from n2n.io.checks import check_input
 from n2n.io.images import IMAGE_SUFFIXES, Image, check_size, read_image, to_array, write_image
 from n2n.io.outputs import claim_outputs
 from n2n.io.values import SAMPLE_SIDE, WhiteLevel, decision_sample, white_level
@@ -46,6 +47,7 @@ def denoise_file(denoiser: Denoiser | AutoDenoiser, source: str | Path, target: 
     """
     source, target = Path(source), Path(target)
     claim_outputs([target], [source], overwrite=overwrite)
+    check_input(source)  # headers, limits, truncation: before the rule's sample
     decision = _parts_decision(denoiser, source, target, stream_pixels, data_range)
     if decision is None:  # read whole: the denoiser chooses from the image's decision sample
         image = read_image(source, data_range)
@@ -110,11 +112,11 @@ def _decision_sample(denoiser: Denoiser | AutoDenoiser, source: Path, target: Pa
         if into not in (".png", zarr_images.ZARR_SUFFIX) or not _streams_png(
                 denoiser, source, stream_pixels):
             return None
-        (width, height, planes, alpha, _), rows = png_rows.decode_rows(source)
-        top = max(height - SAMPLE_SIDE, 0) // 2
-        for _ in range(top):
-            next(rows)
-        strip = np.stack([next(rows) for _ in range(min(SAMPLE_SIDE, height))])
+        with decoder_errors(source):
+            (width, height, planes, alpha, _), rows = png_rows.decode_rows(source)
+            for _ in range(max(height - SAMPLE_SIDE, 0) // 2):  # down to the central rows
+                next(rows)
+            strip = np.stack([next(rows) for _ in range(min(SAMPLE_SIDE, height))])
         return decision_sample(strip.reshape(len(strip), width, planes)[:, :, :planes - alpha],
                                spatial=3)
     if not (_is_tiff_job(source, target) or source.suffix.lower() in tiff_stacks.TIFF_SUFFIXES

@@ -13,6 +13,7 @@ from __future__ import annotations
 import errno
 import json
 import os
+import re
 import secrets
 import shutil
 import tempfile
@@ -24,6 +25,7 @@ from typing import Any, BinaryIO
 import torch
 
 from n2n.errors import N2NError
+from n2n.io.leftovers import name_the_target, temporary_prefix
 
 MARK = "n2n-lite"  # what every file or folder n2n-lite writes says of its maker
 
@@ -102,7 +104,8 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     The temporary name keeps ``path``'s suffix so that writers choosing a format by suffix work.
     """
     path = Path(path)
-    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=path.suffix)
+    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=temporary_prefix(path),
+                                    suffix=path.suffix)
     os.close(fd)
     tmp = Path(tmp_name)
     try:
@@ -112,8 +115,9 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
         os.chmod(tmp, _default_mode())  # mkstemp creates 0600; give the usual permissions
         os.replace(tmp, path)
         _fsync_folder(path.parent)  # make the rename itself survive a power cut
-    except BaseException:
+    except BaseException as err:
         tmp.unlink(missing_ok=True)
+        name_the_target(err, path)
         raise
 
 
@@ -132,10 +136,14 @@ def atomic_file(path: str | Path) -> Iterator[BinaryIO]:
             yield f
         return
     with os.fdopen(fd, "w+b") as f:
-        yield f
-        f.flush()
-        os.fsync(f.fileno())
-        tmp = path.parent / f".{path.stem}.{secrets.token_hex(6)}{path.suffix}"
+        try:
+            yield f
+            f.flush()
+            os.fsync(f.fileno())
+        except OSError as err:
+            name_the_target(err, path)
+            raise
+        tmp = path.parent / f"{temporary_prefix(path)}{secrets.token_hex(6)}{path.suffix}"
         try:
             os.link(f"/proc/self/fd/{fd}", tmp)  # named only now, complete
         except OSError:  # no /proc: copy into a named temporary instead
@@ -145,8 +153,9 @@ def atomic_file(path: str | Path) -> Iterator[BinaryIO]:
             return
     try:
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as err:
         tmp.unlink(missing_ok=True)
+        name_the_target(err, path)
         raise
     _fsync_folder(path.parent)
 
@@ -158,14 +167,15 @@ def atomic_folder(path: str | Path, ours: Callable[[Path], bool], overwrite: boo
     vanishes. An existing ``path`` is replaced only as :func:`check_replaceable` allows."""
     path = Path(path)
     check_replaceable(path, ours, overwrite)
-    tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}."))
+    tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=temporary_prefix(path)))
     try:
         yield tmp
         os.chmod(tmp, _default_mode() | 0o111)  # mkdtemp creates 0700; give the usual 0755
         if not path.exists():
             os.replace(tmp, path)
         else:  # a folder cannot replace a non-empty one: move the old aside, then delete it
-            aside = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.old.")) / "old"
+            aside = Path(tempfile.mkdtemp(dir=path.parent,
+                                          prefix=temporary_prefix(path) + "old-")) / "old"
             os.replace(path, aside)
             try:
                 os.replace(tmp, path)
@@ -174,8 +184,9 @@ def atomic_folder(path: str | Path, ours: Callable[[Path], bool], overwrite: boo
                 raise
             shutil.rmtree(aside.parent)
         _fsync_folder(path.parent)
-    except BaseException:
+    except BaseException as err:
         shutil.rmtree(tmp, ignore_errors=True)
+        name_the_target(err, path)
         raise
 
 
@@ -234,5 +245,19 @@ def load_torch_file(path: str | Path, what: str) -> Any:
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:
-        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise N2NError(f"{path}: not a loadable {what} ({reason})") from err
+        raise N2NError(f"{path}: not a loadable {what} ({_torch_reason(err)})") from err
+
+
+def _torch_reason(err: Exception) -> str:
+    """Why ``torch.load`` failed, in n2n-lite's words: never PyTorch's advice (to load with
+    ``weights_only=False``, that is to run the file's code), nor its internals."""
+    text = str(err).strip()
+    code = re.search(r"GLOBAL ([\w.]+)", text)
+    if code:
+        return (f"it holds a pickled {code[1]}, which could run code; n2n-lite loads plain "
+                "weights only, and never such a file")
+    if isinstance(err, KeyError | EOFError) or any(
+            s in text for s in ("Weights only", "magic number", "zip archive")):
+        return "not a PyTorch file, or a damaged one"
+    first = text.splitlines()[0].split(". ")[0] if text else type(err).__name__
+    return first[:160]

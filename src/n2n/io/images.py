@@ -28,7 +28,7 @@ import tifffile
 from PIL import Image as PILImage
 from PIL import ImageOps, PngImagePlugin
 
-from n2n.errors import N2NError, decoder_errors
+from n2n.errors import N2NError, decoder_errors, os_error_sentence
 from n2n.io.files import MARK, atomic_path
 from n2n.io.png_rows import MarkedStream
 from n2n.io.values import decision_sample, measured_white, white_level
@@ -325,7 +325,7 @@ def write_image(path: str | Path, image: Image) -> None:
         with atomic_path(path) as tmp:
             _encode(tmp, suffix, array)
     except OSError as err:
-        raise N2NError(f"{path}: cannot write image ({err.strerror or err})") from err
+        raise N2NError(os_error_sentence(err, path)) from err
 
 
 def _encode(f: Path, suffix: str, array: np.ndarray) -> None:

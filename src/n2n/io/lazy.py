@@ -13,6 +13,7 @@ from typing import Any
 
 from n2n.errors import N2NError, decoder_errors, optional_module
 from n2n.io import ngff, tiff_stacks, zarr_images
+from n2n.io.checks import check_input
 from n2n.io.zarr_images import Axis
 
 
@@ -29,9 +30,11 @@ def open_lazy(path: str | Path) -> LazyImage:
     """An OME-Zarr image (NGFF 0.4 or 0.5) or a TIFF file, lazily."""
     path = Path(path)
     da = dask_array(f"{path}: reading it in chunks for Dask")
+    if ngff.is_ngff(path) or path.suffix.lower() in tiff_stacks.TIFF_SUFFIXES:
+        check_input(path)  # headers, limits, truncation, as for every other path
     if ngff.is_ngff(path):
         image = ngff.read_ngff(path)
-        array = da.from_zarr(str(path), component=image.level)
+        array = da.from_array(_CheckedChunks(path, image.level), chunks=image.chunks)
         return LazyImage(array, image.axes, None)
     if path.suffix.lower() in tiff_stacks.TIFF_SUFFIXES:
         return _lazy_tiff(da, path)
@@ -67,3 +70,27 @@ def _lazy_tiff(da: Any, path: Path) -> LazyImage:
 def _read_plane(path: Path, layout: tiff_stacks.TiffLayout, k: int) -> Any:
     with decoder_errors(path):
         return tiff_stacks.read_plane(path, layout, k)
+
+
+class _CheckedChunks:
+    """An OME-Zarr level read chunk by chunk (on any worker: only the path travels), each
+    chunk's decoder errors (a corrupt or cut chunk file) one N2NError naming the image."""
+
+    def __init__(self, path: Path, level: str) -> None:
+        self.path, self.level, self._opened = path, level, None
+        array = self._array()
+        self.shape, self.dtype, self.ndim = array.shape, array.dtype, array.ndim
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {**self.__dict__, "_opened": None}  # each process opens the array itself
+
+    def _array(self) -> Any:
+        import zarr
+
+        if self._opened is None:
+            self._opened = zarr.open_group(str(self.path), mode="r")[self.level]
+        return self._opened
+
+    def __getitem__(self, key: Any) -> Any:
+        with decoder_errors(self.path):
+            return self._array()[key]

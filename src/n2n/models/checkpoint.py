@@ -13,6 +13,7 @@ import torch
 from n2n.errors import N2NError
 from n2n.io.files import atomic_file, load_torch_file
 from n2n.models import ModelConfig, PixelModel, build_model
+from n2n.models.package import is_package, package_contents
 
 FORMAT = "n2n-lite"
 VERSION = 1
@@ -34,7 +35,11 @@ def model_record(model: PixelModel, **extra: Any) -> dict[str, Any]:
 
 
 def load_record(path: str | Path) -> dict[str, Any]:
-    """Load a checkpoint or exported weights file, refusing anything that is not ours."""
+    """Load a checkpoint or exported weights file (or the weights inside a BioImage Model Zoo
+    package n2n-lite exported), refusing anything that is not ours."""
+    if is_package(path):
+        config, state = package_contents(path)
+        return {"format": FORMAT, "version": VERSION, "model_config": config, "model": state}
     record = load_torch_file(path, "n2n checkpoint")
     if not isinstance(record, dict) or record.get("format") != FORMAT:
         raise N2NError(f"{path}: not an n2n-lite checkpoint (no '{FORMAT}' format tag)")
