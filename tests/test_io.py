@@ -8,7 +8,8 @@ import tifffile
 from PIL import Image as PILImage
 
 from n2n.errors import N2NError
-from n2n.io.images import Image, central_square, list_images, read_image, to_array, write_image
+from n2n.io.images import Image, list_images, read_image, to_array, write_image
+from n2n.io.values import central_square
 
 RNG = np.random.default_rng(0)
 

@@ -39,8 +39,7 @@ from n2n.inference.denoiser import Denoiser
 from n2n.inference.policy import PROBE_SIDE
 from n2n.inference.weights import load_weights
 from n2n.io.files import write_text_atomic
-from n2n.io.images import central_square
-from n2n.io.values import decision_sample
+from n2n.io.values import central_square, decision_sample
 from n2n.models.bundled import load_bundled
 
 MODELS = ("photo", "photo-plus", "camera")

@@ -27,7 +27,8 @@ from n2n.errors import N2NError
 from n2n.evaluation.metrics import psnr
 from n2n.inference.zeroshot import ZeroShotDenoiser
 from n2n.io.files import write_text_atomic
-from n2n.io.images import central_square, read_image
+from n2n.io.images import read_image
+from n2n.io.values import central_square
 
 # keyword arguments of ZeroShotDenoiser: the paper's schedule, the fit from random weights (the
 # default before the prior), and today's default

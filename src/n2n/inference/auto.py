@@ -25,8 +25,7 @@ from n2n.inference.policy import (
     with_flat_pd,
 )
 from n2n.inference.weights import load_refiner, load_weights
-from n2n.io.images import central_square
-from n2n.io.values import decision_sample
+from n2n.io.values import central_square, decision_sample
 from n2n.models import PixelModel
 
 

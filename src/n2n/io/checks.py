@@ -30,9 +30,8 @@ from PIL import Image as PILImage
 
 from n2n.errors import N2NError, decoder_errors
 from n2n.io import ngff
-from n2n.io.images import IMAGE_SUFFIXES, MAX_PIXELS, check_size
+from n2n.io.images import MAX_PIXELS, PNG_SIGNATURE, check_size, image_file_suffix
 
-_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 # what tifffile logs (and reads on past) when pages or their data are missing; an odd tag
 # alone is no reason to refuse a file
 _TIFF_STRUCTURE = ("page", "tag list", "circular reference", "reshape", "corrupted file",
@@ -50,15 +49,9 @@ def check_input(path: str | Path) -> None:
         with decoder_errors(path, "OME-Zarr image"):
             _check_zarr(path)
         return
-    if not path.is_file():
-        raise N2NError(f"{path}: no such file")
-    suffix = path.suffix.lower()
-    if suffix not in IMAGE_SUFFIXES:
-        raise N2NError(f"{path}: unsupported format '{suffix}' (use {', '.join(IMAGE_SUFFIXES)})")
-    if path.stat().st_size == 0:
-        raise N2NError(f"{path}: file is empty (0 bytes)")
+    suffix = image_file_suffix(path)
     with decoder_errors(path):
-        if _starts_with(path, _PNG_SIGNATURE):
+        if _starts_with(path, PNG_SIGNATURE):
             _check_png(path)
         elif suffix in (".tif", ".tiff"):
             _check_tiff(path)
@@ -77,7 +70,7 @@ def _check_png(path: Path) -> None:
     """The header's size, then every chunk whole up to IEND (a seek per chunk), with data."""
     size = path.stat().st_size
     with open(path, "rb") as f:
-        f.seek(len(_PNG_SIGNATURE))
+        f.seek(len(PNG_SIGNATURE))
         seen: set[bytes] = set()
         while True:
             head = f.read(8)

@@ -35,7 +35,7 @@ from n2n.io.values import decision_sample, measured_white, white_level
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".npy")
 MAX_PIXELS = 1 << 28  # 268 Mpx (16384^2): larger headers are refused before any allocation
-_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
 @dataclass
@@ -62,13 +62,6 @@ class Image:
         """The same image (depth, alpha) with new pixels of the same shape."""
         return Image(pixels.astype(np.float32, copy=False), self.bit_depth, self.alpha,
                      self.white, self.white_why)
-
-
-def central_square(pixels: np.ndarray, side: int) -> np.ndarray:
-    """The central ``side`` x ``side`` part of an (H, W, ...) array (all of a shorter side), as a
-    view: a sample of an image that needs no more of it."""
-    top, left = max(pixels.shape[0] - side, 0) // 2, max(pixels.shape[1] - side, 0) // 2
-    return pixels[top:top + side, left:left + side]
 
 
 def convert_channels(pixels: np.ndarray, channels: int, where: str = "image") -> np.ndarray:
@@ -115,13 +108,7 @@ def read_image(path: str | Path, white: float | None = None) -> Image:
     ((512, 512, 1), 16)
     """
     path = Path(path)
-    if not path.is_file():
-        raise N2NError(f"{path}: no such file")
-    suffix = path.suffix.lower()
-    if suffix not in IMAGE_SUFFIXES:
-        raise N2NError(f"{path}: unsupported format '{suffix}' (use {', '.join(IMAGE_SUFFIXES)})")
-    if path.stat().st_size == 0:
-        raise N2NError(f"{path}: file is empty (0 bytes)")
+    suffix = image_file_suffix(path)
     with decoder_errors(path):
         if suffix == ".npy":
             array = _read_npy(path)
@@ -132,6 +119,19 @@ def read_image(path: str | Path, white: float | None = None) -> Image:
         else:
             array = _read_pillow(path)
     return array_to_image(path, array, white)
+
+
+def image_file_suffix(path: Path) -> str:
+    """The lower-case suffix of an image file that exists, is not empty and has a format read
+    here; else an N2NError saying which of these it is not."""
+    if not path.is_file():
+        raise N2NError(f"{path}: no such file")
+    suffix = path.suffix.lower()
+    if suffix not in IMAGE_SUFFIXES:
+        raise N2NError(f"{path}: unsupported format '{suffix}' (use {', '.join(IMAGE_SUFFIXES)})")
+    if path.stat().st_size == 0:
+        raise N2NError(f"{path}: file is empty (0 bytes)")
+    return suffix
 
 
 def check_size(path: Path, height: int, width: int) -> None:
@@ -167,7 +167,7 @@ def _read_tiff(path: Path) -> np.ndarray:
 def _is_16bit_png(path: Path) -> bool:
     with open(path, "rb") as f:
         head = f.read(26)
-    return head[:8] == _PNG_SIGNATURE and len(head) == 26 and head[24] == 16
+    return head[:8] == PNG_SIGNATURE and len(head) == 26 and head[24] == 16
 
 
 def _read_png16(path: Path) -> np.ndarray:

@@ -44,10 +44,14 @@ def decision_sample(array: np.ndarray, spatial: int = 2) -> np.ndarray:
     """The central :data:`SAMPLE_SIDE` square of the middle plane of ``array`` (..., H, W) or,
     with ``spatial`` 3, (..., H, W, C): every axis before the spatial ones is a plane."""
     lead = array.shape[:array.ndim - spatial]
-    plane = array[tuple(n // 2 for n in lead)] if lead else array
-    top = max(plane.shape[0] - SAMPLE_SIDE, 0) // 2
-    left = max(plane.shape[1] - SAMPLE_SIDE, 0) // 2
-    return plane[top:top + SAMPLE_SIDE, left:left + SAMPLE_SIDE]
+    return central_square(array[tuple(n // 2 for n in lead)] if lead else array, SAMPLE_SIDE)
+
+
+def central_square(pixels: np.ndarray, side: int) -> np.ndarray:
+    """The central ``side`` x ``side`` part of an (H, W, ...) array (all of a shorter side), as a
+    view: a sample of an image that needs no more of it."""
+    top, left = max(pixels.shape[0] - side, 0) // 2, max(pixels.shape[1] - side, 0) // 2
+    return pixels[top:top + side, left:left + side]
 
 
 def white_level(dtype: np.dtype | type, sample: np.ndarray | None = None,
