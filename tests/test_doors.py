@@ -84,3 +84,21 @@ def test_every_door_states_the_same_choice(tmp_path):
         spec = InferenceSpec()
         mine = decide(spec, data.reshape((-1,) + data.shape[-3:]), array_white(data, spec))
         assert str(mine) == str(decisions[0]), name
+
+
+def test_float_outliers_no_image_holds_are_refused_by_every_door(tmp_path):
+    """One 1e30 pixel (uninitialised memory, a broken conversion) spread over the network's
+    whole field of view and came back as an image of values near -4e25, exit 0."""
+    from n2n.errors import N2NError
+
+    array = door_images()["float 0..1"][0].copy()
+    array[5, 5] = 1e30
+    tifffile.imwrite(tmp_path / "broken.tif", array)
+    result = subprocess.run([N2N, "denoise", tmp_path / "broken.tif", "-o", tmp_path / "o.tif"],
+                            capture_output=True, text=True, timeout=600)
+    assert result.returncode == 2 and "times the white level 1" in result.stderr
+    assert "--data-range" in result.stderr and not (tmp_path / "o.tif").exists()
+    with pytest.raises(N2NError, match="outliers or a broken conversion; .* give data_range"):
+        n2n.denoise_array(array)
+    n2n.denoise_array(array * 0 + 0.5, data_range=None)  # a sane float image passes
+    assert n2n.denoise_array(np.where(array > 1, 3e5, array), data_range=1.0).shape == (80, 96)

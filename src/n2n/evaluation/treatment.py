@@ -167,7 +167,8 @@ def _sample_blocks(pixels: np.ndarray) -> np.ndarray:
         return np.empty((0, BLOCK, BLOCK), np.float32)
     index = np.unique(np.linspace(0, rows * cols - 1, min(rows * cols, MAX_BLOCKS)).astype(int))
     grid = pixels[:rows * BLOCK, :cols * BLOCK].reshape(rows, BLOCK, cols, BLOCK, channels)
-    blocks = grid[index // cols, :, index % cols].astype(np.float32)  # (N, BLOCK, BLOCK, C)
+    # float64: a float image's outliers (1e30) square without overflowing
+    blocks = grid[index // cols, :, index % cols].astype(np.float64)  # (N, BLOCK, BLOCK, C)
     fields = blocks.transpose(0, 3, 1, 2).reshape(-1, BLOCK, BLOCK)
     flat = fields.reshape(len(fields), -1)
     unclipped = np.mean((flat <= 0) | (flat >= 255), axis=1) < 0.02  # cut noise is no noise

@@ -11,7 +11,7 @@ from n2n.errors import N2NError
 from n2n.inference.denoiser import Denoiser
 from n2n.inference.policy import AUTO
 from n2n.inference.spec import Decision, InferenceSpec, array_white, build_denoiser, settle
-from n2n.io.values import WhiteLevel, decision_sample
+from n2n.io.values import WhiteLevel, check_float_pixels, decision_sample
 
 
 def denoise_array(array: np.ndarray, model: str | Path | torch.nn.Module = AUTO, *,
@@ -70,8 +70,7 @@ def denoise_array(array: np.ndarray, model: str | Path | torch.nn.Module = AUTO,
     given = np.asarray(array)
     data = channels_last(given, channel_axis)
     white = array_white(data, spec, given.shape)
-    if data.dtype.kind == "f":
-        check_finite(data, f"{given.dtype} array of shape {given.shape}")
+    check_float_pixels(data, white.value, f"{given.dtype} array of shape {given.shape}")
     planes = data.reshape((-1,) + data.shape[-3:])
     denoiser = decide(spec, planes, white).denoiser
     out = np.stack([denoise_plane(denoiser, plane, white.value) for plane in planes])
@@ -95,13 +94,6 @@ def denoise_plane(denoiser: Denoiser, plane: np.ndarray, white: float,
         limits = np.iinfo(plane.dtype)
         out = np.clip(np.rint(out), limits.min, limits.max)
     return out.astype(plane.dtype)
-
-
-def check_finite(data: np.ndarray, name: str) -> None:
-    """Refuse NaN or infinite pixels with their count, rather than spread them."""
-    if not np.isfinite(data).all():
-        bad = int(np.count_nonzero(~np.isfinite(data)))
-        raise N2NError(f"{name}: {bad} pixel(s) are NaN or infinite; mask or fill them first")
 
 
 def channels_last(data: np.ndarray, channel_axis: int | None) -> np.ndarray:

@@ -18,12 +18,13 @@ import numpy as np
 import torch
 
 from n2n.errors import N2NError
-from n2n.inference.arrays import channels_last, check_finite, decide, denoise_plane
+from n2n.inference.arrays import channels_last, decide, denoise_plane
 from n2n.inference.denoiser import Denoiser, plan_tiles
 from n2n.inference.multiscale import MultiScaleDenoiser
 from n2n.inference.policy import AUTO
 from n2n.inference.spec import Decision, InferenceSpec, array_white
 from n2n.io.lazy import dask_array
+from n2n.io.values import check_float_pixels
 
 
 def denoise_dask(array: Any, model: str | Path | torch.nn.Module = AUTO, *,
@@ -127,8 +128,7 @@ def _denoise_chunk(block: np.ndarray, denoiser: Denoiser, white: float,
     cores = [(s, s + e[i]) for s, e, i in zip(starts, edges, where, strict=True)]
     origin = [max(s - denoiser.margin, 0) for s in starts]  # the block's first pixel
     plane = block.reshape(block.shape[-3:])
-    if plane.dtype.kind == "f":
-        check_finite(plane, f"chunk at y={starts[0]}, x={starts[1]}")
+    check_float_pixels(plane, white, f"chunk at y={starts[0]}, x={starts[1]}")
     out = np.empty((cores[0][1] - cores[0][0], cores[1][1] - cores[1][0], plane.shape[2]),
                    plane.dtype)
     region = (*cores[0], *cores[1])

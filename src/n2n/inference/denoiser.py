@@ -136,7 +136,7 @@ class Denoiser:
             raise N2NError(BLIND_SPOT_REFINED, param="refine")
         if model.config.pd == 1:
             raise N2NError("{refine}: a second pass after a pixel-shuffled one; it needs "
-                           "{pd} 2 or more", param="refine")
+                           "{pd} 2 or more", param=("refine", "pd"))
         if refine.config.channels != model.config.channels:
             raise N2NError(f"{{refine}}: the refining model takes {refine.config.channels} "
                            f"channel(s), the model {model.config.channels}", param="refine")

@@ -31,7 +31,7 @@ from PIL import ImageOps, PngImagePlugin
 from n2n.errors import N2NError, decoder_errors, os_error_sentence
 from n2n.io.files import MARK, atomic_path
 from n2n.io.png_rows import MarkedStream
-from n2n.io.values import decision_sample, measured_white, white_level
+from n2n.io.values import check_float_pixels, decision_sample, measured_white, white_level
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".npy")
 MAX_PIXELS = 1 << 28  # 268 Mpx (16384^2): larger headers are refused before any allocation
@@ -231,6 +231,7 @@ def array_to_image(path: Path, array: np.ndarray, white: float | None = None) ->
         raise N2NError(f"{path}: image contains NaN or infinite values")
     sample = decision_sample(array, spatial=3) if depth == 32 and white is None else None
     level = white_level(array.dtype, sample, white, array.shape)
+    check_float_pixels(array, level.value, str(path))
     pixels = array.astype(np.float32) * np.float32(255.0 / level.value)
     return Image(np.ascontiguousarray(pixels), depth, alpha, level.value, level.why)
 

@@ -27,6 +27,9 @@ SAMPLE_SIDE = 1024  # side of the central square of the middle plane that decide
 UNIT_FLOATS = 1.5  # floats up to this (99.9th percentile of |value|) are on the 0..1 scale
 BYTE_FLOATS = 1.5 * 255  # floats up to this are on the 0..255 scale
 PERCENTILE = 99.9  # a few hot pixels or outliers do not set the white level
+# float pixels beyond this many white levels are no image values (uninitialised memory, a
+# broken conversion): refused, since one of them spreads over the network's whole field of view
+ABSURD = 1e6
 
 
 @dataclass(frozen=True)
@@ -101,3 +104,18 @@ def _given(data_range: float) -> float:
         raise N2NError(f"{{data_range}} {data_range!r} must be a number above 0",
                        param="data_range")
     return white
+
+
+def check_float_pixels(array: np.ndarray, white: float, where: str) -> None:
+    """Refuse float pixels that are NaN or infinite (with their count) or beyond :data:`ABSURD`
+    times the white level, rather than spread them; integer arrays pass."""
+    if array.dtype.kind != "f":
+        return
+    if not np.isfinite(array).all():
+        bad = int(np.count_nonzero(~np.isfinite(array)))
+        raise N2NError(f"{where}: {bad} pixel(s) are NaN or infinite; mask or fill them first")
+    top = float(np.abs(array).max()) if array.size else 0.0
+    if top > ABSURD * white:
+        raise N2NError(f"{where}: pixel values up to {top:.3g}, over {ABSURD:g} times the white "
+                       f"level {white:g}: outliers or a broken conversion; clip or fill them, or "
+                       "give {data_range}", param="data_range")

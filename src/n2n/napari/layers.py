@@ -10,8 +10,8 @@ from typing import Any
 import numpy as np
 
 from n2n.errors import N2NError
-from n2n.inference.arrays import check_finite
 from n2n.inference.spec import InferenceSpec, array_white
+from n2n.io.values import check_float_pixels
 
 
 def image_layers(viewer: Any) -> list:
@@ -45,10 +45,9 @@ def image_pixels(layer: Any) -> tuple[np.ndarray, float]:
                        "denoises gray or RGB images; drop the alpha channel first")
     if data.ndim < (3 if layer.rgb else 2):
         raise N2NError(f"layer '{layer.name}' of shape {data.shape}: not an image")
-    if data.dtype.kind == "f":
-        check_finite(data, f"layer '{layer.name}'")
     pixels = data if layer.rgb else data[..., None]
     white = array_white(pixels, InferenceSpec(), data.shape).value
+    check_float_pixels(data, white, f"layer '{layer.name}'")
     return pixels.reshape((-1,) + pixels.shape[-3:]), white
 
 
