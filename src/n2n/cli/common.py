@@ -10,8 +10,9 @@ from n2n.errors import N2NError
 
 def add_model_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", default="auto", help="bundled model: auto (default: chosen per "
-                   "image from its noise, with --pd), photo (fastest), photo-plus, camera or "
-                   "confocal (1-channel fluorescence microscopy); see 'n2n models'")
+                   "image from its noise, with --pd: camera for camera photos, confocal for "
+                   "gray captures with shot noise as in microscopy, else photo-plus), photo "
+                   "(fastest), photo-plus, camera or confocal; see 'n2n models'")
     p.add_argument("--weights", type=Path, help="checkpoint from 'n2n train', or its TorchScript "
                    "(.ts), ONNX (.onnx) or BioImage Model Zoo (.zip) export (instead of a "
                    "bundled --model)")
