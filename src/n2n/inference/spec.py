@@ -52,8 +52,7 @@ class InferenceSpec:
     @property
     def chooses(self) -> bool:
         """Whether a treatment is chosen per image (or per file) from its noise."""
-        return self.resolved_pd() == AUTO or (str(self.model) == AUTO
-                                              and not isinstance(self.model, torch.nn.Module))
+        return self.resolved_pd() == AUTO or str(self.model) == AUTO  # a module's str: its repr
 
     def resolved_pd(self) -> int | str | None:
         """``pd`` with None resolved: ``auto`` for ``auto`` and bundled names."""
