@@ -165,7 +165,8 @@ def test_a_jpeg_header_bomb_is_refused_in_one_line(work, capsys):
 def test_a_corrupt_zarr_chunk_is_one_error_naming_the_image(work, capsys):
     pytest.importorskip("dask.array")
     pytest.importorskip("zarr")
-    from n2n.inference.cluster import choose_on_sample
+    from n2n.inference.cluster import denoise_on_dask
+    from n2n.inference.spec import InferenceSpec
 
     tifffile.imwrite(work / "s.tif", noisy_stack((3, 64, 64)), photometric="minisblack")
     assert main(["denoise", str(work / "s.tif"), "-o", str(work / "s.zarr"), "--model",
@@ -174,7 +175,8 @@ def test_a_corrupt_zarr_chunk_is_one_error_naming_the_image(work, capsys):
                     and not p.name.startswith("."))
     chunks[1].write_bytes(chunks[1].read_bytes()[:20])  # the middle plane, which is sampled
     with pytest.raises(N2NError, match="s.zarr: cannot read image"):
-        choose_on_sample(work / "s.zarr", "auto")
+        denoise_on_dask(InferenceSpec(), work / "s.zarr", work / "o.zarr", progress=False)
+    assert not (work / "o.zarr").exists()
 
 
 # ---------------------------------------------------------------- nothing left behind

@@ -123,7 +123,7 @@ CLI_CASES = [
     (("train", "{d}/run", "--bursts", "{d}/bursts_single"), "one.png: a single image, not a"),
     (("train", "{d}/run", "--bursts", "{d}/missing"), "missing: no such folder"),
     (("train", "{d}/run"), "train needs data"),
-    (("train", "{d}/run", "--resume"), "last.pt: no such file"),
+    (("train", "{d}/run", "--resume"), "run: holds no last.pt to resume"),
     (("eval", "{d}/good.png", "--noise", "gaussian:abc"), "noise spec 'gaussian:abc'"),
     (("eval", "{d}/good.png", "--noise", "speckle:3"), "noise spec 'speckle:3'"),
     (("eval", "{d}/good.png", "--noise", "gaussian:-5"), "noise spec 'gaussian:-5'"),

@@ -14,6 +14,7 @@ from skimage import data as skdata
 from n2n.cli import main
 from n2n.data.noise import parse_noise
 from n2n.evaluation.diagnose import check_residual, diagnose_burst, diagnose_image
+from n2n.inference.policy import first_choice
 from n2n.io.images import Image, read_image, write_image
 
 
@@ -51,8 +52,10 @@ def test_single_image_recovers_the_parameters_roughly(camera):
 
 
 def test_white_and_correlated_noise_are_told_apart(camera):
-    white = diagnose_image(camera + np.random.default_rng(0).normal(0, 10, camera.shape))
-    corr = diagnose_image(correlated(camera, 10, 0))
+    noisy = camera + np.random.default_rng(0).normal(0, 10, camera.shape)
+    white = diagnose_image(noisy, treatment=first_choice(noisy).to_json())
+    corr = diagnose_image(correlated(camera, 10, 0),
+                          treatment=first_choice(correlated(camera, 10, 0)).to_json())
     assert white.white and white.correlation_length == 0
     assert not corr.white and corr.correlation_length >= 1
     assert "--pd" in " ".join(corr.recommendation)

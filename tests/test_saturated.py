@@ -10,6 +10,7 @@ import pytest
 import torch
 from conftest import ok
 
+import n2n
 from n2n.cli import main
 from n2n.data.config import DataConfig, build_data
 from n2n.data.noise import Gaussian
@@ -217,5 +218,7 @@ def test_dask_auto_takes_the_model_of_the_given_factor(photo):
     out = denoise_dask(lazy, "auto", channel_axis=-1, pd=2, tile=64).compute()
     expected = Denoiser(load_bundled("camera"), pd=2)(noisy.astype(np.uint8).astype(np.float32))
     assert np.array_equal(out, np.clip(np.rint(expected), 0, 255).astype(np.uint8))
-    with pytest.raises(N2NError, match="give pd with model 'auto'"):
-        denoise_dask(lazy, "auto", channel_axis=-1)
+    # without pd, 'auto' chooses from the decision sample, as every door does
+    chosen = denoise_dask(lazy, "auto", channel_axis=-1, tile=64).compute()
+    assert np.array_equal(chosen, n2n.denoise_array(noisy.astype(np.uint8), channel_axis=-1,
+                                                    tile=64))

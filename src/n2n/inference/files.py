@@ -144,9 +144,11 @@ def _is_tiff_job(source: Path, target: Path) -> bool:
         return False  # reading it as one image will name the problem
 
 
-def _streams_png(denoiser: Denoiser, source: Path, limit: int | None) -> bool:
-    """``source`` is a large 8/16-bit PNG and the denoiser streams: strip by strip."""
-    if not (denoiser.streams and source.suffix.lower() == ".png"):
+def _streams_png(denoiser: Denoiser | AutoDenoiser, source: Path, limit: int | None) -> bool:
+    """``source`` is a large 8/16-bit PNG and the denoiser streams once settled (an
+    AutoDenoiser's choice for a whole file does): strip by strip."""
+    streams = denoiser.streams or isinstance(denoiser, AutoDenoiser)
+    if not (streams and source.suffix.lower() == ".png"):
         return False
     try:
         return png_rows.streams_png(source, limit)
