@@ -26,7 +26,7 @@ from PIL import Image as PILImage
 from PIL import PngImagePlugin
 
 from n2n.errors import N2NError, decoder_errors
-from n2n.io.files import MARK, atomic_path
+from n2n.io.files import IMAGE, MARK, STACK, atomic_path, kind_of_mark, marked
 from n2n.io.png_rows import MarkedStream
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".npy")
@@ -315,7 +315,8 @@ def _encode(f: Path, suffix: str, array: np.ndarray) -> None:
         photometric = "minisblack" if array.shape[2] in (1, 2) else "rgb"
         extras = ["unassalpha"] if array.shape[2] in (2, 4) else None
         data = array[:, :, 0] if array.shape[2] == 1 else array
-        tifffile.imwrite(f, data, photometric=photometric, extrasamples=extras, software=MARK)
+        tifffile.imwrite(f, data, photometric=photometric, extrasamples=extras,
+                         software=marked(IMAGE))
     elif suffix == ".png" and array.dtype == np.uint16:
         height, width, planes = array.shape
         writer = png.Writer(width, height, greyscale=planes in (1, 2), alpha=planes in (2, 4),
@@ -327,28 +328,38 @@ def _encode(f: Path, suffix: str, array: np.ndarray) -> None:
         data = array[:, :, 0] if array.shape[2] == 1 else array
         fmt = "JPEG" if suffix in (".jpg", ".jpeg") else "PNG"
         if fmt == "JPEG":
-            options = {"quality": 95, "comment": MARK}
+            options = {"quality": 95, "comment": marked(IMAGE)}
         else:
             options = {"pnginfo": PngImagePlugin.PngInfo()}
-            options["pnginfo"].add_text("Software", MARK)
+            options["pnginfo"].add_text("Software", marked(IMAGE))
         PILImage.fromarray(data, mode=mode).save(f, format=fmt, **options)
 
 
 def written_by_n2n(path: Path) -> bool:
     """An image file n2n-lite wrote: its Software tag (PNG, TIFF) or comment (JPEG) says so;
     ``.npy`` files carry no mark."""
+    return written_kind(path) is not None
+
+
+def written_kind(path: Path) -> str | None:
+    """The kind (:data:`n2n.io.files.KINDS`: image, stack, plot) of an image file n2n-lite
+    wrote, from its mark; None for any other file. The bare mark of earlier versions: a stack
+    for a TIFF of several pages, else an image."""
     suffix = path.suffix.lower()
     try:
         if suffix in (".tif", ".tiff"):
             with tifffile.TiffFile(path) as tif:
-                return tif.pages.first.software == MARK
+                software = tif.pages.first.software or ""
+                several = software == MARK and len(tif.pages) > 1  # pages counted if needed
+                return kind_of_mark(software, STACK if several else IMAGE)
         if suffix in (".png", ".jpg", ".jpeg"):
             with PILImage.open(path) as im:
                 mark = im.info.get("Software") or im.info.get("comment", b"")
-                return (mark.decode(errors="replace") if isinstance(mark, bytes) else mark) == MARK
+                text = mark.decode(errors="replace") if isinstance(mark, bytes) else mark
+                return kind_of_mark(text, IMAGE)
     except Exception:  # unreadable: not ours to replace
-        return False
-    return False
+        return None
+    return None
 
 
 # --------------------------------------------------------------------------- finding files
