@@ -150,7 +150,8 @@ def run_export(args: argparse.Namespace) -> int:
                               overwrite=args.overwrite)
     tolerance = HALF_TOLERANCE if args.half else TOLERANCE
     print(f"wrote {args.output} ({fmt}, {args.output.stat().st_size / 1e6:.2f} MB); self-check "
-          f"on a 64x48 and a 37x53 image: max |difference| {difference:.2g} on the 0..255 scale "
+          f"on a noisy photo, a 64x48 and a 37x53 image: max |difference| {difference:.2g} on "
+          "the 0..255 scale "
           f"(tolerance {tolerance:g})")
     if fmt == "bmz":
         from n2n.export.bmz import validator_version

@@ -3,8 +3,9 @@ is moved into place.
 
 Formats: ``pt`` (n2n-lite weights), ``torchscript`` (``torch.jit.load``), ``onnx``
 (onnxruntime) and ``bmz`` (a BioImage Model Zoo package, :mod:`n2n.export.bmz`). Every export is
-run on two test images (one of odd size) and compared with the PyTorch model; above
-:data:`TOLERANCE` it fails and nothing is written. The receptive radius and size multiple (what
+run on three test images (a noisy photo, one of odd size) and compared with the PyTorch model;
+above :data:`TOLERANCE`, or where either gives NaN, exploded or flat results, it fails and
+nothing is written. The receptive radius and size multiple (what
 tiling needs) travel in the file's metadata.
 """
 
@@ -18,6 +19,7 @@ from pathlib import Path
 from n2n.errors import N2NError
 from n2n.export import bmz
 from n2n.export.formats import TOLERANCE, self_check, write_onnx, write_torchscript
+from n2n.inference.denoiser import model_name
 from n2n.inference.exported import METADATA, SUFFIXES, load_exported
 from n2n.io.files import CHECKPOINT, EXPORT, MARK, RESUMABLE, atomic_path
 from n2n.io.outputs import claim_outputs
@@ -100,7 +102,7 @@ def export_model(model: PixelModel, output: str | Path, fmt: str = "pt", *,
         else:
             write_onnx(model, tmp)
             exported = load_exported(tmp)
-        difference = self_check(model, exported)
+        difference = self_check(model, exported, (model_name(model), f"{output} (the export)"))
         tolerance = HALF_TOLERANCE if half else TOLERANCE
         if not difference <= tolerance:  # NaN (a broken model) fails too
             raise N2NError(f"{output}: the exported model differs from the PyTorch model by "
