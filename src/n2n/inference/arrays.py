@@ -105,7 +105,7 @@ def denoise_plane(denoiser: Denoiser, plane: np.ndarray, white: float,
     """One (H, W, C) plane whose ``white`` is given, denoised into its own dtype: the
     arithmetic every array entry shares, so that its results agree to the bit."""
     scale = 255.0 / white
-    out = denoiser(plane.astype(np.float32) * scale, tiled=tiled, clip=False) / scale
+    out = denoiser(plane.astype(np.float32) * scale, tiled=tiled, clip=False) * (white / 255)
     if plane.dtype.kind in "ui":
         limits = np.iinfo(plane.dtype)
         out = np.clip(np.rint(out), limits.min, limits.max)

@@ -19,7 +19,7 @@ import torch
 from n2n.errors import N2NError
 from n2n.evaluation.treatment import AUTO, resolve_model
 from n2n.inference.arrays import channels_last, check_finite, denoise_plane, value_of_white
-from n2n.inference.denoiser import Denoiser, plan_tiles
+from n2n.inference.denoiser import EDGE, Denoiser, mirror_mode, plan_tiles
 from n2n.inference.weights import load_weights, refiner_for
 from n2n.io.lazy import dask_array
 
@@ -77,9 +77,10 @@ def denoise_dask(array: Any, model: str | Path | torch.nn.Module = "photo", *,
     network = model if isinstance(model, torch.nn.Module) else load_weights(model)
     if refine is True:
         refine = network if isinstance(model, torch.nn.Module) else refiner_for(model, True)
-    denoiser = Denoiser(network, "cpu", tile=tile, pd=pd, fast=fast,
+    denoiser = Denoiser(network, "cpu", tile=tile, pd=pd, fast=fast, edge=0,  # mirrored here
                         refine=None if refine is False else refine)  # a model, or None
     denoiser.device = torch.device(device)  # moved there on the worker (see _denoise_chunk)
+    data = _mirrored(da, data)  # once, as the Denoiser mirrors a whole image: the same tiles
     height, width = data.shape[-3:-1]
     edges = tuple(_chunk_edges(size, denoiser.tile, denoiser.margin) for size in (height, width))
     data = data.rechunk((1,) * (data.ndim - 3) + (*edges, -1))
@@ -91,9 +92,18 @@ def denoise_dask(array: Any, model: str | Path | torch.nn.Module = "photo", *,
         _denoise_chunk, depth=depth, boundary="none", trim=False, chunks=data.chunks,
         dtype=data.dtype, meta=np.empty((0,) * data.ndim, data.dtype), name="n2n-denoise",
         denoiser=dask.delayed(denoiser, pure=True), white=white, edges=edges)
+    out = out[..., EDGE:height - EDGE, EDGE:width - EDGE, :]
     # regular chunks again (a joined short tile split off), as Zarr writers want them
     out = out.rechunk({data.ndim - 3: edges[0][0], data.ndim - 2: edges[1][0]})
     return out[..., 0] if channel_axis is None else da.moveaxis(out, -1, channel_axis)
+
+
+def _mirrored(da: Any, data: Any) -> Any:
+    """(..., H, W, C) ``data`` with :data:`EDGE` pixels mirrored around each plane, as
+    :func:`~n2n.inference.denoiser.mirrored` does it."""
+    widths = [(0, 0)] * (data.ndim - 3) + [(EDGE, EDGE)] * 2 + [(0, 0)]
+    mode = "reflect" if mirror_mode(data.shape[-3:-1], EDGE) == "reflect" else "edge"
+    return da.pad(data, widths, mode=mode)
 
 
 def _chunk_edges(size: int, tile: int, margin: int) -> tuple[int, ...]:
