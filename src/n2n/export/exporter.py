@@ -21,10 +21,10 @@ from n2n.export import bmz
 from n2n.export.formats import TOLERANCE, self_check, write_onnx, write_torchscript
 from n2n.inference.denoiser import model_name
 from n2n.inference.exported import METADATA, SUFFIXES, load_exported
-from n2n.io.files import CHECKPOINT, EXPORT, MARK, RESUMABLE, atomic_path
+from n2n.io.files import EXPORT, MARK, atomic_path, torch_file_kind
 from n2n.io.outputs import claim_outputs
 from n2n.models import PixelModel
-from n2n.models.checkpoint import check_finite, load_model, load_record, write_weights
+from n2n.models.checkpoint import check_finite, load_model, write_weights
 
 FORMATS = ("pt", "torchscript", "onnx", "bmz")
 PACKAGE_SUFFIX = ".zip"  # a BioImage Model Zoo package
@@ -47,12 +47,9 @@ def written_kind(path: Path) -> str | None:
             with zipfile.ZipFile(path) as archive:
                 names = archive.namelist()
             return EXPORT if any(n.endswith(f"extra/{METADATA}") for n in names) else None
-        record = load_record(path)  # refuses files without the n2n-lite format tag
-    except (zipfile.BadZipFile, KeyError, OSError, N2NError):
+    except (zipfile.BadZipFile, KeyError, OSError):
         return None
-    if record.get("kind") in (CHECKPOINT, RESUMABLE, EXPORT):
-        return record["kind"]
-    return RESUMABLE if "optimizer" in record else EXPORT  # earlier exports carry no kind
+    return torch_file_kind(path)  # weights: the record says, or holds training state
 
 
 def export_format(output: Path, requested: str | None) -> str:

@@ -51,6 +51,21 @@ def kind_of_mark(text: str, unmarked: str) -> str | None:
     return kind if kind in KINDS else None
 
 
+def torch_file_kind(path: Path) -> str | None:
+    """The kind of a torch file (``.pt``) n2n-lite wrote, None for any other: what its record
+    says, else a resumable checkpoint if it holds an optimizer's state (a training run's
+    ``last.pt``, ``best.pt``), else an export (weights alone, as earlier versions wrote)."""
+    try:
+        record = load_torch_file(path, "n2n checkpoint")
+    except N2NError:
+        return None
+    if not isinstance(record, dict) or record.get("format") != MARK:
+        return None
+    if record.get("kind") in (CHECKPOINT, RESUMABLE, EXPORT):
+        return record["kind"]
+    return RESUMABLE if "optimizer" in record else EXPORT
+
+
 def with_article(kind: str) -> str:
     """``kind`` with its article: "an image", "a stack"."""
     return f"{'an' if kind[0] in 'aeiouAEIOU' else 'a'} {kind}"

@@ -18,6 +18,7 @@ from n2n.io.files import (
     check_target,
     json_kind,
     never,
+    torch_file_kind,
     with_article,
 )
 from n2n.io.images import IMAGE_SUFFIXES, written_kind
@@ -32,6 +33,8 @@ def ours(target: Path) -> Callable[[Path], str | None | bool]:
         return lambda path: ZARR if zarr_images.written_by_n2n(path) else None
     if suffix in IMAGE_SUFFIXES:
         return written_kind
+    if suffix in (".pt", ".pth"):
+        return torch_file_kind
     return json_kind if suffix == ".json" else never
 
 
@@ -62,10 +65,20 @@ def claim_outputs(targets: Targets, inputs: Iterable[str | Path] = (), *,
     for target, target_kind in pairs:
         target = Path(target)
         check_target(target, inputs)
+        check_outside_zarr(target)
         check_apart(target, target_kind or default_kind(target), others or {})
         by_format = ours(target)
         tell = by_format if mark is None else lambda p, m=mark, f=by_format: m(p) or f(p)
         check_replaceable(target, tell, overwrite, target_kind or default_kind(target))
+
+
+def check_outside_zarr(target: Path) -> None:
+    """Refuse a target inside an existing OME-Zarr folder: one data set, which a file added
+    to would no longer be n2n-lite's own to replace (nor what a viewer expects)."""
+    for folder in target.resolve().parents:
+        if folder.suffix.lower() == zarr_images.ZARR_SUFFIX and folder.is_dir():
+            raise N2NError(f"{target}: lies inside the OME-Zarr image {folder}; choose an "
+                           "output outside it")
 
 
 def check_apart(target: Path, kind: str | None, others: Mapping[Path, str]) -> None:
