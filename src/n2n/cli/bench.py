@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from n2n.cli.common import add_overwrite_option
+from n2n.cli.common import add_overwrite_option, output_path
 from n2n.errors import N2NError
 
 
@@ -20,8 +20,8 @@ def add_parsers(sub) -> None:
     p.add_argument("--bursts", type=Path, metavar="DIR", help="a bursts folder: every capture "
                    "scored alone against its scene's --reference-name file")
     p.add_argument("--reference-name", default="avg50.png", metavar="FILE")
-    p.add_argument("-o", "--output", type=Path, help="folder for the results (with --quick: "
-                   "default ./n2n-bench-quick)")
+    p.add_argument("-o", "--output", type=output_path, help="folder for the results (with "
+                   "--quick: default ./n2n-bench-quick)")
     p.add_argument("--quick", action="store_true",
                    help="tiny generated images, every part of the run, well under a minute")
     p.add_argument("--noise", nargs="+", default=["gaussian:15", "gaussian:25", "gaussian:50"],

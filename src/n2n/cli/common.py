@@ -59,6 +59,14 @@ def add_overwrite_option(p: argparse.ArgumentParser) -> None:
                    "a run folder that holds a run afresh")
 
 
+def output_path(text: str) -> Path:
+    """An output's name: an empty one is refused, not read as the current folder."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("an empty name; give a file or folder name ('.' for "
+                                         "the current folder)")
+    return Path(text)
+
+
 def pd_option(text: str) -> int | str:
     """``--pd``: a factor, or ``auto``."""
     if text == "auto":

@@ -14,10 +14,11 @@ from n2n.cli.common import (
     add_overwrite_option,
     inference_spec,
     load_denoiser,
+    output_path,
 )
 from n2n.data.noise import parse_noise
 from n2n.errors import N2NError
-from n2n.io.files import write_json_record
+from n2n.io.files import IMAGE, PLOT, RECORD, write_json_record
 from n2n.io.outputs import claim_outputs
 
 
@@ -30,12 +31,12 @@ def add_parsers(sub) -> None:
 def _add_denoise_parser(sub) -> None:
     p = sub.add_parser("denoise", help="denoise image files, folders or globs")
     p.add_argument("inputs", nargs="+", help="image files, folders or glob patterns")
-    p.add_argument("-o", "--output", type=Path, required=True,
+    p.add_argument("-o", "--output", type=output_path, required=True,
                    help="output folder (created), or a file name for a single input; "
                    "NAME.zarr writes chunked OME-Zarr (needs n2n-lite[zarr])")
     add_model_options(p)
     p.add_argument("--tile", type=int, default=512, help="tile size for large images (px)")
-    p.add_argument("--json", type=Path, help="also write each image's output and treatment "
+    p.add_argument("--json", type=output_path, help="also write each image's output and treatment "
                    "(model, --pd and why) as JSON to this file")
     add_overwrite_option(p)
     p.add_argument("--zero-shot", action="store_true", help="no trained model: fit a tiny "
@@ -79,7 +80,7 @@ def _add_eval_parser(sub) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--clip", action="store_true", help="clip the noisy images to 0..255 as "
                    "8-bit files are (published gaussian figures are mostly unclipped)")
-    p.add_argument("--json", type=Path, help="also write the scores as JSON to this file")
+    p.add_argument("--json", type=output_path, help="also write the scores as JSON to this file")
     add_model_options(p)
     add_overwrite_option(p)
     p.set_defaults(run=run_eval)
@@ -87,7 +88,7 @@ def _add_eval_parser(sub) -> None:
 
 def _add_demo_parser(sub) -> None:
     p = sub.add_parser("demo", help="denoise a bundled sample photo and show the gain")
-    p.add_argument("-o", "--output", type=Path, default=Path("n2n-demo"),
+    p.add_argument("-o", "--output", type=output_path, default=Path("n2n-demo"),
                    help="folder for the PNGs (default ./n2n-demo)")
     p.add_argument("--noise", default="gaussian:25")
     p.add_argument("--seed", type=int, default=0)
@@ -105,9 +106,8 @@ def run_denoise(args: argparse.Namespace) -> int:
     if args.dask:
         return _denoise_on_dask(args)
     inputs = list_images(args.inputs)
-    targets = output_paths(inputs, args.output, args.inputs, overwrite=args.overwrite)
-    if args.json:
-        claim_outputs([args.json], [*inputs, *args.inputs], overwrite=args.overwrite)
+    targets = output_paths(inputs, args.output, args.inputs, overwrite=args.overwrite,
+                           record=args.json)
     denoiser = _zero_shot_denoiser(args) if args.zero_shot else load_denoiser(args, args.tile)
     records = []
     bar = tqdm(inputs, desc="denoise", unit="image", disable=None)  # no bar when not a tty
@@ -202,7 +202,7 @@ def run_eval(args: argparse.Namespace) -> int:
                                               args.clip)
     if args.json:
         given = [*args.inputs, *(p for p in (args.noisy, args.reference, args.bursts) if p)]
-        claim_outputs([args.json], given, overwrite=args.overwrite)
+        claim_outputs([args.json], given, overwrite=args.overwrite, kind=RECORD)
     bar = tqdm(pairs, desc="eval", unit="image", leave=False, disable=None)
     scores = evaluate.score_pairs(bar, denoiser)
     print(setting if setting.startswith("real") else f"{setting}, seed {args.seed}")
@@ -224,8 +224,9 @@ def run_demo(args: argparse.Namespace) -> int:
     from n2n.evaluation.scoring import noisy_versions
     from n2n.io.images import Image, write_image
 
-    names = ("noisy.png", "denoised.png", "clean.png", "side_by_side.png")
-    claim_outputs([args.output / name for name in names], overwrite=args.overwrite)
+    names = {"noisy.png": IMAGE, "denoised.png": IMAGE, "clean.png": IMAGE,
+             "side_by_side.png": PLOT}
+    claim_outputs({args.output / n: kind for n, kind in names.items()}, overwrite=args.overwrite)
     noise = parse_noise(args.noise)
     clean = skdata.astronaut().astype(np.float32)  # 512x512 RGB photo bundled with scikit-image
     _, noisy, _ = next(noisy_versions([Path("astronaut")], [clean], noise, args.seed))

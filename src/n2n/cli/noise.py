@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 import numpy as np
 
-from n2n.cli.common import add_overwrite_option
+from n2n.cli.common import add_overwrite_option, output_path
 from n2n.errors import N2NError
-from n2n.io.files import write_json_record
+from n2n.io.files import PLOT, RECORD, write_json_record
 from n2n.io.outputs import claim_outputs
 
 
@@ -22,7 +21,7 @@ def add_parsers(sub) -> None:
                    help="a file in the folder that is not a capture (e.g. avg50.png)")
     p.add_argument("--residual", nargs=2, metavar=("NOISY", "DENOISED"),
                    help="check that what a denoiser removed looks like noise")
-    p.add_argument("-o", "--output", type=Path, help="folder for the JSON and the plot")
+    p.add_argument("-o", "--output", type=output_path, help="folder for the JSON and the plot")
     add_overwrite_option(p)
     p.set_defaults(run=run_diagnose)
 
@@ -43,8 +42,8 @@ def run_diagnose(args: argparse.Namespace) -> int:
     if args.output:  # claimed before any work
         names = ("residual.json", "residual.png") if args.residual else ("diagnosis.json",
                                                                          "noise.png")
-        claim_outputs([args.output / n for n in names], args.residual or args.inputs,
-                      overwrite=args.overwrite)
+        claim_outputs(dict(zip([args.output / n for n in names], (RECORD, PLOT), strict=True)),
+                      args.residual or args.inputs, overwrite=args.overwrite)
     if args.residual:
         noisy, denoised = (read_image(p).pixels for p in args.residual)
         check = diagnose.check_residual(noisy, denoised)

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import torch
 
-from n2n.cli.common import add_overwrite_option, parse_scales
+from n2n.cli.common import add_overwrite_option, output_path, parse_scales
 from n2n.data.noise import parse_noise
 from n2n.export.exporter import FORMATS
-from n2n.io.files import never, write_text_atomic
+from n2n.io.files import CHECKPOINT, never, write_text_atomic
 from n2n.io.outputs import claim_outputs
 from n2n.scratch.model import Model as ScratchModel
 from n2n.scratch.serialize import is_weights_file
@@ -22,7 +22,7 @@ from n2n.scratch.serialize import is_weights_file
 def add_parsers(sub) -> None:
     p = sub.add_parser("make-pairs", help="write EE-559-format train_data.pkl and val_data.pkl")
     p.add_argument("clean_dir", nargs="+", help="clean images for the training pairs")
-    p.add_argument("out_dir", type=Path)
+    p.add_argument("out_dir", type=output_path)
     p.add_argument("--val", nargs="+", metavar="DIR",
                    help="clean images for val_data.pkl (default: hold out 10%% of CLEAN_DIR)")
     p.add_argument("--train-count", type=int, default=50000)
@@ -37,7 +37,8 @@ def add_parsers(sub) -> None:
     p = sub.add_parser("scratch-train", help="train the from-scratch framework's Model on "
                        "EE-559 pairs; writes plain-data weights")
     p.add_argument("train_pkl", type=Path, help="EE-559 train_data.pkl")
-    p.add_argument("output", type=Path, help="weights file to write (.n2nw) plus a .json log")
+    p.add_argument("output", type=output_path, help="weights file to write (.n2nw) plus a "
+                   ".json log")
     p.add_argument("--val-pkl", type=Path, help="EE-559 val_data.pkl: PSNR after each epoch")
     p.add_argument("--network", choices=ScratchModel.NETWORKS, default="unet")
     p.add_argument("--epochs", type=int, default=1)
@@ -52,7 +53,7 @@ def add_parsers(sub) -> None:
                        "before it is written")
     p.add_argument("checkpoint", type=Path, help="checkpoint from 'n2n train', or a bundled "
                    "model's name (photo, photo-plus, camera, confocal)")
-    p.add_argument("output", type=Path)
+    p.add_argument("output", type=output_path)
     p.add_argument("--format", choices=FORMATS, help="default: from "
                    "the output's suffix (.ts/.torchscript, .onnx, .zip = bmz), else pt (weights "
                    "for n2n-lite)")
@@ -100,8 +101,11 @@ def run_scratch_train(args: argparse.Namespace) -> int:
     from n2n.training.logs import format_row
 
     log = args.output.with_suffix(".json")
-    claim_outputs([args.output, log], [args.train_pkl, *([args.val_pkl] if args.val_pkl else [])],
-                  overwrite=args.overwrite, mark=lambda _: is_weights_file(args.output))
+    inputs = [args.train_pkl, *([args.val_pkl] if args.val_pkl else [])]
+    claim_outputs([args.output], inputs, overwrite=args.overwrite, kind=CHECKPOINT,
+                  mark=lambda _: is_weights_file(args.output))
+    claim_outputs([log], inputs, overwrite=args.overwrite, others={args.output: CHECKPOINT},
+                  mark=lambda _: is_weights_file(args.output))
     first, second = load_ee559_pairs(args.train_pkl)
     if args.train_count:
         first, second = first[:args.train_count], second[:args.train_count]
@@ -146,7 +150,8 @@ def run_export(args: argparse.Namespace) -> int:
                               overwrite=args.overwrite)
     tolerance = HALF_TOLERANCE if args.half else TOLERANCE
     print(f"wrote {args.output} ({fmt}, {args.output.stat().st_size / 1e6:.2f} MB); self-check "
-          f"on a 64x48 and a 37x53 image: max |difference| {difference:.2g} on the 0..255 scale "
+          f"on a noisy photo, a 64x48 and a 37x53 image: max |difference| {difference:.2g} on "
+          "the 0..255 scale "
           f"(tolerance {tolerance:g})")
     if fmt == "bmz":
         from n2n.export.bmz import validator_version

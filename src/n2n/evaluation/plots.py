@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 from matplotlib.figure import Figure
 
-from n2n.io.files import MARK, atomic_path
+from n2n.io.files import PLOT, atomic_path, marked
 
 
 def plot_curves(history: Sequence[dict[str, float]], path: Path) -> None:
@@ -123,4 +123,4 @@ def _correlation_map(ax, corr: np.ndarray, title: str) -> None:
 def save_figure(fig: Figure, path: Path, dpi: int = 100) -> None:
     """Write a figure as PNG atomically (temporary file, fsync, rename)."""
     with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=dpi, format="png", metadata={"Software": MARK})
+        fig.savefig(tmp, dpi=dpi, format="png", metadata={"Software": marked(PLOT)})

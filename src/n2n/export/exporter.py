@@ -3,8 +3,9 @@ is moved into place.
 
 Formats: ``pt`` (n2n-lite weights), ``torchscript`` (``torch.jit.load``), ``onnx``
 (onnxruntime) and ``bmz`` (a BioImage Model Zoo package, :mod:`n2n.export.bmz`). Every export is
-run on two test images (one of odd size) and compared with the PyTorch model; above
-:data:`TOLERANCE` it fails and nothing is written. The receptive radius and size multiple (what
+run on three test images (a noisy photo, one of odd size) and compared with the PyTorch model;
+above :data:`TOLERANCE`, or where either gives NaN, exploded or flat results, it fails and
+nothing is written. The receptive radius and size multiple (what
 tiling needs) travel in the file's metadata.
 """
 
@@ -18,34 +19,37 @@ from pathlib import Path
 from n2n.errors import N2NError
 from n2n.export import bmz
 from n2n.export.formats import TOLERANCE, self_check, write_onnx, write_torchscript
+from n2n.inference.denoiser import model_name
 from n2n.inference.exported import METADATA, SUFFIXES, load_exported
-from n2n.io.files import MARK, atomic_path
+from n2n.io.files import EXPORT, MARK, atomic_path, torch_file_kind
 from n2n.io.outputs import claim_outputs
 from n2n.models import PixelModel
-from n2n.models.checkpoint import check_finite, load_model, load_record, write_weights
+from n2n.models.checkpoint import check_finite, load_model, write_weights
 
 FORMATS = ("pt", "torchscript", "onnx", "bmz")
 PACKAGE_SUFFIX = ".zip"  # a BioImage Model Zoo package
 HALF_TOLERANCE = 0.25  # float16 weights (``pt`` with half=True): under half a gray level
 
 
-def written_by_n2n(path: Path) -> bool:
-    """A model file n2n-lite wrote: weights with its format tag, a TorchScript archive or BMZ
-    package holding its metadata file, an ONNX graph with its metadata key."""
+def written_kind(path: Path) -> str | None:
+    """The kind of a model file n2n-lite wrote (None for any other file): an export (weights
+    with its format tag and no training state, a TorchScript archive or BMZ package holding
+    its metadata file, an ONNX graph with its metadata key), or a training run's resumable
+    checkpoint (``last.pt``, ``best.pt``: the optimizer's state too)."""
     suffix = path.suffix.lower()
     try:
         if suffix == ".onnx":
-            return METADATA.encode() in path.read_bytes()
+            return EXPORT if METADATA.encode() in path.read_bytes() else None
         if suffix == PACKAGE_SUFFIX:  # a BMZ package: its description cites n2n-lite
             with zipfile.ZipFile(path) as archive:
-                return MARK.encode() in archive.read(bmz.RDF)
+                return EXPORT if MARK.encode() in archive.read(bmz.RDF) else None
         if suffix in SUFFIXES:  # a TorchScript archive holding n2n-lite's metadata file
             with zipfile.ZipFile(path) as archive:
-                return any(n.endswith(f"extra/{METADATA}") for n in archive.namelist())
-        load_record(path)  # refuses files without the n2n-lite format tag
-        return True
-    except (zipfile.BadZipFile, KeyError, OSError, N2NError):
-        return False
+                names = archive.namelist()
+            return EXPORT if any(n.endswith(f"extra/{METADATA}") for n in names) else None
+    except (zipfile.BadZipFile, KeyError, OSError):
+        return None
+    return torch_file_kind(path)  # weights: the record says, or holds training state
 
 
 def export_format(output: Path, requested: str | None) -> str:
@@ -76,11 +80,11 @@ def export_model(model: PixelModel, output: str | Path, fmt: str = "pt", *,
         raise N2NError(f"a blind-spot network exports as pt only: {fmt} would drop the random "
                        "replacing it denoises with (a silently worse result)")
     check_finite(model.state_dict().values(), "the model to export")
-    claim_outputs([output], inputs, overwrite=overwrite, mark=written_by_n2n)
+    claim_outputs([output], inputs, overwrite=overwrite, mark=written_kind, kind=EXPORT)
     output.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(output) as tmp:
         if fmt == "pt":
-            write_weights(model, tmp, half, record)
+            write_weights(model, tmp, half, {**(record or {}), "kind": EXPORT})
             exported = load_model(tmp)
         elif fmt == "torchscript":
             write_torchscript(model, tmp)
@@ -95,7 +99,7 @@ def export_model(model: PixelModel, output: str | Path, fmt: str = "pt", *,
         else:
             write_onnx(model, tmp)
             exported = load_exported(tmp)
-        difference = self_check(model, exported)
+        difference = self_check(model, exported, (model_name(model), f"{output} (the export)"))
         tolerance = HALF_TOLERANCE if half else TOLERANCE
         if not difference <= tolerance:  # NaN (a broken model) fails too
             raise N2NError(f"{output}: the exported model differs from the PyTorch model by "

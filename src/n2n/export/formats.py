@@ -8,12 +8,15 @@ import json
 import warnings
 from pathlib import Path
 
+import numpy as np
 import torch
+from skimage import data as skdata
 from torch import nn
 from torch.nn import functional as F
 
 from n2n.errors import optional_module
 from n2n.export.portable import PortableModel, metadata
+from n2n.inference.denoiser import check_result
 from n2n.inference.exported import METADATA
 from n2n.models import PixelModel
 
@@ -46,15 +49,35 @@ def write_onnx(model: PixelModel, path: Path) -> None:
     onnx.save(graph, str(path))
 
 
-def self_check(model: nn.Module, exported: nn.Module) -> float:
-    """Max |exported - model| over two test images, one even-sized and one odd, the second
-    unclipped (values beyond 0..255, which a model trained on clipped input clips)."""
-    generator = torch.Generator().manual_seed(0)
+def self_check(model: nn.Module, exported: nn.Module, names: tuple[str, str] = (
+        "the model", "the export")) -> float:
+    """Max |exported - model| over three test images: a noisy photo (scikit-image's astronaut;
+    gray for other channel counts than 3), a smooth random one, and an odd-sized one unclipped
+    (values beyond 0..255, which a model trained on clipped input clips). Raises N2NError,
+    naming the model or the export (``names``), where either gives a result no working model
+    gives (:func:`n2n.inference.denoiser.check_result`: NaN, exploded, flat)."""
     worst = 0.0
-    for height, width, low in ((64, 48, 0.0), (37, 53, -30.0)):
-        smooth = F.interpolate(torch.rand(1, model.config.channels, 4, 4, generator=generator),
-                               size=(height, width), mode="bilinear") * 255
-        x = (smooth + 20 * torch.randn(smooth.shape, generator=generator)).clamp(low, 255 - low)
+    for x in check_images(model.config.channels):
         with torch.no_grad():
-            worst = max(worst, float((exported(x) - model(x)).abs().max()))
+            results = model(x), exported(x)
+        pixels = x[0].permute(1, 2, 0).numpy()
+        for result, name in zip(results, names, strict=True):
+            check_result(pixels, result[0].float().permute(1, 2, 0).numpy(), name)
+        worst = max(worst, float((results[1] - results[0]).abs().max()))
     return worst
+
+
+def check_images(channels: int) -> list[torch.Tensor]:
+    """(1, C, H, W) 0..255 images for :func:`self_check`, the same every time."""
+    generator = torch.Generator().manual_seed(0)
+    photo = torch.from_numpy(skdata.astronaut()[100:164, 180:228].astype(np.float32))
+    photo = photo.permute(2, 0, 1)[None]  # (1, 3, 64, 48)
+    if channels != 3:
+        photo = photo.mean(dim=1, keepdim=True).expand(1, channels, 64, 48)
+    images = [(photo + 25 * torch.randn(photo.shape, generator=generator)).clamp(0, 255)]
+    for height, width, low in ((64, 48, 0.0), (37, 53, -30.0)):
+        smooth = F.interpolate(torch.rand(1, channels, 4, 4, generator=generator),
+                               size=(height, width), mode="bilinear") * 255
+        noisy = smooth + 20 * torch.randn(smooth.shape, generator=generator)
+        images.append(noisy.clamp(low, 255 - low))
+    return images

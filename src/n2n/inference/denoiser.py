@@ -15,6 +15,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
+from torch.nn import functional as F
 
 from n2n.device import autocast, memory_layout
 from n2n.errors import N2NError
@@ -51,6 +52,25 @@ def plan_tiles(height: int, width: int, tile: int, margin: int,
     return tiles
 
 
+EDGE = 16  # pixels of the image mirrored around it: what the networks see beyond its edges
+
+
+def mirrored(x: torch.Tensor, edge: int) -> torch.Tensor:
+    """(N, C, H, W) ``x`` with ``edge`` pixels mirrored around it (repeated for images too
+    small to mirror). The image's edge pixels then sit among pixels like their own, as inside
+    the image, rather than at the networks' padding (replicate padding:
+    :class:`~n2n.models.unet.EdgeConv2d`, which keeps flat images flat). CBSD68, gaussian 25:
+    photo 30.427 dB with zero padding, 30.427 with both; photo-plus 31.181 and 31.170
+    (replicate padding alone: 0.1 dB lower on 17 of them; mirroring 32 pixels rather than
+    16: 0.002 dB better, at 1.4x the work on such photos)."""
+    return F.pad(x, (edge, edge, edge, edge), mode=mirror_mode(x.shape[-2:], edge))
+
+
+def mirror_mode(size: tuple[int, int], edge: int) -> str:
+    """How an (H, W) image is mirrored: reflected, or repeated where it is too small."""
+    return "reflect" if edge < min(size) else "replicate"
+
+
 class Denoiser:
     """Denoise (H, W, C) 0..255 arrays with a model, tiling images larger than ``tile``.
 
@@ -84,6 +104,9 @@ class Denoiser:
         8x the time for +0.1-0.2 dB (SIDD +0.11, Nam +0.21, CBSD68 +0.09-0.15;
         docs/benchmarks.md, "Flat areas from coarser factors"). Tiles stay exact: every tile
         is a whole number of grid cells, so a turned tile splits into the same sub-images.
+    edge : int, keyword-only
+        Pixels mirrored around every image before the networks see it (:func:`mirrored`);
+        0 for an image its caller has mirrored already (a Dask array, chunk by chunk).
 
     Examples
     --------
@@ -95,7 +118,7 @@ class Denoiser:
 
     def __init__(self, model: PixelModel, device: str | torch.device = "cpu", *,
                  tile: int = 512, pd: int | None = None, refine: PixelModel | None = None,
-                 fast: bool = True, ensemble: bool = False) -> None:
+                 fast: bool = True, ensemble: bool = False, edge: int = EDGE) -> None:
         if tile < 1:
             raise N2NError(f"{{tile}} {tile} must be >= 1", param="tile")
         if pd is not None and pd != model.config.pd and not isinstance(model, PixelModel):
@@ -109,7 +132,7 @@ class Denoiser:
             self._check_refiner(model, refine)
         self.device = torch.device(device)
         self.fast = fast and isinstance(model, PixelModel)
-        self.ensemble = ensemble
+        self.ensemble, self.edge = ensemble, edge
         self.model = memory_layout(model.to(self.device), self.fast).eval()
         self.refine = None if refine is None else memory_layout(refine.to(self.device),
                                                                 self.fast).eval()
@@ -165,7 +188,14 @@ class Denoiser:
         else:
             raise N2NError(f"image with {channels} channels, model with {self.channels}: use a "
                            "model trained on this channel count")
+        check_result(pixels, out, self.name)
         return np.clip(out, 0, 255) if clip else out
+
+    @property
+    def name(self) -> str:
+        """The model's file (and its refining model's), for messages."""
+        names = [model_name(m) for m in (self.model, self.refine) if m is not None]
+        return " refined by ".join(dict.fromkeys(names))
 
     @torch.no_grad()
     def _run(self, pixels: np.ndarray, tiled: bool | None) -> np.ndarray:
@@ -176,12 +206,14 @@ class Denoiser:
             tiled = max(height, width) > self.tile
         # padded here, not by the model: later passes then see the same first-pass pixels
         # beyond the border whether the image is tiled or not
-        noisy = pad_to_multiple(x, self.grid)
+        edge = self.edge
+        noisy = pad_to_multiple(mirrored(x, edge), self.grid)
         out = noisy
         for run, margin in self._passes:
             out = (self._tiled(run, noisy, out, margin) if tiled
                    else self._forward(run, noisy, out))
-        return out[..., :height, :width][0].permute(1, 2, 0).numpy()
+        out = out[..., edge:edge + height, edge:edge + width]
+        return out[0].permute(1, 2, 0).numpy()
 
     def _denoise(self, noisy: torch.Tensor, previous: torch.Tensor) -> torch.Tensor:
         return self.model(noisy)
@@ -224,6 +256,48 @@ class Denoiser:
             out[..., top:bottom, left:right] = result[..., top - r_top:bottom - r_top,
                                                       left - r_left:right - r_left]
         return out
+
+
+def model_name(model: torch.nn.Module) -> str:
+    """The file a model was loaded from (:attr:`source` of a checkpoint's, :attr:`path` of an
+    export's), else "the model"."""
+    return str(getattr(model, "source", None) or getattr(model, "path", None) or "the model")
+
+
+def check_result(pixels: np.ndarray, out: np.ndarray, model: str) -> None:
+    """Refuse a denoised (H, W, C) result, unclipped, that no working model gives for
+    ``pixels``, before anything is written: NaN or infinite values; values far beyond the
+    image's range (weights that exploded); a result wholly darker or brighter than the image
+    (written, it would be one flat colour); one flat colour where the image is not flat."""
+    bad = out.size - int(np.count_nonzero(np.isfinite(out)))
+    if bad:
+        raise N2NError(f"{model}: the model's result holds {bad} NaN or infinite value(s); "
+                       "its weights are broken (a diverged training?); nothing written")
+    if out.size == 0:
+        return
+    low, high, span = float(pixels.min()), float(pixels.max()), float(np.ptp(pixels))
+    least, most = float(out.min()), float(out.max())
+    found = f"from {least:.3g} to {most:.3g} for an image of {low:.3g} to {high:.3g}"
+    if least < low - max(span, 255.0) or most > high + max(span, 255.0):
+        raise N2NError(f"{model}: the model's result runs {found} (0..255 scale); its weights "
+                       "have exploded; nothing written")
+    if most < low - OUTSIDE or least > high + OUTSIDE:
+        raise N2NError(f"{model}: the model's result runs {found}, wholly outside it (it would "
+                       "be written as one flat colour); the model is broken; nothing written")
+    if _spread(out) <= COLLAPSED and _spread(pixels) > FLAT:
+        raise N2NError(f"{model}: the model's result is one flat colour ({least:.4g}) where "
+                       "the image is not flat; the model is broken; nothing written")
+
+
+COLLAPSED = 1e-3  # a result whose every channel varies less than this (0..255 scale) is flat
+FLAT = 1.0  # ... which is a collapse where some channel of the image varies more than this
+OUTSIDE = 16.0  # no working model puts every pixel this far below or above the image's range
+
+
+def _spread(pixels: np.ndarray) -> float:
+    """The largest range of values over the pixels of one channel of (H, W, C) ``pixels``."""
+    flat = pixels.reshape(-1, pixels.shape[-1])
+    return float((flat.max(axis=0) - flat.min(axis=0)).max())
 
 
 DIHEDRAL = [(turns, flip) for flip in (False, True) for turns in range(4)]  # the 8 views

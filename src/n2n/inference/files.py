@@ -25,6 +25,7 @@ from n2n.inference.stacks import denoised_blocks
 from n2n.inference.strips import denoised_rows, row_blocks
 from n2n.io import png_rows, tiff_stacks, zarr_images
 from n2n.io.checks import check_input
+from n2n.io.files import IMAGE, RECORD, STACK, ZARR
 from n2n.io.images import IMAGE_SUFFIXES, Image, check_size, read_image, to_array, write_image
 from n2n.io.outputs import claim_outputs
 from n2n.io.values import SAMPLE_SIDE, WhiteLevel, decision_sample, white_level
@@ -46,7 +47,7 @@ def denoise_file(denoiser: Denoiser | AutoDenoiser, source: str | Path, target: 
     >>> denoise_file(denoiser, "stack.tif", "clean.zarr")  # doctest: +SKIP
     """
     source, target = Path(source), Path(target)
-    claim_outputs([target], [source], overwrite=overwrite)
+    claim_outputs([target], [source], overwrite=overwrite, kind=output_kind(source, target))
     check_input(source)  # headers, limits, truncation: before the rule's sample
     decision = _parts_decision(denoiser, source, target, stream_pixels, data_range)
     if decision is None:  # read whole: the denoiser chooses from the image's decision sample
@@ -70,22 +71,31 @@ def denoise_file(denoiser: Denoiser | AutoDenoiser, source: str | Path, target: 
 
 
 def output_paths(inputs: list[Path], output: Path, given: Sequence[str | Path] = (), *,
-                 overwrite: bool = False) -> list[Path]:
+                 overwrite: bool = False, record: Path | None = None) -> list[Path]:
     """Where each input's result goes: ``output`` itself for a single input and an image file
     or OME-Zarr name, else ``output/<input name>``. Refuses, before any work, two outputs of
-    one name, several inputs into one OME-Zarr image, any output that is an input, lies inside
-    a folder of inputs (``given``: the files and folders as named) or holds one, and existing
-    outputs n2n-lite did not write (unless ``overwrite``). Creates the outputs' folder."""
+    one name, several inputs into one image or OME-Zarr name, any output that is an input, lies
+    inside a folder of inputs (``given``: the files and folders as named) or holds one, and
+    existing outputs n2n-lite did not write, or wrote as another kind (unless ``overwrite``);
+    ``record``, where a JSON record of the run goes, likewise and never on an image output.
+    Creates the outputs' folder."""
     zarr = output.suffix.lower() == zarr_images.ZARR_SUFFIX
     if zarr and len(inputs) > 1:
         raise N2NError(f"{output}: one OME-Zarr image holds one input, not {len(inputs)}; "
                        "denoise them into a folder, or one .zarr each")
+    if len(inputs) > 1 and output.suffix.lower() in IMAGE_SUFFIXES and not output.is_dir():
+        raise N2NError(f"{output}: names one image file, but {len(inputs)} images were given; "
+                       "name a folder for their outputs")
     single_file = len(inputs) == 1 and (zarr or output.suffix.lower() in IMAGE_SUFFIXES)
     targets = [output] if single_file else [output / p.name for p in inputs]
     if len({t.resolve() for t in targets}) < len(targets):
         raise N2NError("two inputs share a file name and would write the same output; "
                        "denoise them into separate folders")
-    claim_outputs(targets, [*inputs, *given], overwrite=overwrite)
+    kinds = {t: output_kind(s, t) for s, t in zip(inputs, targets, strict=True)}
+    claim_outputs(kinds, [*inputs, *given], overwrite=overwrite)
+    if record is not None:
+        claim_outputs([record], [*inputs, *given], overwrite=overwrite, kind=RECORD,
+                      others=kinds)
     (output.parent if single_file else output).mkdir(parents=True, exist_ok=True)
     return targets
 
@@ -99,6 +109,19 @@ def _parts_decision(denoiser: Denoiser | AutoDenoiser, source: Path, target: Pat
         return None
     white = white_level(sample.dtype, sample, data_range, sample.shape)
     return settle(denoiser, sample, white)
+
+
+def output_kind(source: Path, target: Path) -> str:
+    """What denoising ``source`` writes at ``target``: an OME-Zarr image, a stack (a TIFF of
+    several planes into a TIFF), else an image."""
+    if target.suffix.lower() == zarr_images.ZARR_SUFFIX:
+        return ZARR
+    if {source.suffix.lower(), target.suffix.lower()} <= set(tiff_stacks.TIFF_SUFFIXES):
+        try:
+            return STACK if tiff_stacks.read_layout(source).planes > 1 else IMAGE
+        except N2NError:
+            return IMAGE  # reading it for real will name the problem
+    return IMAGE
 
 
 def _decision_sample(denoiser: Denoiser | AutoDenoiser, source: Path, target: Path,

@@ -20,6 +20,7 @@ import torch
 
 from n2n.data.pairs import WholeImage
 from n2n.errors import N2NError
+from n2n.inference.denoiser import check_result
 from n2n.models import PixelModel, build_model
 from n2n.models.bundled import load_zs_prior
 from n2n.training.config import TrainConfig
@@ -126,4 +127,5 @@ class ZeroShotDenoiser:
             if start is not None:
                 out = (out + anchor) / 2
         out = out[0].cpu().permute(1, 2, 0).numpy()
+        check_result(pixels, out, "the zero-shot fit")
         return np.clip(out, 0, 255) if clip else out

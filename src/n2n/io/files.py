@@ -1,8 +1,10 @@
 """The output layer every writer goes through, and torch loads that run no code.
 
 Its rules: a target is never an input, never inside an input folder and never holds an input
-(:func:`check_target`); an existing target is replaced only if n2n-lite wrote it (each format
-carries :data:`MARK`) or the user says ``overwrite`` (:func:`check_replaceable`); writes are
+(:func:`check_target`); an existing target is replaced only by an output of its own kind
+(:data:`KINDS`) that n2n-lite wrote (each format carries :data:`MARK`, and where one format
+holds several kinds, the kind too: :func:`marked`) or if the user says ``overwrite``
+(:func:`check_replaceable`); writes are
 atomic (a temporary file or folder beside the target, fsync, rename), so an error or a signal
 leaves the old output or the new one, never half of one, and no temporary; space for
 memory-mapped writes is reserved first (:func:`reserve_space`).
@@ -28,6 +30,47 @@ from n2n.errors import N2NError
 from n2n.io.leftovers import name_the_target, temporary_prefix
 
 MARK = "n2n-lite"  # what every file or folder n2n-lite writes says of its maker
+
+# what n2n-lite writes; an output replaces only a file of its own kind (unless ``overwrite``)
+IMAGE, STACK, ZARR, PLOT = "image", "stack", "OME-Zarr image", "plot"
+CHECKPOINT, RESUMABLE, EXPORT, RECORD = ("checkpoint", "resumable checkpoint", "export",
+                                         "JSON record")
+KINDS = (IMAGE, STACK, ZARR, PLOT, CHECKPOINT, RESUMABLE, EXPORT, RECORD)
+
+
+def marked(kind: str) -> str:
+    """The text mark (PNG/TIFF Software, JPEG comment) of an output of ``kind``: the maker and
+    the kind, since one format holds several kinds (an image, a stack, a plot)."""
+    return f"{MARK} {kind}"
+
+
+def kind_of_mark(text: str, unmarked: str) -> str | None:
+    """The kind a text mark names; ``unmarked`` for the bare :data:`MARK` of earlier versions
+    (a kind the caller infers from the file); None for a file n2n-lite did not write."""
+    if text == MARK:
+        return unmarked
+    kind = text.removeprefix(f"{MARK} ") if text.startswith(f"{MARK} ") else None
+    return kind if kind in KINDS else None
+
+
+def torch_file_kind(path: Path) -> str | None:
+    """The kind of a torch file (``.pt``) n2n-lite wrote, None for any other: what its record
+    says, else a resumable checkpoint if it holds an optimizer's state (a training run's
+    ``last.pt``, ``best.pt``), else an export (weights alone, as earlier versions wrote)."""
+    try:
+        record = load_torch_file(path, "n2n checkpoint")
+    except N2NError:
+        return None
+    if not isinstance(record, dict) or record.get("format") != MARK:
+        return None
+    if record.get("kind") in (CHECKPOINT, RESUMABLE, EXPORT):
+        return record["kind"]
+    return RESUMABLE if "optimizer" in record else EXPORT
+
+
+def with_article(kind: str) -> str:
+    """``kind`` with its article: "an image", "a stack"."""
+    return f"{'an' if kind[0] in 'aeiouAEIOU' else 'a'} {kind}"
 
 
 def check_target(target: str | Path, inputs: Iterable[str | Path]) -> None:
@@ -60,13 +103,22 @@ def _same_file(a: Path, b: Path) -> bool:
         return False  # one of them does not exist
 
 
-def check_replaceable(target: str | Path, ours: Callable[[Path], bool],
-                      overwrite: bool = False) -> None:
-    """Refuse an existing ``target`` that n2n-lite did not write (``ours`` says, from the
-    format's mark), unless ``overwrite``: a mistyped name must not replace someone's data."""
+def check_replaceable(target: str | Path, ours: Callable[[Path], bool | str | None],
+                      overwrite: bool = False, kind: str | None = None) -> None:
+    """Refuse an existing ``target`` that n2n-lite did not write, or wrote as another kind than
+    the ``kind`` about to replace it (``ours`` says, from the format's mark: True, or the
+    kind), unless ``overwrite``: a mistyped name must not replace someone's data, nor a JSON
+    record an image, nor an export the checkpoint a run resumes from."""
     target = Path(target)
-    if overwrite or not (target.exists() or target.is_symlink()) or ours(target):
+    if overwrite or not (target.exists() or target.is_symlink()):
         return
+    found = ours(target)
+    if found is True or found and (kind is None or found == kind):
+        return
+    if found:
+        raise N2NError(f"{target}: holds {with_article(found)} n2n-lite wrote, which "
+                       f"{with_article(kind)} would replace; choose another name, or set "
+                       "{overwrite} to replace it", param="overwrite")
     what = "a folder" if target.is_dir() else "a file"
     raise N2NError(f"{target}: exists and is {what} n2n-lite did not write; choose another "
                    "name, or set {overwrite} to replace it", param="overwrite")
@@ -89,6 +141,11 @@ def json_written_by_n2n(path: Path) -> bool:
     except (OSError, ValueError):
         return False
     return isinstance(record, dict) and record.get("written_by") == MARK
+
+
+def json_kind(path: Path) -> str | None:
+    """:data:`RECORD` for a JSON record n2n-lite wrote (the one kind it writes as JSON)."""
+    return RECORD if json_written_by_n2n(path) else None
 
 
 def _default_mode() -> int:

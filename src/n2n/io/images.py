@@ -29,7 +29,7 @@ from PIL import Image as PILImage
 from PIL import ImageOps, PngImagePlugin
 
 from n2n.errors import N2NError, decoder_errors, os_error_sentence
-from n2n.io.files import MARK, atomic_path
+from n2n.io.files import IMAGE, atomic_path, marked
 from n2n.io.png_rows import MarkedStream
 from n2n.io.values import check_float_pixels, decision_sample, measured_white, white_level
 
@@ -337,7 +337,8 @@ def _encode(f: Path, suffix: str, array: np.ndarray) -> None:
         photometric = "minisblack" if array.shape[2] in (1, 2) else "rgb"
         extras = ["unassalpha"] if array.shape[2] in (2, 4) else None
         data = array[:, :, 0] if array.shape[2] == 1 else array
-        tifffile.imwrite(f, data, photometric=photometric, extrasamples=extras, software=MARK)
+        tifffile.imwrite(f, data, photometric=photometric, extrasamples=extras,
+                         software=marked(IMAGE))
     elif suffix == ".png" and array.dtype == np.uint16:
         height, width, planes = array.shape
         writer = png.Writer(width, height, greyscale=planes in (1, 2), alpha=planes in (2, 4),
@@ -349,28 +350,11 @@ def _encode(f: Path, suffix: str, array: np.ndarray) -> None:
         data = array[:, :, 0] if array.shape[2] == 1 else array
         fmt = "JPEG" if suffix in (".jpg", ".jpeg") else "PNG"
         if fmt == "JPEG":
-            options = {"quality": 95, "comment": MARK}
+            options = {"quality": 95, "comment": marked(IMAGE)}
         else:
             options = {"pnginfo": PngImagePlugin.PngInfo()}
-            options["pnginfo"].add_text("Software", MARK)
+            options["pnginfo"].add_text("Software", marked(IMAGE))
         PILImage.fromarray(data, mode=mode).save(f, format=fmt, **options)
-
-
-def written_by_n2n(path: Path) -> bool:
-    """An image file n2n-lite wrote: its Software tag (PNG, TIFF) or comment (JPEG) says so;
-    ``.npy`` files carry no mark."""
-    suffix = path.suffix.lower()
-    try:
-        if suffix in (".tif", ".tiff"):
-            with tifffile.TiffFile(path) as tif:
-                return tif.pages.first.software == MARK
-        if suffix in (".png", ".jpg", ".jpeg"):
-            with PILImage.open(path) as im:
-                mark = im.info.get("Software") or im.info.get("comment", b"")
-                return (mark.decode(errors="replace") if isinstance(mark, bytes) else mark) == MARK
-    except Exception:  # unreadable: not ours to replace
-        return False
-    return False
 
 
 # --------------------------------------------------------------------------- finding files

@@ -1,32 +1,120 @@
 """Outputs claimed before any work: the output layer's rules (:mod:`n2n.io.files`) applied to
-targets of any format n2n-lite writes, each told apart by the mark its format carries."""
+targets of any format n2n-lite writes, each told apart by the mark its format carries and by
+its kind (:data:`n2n.io.files.KINDS`): an output replaces only a file of its own kind, and one
+command's outputs never land on each other."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 
+import tifffile
+from PIL import Image as PILImage
+
+from n2n.errors import N2NError
 from n2n.io import zarr_images
-from n2n.io.files import check_replaceable, check_target, json_written_by_n2n, never
-from n2n.io.images import IMAGE_SUFFIXES, written_by_n2n
+from n2n.io.files import (
+    IMAGE,
+    MARK,
+    RECORD,
+    STACK,
+    ZARR,
+    check_replaceable,
+    check_target,
+    json_kind,
+    kind_of_mark,
+    never,
+    torch_file_kind,
+    with_article,
+)
+from n2n.io.images import IMAGE_SUFFIXES
+
+Targets = Iterable[str | Path] | Mapping[Path, str]  # paths, or each path with its kind
 
 
-def ours(target: Path) -> Callable[[Path], bool]:
-    """How to tell that an existing ``target`` is n2n-lite's own, by its format."""
+def ours(target: Path) -> Callable[[Path], str | None | bool]:
+    """How to tell the kind of an existing ``target`` n2n-lite wrote, by its format."""
     suffix = target.suffix.lower()
     if suffix == zarr_images.ZARR_SUFFIX:
-        return zarr_images.written_by_n2n
+        return lambda path: ZARR if zarr_images.written_by_n2n(path) else None
     if suffix in IMAGE_SUFFIXES:
-        return written_by_n2n
-    return json_written_by_n2n if suffix == ".json" else never
+        return written_kind
+    if suffix in (".pt", ".pth"):
+        return torch_file_kind
+    return json_kind if suffix == ".json" else never
 
 
-def claim_outputs(targets: Iterable[str | Path], inputs: Iterable[str | Path] = (), *,
-                  overwrite: bool = False, mark: Callable[[Path], bool] | None = None) -> None:
-    """Refuse any target that is, lies inside or holds one of ``inputs``, or that exists and
-    n2n-lite did not write (unless ``overwrite``): all checked before anything is written.
-    ``mark`` tells n2n-lite's own files where the format's writer alone knows (models)."""
+def default_kind(target: Path) -> str | None:
+    """The kind an output's suffix names where the caller names none: OME-Zarr, JSON, else an
+    image for image suffixes (a stack or a plot is named by its writer)."""
+    suffix = target.suffix.lower()
+    if suffix == zarr_images.ZARR_SUFFIX:
+        return ZARR
+    if suffix == ".json":
+        return RECORD
+    return IMAGE if suffix in IMAGE_SUFFIXES else None
+
+
+def claim_outputs(targets: Targets, inputs: Iterable[str | Path] = (), *,
+                  overwrite: bool = False, mark: Callable[[Path], bool | str | None] | None = None,
+                  kind: str | None = None, others: Mapping[Path, str] | None = None) -> None:
+    """Refuse, before anything is written, any target that is, lies inside or holds one of
+    ``inputs``; that is, lies inside or holds one of ``others`` (this command's other outputs,
+    each with its kind: refused even with ``overwrite``); or that exists and n2n-lite did not
+    write, or wrote as another kind than the target's, unless ``overwrite``.
+
+    ``targets`` maps each path to the kind written there, or lists paths of one ``kind``
+    (default: the kind each suffix names). ``mark`` tells the kind of n2n-lite's own files
+    where the format's writer alone knows it (models); the suffix's format tells the rest."""
     inputs = list(inputs)
-    for target in map(Path, targets):
+    pairs = targets.items() if isinstance(targets, Mapping) else ((t, kind) for t in targets)
+    for target, target_kind in pairs:
+        target = Path(target)
         check_target(target, inputs)
-        check_replaceable(target, mark or ours(target), overwrite)
+        check_outside_zarr(target)
+        check_apart(target, target_kind or default_kind(target), others or {})
+        by_format = ours(target)
+        tell = by_format if mark is None else lambda p, m=mark, f=by_format: m(p) or f(p)
+        check_replaceable(target, tell, overwrite, target_kind or default_kind(target))
+
+
+def check_outside_zarr(target: Path) -> None:
+    """Refuse a target inside an existing OME-Zarr folder: one data set, which a file added
+    to would no longer be n2n-lite's own to replace (nor what a viewer expects)."""
+    for folder in target.resolve().parents:
+        if folder.suffix.lower() == zarr_images.ZARR_SUFFIX and folder.is_dir():
+            raise N2NError(f"{target}: lies inside the OME-Zarr image {folder}; choose an "
+                           "output outside it")
+
+
+def check_apart(target: Path, kind: str | None, others: Mapping[Path, str]) -> None:
+    """Refuse a ``target`` that is, lies inside or holds another output of the same command."""
+    resolved = target.resolve()
+    for other, other_kind in others.items():
+        where = Path(other).resolve()
+        if resolved == where or resolved.is_relative_to(where) or where.is_relative_to(resolved):
+            what = with_article(kind) if kind else "an output"
+            how = "the same path as" if resolved == where else "a path overlapping"
+            raise N2NError(f"{target}: {what} would take {how} this command's "
+                           f"{other_kind} {other}; give each output its own name")
+
+
+def written_kind(path: Path) -> str | None:
+    """The kind (:data:`n2n.io.files.KINDS`: image, stack, plot) of an image file n2n-lite
+    wrote, from its mark; None for any other file. The bare mark of earlier versions: a stack
+    for a TIFF of several pages, else an image."""
+    suffix = path.suffix.lower()
+    try:
+        if suffix in (".tif", ".tiff"):
+            with tifffile.TiffFile(path) as tif:
+                software = tif.pages.first.software or ""
+                several = software == MARK and len(tif.pages) > 1  # pages counted if needed
+                return kind_of_mark(software, STACK if several else IMAGE)
+        if suffix in (".png", ".jpg", ".jpeg"):
+            with PILImage.open(path) as im:
+                mark = im.info.get("Software") or im.info.get("comment", b"")
+                text = mark.decode(errors="replace") if isinstance(mark, bytes) else mark
+                return kind_of_mark(text, IMAGE)
+    except Exception:  # unreadable: not ours to replace
+        return None
+    return None

@@ -14,7 +14,7 @@ import numpy as np
 import png
 
 from n2n.errors import decoder_errors
-from n2n.io.files import MARK, atomic_path
+from n2n.io.files import IMAGE, atomic_path, marked
 
 STREAM_PIXELS = 1 << 24  # 16.8 Mpx (4096^2): from this size a PNG -> PNG denoise streams
 _VIPS_STRIP = 256  # rows libvips decodes at a time
@@ -49,7 +49,7 @@ def write_png_rows(target: Path, width: int, height: int, colors: int, alpha: bo
 
 
 class MarkedStream:
-    """A binary stream that slips a ``tEXt`` chunk, Software = :data:`MARK`, in after the PNG
+    """A binary stream that slips a ``tEXt`` chunk, Software = n2n-lite image, in after the PNG
     header chunk as pypng writes a file (pypng writes no text chunks itself)."""
 
     HEADER_END = 8 + 25  # the signature, then IHDR: length, type, 13 bytes of data, CRC
@@ -61,7 +61,7 @@ class MarkedStream:
         self.stream.write(data)
         self.written += len(data)
         if not self.marked and self.written >= self.HEADER_END:
-            png.write_chunk(self.stream, b"tEXt", b"Software\0" + MARK.encode())
+            png.write_chunk(self.stream, b"tEXt", b"Software\0" + marked(IMAGE).encode())
             self.marked = True
 
 

@@ -21,7 +21,7 @@ import numpy as np
 import tifffile
 
 from n2n.errors import N2NError, decoder_errors
-from n2n.io.files import MARK, atomic_path, reserve_space
+from n2n.io.files import IMAGE, STACK, atomic_path, marked, reserve_space
 from n2n.io.images import check_size
 
 TIFF_SUFFIXES = (".tif", ".tiff")
@@ -139,10 +139,11 @@ def write_tiff(target: Path, layout: TiffLayout,
     """Write ``blocks`` (plane index, first row, rows of that plane, channels last, in the
     layout's dtype) into ``target`` atomically, with ``layout``'s shape, axes and metadata:
     through a memory map when uncompressed, else plane by plane as they come."""
+    mark = marked(STACK if layout.planes > 1 else IMAGE)
     with atomic_path(target) as tmp, warnings.catch_warnings():
         warnings.simplefilter("ignore")  # tifffile warns about metadata it rewrites
         if layout.memory_mappable:
-            out = tifffile.memmap(tmp, shape=layout.shape, dtype=layout.dtype, software=MARK,
+            out = tifffile.memmap(tmp, shape=layout.shape, dtype=layout.dtype, software=mark,
                                   **_without_compression(layout.write_options))
             reserve_space(tmp, target)  # a full disk is an error now, not a SIGBUS later
             out_planes = _planes(out, layout)
@@ -152,7 +153,7 @@ def write_tiff(target: Path, layout: TiffLayout,
             del out, out_planes
         else:  # compressed: blocks are whole planes, encoded as they come
             tifffile.imwrite(tmp, (_stored(block, layout) for _, _, block in blocks),
-                             shape=layout.shape, dtype=layout.dtype, software=MARK,
+                             shape=layout.shape, dtype=layout.dtype, software=mark,
                              **layout.write_options)
 
 

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from n2n.errors import N2NError
-from n2n.io.files import MARK, atomic_folder
+from n2n.io.files import MARK, ZARR, atomic_folder
 from n2n.io.tiff_stacks import TiffLayout
 
 ZARR_SUFFIX = ".zarr"
@@ -84,7 +84,7 @@ def zarr_output(target: Path, axes: list[Axis], dtype: np.dtype, source: Path,
                                      dtype=dtype, fill_value=0, compressors=_compressor(),
                                      chunk_key_encoding={"name": "v2", "separator": "/"})
             group.attrs["multiscales"] = [_multiscale(axes, source)]
-            group.attrs["n2n"] = {"written_by": MARK, "source": source.name}
+            group.attrs["n2n"] = {"written_by": MARK, "kind": ZARR, "source": source.name}
         except BaseException:  # an error or a signal mid-write: the folder is about to go
             _settle_writes()
             raise

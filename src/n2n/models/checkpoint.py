@@ -62,6 +62,7 @@ def model_from_record(record: dict[str, Any], path: str | Path) -> PixelModel:
     except (TypeError, KeyError, RuntimeError) as err:
         raise N2NError(f"{path}: weights do not match their model config ({err})") from err
     check_finite(model.state_dict().values(), path)
+    model.source = str(path)  # named in messages about what it computes
     return model.eval()
 
 
