@@ -75,7 +75,8 @@ def decoder_errors(path: Path, what: str = "image", target: Path | None = None
     except Exception as err:
         if target is not None and isinstance(err, OSError):
             raise N2NError(f"{path} -> {os_error_sentence(err, target)}") from err
-        raise N2NError(f"{path}: cannot read {what} ({err or type(err).__name__})") from err
+        reason = " ".join(str(err).split()) or type(err).__name__  # libvips writes lines
+        raise N2NError(f"{path}: cannot read {what} ({reason})") from err
 
 
 WAY_OUT = {  # what to do about the OS errors a user can do something about
