@@ -19,7 +19,7 @@ import torch
 
 from n2n.errors import N2NError
 from n2n.inference.arrays import channels_last, decide, denoise_plane
-from n2n.inference.denoiser import EDGE, Denoiser, mirror_mode, plan_tiles
+from n2n.inference.denoiser import Denoiser, plan_tiles
 from n2n.inference.multiscale import MultiScaleDenoiser
 from n2n.inference.policy import AUTO
 from n2n.inference.spec import Decision, InferenceSpec, array_white
@@ -79,8 +79,6 @@ def denoise_dask(array: Any, model: str | Path | torch.nn.Module = AUTO, *,
     denoiser, white = decision.denoiser, white.value  # built here; moved on the workers
     for member in _members(denoiser):
         member.device = torch.device(device)  # moved there on the worker (see _denoise_chunk)
-        member.edge = 0  # the array is mirrored here, once, as the Denoiser mirrors an image
-    data = _mirrored(da, data)  # the same tiles as a whole image's
     height, width = data.shape[-3:-1]
     edges = tuple(_chunk_edges(size, denoiser.tile, denoiser.margin) for size in (height, width))
     data = data.rechunk((1,) * (data.ndim - 3) + (*edges, -1))
@@ -92,7 +90,6 @@ def denoise_dask(array: Any, model: str | Path | torch.nn.Module = AUTO, *,
         _denoise_chunk, depth=depth, boundary="none", trim=False, chunks=data.chunks,
         dtype=data.dtype, meta=np.empty((0,) * data.ndim, data.dtype), name="n2n-denoise",
         denoiser=dask.delayed(denoiser, pure=True), white=white, edges=edges)
-    out = out[..., EDGE:height - EDGE, EDGE:width - EDGE, :]
     # regular chunks again (a joined short tile split off), as Zarr writers want them
     out = out.rechunk({data.ndim - 3: edges[0][0], data.ndim - 2: edges[1][0]})
     return out[..., 0] if channel_axis is None else da.moveaxis(out, -1, channel_axis)
@@ -101,14 +98,6 @@ def denoise_dask(array: Any, model: str | Path | torch.nn.Module = AUTO, *,
 def _members(denoiser: Denoiser | MultiScaleDenoiser) -> list[Denoiser]:
     """The Denoisers a settled denoiser runs (one, or one per factor of a multi-scale one)."""
     return list(getattr(denoiser, "denoisers", [denoiser]))
-
-
-def _mirrored(da: Any, data: Any) -> Any:
-    """(..., H, W, C) ``data`` with :data:`EDGE` pixels mirrored around each plane, as
-    :func:`~n2n.inference.denoiser.mirrored` does it."""
-    widths = [(0, 0)] * (data.ndim - 3) + [(EDGE, EDGE)] * 2 + [(0, 0)]
-    mode = "reflect" if mirror_mode(data.shape[-3:-1], EDGE) == "reflect" else "edge"
-    return da.pad(data, widths, mode=mode)
 
 
 def _chunk_edges(size: int, tile: int, margin: int) -> tuple[int, ...]:

@@ -52,25 +52,6 @@ def plan_tiles(height: int, width: int, tile: int, margin: int,
     return tiles
 
 
-EDGE = 16  # pixels of the image mirrored around it: what the networks see beyond its edges
-
-
-def mirrored(x: torch.Tensor, edge: int) -> torch.Tensor:
-    """(N, C, H, W) ``x`` with ``edge`` pixels mirrored around it (repeated for images too
-    small to mirror). The image's edge pixels then sit among pixels like their own, as inside
-    the image, rather than at the networks' padding (replicate padding:
-    :class:`~n2n.models.unet.EdgeConv2d`, which keeps flat images flat). CBSD68, gaussian 25:
-    photo 30.427 dB with zero padding, 30.427 with both; photo-plus 31.181 and 31.170
-    (replicate padding alone: 0.1 dB lower on 17 of them; mirroring 32 pixels rather than
-    16: 0.002 dB better, at 1.4x the work on such photos)."""
-    return F.pad(x, (edge, edge, edge, edge), mode=mirror_mode(x.shape[-2:], edge))
-
-
-def mirror_mode(size: tuple[int, int], edge: int) -> str:
-    """How an (H, W) image is mirrored: reflected, or repeated where it is too small."""
-    return "reflect" if edge < min(size) else "replicate"
-
-
 class Denoiser:
     """Denoise (H, W, C) 0..255 arrays with a model, tiling images larger than ``tile``.
 
@@ -104,9 +85,6 @@ class Denoiser:
         8x the time for +0.1-0.2 dB (SIDD +0.11, Nam +0.21, CBSD68 +0.09-0.15;
         docs/benchmarks.md, "Flat areas from coarser factors"). Tiles stay exact: every tile
         is a whole number of grid cells, so a turned tile splits into the same sub-images.
-    edge : int, keyword-only
-        Pixels mirrored around every image before the networks see it (:func:`mirrored`);
-        0 for an image its caller has mirrored already (a Dask array, chunk by chunk).
 
     Examples
     --------
@@ -118,7 +96,7 @@ class Denoiser:
 
     def __init__(self, model: PixelModel, device: str | torch.device = "cpu", *,
                  tile: int = 512, pd: int | None = None, refine: PixelModel | None = None,
-                 fast: bool = True, ensemble: bool = False, edge: int = EDGE) -> None:
+                 fast: bool = True, ensemble: bool = False) -> None:
         if tile < 1:
             raise N2NError(f"{{tile}} {tile} must be >= 1", param="tile")
         if pd is not None and pd != model.config.pd and not isinstance(model, PixelModel):
@@ -132,7 +110,7 @@ class Denoiser:
             self._check_refiner(model, refine)
         self.device = torch.device(device)
         self.fast = fast and isinstance(model, PixelModel)
-        self.ensemble, self.edge = ensemble, edge
+        self.ensemble = ensemble
         self.model = memory_layout(model.to(self.device), self.fast).eval()
         self.refine = None if refine is None else memory_layout(refine.to(self.device),
                                                                 self.fast).eval()
@@ -206,13 +184,12 @@ class Denoiser:
             tiled = max(height, width) > self.tile
         # padded here, not by the model: later passes then see the same first-pass pixels
         # beyond the border whether the image is tiled or not
-        edge = self.edge
-        noisy = pad_to_multiple(mirrored(x, edge), self.grid)
+        noisy = pad_to_multiple(mirrored(x, EDGE), self.grid)
         out = noisy
         for run, margin in self._passes:
             out = (self._tiled(run, noisy, out, margin) if tiled
                    else self._forward(run, noisy, out))
-        out = out[..., edge:edge + height, edge:edge + width]
+        out = out[..., EDGE:EDGE + height, EDGE:EDGE + width]
         return out[0].permute(1, 2, 0).numpy()
 
     def _denoise(self, noisy: torch.Tensor, previous: torch.Tensor) -> torch.Tensor:
@@ -256,6 +233,21 @@ class Denoiser:
             out[..., top:bottom, left:right] = result[..., top - r_top:bottom - r_top,
                                                       left - r_left:right - r_left]
         return out
+
+
+EDGE = 16  # pixels of the image mirrored around it: what the networks see beyond its edges
+
+
+def mirrored(x: torch.Tensor, edge: int) -> torch.Tensor:
+    """(N, C, H, W) ``x`` with ``edge`` pixels mirrored around it (repeated for images too
+    small to mirror). The image's edge pixels then sit among pixels like their own, as inside
+    the image, rather than at the networks' padding (replicate padding:
+    :class:`~n2n.models.unet.EdgeConv2d`, which keeps flat images flat). CBSD68, gaussian 25:
+    photo 30.427 dB with zero padding, 30.427 with both; photo-plus 31.181 and 31.170
+    (replicate padding alone: 0.1 dB lower on 17 of them; mirroring 32 pixels rather than
+    16: 0.002 dB better, at 1.4x the work on such photos)."""
+    mode = "reflect" if edge < min(x.shape[-2:]) else "replicate"
+    return F.pad(x, (edge, edge, edge, edge), mode=mode)
 
 
 def model_name(model: torch.nn.Module) -> str:
