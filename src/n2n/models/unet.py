@@ -13,34 +13,7 @@ from torch.nn import functional as F
 
 
 def conv3x3(in_channels: int, out_channels: int) -> nn.Conv2d:
-    return EdgeConv2d(in_channels, out_channels)
-
-
-class EdgeConv2d(nn.Conv2d):
-    """A 3x3 convolution whose border sees the edge pixels repeated (replicate padding), not
-    zeros, which stand for the mean colour inside a network: with zeros a white image came
-    back with dark edges and corners (down to 243) and a flat image not flat. Computed as the
-    zero-padded convolution with its four border lines recomputed (a few per cent of the
-    time); ``padding_mode="replicate"``, which copies every feature map first, runs when
-    tracing for export and on maps under 2 pixels. The weights are a plain Conv2d's."""
-
-    def __init__(self, in_channels: int, out_channels: int) -> None:
-        super().__init__(in_channels, out_channels, kernel_size=3, padding=1,
-                         padding_mode="replicate")
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if min(x.shape[-2:]) < 2 or torch.jit.is_tracing() or torch.jit.is_scripting():
-            return super().forward(x)
-        out = F.conv2d(x, self.weight, self.bias, padding=1)
-        out[..., :1, :] = self._edge(x[..., :2, :], (1, 1, 1, 0))  # top row
-        out[..., -1:, :] = self._edge(x[..., -2:, :], (1, 1, 0, 1))  # bottom row
-        out[..., :, :1] = self._edge(x[..., :, :2], (1, 0, 1, 1))  # left column
-        out[..., :, -1:] = self._edge(x[..., :, -2:], (0, 1, 1, 1))  # right column
-        return out
-
-    def _edge(self, lines: torch.Tensor, pad: tuple[int, int, int, int]) -> torch.Tensor:
-        """The convolution of two border lines, replicate-padded on the other three sides."""
-        return F.conv2d(F.pad(lines, pad, mode="replicate"), self.weight, self.bias)
+    return nn.Conv2d(in_channels, out_channels, kernel_size=3, padding=1)
 
 
 def full_precision(layer: nn.Conv2d, x: torch.Tensor) -> torch.Tensor:
