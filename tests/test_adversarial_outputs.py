@@ -17,9 +17,7 @@ import pytest
 import tifffile
 import torch
 from conftest import noisy_stack
-from PIL import Image as PILImage
 from test_adversarial import run_cli, snapshot, temporaries
-from torch.nn import functional as F
 
 import n2n
 from n2n.cli import main
@@ -27,7 +25,6 @@ from n2n.errors import N2NError
 from n2n.io.images import Image, write_image
 from n2n.models import ModelConfig, build_model
 from n2n.models.checkpoint import model_record, save_atomic, write_weights
-from n2n.models.unet import EdgeConv2d
 
 
 @pytest.fixture
@@ -265,37 +262,3 @@ def test_denoise_array_refuses_a_collapsed_model():
         dead(model.net)
     with pytest.raises(N2NError, match="the model: the model's result is one flat colour"):
         n2n.denoise_array(noisy_stack((40, 48), np.uint8), model)
-
-
-# ---------------------------------------------------------------- degenerate images
-
-
-@pytest.mark.parametrize("model, pd", [("photo", 1), ("photo-plus", 1), ("camera", 2),
-                                       ("confocal", 1), ("auto", "auto")])
-@pytest.mark.parametrize("value, dtype", [(255, np.uint8), (0, np.uint8), (128, np.uint8),
-                                          (65535, np.uint16), (30000, np.uint16)])
-def test_a_constant_image_stays_constant(model, pd, value, dtype):
-    image = np.full((40, 56, 3), value, dtype)  # 40 rows: not a multiple of any grid
-    out = n2n.denoise_array(image, model, pd=pd, channel_axis=-1, tile=32)  # tiled
-    assert (out == out[:1, :1]).all(), np.unique(out)  # flat, edges and corners included
-    white = np.iinfo(dtype).max
-    assert abs(int(out[0, 0, 0]) - value) <= (white / 255) * 1.5  # within 1.5 of 255 levels
-
-
-def test_an_all_white_photo_file_comes_back_all_white(tmp_path, capsys):
-    PILImage.fromarray(np.full((64, 64, 3), 255, np.uint8)).save(tmp_path / "white.png")
-    for model in ("auto", "photo", "photo-plus"):
-        ok("denoise", tmp_path / "white.png", "-o", tmp_path / f"{model}.png", "--model", model)
-        assert np.asarray(PILImage.open(tmp_path / f"{model}.png")).min() == 255, model
-
-
-def test_edge_convolution_equals_replicate_padding_values_and_gradients():
-    torch.manual_seed(0)
-    conv = EdgeConv2d(3, 4)
-    for shape in [(2, 3, 9, 11), (1, 3, 2, 2), (1, 3, 1, 6), (1, 3, 5, 1)]:
-        x = torch.randn(shape, requires_grad=True)
-        fast = conv(x)
-        slow = F.conv2d(F.pad(x, (1, 1, 1, 1), mode="replicate"), conv.weight, conv.bias)
-        assert torch.allclose(fast, slow, atol=1e-6)
-        grads = [torch.autograd.grad(y.square().sum(), x)[0] for y in (fast, slow)]
-        assert torch.allclose(*grads, atol=1e-5)
