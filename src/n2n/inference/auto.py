@@ -139,12 +139,12 @@ class AutoDenoiser:
         sample = decision_sample(pixels, spatial=3)
         treatment, first = self.decide(sample, tiled)
         self.last = treatment
-        if first is not None and sample.shape == pixels.shape and not treatment.flat_pd:
+        if sample.shape != pixels.shape:
+            first = None  # the probe's pass covers part of the image only
+        if treatment.flat_pd:
+            out = self.multiscale_for(treatment)(pixels, tiled=tiled, clip=False, first=first)
+        elif first is not None:
             out = first  # the probe was the whole image: its pass is the result
-        elif treatment.flat_pd:
-            whole = first is not None and sample.shape == pixels.shape
-            out = self.multiscale_for(treatment)(pixels, tiled=tiled, clip=False,
-                                                 first=first if whole else None)
         else:
             out = self.denoiser_for(treatment)(pixels, tiled=tiled, clip=False)
         return np.clip(out, 0, 255) if clip else out

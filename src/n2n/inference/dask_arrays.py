@@ -22,9 +22,9 @@ from n2n.inference.arrays import channels_last, decide, denoise_plane
 from n2n.inference.denoiser import Denoiser, plan_tiles
 from n2n.inference.multiscale import MultiScaleDenoiser
 from n2n.inference.policy import AUTO
-from n2n.inference.spec import Decision, InferenceSpec, array_white
+from n2n.inference.spec import Decision, InferenceSpec
 from n2n.io.lazy import dask_array
-from n2n.io.values import check_float_pixels
+from n2n.io.values import check_float_pixels, decision_sample, white_level
 
 
 def denoise_dask(array: Any, model: str | Path | torch.nn.Module = AUTO, *,
@@ -72,8 +72,11 @@ def denoise_dask(array: Any, model: str | Path | torch.nn.Module = AUTO, *,
     data = channels_last(array if channel_axis is not None else array[..., None],
                          -1 if channel_axis is None else channel_axis)
     spec = InferenceSpec(model, pd, refine, multiscale, ensemble, fast, tile, "cpu", data_range)
-    white = array_white(data, spec, array.shape)
-    decision = decide(spec, data.reshape((-1,) + data.shape[-3:]), white)
+    # the decision sample computed once (its chunks read once) for white level and treatment
+    planes = data.reshape((-1,) + data.shape[-3:])
+    sample = None if 0 in data.shape else np.asarray(decision_sample(planes, spatial=3))
+    white = white_level(data.dtype, sample, data_range, tuple(array.shape))
+    decision = decide(spec, sample[None], white)  # a one-plane stack: its own sample
     if on_decision is not None:
         on_decision(decision)
     denoiser, white = decision.denoiser, white.value  # built here; moved on the workers
