@@ -13,6 +13,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+import PIL.Image
 import pytest
 import tifffile
 import torch
@@ -22,8 +23,10 @@ from test_adversarial import run_cli, snapshot, temporaries
 import n2n
 from n2n.cli import main
 from n2n.errors import N2NError
+from n2n.inference.denoiser import Denoiser
 from n2n.io.images import Image, write_image
 from n2n.models import ModelConfig, build_model
+from n2n.models.bundled import load_bundled
 from n2n.models.checkpoint import model_record, save_atomic, write_weights
 
 
@@ -262,3 +265,37 @@ def test_denoise_array_refuses_a_collapsed_model():
         dead(model.net)
     with pytest.raises(N2NError, match="the model: the model's result is one flat colour"):
         n2n.denoise_array(noisy_stack((40, 48), np.uint8), model)
+
+
+# ---------------------------------------------------------------- degenerate images
+
+
+@pytest.mark.parametrize("pixels", [
+    np.full((48, 56, 3), 128, np.uint8),  # constant grey
+    np.full((48, 56, 3), 255, np.uint8),  # all white: corners darkened to 243 before
+    np.full((40, 48), 30000, np.uint16),  # a 16-bit constant: the network's bias is 400 levels
+    np.full((40, 48), 0.25, np.float32),  # a 0..1 float constant
+], ids=["grey", "white", "uint16", "float"])
+def test_a_constant_image_comes_back_unchanged_through_the_cli(tmp_path, pixels):
+    suffix = ".tif" if pixels.dtype != np.uint8 else ".png"
+    tifffile.imwrite(tmp_path / f"x{suffix}", pixels) if suffix == ".tif" else write_image(
+        tmp_path / "x.png", Image(pixels.astype(np.float32)))
+    ok("denoise", tmp_path / f"x{suffix}", "-o", tmp_path / f"y{suffix}")
+    out = (tifffile.imread(tmp_path / f"y{suffix}") if suffix == ".tif"
+           else np.asarray(PIL.Image.open(tmp_path / "y.png")))
+    assert out.dtype == pixels.dtype and np.array_equal(out.reshape(pixels.shape), pixels)
+
+
+def test_a_flat_area_far_from_any_detail_keeps_its_value_tiled_or_not(photo):
+    """An image padded with a wide black border (as stitched or registered captures are): the
+    border stays exactly black wherever the network sees only black, and a small tile plan
+    decides every pixel as the whole image does."""
+    padded = np.zeros((360, 380, 3), np.uint8)
+    padded[140:236, 150:230] = photo.astype(np.uint8)
+    whole = n2n.denoise_array(padded, "photo", pd=1, channel_axis=-1)
+    tiled = n2n.denoise_array(padded, "photo", pd=1, channel_axis=-1, tile=64)
+    assert np.array_equal(whole, tiled)
+    margin = Denoiser(load_bundled("photo")).margin
+    far = np.ones(padded.shape[:2], bool)
+    far[140 - margin:236 + margin, 150 - margin:230 + margin] = False
+    assert far.any() and not whole[far].any()

@@ -18,6 +18,7 @@ import torch
 
 from n2n.device import autocast, memory_layout
 from n2n.errors import N2NError
+from n2n.inference.constant import constant_windows
 from n2n.inference.replacing import PERIOD, random_replacing
 from n2n.io.images import Image
 from n2n.models import PixelModel
@@ -151,7 +152,8 @@ class Denoiser:
         ``clip`` cuts the output to 0..255 (off for float images, whose range is their own).
 
         Channels are matched to the model: a gray image goes through an RGB model as three equal
-        channels (averaged back), an RGB image through a gray model channel by channel.
+        channels (averaged back), an RGB image through a gray model channel by channel. A pixel
+        whose whole receptive field holds one value keeps it (:mod:`n2n.inference.constant`).
         """
         channels = pixels.shape[2]
         if channels == self.channels:
@@ -165,6 +167,9 @@ class Denoiser:
         else:
             raise N2NError(f"image with {channels} channels, model with {self.channels}: use a "
                            "model trained on this channel count")
+        flat = constant_windows(pixels, self.margin)
+        if flat.any():  # constant images, clipped or padded areas keep their value
+            out = np.where(flat[:, :, None], pixels, out)
         check_result(pixels, out, self.name)
         return np.clip(out, 0, 255) if clip else out
 
