@@ -73,6 +73,18 @@ def test_a_json_record_never_lands_on_the_same_commands_image(work, capsys, outp
     assert not (work / output).exists()  # refused before any work: no output folder either
 
 
+@pytest.mark.parametrize("record, says", [
+    ("y.zarr", "the same path as this command's JSON record"),
+    ("y.zarr/r.json", "a path overlapping this command's JSON record"),
+    ("stack.tif", "stack.tif"),
+])
+def test_dask_json_record_is_checked_like_the_single_process_one(work, capsys, record, says):
+    pytest.importorskip("distributed")
+    run_cli(capsys, work, "denoise", work / "stack.tif", "-o", work / "y.zarr", "--dask",
+            "--json", work / record, "--model", "confocal", says=(says,))
+    assert not (work / "y.zarr").exists()
+
+
 def test_an_output_inside_an_earlier_ome_zarr_output_is_refused(work, capsys):
     ok("denoise", work / "stack.tif", "-o", work / "y.zarr", "--model", "confocal")
     run_cli(capsys, work, "denoise", work / "x.png", "-o", work / "z.png", "--json",

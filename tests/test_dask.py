@@ -154,10 +154,15 @@ def test_cli_tiff_stack_on_a_local_cluster_equals_the_single_process_output(tmp_
                      metadata={"axes": "ZYX", "spacing": 0.5, "unit": "um"})
     for fast, flags in (("fast", []), ("plain", ["--no-fast"])):
         printed = ok("denoise", tmp_path / "s.tif", "-o", tmp_path / f"dask_{fast}.zarr",
-                     "--dask", "--workers", "2", "--model", "confocal", "--tile", "128", *flags)
+                     "--dask", "--workers", "2", "--model", "confocal", "--tile", "128", *flags,
+                     "--json", tmp_path / f"dask_{fast}.json")
         assert "2 worker(s), dashboard http" in printed
         ok("denoise", tmp_path / "s.tif", "-o", tmp_path / f"one_{fast}.zarr", "--model",
-           "confocal", "--tile", "128", *flags)
+           "confocal", "--tile", "128", *flags, "--json", tmp_path / f"one_{fast}.json")
+        records = [json.loads((tmp_path / f"{n}_{fast}.json").read_text())["images"][0]
+                   for n in ("dask", "one")]  # the same decision, recorded by both doors
+        assert [{k: v for k, v in r.items() if k != "output"} for r in records][0] == {
+            k: v for k, v in records[1].items() if k != "output"}
     (dask_out, dask_meta), (one_out, one_meta) = (read_output(tmp_path / f"{n}_plain.zarr")
                                                   for n in ("dask", "one"))
     np.testing.assert_array_equal(dask_out, one_out)  # float32: to the bit

@@ -174,7 +174,8 @@ def _denoise_on_dask(args: argparse.Namespace) -> int:
     denoise_on_dask(inference_spec(args, args.tile), args.inputs[0], args.output,
                     overwrite=args.overwrite, address=None if args.dask == "local" else args.dask,
                     workers=args.workers, threads_per_worker=args.threads_per_worker,
-                    progress=True, on_decision=lambda d: print(f"{args.inputs[0]}: {d}"))
+                    progress=True, on_decision=lambda d: print(f"{args.inputs[0]}: {d}"),
+                    record=args.json)
     print(f"wrote {args.output}")
     return 0
 

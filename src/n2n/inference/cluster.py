@@ -24,6 +24,7 @@ from n2n.errors import N2NError, decoder_errors, optional_module
 from n2n.inference.dask_arrays import denoise_dask
 from n2n.inference.spec import Decision, InferenceSpec
 from n2n.io import zarr_images
+from n2n.io.files import RECORD, ZARR, write_json_record
 from n2n.io.lazy import dask_array, open_lazy
 from n2n.io.outputs import claim_outputs
 
@@ -33,7 +34,8 @@ TASK_NAME = "n2n-denoise"  # the prefix of every denoising task's key, found aga
 def denoise_on_dask(spec: InferenceSpec, source: str | Path, target: str | Path, *,
                     address: str | None = None, workers: int | None = None,
                     threads_per_worker: int = 1, overwrite: bool = False, progress: bool = True,
-                    on_decision: Callable[[Decision], None] | None = None) -> None:
+                    on_decision: Callable[[Decision], None] | None = None,
+                    record: str | Path | None = None) -> None:
     """Denoise ``source`` as ``spec`` says into the OME-Zarr image ``target`` with the input's
     axes, scale and units, chunk by chunk on Dask workers; the result equals the
     single-process one (:func:`~n2n.inference.dask_arrays.denoise_dask`), the treatment and
@@ -41,24 +43,35 @@ def denoise_on_dask(spec: InferenceSpec, source: str | Path, target: str | Path,
 
     ``workers`` (default: cores / ``threads_per_worker``) and ``threads_per_worker`` (torch
     threads per worker) shape the local cluster and are ignored with an ``address``; the
-    spec's device is the workers' ('auto' runs them on the CPU).
+    spec's device is the workers' ('auto' runs them on the CPU). ``record`` names a JSON file
+    that receives the output and the decision once every chunk is written.
     """
     source, target = Path(source), Path(target)
-    claim_outputs([target], [source], overwrite=overwrite)
+    claim_outputs({target: ZARR}, [source], overwrite=overwrite,
+                  others={Path(record): RECORD} if record else None)
+    if record:
+        claim_outputs({Path(record): RECORD}, [source], overwrite=overwrite,
+                      others={target: ZARR})
     if target.suffix.lower() != zarr_images.ZARR_SUFFIX:
         raise N2NError(f"{target}: --dask writes OME-Zarr; name the output NAME.zarr")
     image = open_lazy(source)
     device = "cpu" if str(spec.device) == "auto" else str(spec.device)
+    decisions: list[Decision] = []
     with decoder_errors(source):  # a corrupt chunk in the decision sample
         out = _denoised(image, model=spec.model, pd=spec.pd, refine=spec.refine,
                         multiscale=spec.multiscale, ensemble=spec.ensemble, fast=spec.fast,
                         tile=spec.tile, data_range=spec.data_range, device=device,
-                        on_decision=on_decision)
+                        on_decision=decisions.append)
+    if on_decision:
+        on_decision(decisions[0])
     chunks = tuple(c[0] for c in out.chunks)  # a zarr chunk per task: no two tasks share one
     with zarr_images.zarr_output(target, image.axes, out.dtype, source, overwrite,
                                  chunks) as array, _client(address, workers,
                                                            threads_per_worker) as client:
         _run(client, out, array, progress)
+    if record:
+        write_json_record(record, {"weights": str(spec.model), "images": [
+            {"input": str(source), "output": str(target), **decisions[0].to_json()}]})
 
 
 def _yx_last(image: Any) -> list[int]:
