@@ -121,6 +121,13 @@ def test_several_inputs_into_one_image_name_are_refused_naming_it(work, capsys, 
     (("diagnose", "x.png", "-o", ""), "-o/--output"),
     (("export", "w.pt", ""), "output"),
     (("make-pairs", "x.png", ""), "out_dir"),
+    (("train", ""), "run_dir"),  # it trained into the current folder
+    (("train", "r", "--clean", ""), "--clean"),
+    (("train", "r", "--noisy", "x.png", "--val", ""), "--val"),
+    (("denoise", "", "-o", "y.png"), "inputs"),
+    (("denoise", "x.png", "-o", "y.png", "--weights", ""), "--weights"),
+    (("eval", "--noisy", "", "--reference", "."), "--noisy"),
+    (("diagnose", ""), "inputs"),
 ])
 def test_an_empty_output_name_is_refused_not_taken_for_the_current_folder(work, capsys,
                                                                           monkeypatch, args,

@@ -6,18 +6,19 @@ import argparse
 import sys
 from pathlib import Path
 
-from n2n.cli.common import add_overwrite_option, output_path
+from n2n.cli.common import add_overwrite_option, input_path, output_path
 from n2n.errors import N2NError
 
 
 def add_parsers(sub) -> None:
     p = sub.add_parser("bench", help="every denoiser side by side: tables, JSON and plots")
-    p.add_argument("data", nargs="*", type=Path,
+    p.add_argument("data", nargs="*", type=input_path,
                    help="clean image folders and/or EE-559 val_data.pkl files")
-    p.add_argument("--noisy", type=Path, metavar="DIR", help="real noisy captures (no noise "
+    p.add_argument("--noisy", type=input_path, metavar="DIR", help="real noisy captures (no noise "
                    "added), scored against --reference DIR, matched by file name")
-    p.add_argument("--reference", type=Path, metavar="DIR", help="references for --noisy")
-    p.add_argument("--bursts", type=Path, metavar="DIR", help="a bursts folder: every capture "
+    p.add_argument("--reference", type=input_path, metavar="DIR", help="references for --noisy")
+    p.add_argument("--bursts", type=input_path, metavar="DIR",
+                   help="a bursts folder: every capture "
                    "scored alone against its scene's --reference-name file")
     p.add_argument("--reference-name", default="avg50.png", metavar="FILE")
     p.add_argument("-o", "--output", type=output_path, help="folder for the results (with "
@@ -32,14 +33,14 @@ def add_parsers(sub) -> None:
     p.add_argument("--clip", action="store_true", help="clip the noisy images to 0..255 as "
                    "8-bit files are (published gaussian figures are mostly unclipped: 0.5-1 dB "
                    "easier on saturated images)")
-    p.add_argument("--weights", nargs="+", type=Path, default=[], metavar="CHECKPOINT",
+    p.add_argument("--weights", nargs="+", type=input_path, default=[], metavar="CHECKPOINT",
                    help="also benchmark these checkpoints or exported .pt files (as "
                    "weights:<path>)")
     p.add_argument("--zero-shot-iterations", type=int, help="Adam steps of each zero-shot fit "
                    "(default: zero-shot's own)")
     p.add_argument("--zero-shot-no-prior", dest="zero_shot_prior", action="store_false",
                    help="zero-shot fits from random weights, not the bundled prior")
-    p.add_argument("--train", nargs="+", type=Path, metavar="DIR", help="clean images: train "
+    p.add_argument("--train", nargs="+", type=input_path, metavar="DIR", help="clean images: train "
                    "N2N, N2C and Ne2Ne for the same minutes and add them to the comparison")
     p.add_argument("--train-noise", nargs="+", default=["gaussian:25"])
     p.add_argument("--train-minutes", type=float, default=5.0)

@@ -13,7 +13,8 @@ def add_model_options(p: argparse.ArgumentParser) -> None:
                    "image from its noise, with --pd: camera for camera photos, confocal for "
                    "gray captures with shot noise as in microscopy, else photo-plus), photo "
                    "(fastest), photo-plus, camera or confocal; see 'n2n models'")
-    p.add_argument("--weights", type=Path, help="checkpoint from 'n2n train', or its TorchScript "
+    p.add_argument("--weights", type=input_path,
+                   help="checkpoint from 'n2n train', or its TorchScript "
                    "(.ts), ONNX (.onnx) or BioImage Model Zoo (.zip) export (instead of a "
                    "bundled --model)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
@@ -65,6 +66,14 @@ def output_path(text: str) -> Path:
         raise argparse.ArgumentTypeError("an empty name; give a file or folder name ('.' for "
                                          "the current folder)")
     return Path(text)
+
+
+input_path = output_path  # an input's name likewise: '' is not the current folder's data
+
+
+def input_name(text: str) -> str:
+    """An input file, folder or glob kept as text (data sources saved in checkpoints)."""
+    return str(input_path(text))
 
 
 def pd_option(text: str) -> int | str:

@@ -13,6 +13,8 @@ from n2n.cli.common import (
     add_model_options,
     add_overwrite_option,
     inference_spec,
+    input_name,
+    input_path,
     load_denoiser,
     output_path,
 )
@@ -30,7 +32,8 @@ def add_parsers(sub) -> None:
 
 def _add_denoise_parser(sub) -> None:
     p = sub.add_parser("denoise", help="denoise image files, folders or globs")
-    p.add_argument("inputs", nargs="+", help="image files, folders or glob patterns")
+    p.add_argument("inputs", nargs="+", type=input_name,
+                   help="image files, folders or glob patterns")
     p.add_argument("-o", "--output", type=output_path, required=True,
                    help="output folder (created), or a file name for a single input; "
                    "NAME.zarr writes chunked OME-Zarr (needs n2n-lite[zarr])")
@@ -68,11 +71,13 @@ def _add_denoise_parser(sub) -> None:
 def _add_eval_parser(sub) -> None:
     p = sub.add_parser("eval", help="PSNR/SSIM on clean images with seeded noise, on real "
                        "captures with references, or on an EE-559 pkl")
-    p.add_argument("inputs", nargs="*", help="clean images/folders, or one EE-559 val_data.pkl")
-    p.add_argument("--noisy", type=Path, metavar="DIR", help="real noisy captures (no noise "
+    p.add_argument("inputs", nargs="*", type=input_name,
+                   help="clean images/folders, or one EE-559 val_data.pkl")
+    p.add_argument("--noisy", type=input_path, metavar="DIR", help="real noisy captures (no noise "
                    "added), scored against --reference DIR, matched by file name")
-    p.add_argument("--reference", type=Path, metavar="DIR", help="references for --noisy")
-    p.add_argument("--bursts", type=Path, metavar="DIR", help="a bursts folder: every capture "
+    p.add_argument("--reference", type=input_path, metavar="DIR", help="references for --noisy")
+    p.add_argument("--bursts", type=input_path, metavar="DIR",
+                   help="a bursts folder: every capture "
                    "of every scene scored alone against the scene's --reference-name file")
     p.add_argument("--reference-name", metavar="FILE", default="avg50.png",
                    help="for --bursts: the reference file of each scene (default avg50.png)")

@@ -6,7 +6,7 @@ import argparse
 
 import numpy as np
 
-from n2n.cli.common import add_overwrite_option, output_path
+from n2n.cli.common import add_overwrite_option, input_name, output_path
 from n2n.errors import N2NError
 from n2n.io.files import PLOT, RECORD, write_json_record
 from n2n.io.outputs import claim_outputs
@@ -15,7 +15,8 @@ from n2n.io.outputs import claim_outputs
 def add_parsers(sub) -> None:
     p = sub.add_parser("diagnose", help="know your noise: Poisson-Gaussian fit, spatial "
                        "correlation, which mode to train; or check a denoising residual")
-    p.add_argument("inputs", nargs="*", help="captures of one scene (a folder, a stack, several "
+    p.add_argument("inputs", nargs="*", type=input_name,
+                   help="captures of one scene (a folder, a stack, several "
                    "files) or one noisy image")
     p.add_argument("--reference-name", metavar="FILE",
                    help="a file in the folder that is not a capture (e.g. avg50.png)")

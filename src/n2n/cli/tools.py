@@ -6,11 +6,10 @@ from __future__ import annotations
 import argparse
 import getpass
 import json
-from pathlib import Path
 
 import torch
 
-from n2n.cli.common import add_overwrite_option, output_path, parse_scales
+from n2n.cli.common import add_overwrite_option, input_path, output_path, parse_scales
 from n2n.data.noise import parse_noise
 from n2n.export.exporter import FORMATS
 from n2n.io.files import CHECKPOINT, never, write_text_atomic
@@ -36,10 +35,10 @@ def add_parsers(sub) -> None:
 
     p = sub.add_parser("scratch-train", help="train the from-scratch framework's Model on "
                        "EE-559 pairs; writes plain-data weights")
-    p.add_argument("train_pkl", type=Path, help="EE-559 train_data.pkl")
+    p.add_argument("train_pkl", type=input_path, help="EE-559 train_data.pkl")
     p.add_argument("output", type=output_path, help="weights file to write (.n2nw) plus a "
                    ".json log")
-    p.add_argument("--val-pkl", type=Path, help="EE-559 val_data.pkl: PSNR after each epoch")
+    p.add_argument("--val-pkl", type=input_path, help="EE-559 val_data.pkl: PSNR after each epoch")
     p.add_argument("--network", choices=ScratchModel.NETWORKS, default="unet")
     p.add_argument("--epochs", type=int, default=1)
     p.add_argument("--train-count", type=int, help="use only the first N pairs")
@@ -51,7 +50,7 @@ def add_parsers(sub) -> None:
     p = sub.add_parser("export", help="a checkpoint (or bundled model) as weights, TorchScript, "
                        "ONNX or a BioImage Model Zoo zip, checked against the PyTorch model "
                        "before it is written")
-    p.add_argument("checkpoint", type=Path, help="checkpoint from 'n2n train', or a bundled "
+    p.add_argument("checkpoint", type=input_path, help="checkpoint from 'n2n train', or a bundled "
                    "model's name (photo, photo-plus, camera, confocal)")
     p.add_argument("output", type=output_path)
     p.add_argument("--format", choices=FORMATS, help="default: from "

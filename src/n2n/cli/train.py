@@ -8,9 +8,15 @@ import argparse
 import os
 import sys
 from dataclasses import replace
-from pathlib import Path
 
-from n2n.cli.common import add_overwrite_option, as_flag, parse_scales
+from n2n.cli.common import (
+    add_overwrite_option,
+    as_flag,
+    input_name,
+    input_path,
+    output_path,
+    parse_scales,
+)
 from n2n.data.config import SOURCES, DataConfig
 from n2n.errors import N2NError
 from n2n.models.wrapper import NETWORKS
@@ -21,20 +27,20 @@ from n2n.training.objectives import DATASET_MODES, TARGETS
 
 def add_parsers(sub) -> None:
     p = sub.add_parser("train", help="train a denoiser; writes logs and checkpoints to RUN_DIR")
-    p.add_argument("run_dir", type=Path, help="folder for log.csv, curves.png, last/best.pt")
+    p.add_argument("run_dir", type=output_path, help="folder for log.csv, curves.png, last/best.pt")
     p.add_argument("--resume", action="store_true", help="continue the run in RUN_DIR from its "
                    "last.pt, with the options it was started with")
     src = p.add_mutually_exclusive_group()
-    src.add_argument("--clean", nargs="+", metavar="DIR",
+    src.add_argument("--clean", nargs="+", type=input_name, metavar="DIR",
                      help="clean images: fresh synthetic noise on both members every epoch")
-    src.add_argument("--ee559", type=Path, metavar="PKL", help="EE-559 train_data.pkl")
-    src.add_argument("--bursts", type=Path, metavar="DIR", help="real captures: one folder "
+    src.add_argument("--ee559", type=input_path, metavar="PKL", help="EE-559 train_data.pkl")
+    src.add_argument("--bursts", type=input_path, metavar="DIR", help="real captures: one folder "
                      "(or multi-page TIFF / .npy stack) of K >= 2 aligned captures per scene; "
                      "each step pairs two different captures of a scene")
-    src.add_argument("--captured", nargs=2, metavar=("DIR_A", "DIR_B"),
+    src.add_argument("--captured", nargs=2, type=input_name, metavar=("DIR_A", "DIR_B"),
                      help="two folders of noisy captures of the same scenes, matched by name "
                      "(bursts of K = 2)")
-    src.add_argument("--noisy", nargs="+", metavar="DIR",
+    src.add_argument("--noisy", nargs="+", type=input_name, metavar="DIR",
                      help="single noisy images (with --mode ne2ne or bsn: no second capture "
                      "needed)")
     p.add_argument("--mode", choices=DATASET_MODES, default="n2n",
@@ -95,11 +101,12 @@ def _add_synthetic_options(p: argparse.ArgumentParser) -> None:
 
 def _add_validation_options(p: argparse.ArgumentParser) -> None:
     """Where the validation PSNR that picks best.pt comes from."""
-    p.add_argument("--val", nargs="+", metavar="DIR",
+    p.add_argument("--val", nargs="+", type=input_name, metavar="DIR",
                    help="clean validation images (default: hold out 5%% of --clean, or the "
                    "scenes with references of --bursts)")
-    p.add_argument("--val-pkl", type=Path, help="EE-559 val_data.pkl (noisy, clean)")
-    p.add_argument("--val-captured", nargs=2, metavar=("NOISY_DIR", "REFERENCE_DIR"),
+    p.add_argument("--val-pkl", type=input_path, help="EE-559 val_data.pkl (noisy, clean)")
+    p.add_argument("--val-captured", nargs=2, type=input_name,
+                   metavar=("NOISY_DIR", "REFERENCE_DIR"),
                    help="validate on real noise: noisy captures and their references, matched "
                    "by name (any data source; best.pt is chosen by this PSNR; a blind-spot "
                    "network is scored without its random replacing, for speed)")
@@ -107,7 +114,7 @@ def _add_validation_options(p: argparse.ArgumentParser) -> None:
 
 def _add_model_options(p: argparse.ArgumentParser) -> None:
     """The network a fresh run builds, or the weights it starts from."""
-    p.add_argument("--init", type=Path, metavar="CHECKPOINT",
+    p.add_argument("--init", type=input_path, metavar="CHECKPOINT",
                    help="start from these weights, or a bundled model's name (photo, photo-plus, "
                    "camera, confocal), to fine-tune; model options are then ignored")
     p.add_argument("--arch", choices=NETWORKS,
