@@ -2,12 +2,27 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import subprocess
 import sys
 from pathlib import Path
+from types import ModuleType
+
+import numpy as np
+import pytest
+
+from n2n.errors import N2NError
 
 SCRIPTS = Path(__file__).resolve().parents[1] / "benchmarks"
+
+
+def load_script(name: str) -> ModuleType:
+    """A benchmarks/ script as a module, to call its ``main`` as its command line would."""
+    spec = importlib.util.spec_from_file_location(Path(name).stem, SCRIPTS / name)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def run_script(name: str, *args: str) -> subprocess.CompletedProcess:
@@ -36,3 +51,46 @@ def test_seeds_refuses_a_folder_that_is_not_a_run(tmp_path):
     (tmp_path / "notes").mkdir()
     result = run_script("seeds.py", str(tmp_path / "notes"))
     assert result.returncode != 0 and "notes" in result.stderr
+
+
+def test_camera_bench_scores_candidate_first_passes_beside_the_bundled_ones(tmp_path, photo):
+    camera = load_script("camera_rule.py")
+    from n2n.io.images import Image, write_image
+    from n2n.models.bundled import bundled_weights_path
+
+    rng = np.random.default_rng(0)
+    for folder in ("noisy", "clean"):
+        (tmp_path / folder).mkdir()
+    for i in range(2):
+        crop = photo[i * 16:i * 16 + 64, :64]
+        write_image(tmp_path / "clean" / f"{i}.png", Image(crop))
+        write_image(tmp_path / "noisy" / f"{i}.png",
+                    Image(np.clip(crop + rng.normal(0, 10, crop.shape), 0, 255)))
+    out = tmp_path / "camera.json"
+    assert camera.main(["--real", f"tiny={tmp_path / 'noisy'},{tmp_path / 'clean'}", "--noise",
+                        "--candidate", f"same={bundled_weights_path('camera')}",
+                        "--ensemble", "--threads", "1", "-o", str(out)]) == 0
+    summary = json.loads(out.read_text())["sets"][0]["summary"]
+    assert summary["same pd 2"] == summary["camera pd 2"]
+    assert summary["auto --ensemble"] != summary["auto"]  # the same choice, 8 views averaged
+    assert sum(summary["choices"].values()) == 2
+    assert summary["same pd 2 + photo"] == summary["camera pd 2 + photo"]
+    with pytest.raises(N2NError, match="--candidate 'nope': expected NAME=WEIGHTS"):
+        camera.main(["--candidate", "nope"])
+
+
+def test_zero_shot_bench_times_every_schedule_on_the_same_image(tmp_path, capsys):
+    out = tmp_path / "zeroshot.json"
+    zeroshot = load_script("zeroshot_schedules.py")
+    zeroshot.main(["--time-only", "--size", "40", "--before-steps", "2", "--threads", "1",
+                   "-o", str(out)])
+    (row,) = json.loads(out.read_text())["rows"]
+    assert row["size"] == [40, 40, 3]
+    assert row["before_extrapolated"] and row["before_seconds"] > 0
+    assert row["random_init_seconds"] > 0 and row["default_seconds"] > 0
+    assert row["default_psnr"] > row["noisy_psnr"]  # the default fit denoised it
+    assert row["random_init_psnr"] > row["noisy_psnr"]
+    assert "psnr_difference_random_init" in row and "psnr_difference_before" not in row
+    with pytest.raises(SystemExit):
+        zeroshot.main(["--captures", str(tmp_path / "x.png")])
+    assert "--captures needs --reference" in capsys.readouterr().err

@@ -158,32 +158,6 @@ def test_bench_scores_the_users_weights_on_clipped_noise(tmp_path, photo_folder,
     assert code == 2 and err[-1].endswith("nope.pt: no such file or folder")
 
 
-def test_camera_bench_scores_candidate_first_passes_beside_the_bundled_ones(tmp_path, photo):
-    from n2n.bench import camera
-    from n2n.io.images import Image, write_image
-    from n2n.models.bundled import bundled_weights_path
-
-    rng = np.random.default_rng(0)
-    for folder in ("noisy", "clean"):
-        (tmp_path / folder).mkdir()
-    for i in range(2):
-        crop = photo[i * 16:i * 16 + 64, :64]
-        write_image(tmp_path / "clean" / f"{i}.png", Image(crop))
-        write_image(tmp_path / "noisy" / f"{i}.png",
-                    Image(np.clip(crop + rng.normal(0, 10, crop.shape), 0, 255)))
-    out = tmp_path / "camera.json"
-    assert camera.main(["--real", f"tiny={tmp_path / 'noisy'},{tmp_path / 'clean'}", "--noise",
-                        "--candidate", f"same={bundled_weights_path('camera')}",
-                        "--ensemble", "--threads", "1", "-o", str(out)]) == 0
-    summary = json.loads(out.read_text())["sets"][0]["summary"]
-    assert summary["same pd 2"] == summary["camera pd 2"]
-    assert summary["auto --ensemble"] != summary["auto"]  # the same choice, 8 views averaged
-    assert sum(summary["choices"].values()) == 2
-    assert summary["same pd 2 + photo"] == summary["camera pd 2 + photo"]
-    with pytest.raises(N2NError, match="--candidate 'nope': expected NAME=WEIGHTS"):
-        camera.main(["--candidate", "nope"])
-
-
 @pytest.mark.parametrize("suffix", [".ts", ".onnx"])
 def test_an_export_of_a_clipping_model_clips_too(tmp_path, photo, suffix):
     from n2n.inference.exported import load_exported

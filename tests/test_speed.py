@@ -12,7 +12,6 @@ import torch
 
 from n2n.bench.inference import main as inference_main
 from n2n.bench.throughput import main as throughput_main
-from n2n.bench.zeroshot import main as zeroshot_main
 from n2n.data.noise import parse_noise
 from n2n.data.pairs import SyntheticPairs, Validation
 from n2n.device import autocast, bfloat16_native
@@ -132,17 +131,3 @@ def test_inference_bench_reports_ratios_against_float32(tmp_path):
     assert all("ratio" in row or "skipped" in row for row in rows)
 
 
-def test_zero_shot_bench_times_every_schedule_on_the_same_image(tmp_path, capsys):
-    out = tmp_path / "zeroshot.json"
-    zeroshot_main(["--time-only", "--size", "40", "--before-steps", "2", "--threads", "1",
-                   "-o", str(out)])
-    (row,) = json.loads(out.read_text())["rows"]
-    assert row["size"] == [40, 40, 3]
-    assert row["before_extrapolated"] and row["before_seconds"] > 0
-    assert row["random_init_seconds"] > 0 and row["default_seconds"] > 0
-    assert row["default_psnr"] > row["noisy_psnr"]  # the default fit denoised it
-    assert row["random_init_psnr"] > row["noisy_psnr"]
-    assert "psnr_difference_random_init" in row and "psnr_difference_before" not in row
-    with pytest.raises(SystemExit):
-        zeroshot_main(["--captures", str(tmp_path / "x.png")])
-    assert "--captures needs --reference" in capsys.readouterr().err

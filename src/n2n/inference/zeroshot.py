@@ -7,7 +7,7 @@ the fit starts from a bundled prior, the same network pretrained with the same l
 noisy images (:mod:`n2n.training.zs_prior`), runs 100 steps on random 256x256 windows, and
 returns the mean of its output and the prior's. Against the paper's 2000 whole-image steps from
 random weights (``prior=False, crop=None, iterations=2000``) this is far faster on a CPU at
-equal or better PSNR (``python -m n2n.bench.zeroshot``).
+equal or better PSNR (``python benchmarks/zeroshot_schedules.py``).
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ class Schedule:
 
 
 WARM = Schedule(100, 3e-4)  # from the bundled prior; the output is the mean of the fit's and the
-# prior's (each alone lost 0.3-0.6 dB on one kind of image; python -m n2n.bench.zeroshot)
+# prior's (each alone lost 0.3-0.6 dB on one kind of image; python benchmarks/zeroshot_schedules.py)
 COLD = Schedule(1000, 1e-3)  # from random weights (the paper: 2000 steps on the whole image)
 
 

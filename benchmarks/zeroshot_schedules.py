@@ -2,9 +2,9 @@
 against a fit from random weights (the default before, 1000 window steps) and the paper's
 schedule (2000 whole-image Adam steps at lr 1e-3), on the same noisy images, in one run::
 
-    python -m n2n.bench.zeroshot --clean kodim05.png 09.png [--sigma 25] \\
+    python benchmarks/zeroshot_schedules.py --clean kodim05.png 09.png [--sigma 25] \\
         --captures capture_000.png capture_001.png --reference avg50.png [--threads 2] [-o out.json]
-    python -m n2n.bench.zeroshot --time-only [--size 512]   # seconds only, on a generated image
+    python benchmarks/zeroshot_schedules.py --time-only [--size 512]   # seconds only, on a generated image
 
 Each image is cut to its central ``--size`` square (512: the issue's laptop target); clean
 images get seeded gaussian noise, clipped to 0..255 as real images are. The paper's schedule
@@ -116,7 +116,7 @@ def run(cases: list[tuple[str, np.ndarray, np.ndarray]], before_steps: int | Non
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m n2n.bench.zeroshot",
+    parser = argparse.ArgumentParser(prog="python benchmarks/zeroshot_schedules.py",
                                      description=__doc__.split("\n\n")[0])
     parser.add_argument("--clean", nargs="*", type=Path, default=[], metavar="FILE")
     parser.add_argument("--sigma", type=float, default=25.0, help="for --clean images")

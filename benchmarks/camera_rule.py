@@ -1,7 +1,7 @@
 """Camera photos: every fixed treatment against the automatic one, per image, and the noise
 statistics of real captures beside the ``camera:`` synthesis, in one run::
 
-    python -m n2n.bench.camera --real sidd_mini=DIR/noisy,DIR/clean \\
+    python benchmarks/camera_rule.py --real sidd_mini=DIR/noisy,DIR/clean \\
         --real nam_cbdnet=DIR/noisy,DIR/clean --clean CBSD68 --limit 20 \\
         --noise gaussian:15 gaussian:25 gaussian:50 --synthetic camera:0.001 camera:0.003,85 \\
         [--ensemble] [--threads 2] [-o camera.json]
@@ -157,7 +157,7 @@ def main(argv: list[str] | None = None) -> int:
         autos["auto --ensemble"] = AutoDenoiser(ensemble=True)
     results = [score_set(name, pairs, fixed, autos) for name, pairs in data_sets(args)]
     if args.output:
-        record = {"command": "python -m n2n.bench.camera " + " ".join(argv),
+        record = {"command": "python benchmarks/camera_rule.py " + " ".join(argv),
                   "machine": machine(), "sets": results}
         write_text_atomic(args.output, json.dumps(record, indent=1))
     return 0
