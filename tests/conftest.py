@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import importlib.util
 import subprocess
 import sys
 from pathlib import Path
+from types import ModuleType
 
 import numpy as np
 import pytest
@@ -117,3 +119,14 @@ def door_images() -> dict[str, tuple[np.ndarray, int | None, str]]:
     unit = (noisy_stack((80, 96), np.float32, seed=1) / 255.0).astype(np.float32)
     return {"rgb camera noise": (rgb, -1, ".png"), "gray shot noise": (gray, None, ".png"),
             "uint16 stack": (stack, None, ".tif"), "float 0..1": (unit, None, ".tif")}
+
+
+SCRIPTS = Path(__file__).resolve().parents[1] / "benchmarks"  # experiment scripts, not installed
+
+
+def load_script(name: str) -> ModuleType:
+    """A benchmarks/ script as a module, to call its functions as its command line would."""
+    spec = importlib.util.spec_from_file_location(Path(name).stem, SCRIPTS / name)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

@@ -2,27 +2,15 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import subprocess
 import sys
-from pathlib import Path
-from types import ModuleType
 
 import numpy as np
 import pytest
+from conftest import SCRIPTS, load_script
 
 from n2n.errors import N2NError
-
-SCRIPTS = Path(__file__).resolve().parents[1] / "benchmarks"
-
-
-def load_script(name: str) -> ModuleType:
-    """A benchmarks/ script as a module, to call its ``main`` as its command line would."""
-    spec = importlib.util.spec_from_file_location(Path(name).stem, SCRIPTS / name)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def run_script(name: str, *args: str) -> subprocess.CompletedProcess:

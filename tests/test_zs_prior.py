@@ -10,6 +10,7 @@ import sys
 import numpy as np
 import pytest
 import torch
+from conftest import SCRIPTS, load_script
 
 from n2n.cli import main as cli_main
 from n2n.data.noise import parse_noise
@@ -19,7 +20,9 @@ from n2n.inference.zeroshot import ZeroShotDenoiser
 from n2n.models.bundled import ZS_PRIORS, load_zs_prior
 from n2n.models.checkpoint import load_record
 from n2n.training.objectives import zero_shot_loss
-from n2n.training.zs_prior import NoisyWindows, main, pretrain_prior
+
+zs_prior = load_script("zs_prior.py")
+NoisyWindows, pretrain_prior, main = zs_prior.NoisyWindows, zs_prior.pretrain_prior, zs_prior.main
 
 
 def _tensor(pixels: np.ndarray) -> torch.Tensor:
@@ -86,7 +89,7 @@ def test_main_writes_a_prior_with_its_recipe_and_never_overwrites(tmp_path, phot
 
 def test_an_interrupted_pretraining_writes_nothing(tmp_path, photo_folder):
     out = tmp_path / "prior.pt"
-    child = subprocess.Popen([sys.executable, "-m", "n2n.training.zs_prior", str(out),
+    child = subprocess.Popen([sys.executable, str(SCRIPTS / "zs_prior.py"), str(out),
                               "--channels", "3", "--clean", str(photo_folder), "--crop", "32",
                               "--steps", "1000000"], stderr=subprocess.PIPE, text=True,
                              # Ctrl-C's SIGINT even under a launcher that ignores it

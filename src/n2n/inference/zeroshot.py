@@ -4,7 +4,7 @@ Zero-shot Noise2Noise (Mansour and Heckel, CVPR 2023) needs no training data and
 the trainer of :mod:`n2n.training` runs the ``zs`` objective on
 :class:`n2n.data.pairs.WholeImage`. The network and loss follow the paper; the start does not:
 the fit starts from a bundled prior, the same network pretrained with the same loss on many
-noisy images (:mod:`n2n.training.zs_prior`), runs 100 steps on random 256x256 windows, and
+noisy images (benchmarks/zs_prior.py), runs 100 steps on random 256x256 windows, and
 returns the mean of its output and the prior's. Against the paper's 2000 whole-image steps from
 random weights (``prior=False, crop=None, iterations=2000``) this is far faster on a CPU at
 equal or better PSNR (``python benchmarks/zeroshot_schedules.py``).
@@ -22,11 +22,10 @@ from n2n.data.pairs import WholeImage
 from n2n.errors import N2NError
 from n2n.inference.denoiser import check_result
 from n2n.models import PixelModel, build_model
-from n2n.models.bundled import load_zs_prior
+from n2n.models.bundled import ZS_WIDTH, load_zs_prior, prior_config
 from n2n.training.config import TrainConfig
 from n2n.training.loop import fit
 from n2n.training.objectives import even_crop
-from n2n.training.zs_prior import ZS_WIDTH, prior_config
 
 STEPS_PER_EPOCH = 100
 CROP = 256  # side of the random window each step fits (None: the whole image, as the paper)

@@ -7,7 +7,7 @@ from importlib import resources
 from pathlib import Path
 
 from n2n.errors import N2NError
-from n2n.models import PixelModel
+from n2n.models import ModelConfig, PixelModel
 from n2n.models.checkpoint import load_model
 
 
@@ -64,6 +64,15 @@ DEFAULT_MODEL = "photo"
 
 # Warm starts of zero-shot fits (inference/zeroshot.py), by channel count; not denoisers alone:
 # a fit sets their normalisation to its image's.
+ZS_WIDTH = 48  # the paper's width, which every zero-shot fit uses
+
+
+def prior_config(channels: int, pd: int = 1) -> ModelConfig:
+    """The zero-shot network a prior is pretrained for (benchmarks/zs_prior.py) and a fit
+    starts from."""
+    return ModelConfig("zs", channels, ZS_WIDTH, residual=True, pd=pd)
+
+
 ZS_PRIORS = {m.channels: m for m in (
     BundledModel(
         "zs-gray", "zs-gray.pt", 1,
@@ -71,13 +80,13 @@ ZS_PRIORS = {m.channels: m for m in (
         "FMD Confocal_BPAE_B's 19 training fields (raw captures; field 19, the benchmark's, "
         "never) and gray CBSD432 photos with gaussian (sigma 3-55) or poisson (peak 2-60) "
         "noise drawn per window; the zero-shot loss only, no clean target",
-        "see n2n/training/zs_prior.py (3000 steps, 10.6 minutes on 2 CPU threads)"),
+        "see benchmarks/zs_prior.py (3000 steps, 10.6 minutes on 2 CPU threads)"),
     BundledModel(
         "zs-rgb", "zs-rgb.pt", 3,
         "the warm start of --zero-shot on RGB images",
         "CBSD432 photos with gaussian (sigma 3-55) or poisson (peak 2-60) noise drawn per "
         "window; the zero-shot loss only, no clean target",
-        "see n2n/training/zs_prior.py (3000 steps, 21.6 minutes on 2 CPU threads, "
+        "see benchmarks/zs_prior.py (3000 steps, 21.6 minutes on 2 CPU threads, "
         "another run beside it)"),
 )}
 

@@ -1,4 +1,6 @@
-"""Pretrain zero-shot's tiny network on many noisy images: the warm start of every per-image fit.
+"""The script that made the bundled zero-shot priors (outside the package: a lab tool).
+
+Pretrain zero-shot's tiny network on many noisy images: the warm start of every per-image fit.
 
 A fresh zero-shot fit spends its steps learning what every image's fit learns. Pretrained with
 the same zero-shot loss on windows of many noisy images (each window normalised on its own, as
@@ -6,10 +8,10 @@ a fit normalises its image), the network starts near the end of a fit and needs 
 one (:mod:`n2n.inference.zeroshot`). It never sees a clean target: clean photos only get
 synthetic noise drawn per window. The bundled priors are made with::
 
-    python -m n2n.training.zs_prior src/n2n/weights/zs-gray.pt --channels 1 \\
+    python benchmarks/zs_prior.py src/n2n/weights/zs-gray.pt --channels 1 \\
         --noisy '../shared/data/real/fmd_confocal_bpae/train/*/HV110*.png' \\
         --clean ../shared/data/train/CBSD432
-    python -m n2n.training.zs_prior src/n2n/weights/zs-rgb.pt --channels 3 \\
+    python benchmarks/zs_prior.py src/n2n/weights/zs-rgb.pt --channels 3 \\
         --clean ../shared/data/train/CBSD432
 """
 
@@ -26,17 +28,12 @@ from tqdm.auto import tqdm
 from n2n.data.folders import load_folder
 from n2n.data.noise import Noise, parse_noise
 from n2n.errors import N2NError
-from n2n.models import ModelConfig, PixelModel, build_model
+from n2n.models import PixelModel, build_model
+from n2n.models.bundled import prior_config
 from n2n.models.checkpoint import write_weights
 from n2n.training.objectives import zero_shot_loss
 
 NOISES = ("gaussian:3-55", "poisson:2-60")  # one drawn at random per window of a clean photo
-ZS_WIDTH = 48  # the paper's width, which every zero-shot fit uses
-
-
-def prior_config(channels: int, pd: int = 1) -> ModelConfig:
-    """The zero-shot network a prior is pretrained for and a fit starts from."""
-    return ModelConfig("zs", channels, ZS_WIDTH, residual=True, pd=pd)
 
 
 class NoisyWindows:
@@ -102,7 +99,7 @@ def pretrain_prior(windows: NoisyWindows, channels: int, steps: int, batch_size:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m n2n.training.zs_prior",
+    parser = argparse.ArgumentParser(prog="python benchmarks/zs_prior.py",
                                      description=__doc__.split("\n\n")[0])
     parser.add_argument("output", type=Path, help="weights file to write (must not exist)")
     parser.add_argument("--channels", type=int, choices=(1, 3), required=True)
