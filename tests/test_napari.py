@@ -79,6 +79,7 @@ def test_denoise_equals_denoise_array_and_carries_the_layer(qtbot, viewer):
     out = viewer.layers["cells denoised"]
     np.testing.assert_array_equal(out.data, n2n.denoise_array(stack, tile=64))
     assert "confocal --pd 1" in widget.status.value  # gray shot noise: the fluorescence model
+    assert "white 65535 (uint16)" in widget.status.value  # the choice line of every door
     assert out.data.dtype == np.uint16 and tuple(out.scale) == (2.0, 0.5, 0.5)
     assert tuple(out.translate) == (0, 4, 4) and widget.progress.value == 3
 

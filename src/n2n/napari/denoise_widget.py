@@ -17,7 +17,6 @@ from n2n.inference.arrays import decide, denoise_plane
 from n2n.inference.denoiser import Denoiser
 from n2n.inference.policy import AUTO
 from n2n.inference.spec import InferenceSpec
-from n2n.io.values import WhiteLevel
 from n2n.models.bundled import BUNDLED_MODELS
 from n2n.napari.layers import TrainedModels, follow_layers, image_layers, image_pixels
 
@@ -75,15 +74,15 @@ class DenoiseWidget(Container):
             # pd 0: measured for bundled models, a file's own otherwise
             spec = InferenceSpec(self.model_name(), self.pd.value or None,
                                  tile=self.tile.value, device=self.device.value)
-            decision = decide(spec, planes, WhiteLevel(white, "layer"))
+            decision = decide(spec, planes, white)
         except N2NError as err:
             show_error(str(err))
             return
         self.progress.max, self.progress.value = len(planes), 0
         name = str(decision.treatment or Path(str(spec.model)).name)
-        self.status.value = f"{layer.name} with {name}"
+        self.status.value = f"{layer.name} with {name}; {decision.white}"
         denoiser = decision.denoiser
-        self.worker = _denoise_planes(denoiser, planes, white)
+        self.worker = _denoise_planes(denoiser, planes, white.value)
         self.worker.yielded.connect(lambda done: setattr(self.progress, "value", done))
         self.worker.returned.connect(lambda out: self._add_result(layer, out, name))
         self.worker.errored.connect(lambda err: show_error(str(err)))

@@ -40,7 +40,7 @@ class DiagnoseWidget(Container):
         layer = self.layer.value
         try:
             planes, white = image_pixels(layer)
-            pixels = planes.astype(np.float64) * (255.0 / white)  # the diagnosis's 0..255 scale
+            pixels = planes.astype(np.float64) * (255.0 / white.value)  # on a 0..255 scale
             if self.burst.value and len(pixels) >= 2:
                 d = diagnose_burst(pixels, layer.name)
             else:

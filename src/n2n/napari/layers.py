@@ -11,7 +11,7 @@ import numpy as np
 
 from n2n.errors import N2NError
 from n2n.inference.spec import InferenceSpec, array_white
-from n2n.io.values import check_float_pixels
+from n2n.io.values import WhiteLevel, check_float_pixels
 
 
 def image_layers(viewer: Any) -> list:
@@ -31,9 +31,9 @@ def follow_layers(viewer: Any, *boxes: Any) -> None:
     viewer.layers.events.removed.connect(refresh)
 
 
-def image_pixels(layer: Any) -> tuple[np.ndarray, float]:
-    """A layer's data as (planes, H, W, C), and its white level, as every door finds it
-    (:mod:`n2n.io.values`: uint8 255, uint16 65535, floats measured)."""
+def image_pixels(layer: Any) -> tuple[np.ndarray, WhiteLevel]:
+    """A layer's data as (planes, H, W, C), and its white level with its reason, as every
+    door finds it (:mod:`n2n.io.values`: uint8 255, uint16 65535, floats measured)."""
     from napari.layers import Image
 
     if not isinstance(layer, Image):
@@ -46,8 +46,8 @@ def image_pixels(layer: Any) -> tuple[np.ndarray, float]:
     if data.ndim < (3 if layer.rgb else 2):
         raise N2NError(f"layer '{layer.name}' of shape {data.shape}: not an image")
     pixels = data if layer.rgb else data[..., None]
-    white = array_white(pixels, InferenceSpec(), data.shape).value
-    check_float_pixels(data, white, f"layer '{layer.name}'")
+    white = array_white(pixels, InferenceSpec(), data.shape)
+    check_float_pixels(data, white.value, f"layer '{layer.name}'")
     return pixels.reshape((-1,) + pixels.shape[-3:]), white
 
 

@@ -114,7 +114,7 @@ class TrainWidget(Container):
         data = data_folder(folder)
         clear_layer_files(data)  # left by a start that failed: written again
         layers = [self.layer.value] + ([self.second.value] if kind == "captured" else [])
-        pixels = [image_pixels(layer) for layer in layers]
+        pixels = [(planes, white.value) for planes, white in map(image_pixels, layers)]
         if kind == "bursts":
             write_stack(data / "burst.tif", *pixels[0])
             paths = [data]
