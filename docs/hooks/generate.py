@@ -1,0 +1,231 @@
+"""MkDocs hook: the pages written from the code and the measurements at build time.
+
+- ``reference/cli.md`` from the ``n2n`` argparse parsers (every command, every flag);
+- ``reference/models.md`` from the bundled-model registry (``n2n.models.bundled``) and the
+  measurements in ``docs/results/`` that name each model;
+- ``results/*.md`` from ``docs/results/*.json``, one table per file, so a benchmark rerun
+  updates its page and no figure on those pages is typed by hand (tests/test_site.py checks
+  every number on them against its JSON).
+
+Nothing here is written into ``docs/``: the pages exist only in the built site.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+DOCS = Path(__file__).resolve().parents[1]
+RESULTS = DOCS / "results"
+
+# Flags whose words the glossary explains (anchor of the glossary entry).
+GLOSSARY = {
+    "--pd": "pixel-shuffle-factor-pd", "--refine": "refine-pass", "--no-refine": "refine-pass",
+    "--multiscale": "flat-areas", "--no-multiscale": "flat-areas", "--tile": "tile-and-halo",
+    "--data-range": "white-level", "--zero-shot": "zero-shot", "--mode": "training-modes",
+    "--ensemble": "ensemble", "--fast": "fast-path", "--no-fast": "fast-path",
+    "--bursts": "burst", "--reference-name": "reference", "--model": "bundled-model",
+    "--residual": "residual", "--clip-input": "clipped-noise", "--noise": "noise-spec",
+    "--dask": "dask", "--overwrite": "marked-outputs", "--resume": "resume",
+}
+
+# Results pages: (path, title, what the tables show, [(json under docs/results, columns)]).
+# The prose holds no figure: every number on these pages comes from the JSON.
+RESULTS_PAGES = [
+    ("results/gaussian.md", "Photos with gaussian noise",
+     "The bundled models against classical methods on standard test sets, noise added without "
+     "clipping as in the BM3D literature. PSNR in dB / SSIM; BM3D and CBM3D are told the true "
+     "sigma, the n2n models are blind.",
+     [("bench/main.json", None), ("bench/gray_pkl.json", None)]),
+    ("results/clipped.md", "Clipped noise against CBM3D",
+     "Noise clipped to the 8-bit range as real files hold it: the same clipped noisy images for "
+     "every method of a set. PSNR in dB / SSIM.",
+     [("saturated/cbm3d_cbsd68.json", None), ("saturated/cbm3d_kodak24.json", None),
+      ("saturated/cbm3d_kodak24_50.json", None), ("saturated/cbm3d_mcmaster.json", None)]),
+    ("results/camera.md", "Camera and phone photos",
+     "Real camera noise: every noisy capture of the real sets against its reference, mean PSNR "
+     "in dB, for fixed treatments and for the automatic rule (auto).",
+     [("camera/treatment_multiscale.json",
+       ["images", "noisy", "photo pd 1", "photo-plus pd 1", "photo-plus pd 2", "camera pd 2",
+        "camera pd 3", "camera pd 2 + photo", "auto", "auto --ensemble", "auto_worst_gain"]),
+      ("camera/bench_sidd_mini.json", None), ("camera/bench_nam_cbdnet.json", None)]),
+    ("results/microscopy.md", "Fluorescence microscopy",
+     "A confocal burst (FMD): each raw capture denoised alone and compared with the mean of the "
+     "whole burst. PSNR in dB / SSIM.",
+     [("real/bench_fmd_test19.json", None), ("streaming/real_stack_fmd19.json", None)]),
+    ("results/speed.md", "Speed and memory",
+     "Inference time per image for each variant of the inference path, and the peak memory of "
+     "a streamed denoise against image size.",
+     [("speed/inference_cpu.json", None), ("streaming/memory_png.json", None),
+      ("streaming/memory_tif.json", None)]),
+]
+
+
+def on_files(files, config):  # noqa: ANN001, ANN201 - MkDocs' hook signature
+    """Add the generated pages to the site's files."""
+    from mkdocs.structure.files import File
+
+    pages = {"reference/cli.md": cli_markdown(), "reference/models.md": models_markdown()}
+    pages.update({path: results_page(path) for path, *_ in RESULTS_PAGES})
+    for path, text in pages.items():
+        files.append(File.generated(config, path, content=text))
+    return files
+
+
+# --- the command line -------------------------------------------------------------------------
+
+def cli_markdown() -> str:
+    """Every ``n2n`` command: usage, description and a table of its flags."""
+    from n2n.cli import build_parser
+
+    parser = build_parser()
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    lines = ["# Command line", "",
+             "Generated from the `n2n` parsers at build time: what `n2n COMMAND --help` prints. "
+             "Words in the flags and in printed reasons (pixel-shuffle factor, refine pass, flat "
+             "areas, white level, ...) are explained in plain terms in the "
+             "[glossary](glossary.md); [Commands by example](commands.md) shows them in use.", ""]
+    for name, command in sub.choices.items():
+        lines += [f"## n2n {name}", "", command.description or "", "", "```text",
+                  command.format_usage().strip(), "```", "", "| flag | what it does |",
+                  "| --- | --- |"]
+        lines += [flag_row(command, action) for action in command._actions
+                  if not isinstance(action, argparse._HelpAction)]
+        lines.append("")
+    return "\n".join(lines)
+
+
+def flag_row(parser: argparse.ArgumentParser, action: argparse.Action) -> str:
+    """One table row: the flag (with its value's name) and its help, defaults expanded."""
+    name = ", ".join(action.option_strings) or action.metavar or action.dest
+    if action.option_strings and action.nargs != 0:
+        name += f" {action.metavar or action.dest.upper()}"
+    text = parser._get_formatter()._expand_help(action) if action.help else ""
+    links = {GLOSSARY[f] for f in action.option_strings if f in GLOSSARY}
+    text += "".join(f" ([glossary](glossary.md#{anchor}))" for anchor in sorted(links))
+    cell = lambda s: str(s).replace("|", "\\|").replace("\n", " ")  # noqa: E731
+    return f"| `{cell(name)}` | {cell(text)} |"
+
+
+# --- the bundled models -----------------------------------------------------------------------
+
+def models_markdown() -> str:
+    """A section per bundled model and zero-shot prior: what it is for, its network, size,
+    training data, the command that made it and the figures measured with it."""
+    from n2n.models.bundled import BUNDLED_MODELS, ZS_PRIORS, packaged_weights
+
+    lines = ["# Bundled models", "",
+             "Generated from the registry in `src/n2n/models/bundled.py` (what `n2n models` "
+             "prints) and the measurements in `docs/results/` that name each model. How each "
+             "was trained, command by command: [How the bundled models were trained]"
+             "(bundled-training.md).", "",
+             "| model | channels | network | parameters | file size |", "| --- | ---: | --- | ---: | ---: |"]
+    models = list(BUNDLED_MODELS.values()) + list(ZS_PRIORS.values())
+    nets = {m.name: network_of(packaged_weights(m.file)) for m in models}
+    for m in models:
+        net, params = nets[m.name]
+        size = packaged_weights(m.file).stat().st_size / 1e3
+        lines.append(f"| [{m.name}](#{m.name}) | {m.channels} | {net} | {params:,} | {size:,.0f} kB |")
+    for m in models:
+        lines += ["", f"## {m.name}", "", f"**Use:** {m.use}.", "",
+                  f"**Trained on:** {m.trained_on}.", "", f"**Made by:** `{m.command}`", ""]
+        lines += model_figures(m.name)
+    return "\n".join(lines)
+
+
+def network_of(path: Path) -> tuple[str, int]:
+    """A weights file's network in words and its parameter count."""
+    from n2n.models.checkpoint import load_model
+
+    model = load_model(path)
+    c = model.config
+    words = f"{c.arch}, width {c.width}" + (", residual" if c.residual else "")
+    return words, sum(p.numel() for p in model.net.parameters())
+
+
+def model_figures(name: str) -> list[str]:
+    """The bench rows of ``docs/results`` that ran this model, as a table."""
+    method = "n2n-lite" if name == "photo" else f"n2n-{name}"
+    rows = []
+    for path in sorted(RESULTS.rglob("*.json")):
+        data = json.loads(path.read_text())
+        if not isinstance(data, dict) or not isinstance(data.get("results"), list):
+            continue
+        rows += [(path.relative_to(RESULTS), r) for r in data["results"]
+                 if isinstance(r, dict) and r.get("method") == method and "psnr" in r]
+    if not rows:
+        return ["No benchmark in `docs/results/` ran it by name."]
+    out = ["| measured in | set | noise | images | PSNR dB | SSIM |",
+           "| --- | --- | --- | ---: | ---: | ---: |"]
+    out += [f"| `{p}` | {r['dataset']} | {r['noise']} | {r['images']} | {r['psnr']:.2f} | "
+            f"{r['ssim']:.3f} |" for p, r in rows]
+    return out
+
+
+# --- results ----------------------------------------------------------------------------------
+
+def results_page(path: str) -> str:
+    """A Results page: its intro, then one table per JSON file with how it was measured."""
+    _, title, intro, sources = next(p for p in RESULTS_PAGES if p[0] == path)
+    lines = [f"# {title}", "", intro, ""]
+    for name, columns in sources:
+        data = json.loads((RESULTS / name).read_text())
+        lines += [f"## `{name}`", "", *provenance(data), "", *table_of(data, columns), ""]
+    return "\n".join(lines)
+
+
+def provenance(data: dict) -> list[str]:
+    """The command and machine a JSON file records."""
+    out = []
+    if data.get("command"):
+        out += ["```bash", data["command"], "```"]
+    m = data.get("machine") or {}
+    if m:
+        out.append(f"Machine: {m.get('cpu')}, {m.get('cores')} cores, {m.get('torch_threads')} "
+                   f"torch threads, torch {m.get('torch')}, GPU: {m.get('gpu') or 'none'}.")
+    return out
+
+
+def table_of(data: dict, columns: list[str] | None) -> list[str]:
+    """The JSON's table: bench results (set x method), camera summaries, or plain rows."""
+    if isinstance(data.get("results"), list):
+        return bench_table(data["results"])
+    if isinstance(data.get("sets"), list):
+        return summary_table([s["summary"] for s in data["sets"]], columns)
+    if isinstance(data.get("rows"), list):
+        return summary_table(data["rows"], columns)
+    return summary_table([{k: v for k, v in data.items() if not isinstance(v, (dict, list))}],
+                         columns)
+
+
+def bench_table(results: list[dict]) -> list[str]:
+    """``n2n bench`` results: a row per (set, noise), a column per method, PSNR / SSIM."""
+    methods = list(dict.fromkeys(r["method"] for r in results))
+    keys = list(dict.fromkeys((r["dataset"], r["noise"], r["images"]) for r in results))
+    cells = {(r["dataset"], r["noise"], r["images"], r["method"]): r for r in results}
+    out = ["| set | noise | images | " + " | ".join(methods) + " |",
+           "| --- | --- | ---: |" + " ---: |" * len(methods)]
+    for k in keys:
+        row = [cells.get((*k, m)) for m in methods]
+        out.append(f"| {k[0]} | {k[1]} | {k[2]} | " + " | ".join(
+            f"{r['psnr']:.2f} / {r['ssim']:.3f}" if r else "" for r in row) + " |")
+    return out
+
+
+def summary_table(rows: list[dict], columns: list[str] | None) -> list[str]:
+    """Flat records, a column per key (or per ``columns``), numbers rounded for reading."""
+    columns = columns or [k for k in dict.fromkeys(k for r in rows for k in r)
+                          if all(not isinstance(r.get(k), (dict, list)) for r in rows)]
+    out = ["| " + " | ".join(columns) + " |", "|" + " --- |" * len(columns)]
+    out += ["| " + " | ".join(fmt(r.get(c)) for c in columns) + " |" for r in rows]
+    return out
+
+
+def fmt(value: object) -> str:
+    """A cell: floats to 2 decimals (3 below 1), everything else as written."""
+    if isinstance(value, bool) or value is None:
+        return "" if value is None else str(value).lower()
+    if isinstance(value, float):
+        return f"{value:.3f}" if abs(value) < 1 else f"{value:.2f}"
+    return str(value).replace("|", "\\|")
