@@ -30,36 +30,69 @@ GLOSSARY = {
     "--dask": "dask", "--overwrite": "marked-outputs", "--resume": "resume",
 }
 
-# Results pages: (path, title, what the tables show, [(json under docs/results, columns)]).
-# The prose holds no figure: every number on these pages comes from the JSON.
+# Results pages: (path, title, what the tables show, sources). A source is a JSON file under
+# docs/results, with optionally the columns (camera summaries, rows) or methods (bench runs) to
+# show and a note on which weights the run used. Prose and notes hold no figure: every number
+# on these pages comes from the JSON.
+PREVIOUS_LITE = ("Measured with the previous photo (Lite) weights, before their retraining; kept "
+                 "for the classical methods and the scratch model.")
+FIRST_PLUS = ("n2n-photo-plus here is photo-plus's first weights, bundled since as camera; "
+              "n2n-lite is the current photo model.")
 RESULTS_PAGES = [
     ("results/gaussian.md", "Photos with gaussian noise",
      "The bundled models against classical methods on standard test sets, noise added without "
      "clipping as in the BM3D literature. PSNR in dB / SSIM; BM3D and CBM3D are told the true "
      "sigma, the n2n models are blind.",
-     [("bench/main.json", None), ("bench/gray_pkl.json", None)]),
+     [{"json": "saturated/unclipped.json",
+       "note": "The bundled photo-plus, and camera (weights: camera.pt)."},
+      {"json": "bench/photo_plus_cbsd68.json", "note": FIRST_PLUS},
+      {"json": "bench/photo_plus_cbsd68_50.json", "note": FIRST_PLUS},
+      {"json": "bench/photo_plus_kodak24.json", "note": FIRST_PLUS},
+      {"json": "bench/main.json", "note": PREVIOUS_LITE},
+      {"json": "bench/gray_pkl.json", "note": PREVIOUS_LITE},
+      {"json": "bench/other_noise.json", "note": PREVIOUS_LITE}]),
     ("results/clipped.md", "Clipped noise against CBM3D",
-     "Noise clipped to the 8-bit range as real files hold it: the same clipped noisy images for "
+     "Noise clipped to the 8-bit range as real files hold it, the same clipped noisy images for "
      "every method of a set. PSNR in dB / SSIM.",
-     [("saturated/cbm3d_cbsd68.json", None), ("saturated/cbm3d_kodak24.json", None),
-      ("saturated/cbm3d_kodak24_50.json", None), ("saturated/cbm3d_mcmaster.json", None)]),
+     [{"json": "saturated/clipped.json",
+       "note": "n2n-photo-plus is the bundled photo-plus; the weights: columns are the other "
+               "candidates of its fine-tune (camera.pt its first weights, plus_control and "
+               "plus_clip the control and clip-only fine-tunes)."},
+      {"json": "saturated/clipped_cbsd68.json", "note": "The same models on CBSD68."},
+      *({"json": f"saturated/cbm3d_{name}.json", "methods": ["noisy", "bm3d"],
+         "note": "CBM3D, told the true sigma, on the same clipped noisy images."}
+        for name in ("cbsd68", "kodak24", "kodak24_50", "mcmaster"))]),
     ("results/camera.md", "Camera and phone photos",
      "Real camera noise: every noisy capture of the real sets against its reference, mean PSNR "
      "in dB, for fixed treatments and for the automatic rule (auto).",
-     [("camera/treatment_multiscale.json",
-       ["images", "noisy", "photo pd 1", "photo-plus pd 1", "photo-plus pd 2", "camera pd 2",
-        "camera pd 3", "camera pd 2 + photo", "auto", "auto --ensemble", "auto_worst_gain"]),
-      ("camera/bench_sidd_mini.json", None), ("camera/bench_nam_cbdnet.json", None)]),
+     [{"json": "camera/treatment_multiscale.json",
+       "columns": ["set", "images", "noisy", "photo pd 1", "photo-plus pd 1", "photo-plus pd 2",
+                   "camera pd 2", "camera pd 3", "camera pd 2 + photo", "auto",
+                   "auto --ensemble", "auto_worst_gain"]},
+      {"json": "camera/bench_sidd_mini.json"}, {"json": "camera/bench_nam_cbdnet.json"}]),
     ("results/microscopy.md", "Fluorescence microscopy",
      "A confocal burst (FMD): each raw capture denoised alone and compared with the mean of the "
      "whole burst. PSNR in dB / SSIM.",
-     [("real/bench_fmd_test19.json", None), ("streaming/real_stack_fmd19.json", None)]),
+     [{"json": "real/bench_fmd_test19.json"}, {"json": "streaming/real_stack_fmd19.json"}]),
     ("results/speed.md", "Speed and memory",
      "Inference time per image for each variant of the inference path, and the peak memory of "
      "a streamed denoise against image size.",
-     [("speed/inference_cpu.json", None), ("streaming/memory_png.json", None),
-      ("streaming/memory_tif.json", None)]),
+     [{"json": "speed/inference_cpu.json"}, {"json": "streaming/memory_png.json"},
+      {"json": "streaming/memory_tif.json"}]),
 ]
+
+# The measurements of each bundled model's current weights: (JSON, bench method or summary key).
+MODEL_FIGURES = {
+    "photo": [("saturated/clipped.json", "n2n-lite"), ("saturated/clipped_cbsd68.json", "n2n-lite"),
+              ("camera/treatment_multiscale.json", "photo pd 1")],
+    "photo-plus": [("saturated/clipped.json", "n2n-photo-plus"),
+                   ("saturated/clipped_cbsd68.json", "n2n-photo-plus"),
+                   ("saturated/unclipped.json", "n2n-photo-plus"),
+                   ("camera/treatment_multiscale.json", "photo-plus pd 1")],
+    "camera": [("camera/treatment_multiscale.json", "camera pd 2"),
+               ("camera/treatment_multiscale.json", "camera pd 2 + photo")],
+    "confocal": [("real/bench_fmd_test19.json", "n2n-confocal")],
+}
 
 
 def on_files(files, config):  # noqa: ANN001, ANN201 - MkDocs' hook signature
@@ -120,18 +153,28 @@ def models_markdown() -> str:
              "prints) and the measurements in `docs/results/` that name each model. How each "
              "was trained, command by command: [How the bundled models were trained]"
              "(bundled-training.md).", "",
-             "| model | channels | network | parameters | file size |", "| --- | ---: | --- | ---: | ---: |"]
+             "| model | channels | network | parameters | file size |",
+             "| --- | ---: | --- | ---: | ---: |"]
     models = list(BUNDLED_MODELS.values()) + list(ZS_PRIORS.values())
     nets = {m.name: network_of(packaged_weights(m.file)) for m in models}
     for m in models:
         net, params = nets[m.name]
         size = packaged_weights(m.file).stat().st_size / 1e3
-        lines.append(f"| [{m.name}](#{m.name}) | {m.channels} | {net} | {params:,} | {size:,.0f} kB |")
+        lines.append(f"| [{m.name}](#{m.name}) | {m.channels} | {net} | {params:,} | "
+                     f"{size:,.0f} kB |")
     for m in models:
         lines += ["", f"## {m.name}", "", f"**Use:** {m.use}.", "",
-                  f"**Trained on:** {m.trained_on}.", "", f"**Made by:** `{m.command}`", ""]
+                  f"**Trained on:** {m.trained_on}.", "", made_by(m.command), ""]
         lines += model_figures(m.name)
     return "\n".join(lines)
+
+
+def made_by(command: str) -> str:
+    """The registry's command, as code, or its pointer to the training page as a link."""
+    if command.startswith("see docs/reference/bundled-training.md"):
+        return ("**Made by:** see [How the bundled models were trained](bundled-training.md)"
+                + command.removeprefix("see docs/reference/bundled-training.md") + ".")
+    return f"**Made by:** `{command}`"
 
 
 def network_of(path: Path) -> tuple[str, int]:
@@ -140,27 +183,28 @@ def network_of(path: Path) -> tuple[str, int]:
 
     model = load_model(path)
     c = model.config
-    words = f"{c.arch}, width {c.width}" + (", residual" if c.residual else "")
+    words = c.arch + (f", width {c.width}" if c.arch in ("lite", "n2n", "halfres") else "")
+    words += ", residual" if c.residual else ""
     return words, sum(p.numel() for p in model.net.parameters())
 
 
 def model_figures(name: str) -> list[str]:
-    """The bench rows of ``docs/results`` that ran this model, as a table."""
-    method = "n2n-lite" if name == "photo" else f"n2n-{name}"
+    """The measurements of this model's current weights (:data:`MODEL_FIGURES`), as a table."""
     rows = []
-    for path in sorted(RESULTS.rglob("*.json")):
-        data = json.loads(path.read_text())
-        if not isinstance(data, dict) or not isinstance(data.get("results"), list):
-            continue
-        rows += [(path.relative_to(RESULTS), r) for r in data["results"]
-                 if isinstance(r, dict) and r.get("method") == method and "psnr" in r]
+    for source, key in MODEL_FIGURES.get(name, []):
+        data = json.loads((RESULTS / source).read_text())
+        for r in data.get("results", []):
+            if r.get("method") == key:
+                rows.append((source, r["dataset"], r["noise"], r["images"], key, r["psnr"]))
+        for summary in (s["summary"] for s in data.get("sets", [])):
+            if key in summary:
+                rows.append((source, summary["set"], "", summary["images"], key, summary[key]))
     if not rows:
-        return ["No benchmark in `docs/results/` ran it by name."]
-    out = ["| measured in | set | noise | images | PSNR dB | SSIM |",
-           "| --- | --- | --- | ---: | ---: | ---: |"]
-    out += [f"| `{p}` | {r['dataset']} | {r['noise']} | {r['images']} | {r['psnr']:.2f} | "
-            f"{r['ssim']:.3f} |" for p, r in rows]
-    return out
+        return ["No measurement in `docs/results/` is of these weights."]
+    out = ["| measured in | set | noise | images | as | PSNR dB |",
+           "| --- | --- | --- | ---: | --- | ---: |"]
+    return out + [f"| `{src}` | {st} | {noise} | {n} | {key} | {psnr:.2f} |"
+                  for src, st, noise, n, key, psnr in rows]
 
 
 # --- results ----------------------------------------------------------------------------------
@@ -169,9 +213,10 @@ def results_page(path: str) -> str:
     """A Results page: its intro, then one table per JSON file with how it was measured."""
     _, title, intro, sources = next(p for p in RESULTS_PAGES if p[0] == path)
     lines = [f"# {title}", "", intro, ""]
-    for name, columns in sources:
-        data = json.loads((RESULTS / name).read_text())
-        lines += [f"## `{name}`", "", *provenance(data), "", *table_of(data, columns), ""]
+    for source in sources:
+        data = json.loads((RESULTS / source["json"]).read_text())
+        lines += [f"## `{source['json']}`", "", source.get("note", ""), "", *provenance(data), "",
+                  *table_of(data, source), ""]
     return "\n".join(lines)
 
 
@@ -187,10 +232,12 @@ def provenance(data: dict) -> list[str]:
     return out
 
 
-def table_of(data: dict, columns: list[str] | None) -> list[str]:
+def table_of(data: dict, source: dict) -> list[str]:
     """The JSON's table: bench results (set x method), camera summaries, or plain rows."""
+    columns = source.get("columns")
     if isinstance(data.get("results"), list):
-        return bench_table(data["results"])
+        methods = source.get("methods")
+        return bench_table([r for r in data["results"] if not methods or r["method"] in methods])
     if isinstance(data.get("sets"), list):
         return summary_table([s["summary"] for s in data["sets"]], columns)
     if isinstance(data.get("rows"), list):
@@ -202,9 +249,11 @@ def table_of(data: dict, columns: list[str] | None) -> list[str]:
 def bench_table(results: list[dict]) -> list[str]:
     """``n2n bench`` results: a row per (set, noise), a column per method, PSNR / SSIM."""
     methods = list(dict.fromkeys(r["method"] for r in results))
+    names = [m.split(":")[0] + ": " + Path(m.split(":", 1)[1]).name if ":" in m else m
+             for m in methods]
     keys = list(dict.fromkeys((r["dataset"], r["noise"], r["images"]) for r in results))
     cells = {(r["dataset"], r["noise"], r["images"], r["method"]): r for r in results}
-    out = ["| set | noise | images | " + " | ".join(methods) + " |",
+    out = ["| set | noise | images | " + " | ".join(names) + " |",
            "| --- | --- | ---: |" + " ---: |" * len(methods)]
     for k in keys:
         row = [cells.get((*k, m)) for m in methods]
