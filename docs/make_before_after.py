@@ -22,7 +22,8 @@ def main() -> None:
     panels = [Image.fromarray(a[crop]) for a in (noisy, denoised)]
     out = Image.new("RGB", (2 * 256 + 8, 256 + 24), "white")
     draw = ImageDraw.Draw(out)
-    for i, (panel, label) in enumerate(zip(panels, ("noisy (sigma 25)", "n2n denoise"), strict=True)):
+    labels = ("noisy (sigma 25)", "n2n denoise")
+    for i, (panel, label) in enumerate(zip(panels, labels, strict=True)):
         out.paste(panel, (i * 264, 24))
         draw.text((i * 264 + 4, 6), label, fill="black")
     target = Path(__file__).parent / "images" / "before_after.png"
