@@ -52,7 +52,7 @@ RESULTS_PAGES = [
       {"json": "bench/gray_pkl.json", "note": PREVIOUS_LITE},
       {"json": "bench/other_noise.json", "note": PREVIOUS_LITE}]),
     ("results/clipped.md", "Clipped noise against CBM3D",
-     "Noise clipped to the 8-bit range as real files hold it, the same clipped noisy images for "
+     "Noise clipped at black and white as real files hold it, the same clipped noisy images for "
      "every method of a set. PSNR in dB / SSIM.",
      [{"json": "saturated/clipped.json",
        "note": "n2n-photo-plus is the bundled photo-plus; the weights: columns are the other "
