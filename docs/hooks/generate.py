@@ -32,8 +32,8 @@ GLOSSARY = {
 
 # Results pages: (path, title, what the tables show, sources). A source is a JSON file under
 # docs/results, with optionally the columns (camera summaries, rows) or methods (bench runs) to
-# show and a note on which weights the run used. Prose and notes hold no figure: every number
-# on these pages comes from the JSON.
+# show, a note on which weights the run used, and the plots the run drew. Prose and notes hold
+# no figure: every number on these pages comes from the JSON.
 PREVIOUS_LITE = ("Measured with the previous photo (Lite) weights, before their retraining; kept "
                  "for the classical methods and the scratch model.")
 FIRST_PLUS = ("n2n-photo-plus here is photo-plus's first weights, bundled since as camera; "
@@ -48,9 +48,13 @@ RESULTS_PAGES = [
       {"json": "bench/photo_plus_cbsd68.json", "note": FIRST_PLUS},
       {"json": "bench/photo_plus_cbsd68_50.json", "note": FIRST_PLUS},
       {"json": "bench/photo_plus_kodak24.json", "note": FIRST_PLUS},
-      {"json": "bench/main.json", "note": PREVIOUS_LITE},
+      {"json": "bench/main.json", "note": PREVIOUS_LITE,
+       "plots": {"PSNR against speed": "../benchmarks/main_pareto.png",
+                 "crops of one photo, every method": "../benchmarks/main_crops.png"}},
       {"json": "bench/gray_pkl.json", "note": PREVIOUS_LITE},
-      {"json": "bench/other_noise.json", "note": PREVIOUS_LITE}]),
+      {"json": "bench/other_noise.json", "note": PREVIOUS_LITE,
+       "plots": {"PSNR against speed": "../benchmarks/other_noise_pareto.png",
+                 "crops of one photo, every method": "../benchmarks/other_noise_crops.png"}}]),
     ("results/clipped.md", "Clipped noise against CBM3D",
      "Noise clipped at black and white as real files hold it, the same clipped noisy images for "
      "every method of a set. PSNR in dB / SSIM.",
@@ -217,6 +221,7 @@ def results_page(path: str) -> str:
         data = json.loads((RESULTS / source["json"]).read_text())
         lines += [f"## `{source['json']}`", "", source.get("note", ""), "", *provenance(data), "",
                   *table_of(data, source), ""]
+        lines += [f"![{alt}]({image})\n" for alt, image in source.get("plots", {}).items()]
     return "\n".join(lines)
 
 
