@@ -1,6 +1,6 @@
 """Runs repeated over seeds -> one table row per recipe (mean +- standard deviation) and the
-validation curves against steps: how docs/benchmarks.md reports Noise2Noise against
-Noise2Clean and Neighbor2Neighbor.
+validation curves against steps: how docs/development/measurements/training.md reports
+Noise2Noise against Noise2Clean and Neighbor2Neighbor.
 
 Run folders are named ``<recipe>-s<seed>`` (``log.json`` from ``n2n train``); an optional
 ``<recipe>-s<seed>.<suffix>.json`` beside them (from ``n2n eval --json``) adds a test-set column.

@@ -78,7 +78,7 @@ def diagnosed_lags(noisy: np.ndarray) -> tuple[float, float]:
 ])
 def test_diagnose_measures_what_it_measures_on_real_camera_photos(spec, lag1, lag2):
     """The ranges ``n2n diagnose`` measured on every image of ../shared/data/real/sidd_mini and
-    nam_cbdnet (docs/benchmarks.md, "Camera photos"), widened by 0.05."""
+    nam_cbdnet (docs/development/measurements/camera.md), widened by 0.05."""
     c1, c2 = diagnosed_lags(draw(spec, clean_photo()).permute(1, 2, 0).numpy())
     assert lag1[0] - 0.05 < c1 < lag1[1] + 0.05 and lag2[0] - 0.05 < c2 < lag2[1] + 0.05
 

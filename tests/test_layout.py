@@ -1,6 +1,6 @@
-"""The package's shape, as the README's Layout section draws it: layers that import only
-downwards (lazy imports included), no cycle, a CLI that knows no file format, small modules and
-functions, and no global state at import."""
+"""The package's shape, as docs/development/layout.md draws it (linked from the README):
+layers that import only downwards (lazy imports included), no cycle, a CLI that knows no file
+format, small modules and functions, and no global state at import."""
 
 from __future__ import annotations
 

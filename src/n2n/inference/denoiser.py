@@ -72,7 +72,7 @@ class Denoiser:
         After the pixel-shuffled pass, a second model (``photo`` for the photo models) run at
         full resolution over its result: it removes the 2-px grid that sub-images denoised
         apart leave (camera ``--pd 2`` refined by photo: +1.1 dB on SIDD phone crops, +0.2
-        on Nam's DSLR photos; docs/benchmarks.md, "Camera photos"). Needs ``pd`` > 1 and
+        on Nam's DSLR photos; docs/development/measurements/camera.md). Needs ``pd`` > 1 and
         PyTorch checkpoints. A blind-spot network (arch ``bsn``) is always refined by random
         replacing first (:mod:`n2n.inference.replacing`).
     fast : bool, keyword-only
@@ -83,8 +83,9 @@ class Denoiser:
     ensemble : bool, keyword-only
         Each pass averaged over the 8 flips and quarter turns of its input (self-ensemble):
         8x the time for +0.1-0.2 dB (SIDD +0.11, Nam +0.21, CBSD68 +0.09-0.15;
-        docs/benchmarks.md, "Flat areas from coarser factors"). Tiles stay exact: every tile
-        is a whole number of grid cells, so a turned tile splits into the same sub-images.
+        docs/development/measurements/camera.md, "Flat areas from coarser factors"). Tiles stay
+        exact: every tile is a whole number of grid cells, so a turned tile splits into the same
+        sub-images.
 
     Examples
     --------

@@ -34,7 +34,8 @@ CAMERA_MODEL = "camera"  # at pd 2, then photo: best of seven candidates on real
 UNCLIPPED_MODEL = "camera"  # at pd 1 for pixels beyond 0..255 (float data): trained on unclipped
 # noisy inputs, where photo-plus, which clips its input, lost 0.04-0.10 dB and clips away data
 FLUORESCENCE_MODEL = "confocal"  # at pd 1 for gray captures with shot noise: +5 dB over
-# photo-plus on the FMD test field (docs/benchmarks.md, "Microscopy in the automatic rule")
+# photo-plus on the FMD test field (docs/development/measurements/real-noise.md, "Microscopy in the
+# automatic rule")
 # the full-resolution pass after a pixel-shuffled one; any other model refines its own result.
 # photo after camera: +1.1 dB on SIDD over camera alone, +0.2 on Nam, faster than itself
 REFINERS = {"camera": "photo", "photo-plus": "photo"}

@@ -31,7 +31,7 @@ BUNDLED_MODELS = {m.name: m for m in (
         "the default's second pass after camera --pd 2 (--refine)",
         "CBSD432 (432 clean photos) with blind gaussian noise sigma 5-55, noisy pairs only "
         "(a quarter of the patches gray, half of them box-downsampled as in EE-559 data)",
-        "see README, 'Bundled weights' (one command; 5.6 minutes on one H100)"),
+        "see docs/reference/bundled-training.md (one command; 5.6 minutes on one H100)"),
     BundledModel(
         "photo-plus", "photo-plus.pt", 3,
         "the default's model for white noise (--model auto, --pd 1): photos with gaussian or "
@@ -40,7 +40,7 @@ BUNDLED_MODELS = {m.name: m for m in (
         "CBSD432 with blind gaussian noise sigma 5-55, noisy pairs only (10% gray patches); "
         "then fine-tuned with half the patches recoloured and the noisy input clipped to "
         "0..255 as 8-bit files are (the target unclipped)",
-        "see README, 'Bundled weights' (two commands; 4.4 + 7 minutes on one GPU)"),
+        "see docs/reference/bundled-training.md (two commands; 4.4 + 7 minutes on one GPU)"),
     BundledModel(
         "camera", "camera.pt", 3,
         "the default's model for camera and phone photos (--model auto where the noise is "
@@ -50,7 +50,8 @@ BUNDLED_MODELS = {m.name: m for m in (
         "nam_cbdnet)",
         "photo-plus's first weights: CBSD432 with blind gaussian noise sigma 5-55, noisy pairs "
         "only (10% gray patches), unclipped; noise learnt from real photos did not beat it",
-        "see README, 'Bundled weights' (the first photo-plus command; 4.4 minutes on one H100)"),
+        "see docs/reference/bundled-training.md (the first photo-plus command; 4.4 minutes on "
+        "one H100)"),
     BundledModel(
         "confocal", "confocal.pt", 1,
         "fluorescence microscopy, 8-bit gray (confocal; Poisson-Gaussian noise)",
