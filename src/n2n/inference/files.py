@@ -31,7 +31,7 @@ from n2n.inference.strips import denoised_rows, row_blocks
 from n2n.io.checks import check_input
 from n2n.io.files import IMAGE, RECORD, STACK
 from n2n.io.formats.base import Format, RowHeader, check_size, image_axes, image_blocks
-from n2n.io.formats.registry import format_for, known, suffixes, with_feature
+from n2n.io.formats.registry import format_for, known, with_feature
 from n2n.io.images import Image, read_image, to_array, write_image
 from n2n.io.outputs import claim_outputs
 from n2n.io.values import SAMPLE_SIDE, WhiteLevel, decision_sample, white_level
@@ -184,9 +184,10 @@ def _to_planes(denoiser: Denoiser, src: Format, dst: Format, source: Path, targe
     """A stack plane by plane into its own format, layout and metadata kept."""
     layout = src.planes.layout(source)
     if dst is not src:
-        keep = suffixes((src, *with_feature("blocks")))
+        keep = (src, *with_feature("blocks"))
         raise N2NError(f"{source} -> {target}: a stack of {layout.planes} planes is written as "
-                       f"{keep}; name the output one of these")
+                       f"{' or '.join(f.name for f in keep)}; name the output "
+                       f"{' or '.join(f.suffixes[0] for f in keep)}")
     with decoder_errors(source, target=target):
         blocks = denoised_blocks(denoiser, source, layout, stream_pixels, white=white)
         src.planes.write(target, layout, blocks)

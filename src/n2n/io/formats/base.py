@@ -119,6 +119,7 @@ class Format:
     write: Callable[[Path, np.ndarray], None] | None = None  # (H, W, C) to a temporary path
     depths: tuple[int, ...] = ()  # the bit depths ``write`` holds: 8, 16, 32 (float32)
     alpha: bool = False  # ``write`` keeps an alpha channel
+    lossless: bool = True  # ``write`` then ``read`` gives every value back (JPEG does not)
     signature: bytes = b""  # the file's first bytes: its content wins over a wrong suffix
     read_stack: Callable[[Path], np.ndarray] | None = None  # (K, H, W[, C]) captures
     is_stack: Callable[[Path], bool] | None = None  # holds several captures

@@ -18,4 +18,4 @@ def write_jpeg(path: Path, array: np.ndarray) -> None:
 
 
 FORMAT = Format("JPEG", (".jpg", ".jpeg"), IMAGE, pillow_mark, check_pillow, read_pillow,
-                write_jpeg, depths=(8,), alpha=False)
+                write_jpeg, depths=(8,), alpha=False, lossless=False)
