@@ -13,7 +13,13 @@ from n2n.errors import N2NError
 from n2n.io.formats import jpeg, npy, ome_zarr, png, tiff
 from n2n.io.formats.base import Format
 
-FORMATS: tuple[Format, ...] = (png.FORMAT, jpeg.FORMAT, tiff.FORMAT, npy.FORMAT, ome_zarr.FORMAT)
+FORMATS: tuple[Format, ...] = (  # one line each; a file's content is tried in this order
+    png.FORMAT,
+    jpeg.FORMAT,
+    tiff.FORMAT,
+    npy.FORMAT,
+    ome_zarr.FORMAT,
+)
 
 _BY_SUFFIX = {suffix: f for f in FORMATS for suffix in f.suffixes}
 # files of single images: what a folder of inputs is searched for
