@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from n2n.errors import N2NError
-from n2n.io.formats import jpeg, npy, ome_zarr, png, tiff
+from n2n.io.formats import jpeg, npy, ome_zarr, png, tiff, webp
 from n2n.io.formats.base import Format
 
 FORMATS: tuple[Format, ...] = (  # one line each; a file's content is tried in this order
@@ -19,6 +19,7 @@ FORMATS: tuple[Format, ...] = (  # one line each; a file's content is tried in t
     tiff.FORMAT,
     npy.FORMAT,
     ome_zarr.FORMAT,
+    webp.FORMAT,
 )
 
 _BY_SUFFIX = {suffix: f for f in FORMATS for suffix in f.suffixes}
