@@ -139,3 +139,23 @@ def test_content_decides_where_a_suffix_lies(tmp_path):
     assert format_for(tmp_path / "deep.jpg").name == "JPEG"
     assert format_for(tmp_path / "deep.jpg", content=True).name == "PNG"
     assert np.array_equal(to_array(read_image(tmp_path / "deep.jpg")), array)
+
+
+def test_webp_in_and_out_through_n2n_denoise(tmp_path, photo):
+    """A WebP denoises as the same pixels in PNG do, to the value (WebP is written lossless),
+    alpha carried through, and the output is n2n-lite's own to replace on the next run."""
+    from n2n.cli import main
+
+    alpha = RNG.integers(0, 256, photo.shape[:2]).astype(np.uint8)
+    for suffix in (".webp", ".png"):
+        write_image(tmp_path / f"in{suffix}", Image(photo, 8, alpha))
+        for _ in range(2):  # the second run replaces its own output
+            assert main(["denoise", str(tmp_path / f"in{suffix}"), "-o",
+                         str(tmp_path / f"out{suffix}"), "--model", "photo"]) == 0
+    webp, png = read_image(tmp_path / "out.webp"), read_image(tmp_path / "out.png")
+    assert format_for(tmp_path / "out.webp", content=True).name == "WebP"
+    assert webp.pixels.shape == photo.shape and np.array_equal(webp.pixels, png.pixels)
+    assert np.array_equal(webp.alpha, alpha) and not np.array_equal(webp.pixels, photo)
+    assert main(["denoise", str(tmp_path / "in.webp"), "-o", str(tmp_path / "cross.png"),
+                 "--model", "photo"]) == 0
+    assert np.array_equal(read_image(tmp_path / "cross.png").pixels, png.pixels)
