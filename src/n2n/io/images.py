@@ -12,7 +12,7 @@ aside untouched. Policy, stated once:
 * Palette images are expanded to RGB (or RGBA if the palette has transparency); an EXIF
   orientation is applied (the pixels come upright, as viewers show them, and are written so).
 * Alpha is not denoised: it is carried through and written back where the format can hold it
-  (PNG, TIFF, .npy: :attr:`Format.alpha`); JPEG output drops it.
+  (PNG, TIFF, .npy, WebP: :attr:`~n2n.io.formats.base.Format.alpha`); JPEG output drops it.
 * CMYK, Lab, HSV and multi-page images are refused with a message saying what to convert to.
 """
 
@@ -75,7 +75,8 @@ def convert_channels(pixels: np.ndarray, channels: int, where: str = "image") ->
 
 
 def read_image(path: str | Path, white: float | None = None) -> Image:
-    """Read one image file (PNG, JPEG, TIFF, .npy; 8/16-bit or float; gray, RGB, alpha).
+    """Read one image file of a registered format (PNG, JPEG, TIFF, .npy, WebP; 8/16-bit or
+    float; gray, RGB, alpha).
 
     Parameters
     ----------
