@@ -14,7 +14,7 @@ from typing import Any
 from n2n.errors import N2NError, optional_module
 from n2n.io.checks import check_input
 from n2n.io.formats.base import LazyImage
-from n2n.io.formats.registry import known, suffixes, with_feature
+from n2n.io.formats.registry import known, with_feature
 
 __all__ = ["LazyImage", "dask_array", "open_lazy"]
 
@@ -24,9 +24,10 @@ def open_lazy(path: str | Path) -> LazyImage:
     path = Path(path)
     da = dask_array(f"{path}: reading it in chunks for Dask")
     fmt = known(path)
-    if fmt is None or fmt.lazy is None:
-        raise N2NError(f"{path}: --dask reads an image of {suffixes(with_feature('lazy'))} "
-                       "(an OME-Zarr image is a .zarr folder)")
+    if fmt is None or fmt.lazy is None or fmt.claims is not None and not fmt.claims(path):
+        names = " or ".join(f.name for f in with_feature("lazy"))
+        raise N2NError(f"{path}: --dask reads an image in {names} (an OME-Zarr image is a "
+                       "folder holding its metadata)")
     check_input(path)  # headers, limits, truncation, as for every other path
     return fmt.lazy(path, da)
 

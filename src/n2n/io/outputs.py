@@ -60,7 +60,7 @@ def claim_outputs(targets: Targets, inputs: Iterable[str | Path] = (), *,
     pairs = targets.items() if isinstance(targets, Mapping) else ((t, kind) for t in targets)
     for target, target_kind in pairs:
         target = Path(target)
-        check_target(target, inputs)
+        check_target(target, inputs, dataset=_dataset)
         check_outside_zarr(target)
         check_apart(target, target_kind or default_kind(target), others or {})
         by_format = ours(target)
@@ -68,14 +68,19 @@ def claim_outputs(targets: Targets, inputs: Iterable[str | Path] = (), *,
         check_replaceable(target, tell, overwrite, target_kind or default_kind(target))
 
 
+def _dataset(folder: Path) -> bool:
+    """A folder that is one data set of a folder format (an OME-Zarr image)."""
+    fmt = known(folder)
+    return fmt is not None and fmt.folder
+
+
 def check_outside_zarr(target: Path) -> None:
     """Refuse a target inside an existing OME-Zarr folder: one data set, which a file added
     to would no longer be n2n-lite's own to replace (nor what a viewer expects)."""
     for folder in target.resolve().parents:
-        fmt = known(folder) if folder.is_dir() else None
-        if fmt is not None and fmt.folder:
-            raise N2NError(f"{target}: lies inside the {fmt.name} image {folder}; choose an "
-                           "output outside it")
+        if folder.is_dir() and _dataset(folder):
+            raise N2NError(f"{target}: lies inside the {known(folder).name} image {folder}; "
+                           "choose an output outside it")
 
 
 def check_apart(target: Path, kind: str | None, others: Mapping[Path, str]) -> None:
