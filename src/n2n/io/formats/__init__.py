@@ -1,3 +1,3 @@
-"""Image formats, one module each (:mod:`.png`, :mod:`.jpeg`, :mod:`.tiff`, :mod:`.npy`,
-:mod:`.ome_zarr`), described by :class:`.base.Format` and listed in :mod:`.registry`, which
-every reader, writer and output check asks for a path's format."""
+"""Image formats, one module each, each described by a :class:`.base.Format` and listed in
+:mod:`.registry`, which every reader, writer and output check asks for a path's format (how to
+add one: docs/development/formats.md)."""
