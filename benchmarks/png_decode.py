@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 from n2n.bench.measure import machine
-from n2n.io.png_rows import decode_rows
+from n2n.io.formats.png import decode_rows
 
 
 def decode(path: Path, vips: bool) -> dict:

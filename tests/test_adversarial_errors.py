@@ -26,7 +26,8 @@ from PIL import Image as PILImage
 
 from n2n.cli import main
 from n2n.errors import N2NError
-from n2n.io import leftovers, png_rows
+from n2n.io import leftovers
+from n2n.io.formats import png as png_rows
 from n2n.io.images import Image, write_image
 from n2n.models import ModelConfig, build_model
 from n2n.models.checkpoint import write_weights

@@ -184,7 +184,7 @@ def test_outputs_obey_the_safety_rules(tmp_path, confocal):
         with pytest.raises(N2NError, match=match):
             denoise_on_dask(InferenceSpec(confocal), tmp_path / "s.tif", target, progress=False)
     assert (tmp_path / "theirs.zarr" / "notes.txt").read_text() == "keep"
-    with pytest.raises(N2NError, match="reads an OME-Zarr image"):
+    with pytest.raises(N2NError, match="--dask reads an image in TIFF or OME-Zarr"):
         denoise_on_dask(InferenceSpec(confocal), tmp_path / "theirs.zarr", tmp_path / "o.zarr")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["s.tif", "theirs.zarr"]
 

@@ -17,7 +17,6 @@ LAYERS = ["errors", "device", "io", "data", "evaluation", "models", "training", 
           "export", "top"]
 TOP = {"cli", "bench", "lite", "bmz", "napari", "__init__", "__main__",
        "denoise", "pretrained", "sources", "train"}  # entry points; the last four re-export
-FORMAT_MODULES = {"n2n.io.png_rows", "n2n.io.tiff_stacks", "n2n.io.zarr_images"}
 
 
 def module_name(path: Path) -> str:
@@ -40,6 +39,8 @@ def imports(path: Path) -> set[str]:
 
 MODULES = {module_name(p): p for p in PACKAGE.rglob("*.py") if "scratch" not in p.parts}
 GRAPH = {name: imports(path) for name, path in MODULES.items()}
+# the image formats (n2n.io.formats: one module each, and their registry): the CLI imports none
+FORMAT_MODULES = {name for name in MODULES if name.startswith("n2n.io.formats")}
 
 
 def layer(module: str) -> int:

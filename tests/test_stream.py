@@ -8,12 +8,13 @@ import numpy as np
 import pytest
 
 import n2n.inference.files
-import n2n.io.png_rows
+import n2n.io.formats.base
+import n2n.io.formats.png
 from n2n.cli import main
 from n2n.inference.denoiser import Denoiser, denoise_image
 from n2n.inference.files import denoise_file
+from n2n.io.formats.png import decode_rows
 from n2n.io.images import Image, read_image, write_image
-from n2n.io.png_rows import decode_rows
 from n2n.models.bundled import load_bundled
 
 
@@ -34,7 +35,7 @@ def decoder(request, monkeypatch):
     else:
         monkeypatch.delitem(sys.modules, "pyvips", raising=False)
         monkeypatch.setattr(sys, "meta_path", [LibvipsMissing(), *sys.meta_path])
-        assert not n2n.io.png_rows._libvips_loads()
+        assert not n2n.io.formats.png._libvips_loads()
     return request.param
 
 
@@ -64,14 +65,14 @@ def test_streamed_equals_in_memory(tmp_path, photo, depth, channels, with_alpha,
 def test_cli_streams_large_pngs_and_nothing_else(tmp_path, photo, monkeypatch):
     write_image(tmp_path / "a.png", Image(photo))
     calls = []
-    original = n2n.inference.files._png_to_png
-    monkeypatch.setattr(n2n.inference.files, "_png_to_png",
+    original = n2n.inference.files._rows_to_rows
+    monkeypatch.setattr(n2n.inference.files, "_rows_to_rows",
                         lambda *a: calls.append(a) or original(*a))
     denoiser = Denoiser(load_bundled())
     denoise_file(denoiser, tmp_path / "a.png", tmp_path / "b.png")  # small: in memory
     denoise_file(denoiser, tmp_path / "a.png", tmp_path / "b.tif", stream_pixels=1)  # PNG only
     assert not calls
-    monkeypatch.setattr(n2n.io.png_rows, "STREAM_PIXELS", 100)
+    monkeypatch.setattr(n2n.io.formats.base, "STREAM_PIXELS", 100)
     assert main(["denoise", str(tmp_path / "a.png"), "-o", str(tmp_path / "c.png")]) == 0
     assert len(calls) == 1 and read_image(tmp_path / "c.png").pixels.shape == photo.shape
 

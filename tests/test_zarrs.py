@@ -10,7 +10,7 @@ import pytest
 import tifffile
 from conftest import noisy_stack
 
-import n2n.io.zarr_images
+import n2n.io.formats.ome_zarr
 from n2n.cli import main
 from n2n.errors import N2NError
 from n2n.inference.auto import AutoDenoiser
@@ -74,7 +74,7 @@ def test_large_planes_stream_in_strips_with_the_whole_plane_result(tmp_path, gra
     image = noisy_stack((250, 230))
     tifffile.imwrite(tmp_path / "in.tif", image)
     write_image(tmp_path / "in.png", Image(image[:, :, None] * np.float32(255 / 65535), 16))
-    monkeypatch.setattr(n2n.io.zarr_images, "CHUNK_EDGE", 64)  # several strips and chunks
+    monkeypatch.setattr(n2n.io.formats.ome_zarr, "CHUNK_EDGE", 64)  # several strips and chunks
     for name in ("in.tif", "in.png"):
         denoise_file(gray_denoiser, tmp_path / name, tmp_path / "strips.zarr",
                         stream_pixels=100)

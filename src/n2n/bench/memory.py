@@ -1,6 +1,6 @@
 """Peak memory of ``n2n denoise`` against image size: one fresh process per size, so each peak
-is its own. Sizes above ``n2n.io.png_rows.STREAM_PIXELS`` take the streaming path (PNG: rows by
-libvips or pypng; TIFF: strips of a memory map).
+is its own. Sizes above ``n2n.io.formats.base.STREAM_PIXELS`` take the streaming path (PNG:
+rows by libvips or pypng; TIFF: strips of a memory map).
 
 Usage: ``python -m n2n.bench.memory [--sizes 512 1024 2048 4096 8192] [--format png|tif]
 [--to zarr] [--json out.json]``

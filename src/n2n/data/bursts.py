@@ -22,15 +22,9 @@ import numpy as np
 import torch
 
 from n2n.errors import N2NError
-from n2n.io.images import (
-    IMAGE_SUFFIXES,
-    STACK_SUFFIXES,
-    Image,
-    convert_channels,
-    list_images,
-    read_image,
-    read_stack,
-)
+from n2n.io.formats.base import Format
+from n2n.io.formats.registry import known
+from n2n.io.images import Image, convert_channels, list_images, read_image, read_stack
 
 
 @dataclass
@@ -95,11 +89,12 @@ def load_bursts(root: str | Path, reference_name: str | None = None,
     for entry in entries:
         if entry.name in references:
             continue
+        fmt = known(entry) if entry.is_file() else None
         if entry.is_dir():
             bursts.append(load_scene_folder(entry, reference_name, channels))
-        elif entry.suffix.lower() in STACK_SUFFIXES:
+        elif fmt is not None and fmt.read_stack is not None:
             bursts.append(load_scene_stack(entry, reference_name, channels))
-        elif entry.suffix.lower() in IMAGE_SUFFIXES:
+        elif fmt is not None:
             raise N2NError(f"{entry}: a single image, not a burst: put the captures of each "
                            "scene in a folder of its own (or a multi-page TIFF / .npy stack)")
     if not bursts:
@@ -165,10 +160,9 @@ def load_captures(inputs: Sequence[str | Path], reference_name: str | None = Non
     if len(inputs) == 1 and Path(inputs[0]).is_dir():
         paths = [p for p in list_images(inputs) if p.name != reference_name]
         images = [(str(p), read_image(p)) for p in paths]
-    elif len(inputs) == 1 and Path(inputs[0]).suffix.lower() in STACK_SUFFIXES \
-            and Path(inputs[0]).is_file():
+    elif len(inputs) == 1 and _stack_format(Path(inputs[0])):
         path = Path(inputs[0])
-        frames = read_stack(path) if _is_stack(path) else [read_image(path)]
+        frames = read_stack(path) if _stack_format(path).is_stack(path) else [read_image(path)]
         images = [(f"{path}[{k}]", frame) for k, frame in enumerate(frames)]
     else:
         images = [(str(p), read_image(p)) for p in list_images(inputs)]
@@ -178,12 +172,7 @@ def load_captures(inputs: Sequence[str | Path], reference_name: str | None = Non
     return list(burst.captures.permute(0, 2, 3, 1).numpy())
 
 
-def _is_stack(path: Path) -> bool:
-    """A multi-page TIFF, or a .npy of 3 dimensions that are not (H, W, C<=4), or of 4."""
-    if path.suffix.lower() == ".npy":
-        shape = np.load(path, mmap_mode="r", allow_pickle=False).shape
-        return len(shape) == 4 or (len(shape) == 3 and shape[2] > 4)
-    import tifffile
-
-    with tifffile.TiffFile(path) as tif:
-        return len(tif.pages) > 1
+def _stack_format(path: Path) -> Format | None:
+    """The format of a file that can hold a stack of captures (a TIFF, a .npy), else None."""
+    fmt = known(path) if path.is_file() else None
+    return fmt if fmt is not None and fmt.is_stack is not None else None

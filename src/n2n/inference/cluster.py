@@ -4,7 +4,7 @@ Without an address, a ``LocalCluster`` of worker processes on this machine; with
 deployment (SLURM through dask-jobqueue, Kubernetes, a scheduler started by hand) whose workers
 see the same file system. Workers read their chunks from the input and write their results
 straight into a temporary folder beside the target, which takes the target's place only when
-every chunk is written (:func:`n2n.io.zarr_images.zarr_output`): an error, a signal or a lost
+every chunk is written (:func:`n2n.io.formats.ome_zarr.zarr_output`): an error, a signal or a lost
 client leaves the target as it was. A worker lost mid-run is replaced and its chunks recomputed
 by Dask itself.
 """
@@ -23,8 +23,9 @@ import numpy as np
 from n2n.errors import N2NError, decoder_errors, optional_module
 from n2n.inference.dask_arrays import denoise_dask
 from n2n.inference.spec import Decision, InferenceSpec
-from n2n.io import zarr_images
 from n2n.io.files import RECORD, ZARR, write_json_record
+from n2n.io.formats import ome_zarr
+from n2n.io.formats.registry import known
 from n2n.io.lazy import dask_array, open_lazy
 from n2n.io.outputs import claim_outputs
 
@@ -52,7 +53,7 @@ def denoise_on_dask(spec: InferenceSpec, source: str | Path, target: str | Path,
     if record:
         claim_outputs({Path(record): RECORD}, [source], overwrite=overwrite,
                       others={target: ZARR})
-    if target.suffix.lower() != zarr_images.ZARR_SUFFIX:
+    if known(target) is not ome_zarr.FORMAT:
         raise N2NError(f"{target}: --dask writes OME-Zarr; name the output NAME.zarr")
     image = open_lazy(source)
     device = "cpu" if str(spec.device) == "auto" else str(spec.device)
@@ -65,8 +66,8 @@ def denoise_on_dask(spec: InferenceSpec, source: str | Path, target: str | Path,
     if on_decision:
         on_decision(decisions[0])
     chunks = tuple(c[0] for c in out.chunks)  # a zarr chunk per task: no two tasks share one
-    with zarr_images.zarr_output(target, image.axes, out.dtype, source, overwrite,
-                                 chunks) as array, _client(address, workers,
+    with ome_zarr.zarr_output(target, image.axes, out.dtype, source, overwrite,
+                              chunks) as array, _client(address, workers,
                                                            threads_per_worker) as client:
         _run(client, out, array, progress)
     if record:

@@ -13,9 +13,9 @@ import numpy as np
 
 from n2n.inference.denoiser import Denoiser, denoise_image
 from n2n.inference.strips import denoised_rows, row_blocks
+from n2n.io.formats import base
+from n2n.io.formats.tiff_layout import BIT_DEPTHS, TiffLayout, read_planes
 from n2n.io.images import array_to_image, to_array
-from n2n.io.png_rows import STREAM_PIXELS
-from n2n.io.tiff_stacks import BIT_DEPTHS, TiffLayout, read_planes
 
 
 def denoised_blocks(denoiser: Denoiser, source: Path, layout: TiffLayout,
@@ -27,7 +27,7 @@ def denoised_blocks(denoiser: Denoiser, source: Path, layout: TiffLayout,
     streams, in blocks of ``strip_rows`` rows, so that memory holds one strip. ``white``: the
     stack's value of white, one for every plane (default: the dtype's; floats need it)."""
     height, width = layout.height_width
-    large = height * width >= (STREAM_PIXELS if stream_pixels is None else stream_pixels)
+    large = height * width >= (base.STREAM_PIXELS if stream_pixels is None else stream_pixels)
     streams = (large and denoiser.streams and layout.memory_mappable
                and layout.dtype in BIT_DEPTHS and not layout.samples_are_channels)
     for k, pixels in enumerate(read_planes(source, layout)):

@@ -3,7 +3,8 @@
 Memory is bounded by one strip (``tile`` rows plus a margin above and below, at full width),
 not by the image's height. Strip borders follow the tiler's rule (corners on the network's
 multiple, margins of at least the receptive radius), so the result equals denoising the whole
-image. The rows come from and go to :mod:`n2n.io.png_rows` or :mod:`n2n.io.tiff_stacks`.
+image. The rows come from and go to a format that streams them (:mod:`n2n.io.formats.png`) or
+a stack's memory map (:mod:`n2n.io.formats.tiff_layout`).
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
-"""Files in and out: images (:mod:`.images`), safe writing (:mod:`.files`), and the formats
-read or written a piece at a time - PNG rows, TIFF stacks, OME-Zarr. Knows nothing of models.
+"""Files in and out: images (:mod:`.images`), safe writing (:mod:`.files`), and the image
+formats, one module each, listed in :mod:`.formats.registry`. Knows nothing of models.
 
 ``from n2n.io import read_image, write_image`` is the documented entry.
 """

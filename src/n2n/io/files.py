@@ -73,13 +73,15 @@ def with_article(kind: str) -> str:
     return f"{'an' if kind[0] in 'aeiouAEIOU' else 'a'} {kind}"
 
 
-def check_target(target: str | Path, inputs: Iterable[str | Path]) -> None:
+def check_target(target: str | Path, inputs: Iterable[str | Path],
+                 dataset: Callable[[Path], bool] = lambda folder: False) -> None:
     """Refuse a ``target`` that is one of ``inputs`` (by resolved path, symlink or hard link),
     lies inside an input folder, or would hold an input (a folder output such as OME-Zarr).
 
     Inside an input folder means directly in it, where the next run over that folder would
-    take the output for an input, or anywhere in a folder that is one data set (``.zarr``); a
-    subfolder of a folder of images (``-o photos/denoised``) is the user's choice."""
+    take the output for an input, or anywhere in a folder that is one data set (``dataset``
+    says: an OME-Zarr image); a subfolder of a folder of images (``-o photos/denoised``) is the
+    user's choice."""
     target = Path(target)
     resolved = target.resolve()
     for source in map(Path, inputs):
@@ -87,8 +89,8 @@ def check_target(target: str | Path, inputs: Iterable[str | Path]) -> None:
         if resolved == where or _same_file(target, source):
             raise N2NError(f"{target}: output would overwrite the input {source}; choose another "
                            "output")
-        inside = resolved.parent == where or (where.suffix.lower() == ".zarr"
-                                               and resolved.is_relative_to(where))
+        inside = resolved.parent == where or (resolved.is_relative_to(where)
+                                               and dataset(where))
         if where.is_dir() and inside:
             raise N2NError(f"{target}: lies inside the input folder {source}; choose an output "
                            "outside it")

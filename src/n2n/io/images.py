@@ -1,4 +1,5 @@
-"""Read and write images: PNG, JPEG, TIFF and .npy; 8/16-bit, grayscale or RGB; atomic writes.
+"""Read and write images in any format of the registry (:mod:`n2n.io.formats.registry`: PNG,
+JPEG, TIFF, .npy, ...); 8/16-bit, grayscale or RGB; atomic writes.
 
 Every image becomes an :class:`Image`: float32 pixels on the 0..255 scale (the scale the noise
 models and networks use), the bit depth to write it back at, and its alpha channel, if any, kept
@@ -11,7 +12,7 @@ aside untouched. Policy, stated once:
 * Palette images are expanded to RGB (or RGBA if the palette has transparency); an EXIF
   orientation is applied (the pixels come upright, as viewers show them, and are written so).
 * Alpha is not denoised: it is carried through and written back where the format can hold it
-  (PNG, TIFF, .npy); JPEG output drops it.
+  (PNG, TIFF, .npy, WebP: :attr:`~n2n.io.formats.base.Format.alpha`); JPEG output drops it.
 * CMYK, Lab, HSV and multi-page images are refused with a message saying what to convert to.
 """
 
@@ -23,19 +24,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import png
-import tifffile
-from PIL import Image as PILImage
-from PIL import ImageOps, PngImagePlugin
 
 from n2n.errors import N2NError, decoder_errors, os_error_sentence
-from n2n.io.files import IMAGE, atomic_path, marked
-from n2n.io.png_rows import MarkedStream
+from n2n.io.files import atomic_path
+from n2n.io.formats.base import Format, check_size
+from n2n.io.formats.registry import IMAGE_SUFFIXES, format_for, suffixes, with_feature
 from n2n.io.values import check_float_pixels, decision_sample, measured_white, white_level
-
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".npy")
-MAX_PIXELS = 1 << 28  # 268 Mpx (16384^2): larger headers are refused before any allocation
-PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
 @dataclass
@@ -81,7 +75,8 @@ def convert_channels(pixels: np.ndarray, channels: int, where: str = "image") ->
 
 
 def read_image(path: str | Path, white: float | None = None) -> Image:
-    """Read one image file (PNG, JPEG, TIFF, .npy; 8/16-bit or float; gray, RGB, alpha).
+    """Read one image file of a registered format (PNG, JPEG, TIFF, .npy, WebP; 8/16-bit or
+    float; gray, RGB, alpha).
 
     Parameters
     ----------
@@ -108,101 +103,24 @@ def read_image(path: str | Path, white: float | None = None) -> Image:
     ((512, 512, 1), 16)
     """
     path = Path(path)
-    suffix = image_file_suffix(path)
+    fmt = image_file_format(path)
     with decoder_errors(path):
-        if suffix == ".npy":
-            array = _read_npy(path)
-        elif suffix in (".tif", ".tiff"):
-            array = _read_tiff(path)
-        elif _is_16bit_png(path):
-            array = _read_png16(path)
-        else:
-            array = _read_pillow(path)
+        array = fmt.read(path)
     return array_to_image(path, array, white)
 
 
-def image_file_suffix(path: Path) -> str:
-    """The lower-case suffix of an image file that exists, is not empty and has a format read
-    here; else an N2NError saying which of these it is not."""
+def image_file_format(path: Path) -> Format:
+    """The format of an image file that exists, is not empty and has a format read here
+    (its content decides where its suffix is wrong: a PNG named .jpg); else an N2NError saying
+    which of these it is not."""
     if not path.is_file():
         raise N2NError(f"{path}: no such file")
-    suffix = path.suffix.lower()
-    if suffix not in IMAGE_SUFFIXES:
-        raise N2NError(f"{path}: unsupported format '{suffix}' (use {', '.join(IMAGE_SUFFIXES)})")
+    fmt = format_for(path)
+    if fmt.read is None:
+        raise N2NError(f"{path}: {fmt.name} is not an image file (use {suffixes()})")
     if path.stat().st_size == 0:
         raise N2NError(f"{path}: file is empty (0 bytes)")
-    return suffix
-
-
-def check_size(path: Path, height: int, width: int) -> None:
-    if height * width > MAX_PIXELS:
-        raise N2NError(
-            f"{path}: {width}x{height} pixels exceeds the limit of {MAX_PIXELS} "
-            "(a decompression bomb or a corrupt header)"
-        )
-
-
-def _read_npy(path: Path) -> np.ndarray:
-    header = np.load(path, mmap_mode="r", allow_pickle=False)
-    if header.ndim in (2, 3):
-        check_size(path, header.shape[0], header.shape[1])
-    return np.array(header)
-
-
-def _read_tiff(path: Path) -> np.ndarray:
-    with tifffile.TiffFile(path) as tif:
-        if len(tif.pages) > 1:
-            raise N2NError(f"{path}: multi-page TIFF ({len(tif.pages)} pages): `n2n denoise` "
-                           "denoises stacks plane by plane; here save one page")
-        page = tif.pages[0]
-        if page.photometric.name in ("SEPARATED", "CIELAB", "ICCLAB", "ITULAB"):
-            raise N2NError(f"{path}: {page.photometric.name} TIFF is not supported; convert to RGB")
-        check_size(path, page.imagelength, page.imagewidth)
-        array = page.asarray()
-        if array.ndim == 3 and page.planarconfig.name == "SEPARATE":
-            array = np.moveaxis(array, 0, -1)
-        return array
-
-
-def _is_16bit_png(path: Path) -> bool:
-    with open(path, "rb") as f:
-        head = f.read(26)
-    return head[:8] == PNG_SIGNATURE and len(head) == 26 and head[24] == 16
-
-
-def _read_png16(path: Path) -> np.ndarray:
-    width, height, rows, info = png.Reader(filename=str(path)).asDirect()
-    check_size(path, height, width)
-    planes = info["planes"]
-    array = np.vstack([np.asarray(row, dtype=np.uint16) for row in rows])
-    return array.reshape(height, width, planes)
-
-
-def _read_pillow(path: Path) -> np.ndarray:
-    with PILImage.open(path) as im:
-        width, height = im.size
-        check_size(path, height, width)
-        mode = im.mode
-        if mode in ("CMYK", "LAB", "HSV", "YCbCr"):
-            raise N2NError(f"{path}: {mode} images are not supported; convert to RGB first")
-        if getattr(im, "n_frames", 1) > 1:
-            raise N2NError(f"{path}: animated/multi-frame image ({im.n_frames} frames)")
-        im.load()  # raises on truncated data
-        im = ImageOps.exif_transpose(im)  # as viewers show it: a phone's turned JPEG upright
-        if mode == "1":
-            im = im.convert("L")
-        elif mode == "P" or mode == "PA":
-            im = im.convert("RGBA" if "transparency" in im.info or mode == "PA" else "RGB")
-        elif mode.startswith("I;16"):
-            return np.asarray(im, dtype=np.uint16)
-        elif mode == "I":
-            array = np.asarray(im)
-            if array.min() < 0 or array.max() > 65535:
-                raise N2NError(f"{path}: 32-bit integer pixels outside 0..65535")
-            return array.astype(np.uint16)
-        elif mode not in ("L", "LA", "RGB", "RGBA", "F"):
-            raise N2NError(f"{path}: unsupported image mode {mode}; convert to RGB or L")
-        return np.asarray(im)
+    return format_for(path, content=True)
 
 
 def array_to_image(path: Path, array: np.ndarray, white: float | None = None) -> Image:
@@ -236,33 +154,18 @@ def array_to_image(path: Path, array: np.ndarray, white: float | None = None) ->
     return Image(np.ascontiguousarray(pixels), depth, alpha, level.value, level.why)
 
 
-STACK_SUFFIXES = (".tif", ".tiff", ".npy")
-
-
 def read_stack(path: str | Path) -> list[Image]:
     """Read a stack of captures of one scene: a multi-page TIFF, or a ``.npy`` array of shape
     (K, H, W) or (K, H, W, C) with the captures along the first axis; one :class:`Image` each."""
     path = Path(path)
     if not path.is_file():
         raise N2NError(f"{path}: no such file")
-    if path.suffix.lower() not in STACK_SUFFIXES:
-        raise N2NError(f"{path}: a stack must be a multi-page TIFF or a .npy file")
+    fmt = format_for(path)
+    if fmt.read_stack is None:
+        raise N2NError(f"{path}: a stack must be a file of "
+                       f"{suffixes(with_feature('read_stack'))}")
     with decoder_errors(path, "stack"):
-        if path.suffix.lower() == ".npy":
-            array = np.load(path, mmap_mode="r", allow_pickle=False)
-            if array.ndim not in (3, 4):
-                raise N2NError(f"{path}: a .npy stack has shape K x H x W or K x H x W x C, got "
-                               f"{tuple(array.shape)}")
-        else:
-            with tifffile.TiffFile(path) as tif:
-                if len(tif.series) != 1:
-                    raise N2NError(f"{path}: holds {len(tif.series)} image series; a stack of "
-                                   "captures is one series (split the file, one per scene)")
-                page = tif.pages[0]
-                check_size(path, page.imagelength, page.imagewidth)
-                array = tif.asarray()
-                if len(tif.pages) == 1 or array.ndim == 2:
-                    array = array[None]
+        array = fmt.read_stack(path)
         check_size(path, array.shape[1], array.shape[2])
         frames = [np.array(frame) for frame in array]
     # one white level for the stack, from its decision sample (a float stack's planes alike)
@@ -295,7 +198,8 @@ def write_image(path: str | Path, image: Image) -> None:
     Parameters
     ----------
     path : str or Path
-        Output file (``.png``, ``.jpg``, ``.tif``, ``.npy``); its folder must exist.
+        Output file of a registered format (``.png``, ``.jpg``, ``.tif``, ``.npy``...); its
+        folder must exist.
     image : Image
         What :func:`read_image` returns, or ``Image(pixels)`` for new 0..255 pixels.
 
@@ -309,52 +213,26 @@ def write_image(path: str | Path, image: Image) -> None:
     >>> write_image("clean.png", Image(np.zeros((8, 8, 3), np.float32)))  # doctest: +SKIP
     """
     path = Path(path)
-    suffix = path.suffix.lower()
-    if suffix not in IMAGE_SUFFIXES:
-        raise N2NError(f"{path}: unsupported output format '{suffix}' (use {IMAGE_SUFFIXES})")
-    if suffix in (".jpg", ".jpeg"):
-        if image.bit_depth != 8:
-            raise N2NError(f"{path}: JPEG holds 8 bits only; write a {image.bit_depth}-bit image "
-                           "as .png or .tif")
-        image = Image(image.pixels, 8, None)  # JPEG has no alpha
-    if suffix == ".png" and image.bit_depth == 32:
-        raise N2NError(f"{path}: PNG cannot hold float pixels; use .tif or .npy")
+    fmt = format_for(path)
+    if fmt.write is None:
+        raise N2NError(f"{path}: {fmt.name} is not written image by image (use "
+                       f"{suffixes(with_feature('write'))})")
+    if image.bit_depth not in fmt.depths:
+        holds = suffixes(tuple(f for f in with_feature("write") if image.bit_depth in f.depths))
+        what = "float" if image.bit_depth == 32 else f"{image.bit_depth}-bit"
+        bits = " or ".join(str(d) for d in fmt.depths if d < 32)
+        raise N2NError(f"{path}: {fmt.name} holds {bits} bits only; write a {what} image as "
+                       f"{holds}")
+    if not fmt.alpha:
+        image = Image(image.pixels, image.bit_depth, None)  # the format has no alpha
     array = to_array(image)
     if not path.parent.is_dir():
         raise N2NError(f"{path}: output folder {path.parent} does not exist")
     try:
         with atomic_path(path) as tmp:
-            _encode(tmp, suffix, array)
+            fmt.write(tmp, array)
     except OSError as err:
         raise N2NError(os_error_sentence(err, path)) from err
-
-
-def _encode(f: Path, suffix: str, array: np.ndarray) -> None:
-    if suffix == ".npy":
-        with open(f, "wb") as stream:  # a handle: np.save would append .npy to a name
-            np.save(stream, array[:, :, 0] if array.shape[2] == 1 else array)
-    elif suffix in (".tif", ".tiff"):
-        photometric = "minisblack" if array.shape[2] in (1, 2) else "rgb"
-        extras = ["unassalpha"] if array.shape[2] in (2, 4) else None
-        data = array[:, :, 0] if array.shape[2] == 1 else array
-        tifffile.imwrite(f, data, photometric=photometric, extrasamples=extras,
-                         software=marked(IMAGE))
-    elif suffix == ".png" and array.dtype == np.uint16:
-        height, width, planes = array.shape
-        writer = png.Writer(width, height, greyscale=planes in (1, 2), alpha=planes in (2, 4),
-                            bitdepth=16)
-        with open(f, "wb") as stream:
-            writer.write(MarkedStream(stream), array.reshape(height, width * planes))
-    else:
-        mode = {1: "L", 2: "LA", 3: "RGB", 4: "RGBA"}[array.shape[2]]
-        data = array[:, :, 0] if array.shape[2] == 1 else array
-        fmt = "JPEG" if suffix in (".jpg", ".jpeg") else "PNG"
-        if fmt == "JPEG":
-            options = {"quality": 95, "comment": marked(IMAGE)}
-        else:
-            options = {"pnginfo": PngImagePlugin.PngInfo()}
-            options["pnginfo"].add_text("Software", marked(IMAGE))
-        PILImage.fromarray(data, mode=mode).save(f, format=fmt, **options)
 
 
 # --------------------------------------------------------------------------- finding files

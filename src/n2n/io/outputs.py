@@ -8,51 +8,41 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 
-import tifffile
-from PIL import Image as PILImage
-
 from n2n.errors import N2NError
-from n2n.io import zarr_images
 from n2n.io.files import (
-    IMAGE,
-    MARK,
     RECORD,
-    STACK,
-    ZARR,
     check_replaceable,
     check_target,
     json_kind,
-    kind_of_mark,
     never,
     torch_file_kind,
     with_article,
 )
-from n2n.io.images import IMAGE_SUFFIXES
+from n2n.io.formats.registry import known
 
 Targets = Iterable[str | Path] | Mapping[Path, str]  # paths, or each path with its kind
 
 
 def ours(target: Path) -> Callable[[Path], str | None | bool]:
-    """How to tell the kind of an existing ``target`` n2n-lite wrote, by its format."""
+    """How to tell the kind of an existing ``target`` n2n-lite wrote: its image format's mark
+    (:attr:`n2n.io.formats.base.Format.mark`), a torch file's or a JSON record's."""
+    fmt = known(target)
+    if fmt is not None:
+        return fmt.mark
     suffix = target.suffix.lower()
-    if suffix == zarr_images.ZARR_SUFFIX:
-        return lambda path: ZARR if zarr_images.written_by_n2n(path) else None
-    if suffix in IMAGE_SUFFIXES:
-        return written_kind
     if suffix in (".pt", ".pth"):
         return torch_file_kind
     return json_kind if suffix == ".json" else never
 
 
 def default_kind(target: Path) -> str | None:
-    """The kind an output's suffix names where the caller names none: OME-Zarr, JSON, else an
-    image for image suffixes (a stack or a plot is named by its writer)."""
-    suffix = target.suffix.lower()
-    if suffix == zarr_images.ZARR_SUFFIX:
-        return ZARR
-    if suffix == ".json":
-        return RECORD
-    return IMAGE if suffix in IMAGE_SUFFIXES else None
+    """The kind an output's suffix names where the caller names none: its image format's
+    (an image, an OME-Zarr image), a record for JSON (a stack or a plot is named by its
+    writer)."""
+    fmt = known(target)
+    if fmt is not None:
+        return fmt.kind
+    return RECORD if target.suffix.lower() == ".json" else None
 
 
 def claim_outputs(targets: Targets, inputs: Iterable[str | Path] = (), *,
@@ -70,7 +60,7 @@ def claim_outputs(targets: Targets, inputs: Iterable[str | Path] = (), *,
     pairs = targets.items() if isinstance(targets, Mapping) else ((t, kind) for t in targets)
     for target, target_kind in pairs:
         target = Path(target)
-        check_target(target, inputs)
+        check_target(target, inputs, dataset=_dataset)
         check_outside_zarr(target)
         check_apart(target, target_kind or default_kind(target), others or {})
         by_format = ours(target)
@@ -78,13 +68,19 @@ def claim_outputs(targets: Targets, inputs: Iterable[str | Path] = (), *,
         check_replaceable(target, tell, overwrite, target_kind or default_kind(target))
 
 
+def _dataset(folder: Path) -> bool:
+    """A folder that is one data set of a folder format (an OME-Zarr image)."""
+    fmt = known(folder)
+    return fmt is not None and fmt.folder
+
+
 def check_outside_zarr(target: Path) -> None:
     """Refuse a target inside an existing OME-Zarr folder: one data set, which a file added
     to would no longer be n2n-lite's own to replace (nor what a viewer expects)."""
     for folder in target.resolve().parents:
-        if folder.suffix.lower() == zarr_images.ZARR_SUFFIX and folder.is_dir():
-            raise N2NError(f"{target}: lies inside the OME-Zarr image {folder}; choose an "
-                           "output outside it")
+        if folder.is_dir() and _dataset(folder):
+            raise N2NError(f"{target}: lies inside the {known(folder).name} image {folder}; "
+                           "choose an output outside it")
 
 
 def check_apart(target: Path, kind: str | None, others: Mapping[Path, str]) -> None:
@@ -97,24 +93,3 @@ def check_apart(target: Path, kind: str | None, others: Mapping[Path, str]) -> N
             how = "the same path as" if resolved == where else "a path overlapping"
             raise N2NError(f"{target}: {what} would take {how} this command's "
                            f"{other_kind} {other}; give each output its own name")
-
-
-def written_kind(path: Path) -> str | None:
-    """The kind (:data:`n2n.io.files.KINDS`: image, stack, plot) of an image file n2n-lite
-    wrote, from its mark; None for any other file. The bare mark of earlier versions: a stack
-    for a TIFF of several pages, else an image."""
-    suffix = path.suffix.lower()
-    try:
-        if suffix in (".tif", ".tiff"):
-            with tifffile.TiffFile(path) as tif:
-                software = tif.pages.first.software or ""
-                several = software == MARK and len(tif.pages) > 1  # pages counted if needed
-                return kind_of_mark(software, STACK if several else IMAGE)
-        if suffix in (".png", ".jpg", ".jpeg"):
-            with PILImage.open(path) as im:
-                mark = im.info.get("Software") or im.info.get("comment", b"")
-                text = mark.decode(errors="replace") if isinstance(mark, bytes) else mark
-                return kind_of_mark(text, IMAGE)
-    except Exception:  # unreadable: not ours to replace
-        return None
-    return None

@@ -22,7 +22,7 @@ import tifffile
 
 from n2n.errors import N2NError, decoder_errors
 from n2n.io.files import IMAGE, STACK, atomic_path, marked, reserve_space
-from n2n.io.images import check_size
+from n2n.io.formats.base import check_size
 
 TIFF_SUFFIXES = (".tif", ".tiff")
 # ImageJ keys that describe the layout: tifffile writes them again from the shape and axes
