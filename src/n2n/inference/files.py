@@ -33,13 +33,15 @@ from n2n.io.values import SAMPLE_SIDE, WhiteLevel, decision_sample, white_level
 
 def denoise_file(denoiser: Denoiser | AutoDenoiser, source: str | Path, target: str | Path, *,
                  overwrite: bool = False, stream_pixels: int | None = None,
-                 data_range: float | None = None) -> Decision:
+                 data_range: float | None = None, axes: str | None = None) -> Decision:
     """Denoise the image file ``source`` into ``target`` (written atomically), the writer
     picked by their formats; images of at least ``stream_pixels`` pixels (default
     :data:`n2n.io.png_rows.STREAM_PIXELS`) are streamed where the format allows. An existing
     ``target`` is replaced only if n2n-lite wrote it, or with ``overwrite``. ``data_range``:
     the file's value of white (default: its dtype's, measured for floats; :mod:`n2n.io.values`).
     Returns what the file got: treatment and white level, chosen once from its decision sample.
+    ``axes``: a TIFF stack's axes (e.g. ``TZYX``) where the file does not say them; a context
+    model's window runs along Z, else T (:mod:`n2n.inference.volumes`).
 
     Examples
     --------
@@ -62,11 +64,11 @@ def denoise_file(denoiser: Denoiser | AutoDenoiser, source: str | Path, target: 
         return decision
     runner, white = decision.denoiser, decision.white.value
     if target.suffix.lower() == zarr_images.ZARR_SUFFIX:
-        _to_zarr(runner, source, target, stream_pixels, overwrite, white)
+        _to_zarr(runner, source, target, stream_pixels, overwrite, white, axes)
     elif target.suffix.lower() == ".png" and source.suffix.lower() == ".png":
         _png_to_png(runner, source, target, white)
     else:
-        _to_tiff(runner, source, target, stream_pixels, white)
+        _to_tiff(runner, source, target, stream_pixels, white, axes)
     return decision
 
 
@@ -180,13 +182,14 @@ def _streams_png(denoiser: Denoiser | AutoDenoiser, source: Path, limit: int | N
 
 
 def _to_tiff(denoiser: Denoiser, source: Path, target: Path, stream_pixels: int | None,
-             white: float) -> None:
+             white: float, axes: str | None = None) -> None:
     layout = tiff_stacks.read_layout(source)
     if layout.planes > 1 and target.suffix.lower() not in tiff_stacks.TIFF_SUFFIXES:
         raise N2NError(f"{source} -> {target}: a stack of {layout.planes} planes is written as "
                        "TIFF or OME-Zarr; name the output .tif or .zarr")
     with decoder_errors(source, target=target):
-        blocks = denoised_blocks(denoiser, source, layout, stream_pixels, white=white)
+        blocks = denoised_blocks(denoiser, source, layout, stream_pixels, white=white,
+                                 axes=axes)
         tiff_stacks.write_tiff(target, layout, blocks)
 
 
@@ -208,7 +211,7 @@ def _denoised_png_rows(denoiser: Denoiser, source: Path, white: float
 
 
 def _to_zarr(denoiser: Denoiser, source: Path, target: Path, stream_pixels: int | None,
-             overwrite: bool, white: float) -> None:
+             overwrite: bool, white: float, axes: str | None = None) -> None:
     """A TIFF stack plane by plane, a large PNG strip by strip."""
     zarr_images.require_zarr()  # before any work: a missing extra is the first thing to say
     edge = zarr_images.CHUNK_EDGE
@@ -217,7 +220,7 @@ def _to_zarr(denoiser: Denoiser, source: Path, target: Path, stream_pixels: int 
             layout = tiff_stacks.read_layout(source)
             axes, order = zarr_images.tiff_axes(source, layout)
             planes = denoised_blocks(denoiser, source, layout, stream_pixels, strip_rows=edge,
-                                     white=white)
+                                     white=white, axes=axes)
             blocks = zarr_images.tiff_blocks(layout, order, planes)
             dtype = layout.dtype
         else:
