@@ -63,6 +63,59 @@ def train_stage(work: Path, minutes: float, threads: int) -> None:
     train(None if resume else config, work / "run", resume=resume, progress=False)
 
 
+def window_means(stack: np.ndarray) -> np.ndarray:
+    """Each frame's centred window of CONTEXT frames (mirrored at the ends, as the context
+    model reads them), averaged."""
+    return np.stack([stack[window_indices(t, len(stack), CONTEXT)].astype(np.float32).mean(0)
+                     for t in range(len(stack))])
+
+
+def scores(frames_out: np.ndarray, reference: np.ndarray) -> list[float]:
+    return [round(psnr(np.clip(f.astype(np.float32), 0, 255), reference), 3) for f in frames_out]
+
+
+def timed(run) -> tuple[np.ndarray, float]:
+    start = time.perf_counter()
+    out = run()
+    return out, time.perf_counter() - start
+
+
+def methods(stack: np.ndarray, model: Path) -> dict[str, tuple[np.ndarray, float]]:
+    """Every compared method's output for a (T, H, W) uint8 time-lapse, with its seconds."""
+    means = window_means(stack)
+    return {
+        "single frame": (stack, 0.0),
+        "confocal per frame": timed(lambda: denoise_array(stack, "confocal")),
+        f"mean of {CONTEXT}-frame window": (means, 0.0),
+        f"confocal on the {CONTEXT}-frame mean": timed(
+            lambda: denoise_array(means, "confocal", data_range=255.0)),
+        f"context model ({CONTEXT} frames)": timed(
+            lambda: denoise_array(stack, model, axes="TYX")),
+    }
+
+
+def evaluate(field: Path, work: Path, hold: int, out: Path | None, threads: int) -> None:
+    stack, reference = frames(field)
+    reference = reference.astype(np.float32)
+    model = work / "run" / "best.pt"
+    history = load_model(model).config
+    result = {"machine": machine(), "threads": threads, "field": str(field),
+              "model": {"config": str(history), "checkpoint": str(model)},
+              "held_out": f"frames 0..{hold - 1} (read as their own {hold}-frame time-lapse); "
+                          f"the model trained on frames {hold}..{len(stack) - 1} only",
+              "held_out_frames": {}, "all_frames": {}}
+    for key, part in (("held_out_frames", stack[:hold]), ("all_frames", stack)):
+        for name, (frames_out, seconds) in methods(part, model).items():
+            per_frame = scores(frames_out, reference)
+            result[key][name] = {"mean_psnr": round(float(np.mean(per_frame)), 3),
+                                 "min_psnr": min(per_frame), "per_frame": per_frame,
+                                 "seconds": round(seconds, 2)}
+            print(f"{key}: {name}: {np.mean(per_frame):.2f} dB (min {min(per_frame):.2f})")
+    if out is not None:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(result, indent=1) + "\n")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("stage", choices=("prepare", "train", "evaluate"))

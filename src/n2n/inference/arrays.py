@@ -7,10 +7,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from n2n.data.volumes import resolve_axes
 from n2n.errors import N2NError
 from n2n.inference.denoiser import Denoiser
 from n2n.inference.policy import AUTO
-from n2n.data.volumes import resolve_axes
 from n2n.inference.spec import Decision, InferenceSpec, array_white, build_denoiser, settle
 from n2n.inference.volumes import (
     check_thickness,
