@@ -41,13 +41,10 @@ def add_parsers(sub) -> None:
                      help="noisy Z-stacks or time-lapses (TIFF): Noise2Noise between "
                      "interleaved planes, a window of --context even planes against the odd "
                      "plane between them (and the reverse); trains a context model")
-    p.add_argument("--axes", help="for --volume: the stacks' axes where the files do not say "
-                   "them, e.g. TYX, ZYX, TZYX (the window runs along Z, else T)")
-    p.add_argument("--context", type=int, help="planes/frames the model reads around the one "
-                   "it denoises (odd; default 5 with --volume, else 1: a 2-D model)")
     p.add_argument("--mode", choices=DATASET_MODES, default="n2n",
                    help="n2n: pairs (Noise2Noise); ne2ne: Neighbor2Neighbor, single noisy "
                    "images; bsn: blind-spot (AP-BSN), single noisy camera photos, with --arch bsn")
+    _add_volume_options(p)
     p.add_argument("--reference-name", metavar="FILE", help="for --bursts: the file in each "
                    "scene folder (or <stack stem>_FILE) that is a clean reference, e.g. "
                    "avg50.png; excluded from the captures, used for validation PSNR only")
@@ -82,6 +79,14 @@ def add_parsers(sub) -> None:
     add_overwrite_option(p)
     p.set_defaults(run=run_train)
     p.set_defaults(parser=p)  # to tell the flags given from their defaults (--resume)
+
+
+def _add_volume_options(p: argparse.ArgumentParser) -> None:
+    """How stacks (--volume) are read, and the window a context model reads."""
+    p.add_argument("--axes", help="for --volume: the stacks' axes where the files do not say "
+                   "them, e.g. TYX, ZYX, TZYX (the window runs along Z, else T)")
+    p.add_argument("--context", type=int, help="planes/frames the model reads around the one "
+                   "it denoises (odd; default 5 with --volume, else 1: a 2-D model)")
 
 
 def _add_synthetic_options(p: argparse.ArgumentParser) -> None:
