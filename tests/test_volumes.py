@@ -165,3 +165,12 @@ def test_cli_trains_and_denoises_a_stack(tmp_path, capsys):
 def test_weights_file_keeps_the_context(tmp_path, context_model):
     write_weights(context_model, tmp_path / "w.pt")
     assert load_model(tmp_path / "w.pt").config.context == 5
+
+
+def test_dask_door_refuses_a_context_model_with_a_sentence(context_model):
+    da = pytest.importorskip("dask.array")
+    from n2n.inference.dask_arrays import denoise_dask
+
+    _, noisy = generated_volume(planes=6, size=32)
+    with pytest.raises(N2NError, match="the Dask door denoises planes one by one"):
+        denoise_dask(da.from_array(noisy), context_model)
