@@ -24,6 +24,7 @@ from n2n.data.pairs import Batch, Shard, random_crop_corners, rank_share
 from n2n.errors import N2NError
 from n2n.io.images import check_size
 from n2n.io.tiff_stacks import TIFF_SUFFIXES, read_layout, read_planes
+from n2n.io.values import decision_sample, white_level
 
 AXES_LETTERS = "TZCQIYXS"  # tifffile's letters for the axes n2n-lite reads (Q, I: unknown)
 UNKNOWN = "QI"
@@ -85,8 +86,9 @@ def from_runs(runs: np.ndarray, shape: tuple[int, ...], axes: str) -> np.ndarray
 
 
 def load_volume(path: str | Path, axes: str | None = None) -> list[torch.Tensor]:
-    """The runs of a TIFF stack as (P, C, H, W) float32 tensors on the 0..255 scale (8/16-bit
-    files scaled by their range, float32 by the stack's maximum)."""
+    """The runs of a TIFF stack as (P, C, H, W) float32 tensors on the 0..255 scale, by the
+    white level every inference door takes for it (:mod:`n2n.io.values`: 8/16-bit files by
+    their range, floats measured on the middle plane), so a model sees its training scale."""
     path = Path(path)
     if path.suffix.lower() not in TIFF_SUFFIXES:
         raise N2NError(f"{path}: a volume or time-lapse for training is a TIFF stack")
@@ -97,9 +99,10 @@ def load_volume(path: str | Path, axes: str | None = None) -> list[torch.Tensor]
         names = names[:-3] + "YXS"
     planes = [np.asarray(plane) for plane in read_planes(path, layout)]
     stack = np.stack(planes).reshape((*layout.shape[: names.rindex("Y")], *planes[0].shape))
+    planes_last = stack.reshape((-1, *stack.shape[names.rindex("Y"):]))
+    sample = decision_sample(planes_last, spatial=planes_last.ndim - 1)
+    white = white_level(stack.dtype, sample, None, stack.shape).value  # as inference takes it
     runs = to_runs(stack, names, str(path)).astype(np.float32)
-    white = 255.0 if layout.dtype == np.uint8 else 65535.0 if layout.dtype == np.uint16 \
-        else float(np.max(runs)) or 1.0
     runs *= np.float32(255.0 / white)
     return [torch.from_numpy(np.ascontiguousarray(run)).permute(0, 3, 1, 2) for run in runs]
 
