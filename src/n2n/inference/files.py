@@ -211,8 +211,9 @@ def _denoised_png_rows(denoiser: Denoiser, source: Path, white: float
 
 
 def _to_zarr(denoiser: Denoiser, source: Path, target: Path, stream_pixels: int | None,
-             overwrite: bool, white: float, axes: str | None = None) -> None:
-    """A TIFF stack plane by plane, a large PNG strip by strip."""
+             overwrite: bool, white: float, named: str | None = None) -> None:
+    """A TIFF stack plane by plane, a large PNG strip by strip; ``named``: the stack's axes
+    where the file does not say them."""
     zarr_images.require_zarr()  # before any work: a missing extra is the first thing to say
     edge = zarr_images.CHUNK_EDGE
     with decoder_errors(source, target=target):
@@ -220,7 +221,7 @@ def _to_zarr(denoiser: Denoiser, source: Path, target: Path, stream_pixels: int 
             layout = tiff_stacks.read_layout(source)
             axes, order = zarr_images.tiff_axes(source, layout)
             planes = denoised_blocks(denoiser, source, layout, stream_pixels, strip_rows=edge,
-                                     white=white, axes=axes)
+                                     white=white, axes=named)
             blocks = zarr_images.tiff_blocks(layout, order, planes)
             dtype = layout.dtype
         else:
