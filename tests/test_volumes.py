@@ -180,8 +180,9 @@ def test_tiff_stack_into_ome_zarr_with_a_context_model(tmp_path, context_model):
     zarr = pytest.importorskip("zarr")
     _, noisy = generated_volume(planes=6, size=32)
     source = tmp_path / "stack.tif"
-    tifffile.imwrite(source, noisy[None], imagej=True, metadata={"axes": "TZYX"})
+    stack = np.stack([noisy, noisy[:, ::-1]])  # T 2, Z 6
+    tifffile.imwrite(source, stack, imagej=True, metadata={"axes": "TZYX"})
     denoise_file(Denoiser(context_model, fast=False), source, tmp_path / "out.zarr")
     written = zarr.open(str(tmp_path / "out.zarr"))["0"][:]
-    expected = denoise_array(noisy[None], context_model, axes="TZYX", fast=False)
+    expected = denoise_array(stack, context_model, axes="TZYX", fast=False)
     assert np.array_equal(written, expected)
