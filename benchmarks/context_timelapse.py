@@ -97,7 +97,7 @@ def methods(stack: np.ndarray, model: Path) -> dict[str, tuple[np.ndarray, float
 def evaluate(field: Path, work: Path, hold: int, out: Path | None, threads: int) -> None:
     stack, reference = frames(field)
     reference = reference.astype(np.float32)
-    model = work / "run" / "best.pt"
+    model = work / "run" / "last.pt"  # the final weights: best.pt follows the noisy loss
     history = load_model(model).config
     result = {"machine": machine(), "threads": threads, "field": str(field),
               "model": {"config": str(history), "checkpoint": str(model)},
@@ -110,10 +110,11 @@ def evaluate(field: Path, work: Path, hold: int, out: Path | None, threads: int)
             result[key][name] = {"mean_psnr": round(float(np.mean(per_frame)), 3),
                                  "min_psnr": min(per_frame), "per_frame": per_frame,
                                  "seconds": round(seconds, 2)}
-            print(f"{key}: {name}: {np.mean(per_frame):.2f} dB (min {min(per_frame):.2f})")
-    if out is not None:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps(result, indent=1) + "\n")
+            print(f"{key}: {name}: {np.mean(per_frame):.2f} dB (min {min(per_frame):.2f})",
+                  flush=True)
+        if out is not None:  # after each part: the held-out figures first
+            out.parent.mkdir(parents=True, exist_ok=True)
+            out.write_text(json.dumps(result, indent=1) + "\n")
 
 
 def main() -> None:
