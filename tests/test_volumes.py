@@ -5,6 +5,8 @@ stacks too thin for the window refused with a sentence. All on generated volumes
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import tifffile
@@ -145,6 +147,9 @@ def test_train_on_a_generated_time_lapse_then_denoise(tmp_path):
     assert model.config.context == 5
     out = denoise_array(noisy, result.best, axes="TYX")
     assert out.shape == noisy.shape and np.isfinite(out).all()
+    more = train(replace(result.config, epochs=2), tmp_path / "run", resume=True,
+                 device="cpu", progress=False)  # the saved axes and window come back
+    assert len(more.history) == 2 and more.config.data.axes == "TYX"
     with pytest.raises(N2NError, match="train it on"):
         TrainConfig(data=DataConfig(source="clean", paths=tmp_path), model={"context": 3})
 
