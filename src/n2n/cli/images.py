@@ -65,6 +65,8 @@ def _add_denoise_parser(sub) -> None:
                    "8-bit, 65535 for 16-bit files; for float files measured: 1 for 0..1 "
                    "data, 255 for 8-bit-scale data, else their 99.9th percentile; printed "
                    "with each choice)")
+    p.add_argument("--axes", help="a TIFF stack's axes where the file does not say them, "
+                   "e.g. ZYX, TYX, TZYX: a context model's window runs along Z, else T")
     p.set_defaults(run=run_denoise)
 
 
@@ -118,7 +120,7 @@ def run_denoise(args: argparse.Namespace) -> int:
     bar = tqdm(inputs, desc="denoise", unit="image", disable=None)  # no bar when not a tty
     for path, target in zip(bar, targets, strict=True):
         decision = denoise_file(denoiser, path, target, overwrite=args.overwrite,
-                                data_range=args.data_range)
+                                data_range=args.data_range, axes=args.axes)
         tqdm.write(f"{path.name}: {decision}")
         records.append({"input": str(path), "output": str(target), **decision.to_json()})
     if args.json:

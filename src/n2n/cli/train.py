@@ -43,9 +43,14 @@ def add_parsers(sub) -> None:
     src.add_argument("--noisy", nargs="+", type=input_name, metavar="DIR",
                      help="single noisy images (with --mode ne2ne or bsn: no second capture "
                      "needed)")
+    src.add_argument("--volume", nargs="+", metavar="TIFF",
+                     help="noisy Z-stacks or time-lapses (TIFF): Noise2Noise between "
+                     "interleaved planes, a window of --context even planes against the odd "
+                     "plane between them (and the reverse); trains a context model")
     p.add_argument("--mode", choices=DATASET_MODES, default="n2n",
                    help="n2n: pairs (Noise2Noise); ne2ne: Neighbor2Neighbor, single noisy "
                    "images; bsn: blind-spot (AP-BSN), single noisy camera photos, with --arch bsn")
+    _add_volume_options(p)
     p.add_argument("--reference-name", metavar="FILE", help="for --bursts: the file in each "
                    "scene folder (or <stack stem>_FILE) that is a clean reference, e.g. "
                    "avg50.png; excluded from the captures, used for validation PSNR only")
@@ -80,6 +85,14 @@ def add_parsers(sub) -> None:
     add_overwrite_option(p)
     p.set_defaults(run=run_train)
     p.set_defaults(parser=p)  # to tell the flags given from their defaults (--resume)
+
+
+def _add_volume_options(p: argparse.ArgumentParser) -> None:
+    """How stacks (--volume) are read, and the window a context model reads."""
+    p.add_argument("--axes", help="for --volume: the stacks' axes where the files do not say "
+                   "them, e.g. TYX, ZYX, TZYX (the window runs along Z, else T)")
+    p.add_argument("--context", type=int, help="planes/frames the model reads around the one "
+                   "it denoises (odd; default 5 with --volume, else 1: a 2-D model)")
 
 
 def _add_synthetic_options(p: argparse.ArgumentParser) -> None:
@@ -164,10 +177,11 @@ def run_train(args: argparse.Namespace) -> int:
 
 
 NOT_SETTINGS = ("run_dir", "resume", "run", "parser", "argv", "device", "overwrite")
-MODEL_FLAGS = ("arch", "width", "depth", "residual", "linear_output")  # ignored with --init
+MODEL_FLAGS = ("arch", "width", "depth", "residual", "linear_output",
+               "context")  # ignored with --init
 DATA_FLAGS = ("noise", "patch_size", "patches_per_epoch", "gray_fraction", "color_fraction",
               "clip_input", "channels", "reference_name", "workers", "val", "val_pkl",
-              "val_captured")
+              "val_captured", "axes")
 
 
 def given_flags(args: argparse.Namespace) -> dict:
@@ -213,8 +227,8 @@ def with_flags(saved: TrainConfig, given: dict) -> TrainConfig:
 def train_config(args: argparse.Namespace) -> TrainConfig:
     """The run the flags describe; what they leave unset is the library's (mode defaults)."""
     if not any(getattr(args, s) for s in SOURCES):
-        raise N2NError("train needs data: --clean, --bursts, --ee559, --captured or --noisy "
-                       "(or --resume)")
+        raise N2NError("train needs data: --clean, --bursts, --ee559, --captured, --noisy or "
+                       "--volume (or --resume)")
     flags = {k: v for k, v in vars(args).items() if k not in NOT_SETTINGS}
     run, data, model = config_fields(flags, init=args.init is not None)
     return TrainConfig(**run, data=DataConfig(**data), model=model)

@@ -23,10 +23,11 @@ from n2n.data.folders import (
 )
 from n2n.data.noise import parse_noise
 from n2n.data.pairs import CapturePairs, SyntheticPairs, Validation
+from n2n.data.volumes import InterleavedPairs, load_volume
 from n2n.errors import N2NError
 from n2n.io.images import list_images
 
-SOURCES = ("clean", "ee559", "bursts", "captured", "noisy")
+SOURCES = ("clean", "ee559", "bursts", "captured", "noisy", "volume")
 PATCH_SIZE = 64  # the side of a training patch when nothing says otherwise (training's mode
 # defaults raise it for blind-spot training: n2n.training.config.MODE_DEFAULTS)
 
@@ -37,10 +38,11 @@ class DataConfig:
 
     Parameters
     ----------
-    source : {"clean", "ee559", "bursts", "captured", "noisy"}
+    source : {"clean", "ee559", "bursts", "captured", "noisy", "volume"}
         Clean images (fresh synthetic noise on both members of a pair), an EE-559
-        ``train_data.pkl``, a bursts folder, two folders of captures matched by name, or
-        single noisy images (for Neighbor2Neighbor).
+        ``train_data.pkl``, a bursts folder, two folders of captures matched by name,
+        single noisy images (for Neighbor2Neighbor), or noisy TIFF stacks (Z-stacks,
+        time-lapses) paired between interleaved planes (:mod:`n2n.data.volumes`).
     paths : list of str, or one str
         The folders or files of that source (``captured``: exactly two folders).
     noise : str
@@ -57,6 +59,7 @@ class DataConfig:
     val_captured : two folders, real noisy captures and their references matched by name:
         validation on real noise for any source (e.g. a camera model trained on synthetic
         camera noise, or on noisy photos alone, chosen by its PSNR on real photos).
+    axes : for ``volume``: the stacks' axes (e.g. ``TZYX``) where the files do not say them.
 
     Examples
     --------
@@ -82,6 +85,7 @@ class DataConfig:
     val_pkl: str | None = None
     val_captured: list[str] | None = None
     holdout: float = 0.05
+    axes: str | None = None
 
     def __post_init__(self) -> None:
         one = isinstance(self.paths, str | Path)  # a single folder, as Python users write it
@@ -132,6 +136,11 @@ class DataConfig:
             (self.val_captured is None or (self.val is None and self.val_pkl is None),
              "{val_captured} replaces {val} and {val_pkl}: give one validation set",
              ("val_captured", "val", "val_pkl")),
+            (self.axes is None or self.source == "volume",
+             "{axes} belong to {source:'volume'}", ("axes", "source")),
+            (self.source != "volume" or (self.val is None and self.channels is None),
+             "{source:'volume'} trains on the stacks alone; {val} and {channels} do not apply",
+             ("source", "val", "channels")),
             (0.0 < self.holdout < 1.0, f"holdout {self.holdout} must lie strictly in 0..1", ()),
         ]
         for holds, message, params in checks:
@@ -161,9 +170,14 @@ class DataConfig:
                    scales=scales, **known)
 
 
-def build_data(config: DataConfig, mode: str = "n2n", seed: int = 0):
+def build_data(config: DataConfig, mode: str = "n2n", seed: int = 0, context: int = 1):
     """The pair source and the validation set (or None) that ``config`` describes; ``mode``
-    ``ne2ne`` takes single captures of real data, ``n2n`` pairs of them."""
+    ``ne2ne`` takes single captures of real data, ``n2n`` pairs of them; ``context``: the
+    planes of a context model's window (volumes)."""
+    if config.source == "volume":
+        runs = [run for path in config.paths for run in load_volume(path, config.axes)]
+        return InterleavedPairs(runs, context, config.patch_size or PATCH_SIZE,
+                                config.patches_per_epoch), None
     val = None
     if config.val_pkl:
         noisy, clean = load_ee559_pairs(config.val_pkl)

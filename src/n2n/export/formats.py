@@ -57,9 +57,11 @@ def self_check(model: nn.Module, exported: nn.Module, names: tuple[str, str] = (
     naming the model or the export (``names``), where either gives a result no working model
     gives (:func:`n2n.inference.denoiser.check_result`: NaN, exploded, flat)."""
     worst = 0.0
+    context = getattr(model.config, "context", 1)  # a context model: a still window
     for x in check_images(model.config.channels):
         with torch.no_grad():
-            results = model(x), exported(x)
+            window = x.repeat(1, context, 1, 1)
+            results = model(window), exported(window)
         pixels = x[0].permute(1, 2, 0).numpy()
         for result, name in zip(results, names, strict=True):
             check_result(pixels, result[0].float().permute(1, 2, 0).numpy(), name)

@@ -7,10 +7,17 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from n2n.data.volumes import resolve_axes
 from n2n.errors import N2NError
 from n2n.inference.denoiser import Denoiser
 from n2n.inference.policy import AUTO
 from n2n.inference.spec import Decision, InferenceSpec, array_white, build_denoiser, settle
+from n2n.inference.volumes import (
+    check_thickness,
+    denoiser_context,
+    plane_windows,
+    stack_axes,
+)
 from n2n.io.values import WhiteLevel, check_float_pixels, decision_sample
 
 
@@ -18,7 +25,8 @@ def denoise_array(array: np.ndarray, model: str | Path | torch.nn.Module = AUTO,
                   channel_axis: int | None = None, data_range: float | None = None,
                   device: str = "auto", tile: int = 512, pd: int | str | None = None,
                   refine: bool | None = None, multiscale: bool | None = None,
-                  ensemble: bool = False, fast: bool = True) -> np.ndarray:
+                  ensemble: bool = False, fast: bool = True, axes: str | None = None
+                  ) -> np.ndarray:
     """Denoise a numpy image or stack of images with a bundled or trained model.
 
     Parameters
@@ -43,6 +51,11 @@ def denoise_array(array: np.ndarray, model: str | Path | torch.nn.Module = AUTO,
         As :class:`~n2n.inference.spec.InferenceSpec` states them, the same options as
         ``n2n denoise``. A stack gets one choice, from its decision sample (the central
         1024 x 1024 of its middle plane), as every door takes it.
+    axes : str, optional
+        The array's axes, e.g. ``ZYX``, ``TYX``, ``TZYX`` (``C`` for channels, each denoised
+        as its own stack). A context model (:mod:`n2n.models.context`) denoises each plane
+        with the window of its neighbours along Z (else T), mirrored at the ends; a 3-D array
+        needs no axes (its first axis is the stack). 2-D models go plane by plane.
 
     Returns
     -------
@@ -73,9 +86,29 @@ def denoise_array(array: np.ndarray, model: str | Path | torch.nn.Module = AUTO,
     check_float_pixels(data, white.value, f"{given.dtype} array of shape {given.shape}")
     planes = data.reshape((-1,) + data.shape[-3:])
     denoiser = decide(spec, planes, white).denoiser
+    if denoiser_context(denoiser) > 1:
+        return _denoise_volume(denoiser, given, channel_axis, axes, white.value)
+    if axes is not None:
+        resolve_axes(axes, given.ndim, axes, f"array of shape {given.shape}")  # checked
     out = np.stack([denoise_plane(denoiser, plane, white.value) for plane in planes])
     out = out.reshape(data.shape)
     return np.moveaxis(out, -1, channel_axis) if channel_axis is not None else out[..., 0]
+
+
+def _denoise_volume(denoiser: Denoiser, array: np.ndarray, channel_axis: int | None,
+                    axes: str | None, white: float) -> np.ndarray:
+    """Every plane of a gray stack denoised with the window of its neighbours."""
+    where = f"array of shape {array.shape}"
+    if channel_axis is not None:
+        raise N2NError(f"{where}: a context model takes gray stacks; name a channel axis C "
+                       "in {axes} instead of {channel_axis}", param=("axes", "channel_axis"))
+    names = stack_axes(array.shape[:-2], None, axes, where)
+    context = denoiser_context(denoiser)
+    axis = check_thickness(array.shape[:-2], names, context, where)
+    planes = array.reshape((-1, *array.shape[-2:]))
+    windows = plane_windows(lambda k: planes[k][..., None], array.shape[:-2], axis, context)
+    out = np.stack([denoise_plane(denoiser, window, white)[..., 0] for window in windows])
+    return out.reshape(array.shape)
 
 
 def decide(spec: InferenceSpec, planes, white: WhiteLevel) -> Decision:

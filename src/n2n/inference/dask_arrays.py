@@ -23,6 +23,7 @@ from n2n.inference.denoiser import Denoiser, plan_tiles
 from n2n.inference.multiscale import MultiScaleDenoiser
 from n2n.inference.policy import AUTO
 from n2n.inference.spec import Decision, InferenceSpec
+from n2n.inference.volumes import refuse_context
 from n2n.io.lazy import dask_array
 from n2n.io.values import check_float_pixels, decision_sample, white_level
 
@@ -77,6 +78,7 @@ def denoise_dask(array: Any, model: str | Path | torch.nn.Module = AUTO, *,
     sample = None if 0 in data.shape else np.asarray(decision_sample(planes, spatial=3))
     white = white_level(data.dtype, sample, data_range, tuple(array.shape))
     decision = decide(spec, sample[None], white)  # a one-plane stack: its own sample
+    refuse_context(decision.denoiser, "the Dask door")
     if on_decision is not None:
         on_decision(decision)
     denoiser, white = decision.denoiser, white.value  # built here; moved on the workers

@@ -93,7 +93,11 @@ class Denoiser:
     >>> clean = denoiser(noisy_pixels)  # (H, W, C) float 0..255 in and out  # doctest: +SKIP
     """
 
-    streams = True  # can denoise an image strip by strip (see n2n.inference.strips)
+    @property
+    def streams(self) -> bool:
+        """Whether it can denoise an image strip by strip (see n2n.inference.strips): a 2-D
+        model can, a context model reads whole windows of planes."""
+        return self.context == 1
 
     def __init__(self, model: PixelModel, device: str | torch.device = "cpu", *,
                  tile: int = 512, pd: int | None = None, refine: PixelModel | None = None,
@@ -157,6 +161,8 @@ class Denoiser:
         whose whole receptive field holds one value keeps it (:mod:`n2n.inference.constant`).
         """
         channels = pixels.shape[2]
+        if self.context > 1:  # a window of planes in, its centre plane out
+            return self._window(pixels, tiled, clip)
         if channels == self.channels:
             out = self._run(pixels, tiled)
         elif channels == 1:
@@ -172,6 +178,26 @@ class Denoiser:
         if flat.any():  # constant images, clipped or padded areas keep their value
             out = np.where(flat[:, :, None], pixels, out)
         check_result(pixels, out, self.name)
+        return np.clip(out, 0, 255) if clip else out
+
+    @property
+    def context(self) -> int:
+        """Planes in a window the model reads (models/context.py); 1 for a 2-D model."""
+        return getattr(self.model.config, "context", 1)
+
+    def _window(self, pixels: np.ndarray, tiled: bool | None, clip: bool) -> np.ndarray:
+        """(H, W, context * C) planes, channels of each plane together, in; the centre plane
+        denoised out."""
+        if pixels.shape[2] == self.channels:
+            raise N2NError(f"{self.name} denoises a plane with the context of its neighbours: "
+                           f"give a stack (Z or T) of at least {self.context} planes, not a "
+                           "single image")
+        if pixels.shape[2] != self.context * self.channels:
+            raise N2NError(f"{self.name} reads windows of {self.context} planes of "
+                           f"{self.channels} channel(s), got {pixels.shape[2]} channel(s)")
+        out = self._run(pixels, tiled)
+        first = self.context // 2 * self.channels
+        check_result(pixels[:, :, first:first + self.channels], out, self.name)
         return np.clip(out, 0, 255) if clip else out
 
     @property
@@ -215,18 +241,19 @@ class Denoiser:
         with autocast(self.device, self.fast):  # fast off: plain NCHW float32
             if not self.ensemble:
                 return run(noisy, previous).float().cpu()
-            total = torch.zeros(noisy.shape, dtype=torch.float32, device=self.device)
+            total = 0.0
             for turns, flip in DIHEDRAL:
                 views = (_turned(x, turns, flip).contiguous(memory_format=layout)
                          for x in (noisy, previous))
                 out = run(*views)
-                total += _unturned(out.float(), turns, flip)
+                total = total + _unturned(out.float(), turns, flip)
             return (total / len(DIHEDRAL)).cpu()
 
     def _tiled(self, run, noisy: torch.Tensor, previous: torch.Tensor, margin: int
                ) -> torch.Tensor:
-        """One pass tile by tile over an already padded (1, C, H, W) image."""
-        out = torch.empty_like(noisy)
+        """One pass tile by tile over an already padded (1, C, H, W) image (a window of
+        planes: the centre plane's channels out)."""
+        out = None
         for tile in plan_tiles(noisy.shape[2], noisy.shape[3], self.tile, margin):
             r_top, r_bottom, r_left, r_right = tile.read
             top, bottom, left, right = tile.keep
@@ -234,6 +261,8 @@ class Denoiser:
             tile_noisy = noisy[window]
             result = self._forward(run, tile_noisy,
                                    tile_noisy if previous is noisy else previous[window])
+            if out is None:
+                out = noisy.new_empty((1, result.shape[1], *noisy.shape[2:]))
             out[..., top:bottom, left:right] = result[..., top - r_top:bottom - r_top,
                                                       left - r_left:right - r_left]
         return out

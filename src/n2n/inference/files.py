@@ -41,13 +41,15 @@ WHOLE, PLANES, ROWS = "whole", "planes", "rows"  # how a file is read: see the m
 
 def denoise_file(denoiser: Denoiser | AutoDenoiser, source: str | Path, target: str | Path, *,
                  overwrite: bool = False, stream_pixels: int | None = None,
-                 data_range: float | None = None) -> Decision:
+                 data_range: float | None = None, axes: str | None = None) -> Decision:
     """Denoise the image file ``source`` into ``target`` (written atomically), the writer
     picked by their formats; images of at least ``stream_pixels`` pixels (default
     :data:`n2n.io.formats.base.STREAM_PIXELS`) are streamed where the format allows. An existing
     ``target`` is replaced only if n2n-lite wrote it, or with ``overwrite``. ``data_range``:
     the file's value of white (default: its dtype's, measured for floats; :mod:`n2n.io.values`).
     Returns what the file got: treatment and white level, chosen once from its decision sample.
+    ``axes``: a TIFF stack's axes (e.g. ``TZYX``) where the file does not say them; a context
+    model's window runs along Z, else T (:mod:`n2n.inference.volumes`).
 
     Examples
     --------
@@ -74,11 +76,12 @@ def denoise_file(denoiser: Denoiser | AutoDenoiser, source: str | Path, target: 
                                                     sample.shape))
     runner, white = decision.denoiser, decision.white.value
     if dst.blocks is not None:
-        _to_blocks(runner, src, dst, source, target, route, stream_pixels, overwrite, white)
+        _to_blocks(runner, src, dst, source, target, route, stream_pixels, overwrite, white,
+                   axes)
     elif route == ROWS:
         _rows_to_rows(runner, src, dst, source, target, white)
     else:
-        _to_planes(runner, src, dst, source, target, stream_pixels, white)
+        _to_planes(runner, src, dst, source, target, stream_pixels, white, axes)
     return decision
 
 
@@ -180,8 +183,9 @@ def _decision_sample(src: Format, source: Path, route: str) -> np.ndarray:
 
 
 def _to_planes(denoiser: Denoiser, src: Format, dst: Format, source: Path, target: Path,
-               stream_pixels: int | None, white: float) -> None:
-    """A stack plane by plane into its own format, layout and metadata kept."""
+               stream_pixels: int | None, white: float, axes: str | None = None) -> None:
+    """A stack plane by plane into its own format, layout and metadata kept; ``axes``: the
+    stack's where the file does not say them."""
     layout = src.planes.layout(source)
     if dst is not src:
         keep = (src, *with_feature("blocks"))
@@ -189,7 +193,8 @@ def _to_planes(denoiser: Denoiser, src: Format, dst: Format, source: Path, targe
                        f"{' or '.join(f.name for f in keep)}; name the output "
                        f"{' or '.join(f.suffixes[0] for f in keep)}")
     with decoder_errors(source, target=target):
-        blocks = denoised_blocks(denoiser, source, layout, stream_pixels, white=white)
+        blocks = denoised_blocks(denoiser, source, layout, stream_pixels, white=white,
+                                 axes=axes)
         src.planes.write(target, layout, blocks)
 
 
@@ -212,8 +217,10 @@ def _denoised_rows(denoiser: Denoiser, src: Format, source: Path, white: float
 
 
 def _to_blocks(denoiser: Denoiser, src: Format, dst: Format, source: Path, target: Path,
-               route: str, stream_pixels: int | None, overwrite: bool, white: float) -> None:
-    """A stack plane by plane, a large image strip by strip, into a block writer."""
+               route: str, stream_pixels: int | None, overwrite: bool, white: float,
+               named: str | None = None) -> None:
+    """A stack plane by plane, a large image strip by strip, into a block writer; ``named``:
+    the stack's axes where the file does not say them."""
     dst.blocks.require()  # before any work: a missing extra is the first thing to say
     edge = dst.blocks.strip_rows()
     with decoder_errors(source, target=target):
@@ -221,7 +228,7 @@ def _to_blocks(denoiser: Denoiser, src: Format, dst: Format, source: Path, targe
             layout = src.planes.layout(source)
             axes, order = src.planes.ngff_axes(source, layout)
             planes = denoised_blocks(denoiser, source, layout, stream_pixels, strip_rows=edge,
-                                     white=white)
+                                     white=white, axes=named)
             blocks: Any = src.planes.ngff_blocks(layout, order, planes)
             dtype = layout.dtype
         else:

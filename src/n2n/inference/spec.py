@@ -93,7 +93,10 @@ class Decision:
     white: WhiteLevel
 
     def __str__(self) -> str:
-        return f"{self.treatment or 'the given model'}; {self.white}"
+        context = getattr(self.denoiser, "context", 1)
+        model = (f"the given context model (each plane with a window of {context} planes)"
+                 if context > 1 else "the given model")
+        return f"{self.treatment or model}; {self.white}"
 
     def to_json(self) -> dict:
         return {"treatment": self.treatment.to_json() if self.treatment else None,

@@ -11,21 +11,33 @@ from pathlib import Path
 
 import numpy as np
 
+from n2n.errors import N2NError
+from n2n.inference.arrays import denoise_plane
 from n2n.inference.denoiser import Denoiser, denoise_image
 from n2n.inference.strips import denoised_rows, row_blocks
+from n2n.inference.volumes import check_thickness, denoiser_context, plane_windows, stack_axes
 from n2n.io.formats import base
-from n2n.io.formats.tiff_layout import BIT_DEPTHS, TiffLayout, read_planes
+from n2n.io.formats.tiff_layout import BIT_DEPTHS, TiffLayout, read_plane, read_planes
 from n2n.io.images import array_to_image, to_array
+from n2n.io.values import check_float_pixels
+
+BIT_WHITE = {np.dtype(np.uint8): 255.0, np.dtype(np.uint16): 65535.0}
 
 
 def denoised_blocks(denoiser: Denoiser, source: Path, layout: TiffLayout,
                     stream_pixels: int | None = None, strip_rows: int = 256,
-                    white: float | None = None) -> Iterator[tuple[int, int, np.ndarray]]:
+                    white: float | None = None, axes: str | None = None
+                    ) -> Iterator[tuple[int, int, np.ndarray]]:
     """(plane index, first row, block) for every plane of ``source`` in order, each block
     denoised rows of its plane, channels last, in the file's dtype. A plane comes whole, or,
     from at least ``stream_pixels`` pixels in an uncompressed file and with a denoiser that
     streams, in blocks of ``strip_rows`` rows, so that memory holds one strip. ``white``: the
-    stack's value of white, one for every plane (default: the dtype's; floats need it)."""
+    stack's value of white, one for every plane (default: the dtype's; floats need it).
+    A context model's planes come whole, each with the window of its neighbours along the
+    stack's Z (else T) axis, ``axes`` naming them where the file does not."""
+    if denoiser_context(denoiser) > 1:
+        yield from _windowed_planes(denoiser, source, layout, white, axes)
+        return
     height, width = layout.height_width
     large = height * width >= (base.STREAM_PIXELS if stream_pixels is None else stream_pixels)
     streams = (large and denoiser.streams and layout.memory_mappable
@@ -41,6 +53,29 @@ def denoised_blocks(denoiser: Denoiser, source: Path, layout: TiffLayout,
         for top, block in row_blocks(out_rows, height, strip_rows):
             block = block.reshape(len(block), *pixels.shape[1:])
             yield k, top, block.astype(layout.dtype, copy=False)
+
+
+def _windowed_planes(denoiser: Denoiser, source: Path, layout: TiffLayout,
+                     white: float | None, axes: str | None
+                     ) -> Iterator[tuple[int, int, np.ndarray]]:
+    """Every plane of a gray stack denoised with its window, memory bounded by the window."""
+    if "S" in layout.axes:
+        raise N2NError(f"{source}: a context model denoises gray stacks, not planes of "
+                       f"{layout.plane_shape[-1]} samples")
+    leading = layout.shape[:-2]
+    names = stack_axes(leading, layout.axes, axes, str(source))
+    context = denoiser_context(denoiser)
+    axis = check_thickness(leading, names, context, str(source))
+    white = white if white is not None else BIT_WHITE.get(layout.dtype, 1.0)
+    if layout.memory_mappable:  # views into one memory map: a plane is read when taken
+        mapped = list(read_planes(source, layout))
+        read = lambda k: np.array(mapped[k])  # noqa: E731
+    else:
+        read = lambda k: read_plane(source, layout, k)  # noqa: E731
+    for k, window in enumerate(plane_windows(read, leading, axis, context)):
+        if layout.dtype.kind == "f":
+            check_float_pixels(window, white, f"{source}[plane {k}]")
+        yield k, 0, denoise_plane(denoiser, window, white)[..., 0]
 
 
 def _denoise_plane(denoiser: Denoiser, source: Path, k: int, pixels: np.ndarray,

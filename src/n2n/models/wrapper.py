@@ -15,6 +15,7 @@ from torch.nn import functional as F
 
 from n2n.errors import N2NError
 from n2n.models.bsn import BlindSpotNet
+from n2n.models.context import ContextUNet, centre_plane, check_context
 from n2n.models.pd import pd_merge, pd_split
 from n2n.models.tiny import ZeroShotNet
 from n2n.models.unet import HalfResUNet, LiteUNet, N2NUNet
@@ -43,6 +44,8 @@ class ModelConfig:
     clip_input: bool = False  # trained on inputs clipped to 0..255 (as 8-bit files hold them):
     # inputs are clipped so before the network, which never saw values beyond and mis-denoises
     # them (photo-plus: -2.3 dB on unclipped gaussian 50 without this)
+    context: int = 1  # planes/frames in (odd): a 2.5-D model takes the window of `context`
+    # neighbouring planes as channels and denoises the centre one (models/context.py); 1 = 2-D
 
     def __post_init__(self) -> None:
         if self.arch not in ARCHITECTURES:
@@ -57,6 +60,11 @@ class ModelConfig:
         if self.arch == "bsn" and self.width < 2:
             raise N2NError(f"model width {self.width}: a blind-spot network needs >= 2 (its "
                            "tail halves it)")
+        check_context(self.context)
+        if self.context > 1 and self.arch != "lite":
+            raise N2NError(f"{{context}} {self.context}: a window of planes is read by the Lite "
+                           f"U-Net ({{arch:lite}}), not arch '{self.arch}'",
+                           param=("context", "arch"))
         if not 1 <= self.pd <= 8:
             raise N2NError(f"pixel-shuffle factor {{pd}} {self.pd}: must lie in 1..8 (1 = off)",
                            param="pd")
@@ -73,8 +81,11 @@ def build_model(config: ModelConfig, seed: int | None = None) -> PixelModel:
 
 
 def _build(config: ModelConfig) -> PixelModel:
-    if config.arch == "lite":
-        net: nn.Module = LiteUNet(config.channels, config.width, config.depth,
+    if config.context > 1:
+        net: nn.Module = ContextUNet(config.channels, config.context, config.width,
+                                     config.depth, config.linear_output)
+    elif config.arch == "lite":
+        net = LiteUNet(config.channels, config.width, config.depth,
                                   config.linear_output)
     elif config.arch == "n2n":
         net = N2NUNet(config.channels, config.width)
@@ -118,29 +129,39 @@ class PixelModel(nn.Module):
     def receptive_radius(self) -> int:
         return self.net.receptive_radius * self.config.pd
 
+    @property
+    def in_channels(self) -> int:
+        """Channels of an input: the window of ``context`` planes of ``channels`` each."""
+        return self.config.channels * self.config.context
+
     def set_normalization(self, images: torch.Tensor) -> None:
-        """Per-channel mean and std over the batch and spatial axes of (N, C, H, W) images."""
+        """Per-channel mean and std over the batch and spatial axes of (N, C, H, W) images
+        (or of every plane of (N, context * C, H, W) windows)."""
         images = images.float()
+        if images.shape[1] != self.config.channels:  # windows: their planes as images
+            images = images.reshape(-1, self.config.channels, *images.shape[2:])
         self.mean.copy_(images.mean(dim=(0, 2, 3)))
         self.std.copy_(images.std(dim=(0, 2, 3)).clamp(min=1.0))
 
     def forward(self, x: torch.Tensor, split: bool = True) -> torch.Tensor:
         """Denoise (N, C, H, W) 0..255 pixels. With ``split=False`` the input is taken as
         already pixel-shuffled sub-images (the trainer splits batches itself)."""
-        if x.ndim != 4 or x.shape[1] != self.config.channels:
-            raise N2NError(f"model expects (N, {self.config.channels}, H, W) input, "
+        if x.ndim != 4 or x.shape[1] != self.in_channels:
+            raise N2NError(f"model expects (N, {self.in_channels}, H, W) input, "
                            f"got {tuple(x.shape)}")
         height, width = x.shape[-2:]
         if self.config.clip_input:
             x = x.clamp(0, 255)
         mean, std = self.mean.view(1, -1, 1, 1), self.std.view(1, -1, 1, 1)
+        context = self.config.context
         pd = self.config.pd if split else 1
-        z = pad_to_multiple((x - mean) / std, self.net.multiple * pd)
+        z = pad_to_multiple((x - mean.repeat(1, context, 1, 1)) / std.repeat(1, context, 1, 1),
+                            self.net.multiple * pd)
         z = pd_split(z, pd).contiguous(memory_format=memory_format(x))  # padding returns NCHW;
         # a channels-last caller (fast inference) needs it kept for the skip concatenations
         out = self.net(z)
         if self.config.residual:
-            out = out + z
+            out = out + centre_plane(z, self.config.channels, context)
         out = pd_merge(out, pd)
         return out[..., :height, :width] * std + mean
 

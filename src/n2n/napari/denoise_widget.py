@@ -17,6 +17,7 @@ from n2n.inference.arrays import decide, denoise_plane
 from n2n.inference.denoiser import Denoiser
 from n2n.inference.policy import AUTO
 from n2n.inference.spec import InferenceSpec
+from n2n.inference.volumes import refuse_context
 from n2n.models.bundled import BUNDLED_MODELS
 from n2n.napari.layers import TrainedModels, follow_layers, image_layers, image_pixels
 
@@ -75,6 +76,7 @@ class DenoiseWidget(Container):
             spec = InferenceSpec(self.model_name(), self.pd.value or None,
                                  tile=self.tile.value, device=self.device.value)
             decision = decide(spec, planes, white)
+            refuse_context(decision.denoiser, "the napari widget")
         except N2NError as err:
             show_error(str(err))
             return

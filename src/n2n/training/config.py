@@ -15,6 +15,7 @@ from n2n.training.objectives import MODES, TARGETS
 # what a mode starts from where the caller says nothing: a blind-spot network (AP-BSN) trains
 # on stride-5 sub-images, which must outgrow its field of view (patch 160), and denoises at pd 2
 MODE_DEFAULTS: dict[str, dict[str, Any]] = {"bsn": {"arch": "bsn", "pd": 2, "patch_size": 160}}
+VOLUME_CONTEXT = 5  # the window of planes a model trained on volumes reads by default
 INIT_MODEL_SETTINGS = ("pd",)  # what a run started from another model's weights may change
 
 
@@ -54,6 +55,8 @@ class TrainConfig:
             self.data = DataConfig.from_saved(self.data)
         self.init = None if self.init is None else str(self.init)
         defaults = MODE_DEFAULTS.get(self.mode, {})
+        if self.data is not None and self.data.source == "volume":
+            defaults = {**defaults, "context": VOLUME_CONTEXT}
         if self.data is not None and self.data.patch_size is None:
             self.data = replace(self.data, patch_size=defaults.get("patch_size", PATCH_SIZE))
         if not isinstance(self.model, ModelConfig):
@@ -96,6 +99,13 @@ class TrainConfig:
              f"{{mode:bsn}} needs a blind-spot network ({{arch:bsn}}, or {{init}} from a bsn "
              f"run): a '{model and model.arch}' network would learn to copy its input",
              ("mode", "arch", "init")),
+            (model is None or model.context == 1 or self.data is None
+             or self.data.source == "volume",
+             f"a context model ({{context}} {model and model.context}) learns from windows of "
+             "planes: train it on {source:'volume'}", ("context", "source")),
+            (self.data is None or self.data.source != "volume" or self.mode == "n2n",
+             f"{{source:'volume'}} pairs interleaved planes for Noise2Noise: {{mode:n2n}}, "
+             f"not '{self.mode}'", ("source", "mode")),
             (self.loss in LOSSES, f"loss '{self.loss}': choose one of {LOSSES}", ()),
             (self.target in TARGETS, f"target '{self.target}': choose one of {TARGETS}", ()),
             (self.lr > 0, f"{{lr}} (learning rate) {self.lr} must be > 0", "lr"),

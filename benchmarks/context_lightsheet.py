@@ -1,0 +1,131 @@
+"""A light-sheet volume with added Poisson-Gaussian noise at the FMD confocal level: a 2.5-D
+context model (5 planes in) against a 2-D model (1 plane in), both trained self-supervised on
+the noisy volume alone (Noise2Noise between interleaved Z planes) for the same number of
+steps, scored against the volume itself (which is mildly noisy: a test bench, not ground truth).
+
+Usage: ``python benchmarks/context_lightsheet.py VOLUME FMD_FIELD WORK [--steps 600]
+[--threads 1] [--json OUT.json] [--png SECTIONS.png]``. VOLUME: ``volumes/
+lightsheet_nuclei_124x86x94.tif``; FMD_FIELD: ``fmd_confocal_bpae/test/19``, whose frames
+against their ``avg50.png`` give the noise's variance ``A * x + B`` (fitted here) and level.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import tifffile
+import torch
+
+from n2n.bench.measure import machine
+from n2n.data.noise import parse_noise
+from n2n.evaluation.metrics import psnr
+from n2n.inference.arrays import denoise_array
+from n2n.io.images import read_image
+from n2n.training import DataConfig, TrainConfig, train
+
+BATCH, PATCH = 16, 48
+
+
+def fmd_noise(field: Path) -> tuple[float, float, float]:
+    """Variance ``A * x + B`` of FMD frames about ``avg50.png`` (least squares over intensity
+    bins), and the reference's 99.9th percentile (the level the volume is brought to)."""
+    reference = read_image(field / "avg50.png").pixels[..., 0].astype(np.float64)
+    frames = sorted(field.glob("HV110_P*.png"))[:10]
+    residual = np.stack([read_image(p).pixels[..., 0] - reference for p in frames])
+    bins = np.digitize(reference, np.linspace(0, np.percentile(reference, 99.5), 12))
+    x, v = [], []
+    for b in np.unique(bins):
+        mask = bins == b
+        if mask.sum() > 500:
+            x.append(reference[mask].mean())
+            v.append(residual[:, mask].var())
+    a, b = np.polyfit(x, v, 1)
+    return max(float(a), 0.0), max(float(b), 0.0), float(np.percentile(reference, 99.9))
+
+
+def noisy_volume(volume: Path, field: Path, work: Path) -> tuple[np.ndarray, np.ndarray, dict]:
+    """The reference (volume brought to FMD's level) and its noisy version, written to WORK."""
+    a, b, level = fmd_noise(field)
+    raw = tifffile.imread(volume).astype(np.float32)
+    reference = raw / np.percentile(raw, 99.9) * level
+    noise = parse_noise(f"poisson-gaussian:{a:.4f},{b:.4f}")
+    noisy = noise(torch.from_numpy(reference)[:, None], torch.Generator().manual_seed(0))
+    noisy = noisy[:, 0].numpy().astype(np.float32)
+    work.mkdir(parents=True, exist_ok=True)
+    tifffile.imwrite(work / "noisy.tif", noisy, imagej=True, metadata={"axes": "ZYX"})
+    return reference, noisy, {"A": round(a, 4), "B": round(b, 4), "level": round(level, 2)}
+
+
+def train_model(work: Path, context: int, steps: int, threads: int) -> tuple[Path, float]:
+    data = DataConfig(source="volume", paths=str(work / "noisy.tif"), patch_size=PATCH,
+                      patches_per_epoch=BATCH * 50)
+    config = TrainConfig(data=data, model={"width": 32, "depth": 3, "residual": True,
+                                           "linear_output": True, "context": context},
+                         batch_size=BATCH, epochs=max(steps // 50, 1), threads=threads, lr=1e-3,
+                         lr_patience=4)
+    start = time.perf_counter()
+    result = train(config, work / f"context{context}", overwrite=True, progress=False)
+    return result.run_dir / "last.pt", time.perf_counter() - start
+
+
+def scores(out: np.ndarray, reference: np.ndarray, level: float) -> dict:
+    """PSNR on the 0..255 scale over the volume, and the mean and minimum over its planes."""
+    planes = [psnr(o, r) for o, r in zip(out, reference, strict=True)]
+    return {"volume_psnr": round(psnr(out, reference), 3),
+            "plane_mean_psnr": round(float(np.mean(planes)), 3),
+            "plane_min_psnr": round(min(planes), 3)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("paths", nargs=3, type=Path)
+    parser.add_argument("--steps", type=int, default=600)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--json", type=Path)
+    parser.add_argument("--png", type=Path)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    volume, field, work = args.paths
+    reference, noisy, noise = noisy_volume(volume, field, work)
+    result = {"machine": machine(), "threads": args.threads, "volume": str(volume),
+              "noise": noise, "steps": args.steps, "batch": BATCH, "patch": PATCH,
+              "methods": {"noisy": scores(noisy, reference, noise["level"])}}
+    outputs = {"noisy": noisy}
+    for context in (1, 5):
+        checkpoint, seconds = train_model(work, context, args.steps, args.threads)
+        start = time.perf_counter()
+        out = denoise_array(noisy, checkpoint, axes="ZYX")
+        name = "2-D per plane" if context == 1 else f"2.5-D ({context} planes)"
+        result["methods"][name] = {**scores(out, reference, noise["level"]),
+                                   "train_seconds": round(seconds, 1),
+                                   "denoise_seconds": round(time.perf_counter() - start, 2)}
+        outputs[name] = out
+        print(name, result["methods"][name], flush=True)
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(result, indent=1) + "\n")
+    if args.png:
+        write_sections(args.png, reference, outputs)
+
+
+def write_sections(path: Path, reference: np.ndarray, outputs: dict[str, np.ndarray]) -> None:
+    """XY (middle plane) over XZ (middle row) sections of each output and the reference."""
+    from PIL import Image
+
+    top = float(np.percentile(reference, 99.9))
+    columns = []
+    for volume in [*outputs.values(), reference]:
+        xy = volume[len(volume) // 2]
+        xz = volume[:, volume.shape[1] // 2]
+        columns.append(np.concatenate([xy, np.full((4, xy.shape[1]), top), xz], axis=0))
+    gap = np.full((columns[0].shape[0], 4), top)
+    sheet = np.concatenate([c for col in columns for c in (col, gap)][:-1], axis=1)
+    Image.fromarray(np.clip(sheet / top * 255, 0, 255).astype(np.uint8)).save(path)
+
+
+if __name__ == "__main__":
+    main()

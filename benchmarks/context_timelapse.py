@@ -1,0 +1,139 @@
+"""The FMD test field as a time-lapse: a 2.5-D context model trained on its noisy frames alone
+(Noise2Noise between interleaved frames) against the bundled 2-D ``confocal`` model per frame,
+the plain mean of the same window of frames, and that mean denoised by ``confocal``.
+
+Usage (three stages, so that training runs in the background with checkpoints)::
+
+    python benchmarks/context_timelapse.py prepare FIELD WORK [--hold 10]
+    python benchmarks/context_timelapse.py train WORK [--minutes 35] [--threads 1]
+    python benchmarks/context_timelapse.py evaluate FIELD WORK [--json OUT.json]
+
+FIELD is ``fmd_confocal_bpae/test/19`` (50 frames ``HV110_P*.png`` and ``avg50.png``). The
+first ``--hold`` frames are held out: the model trains on frames ``hold..49`` only (written to
+WORK/train_frames.tif as a TYX stack), and is scored on frames ``0..hold-1`` read as their own
+time-lapse (a window never reaches a training frame). Every score is against ``avg50.png``,
+which is never used for training or model selection.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import tifffile
+import torch
+
+from n2n.bench.measure import machine
+from n2n.data.volumes import window_indices
+from n2n.evaluation.metrics import psnr
+from n2n.inference.arrays import denoise_array
+from n2n.io.images import read_image
+from n2n.models.checkpoint import load_model
+from n2n.training import DataConfig, TrainConfig, train
+
+CONTEXT = 5
+
+
+def frames(field: Path) -> tuple[np.ndarray, np.ndarray]:
+    """(T, H, W) uint8 frames in file order, and the (H, W) reference."""
+    paths = sorted(p for p in field.glob("HV110_P*.png"))
+    stack = np.stack([read_image(p).pixels[..., 0] for p in paths]).astype(np.uint8)
+    return stack, read_image(field / "avg50.png").pixels[..., 0]
+
+
+def prepare(field: Path, work: Path, hold: int) -> None:
+    stack, _ = frames(field)
+    work.mkdir(parents=True, exist_ok=True)
+    tifffile.imwrite(work / "train_frames.tif", stack[hold:], imagej=True,
+                     metadata={"axes": "TYX"})
+    print(f"{len(stack) - hold} training frames -> {work / 'train_frames.tif'}")
+
+
+def train_stage(work: Path, minutes: float, threads: int) -> None:
+    data = DataConfig(source="volume", paths=str(work / "train_frames.tif"), patch_size=64,
+                      patches_per_epoch=800)
+    config = TrainConfig(data=data, model={"width": 32, "depth": 4, "residual": True,
+                                           "linear_output": True, "context": CONTEXT},
+                         batch_size=16, epochs=1000, minutes=minutes, threads=threads,
+                         lr=1e-3, lr_patience=4, checkpoint_minutes=3.0)
+    resume = (work / "run" / "last.pt").is_file()
+    train(None if resume else config, work / "run", resume=resume, progress=False)
+
+
+def window_means(stack: np.ndarray) -> np.ndarray:
+    """Each frame's centred window of CONTEXT frames (mirrored at the ends, as the context
+    model reads them), averaged."""
+    return np.stack([stack[window_indices(t, len(stack), CONTEXT)].astype(np.float32).mean(0)
+                     for t in range(len(stack))])
+
+
+def scores(frames_out: np.ndarray, reference: np.ndarray) -> list[float]:
+    return [round(psnr(np.clip(f.astype(np.float32), 0, 255), reference), 3) for f in frames_out]
+
+
+def timed(run) -> tuple[np.ndarray, float]:
+    start = time.perf_counter()
+    out = run()
+    return out, time.perf_counter() - start
+
+
+def methods(stack: np.ndarray, model: Path) -> dict[str, tuple[np.ndarray, float]]:
+    """Every compared method's output for a (T, H, W) uint8 time-lapse, with its seconds."""
+    means = window_means(stack)
+    return {
+        "single frame": (stack, 0.0),
+        "confocal per frame": timed(lambda: denoise_array(stack, "confocal")),
+        f"mean of {CONTEXT}-frame window": (means, 0.0),
+        f"confocal on the {CONTEXT}-frame mean": timed(
+            lambda: denoise_array(means, "confocal", data_range=255.0)),
+        f"context model ({CONTEXT} frames)": timed(
+            lambda: denoise_array(stack, model, axes="TYX")),
+    }
+
+
+def evaluate(field: Path, work: Path, hold: int, out: Path | None, threads: int) -> None:
+    stack, reference = frames(field)
+    reference = reference.astype(np.float32)
+    model = work / "run" / "last.pt"  # the final weights: best.pt follows the noisy loss
+    history = load_model(model).config
+    result = {"machine": machine(), "threads": threads, "field": str(field),
+              "model": {"config": str(history), "checkpoint": str(model)},
+              "held_out": f"frames 0..{hold - 1} (read as their own {hold}-frame time-lapse); "
+                          f"the model trained on frames {hold}..{len(stack) - 1} only",
+              "held_out_frames": {}, "all_frames": {}}
+    for key, part in (("held_out_frames", stack[:hold]), ("all_frames", stack)):
+        for name, (frames_out, seconds) in methods(part, model).items():
+            per_frame = scores(frames_out, reference)
+            result[key][name] = {"mean_psnr": round(float(np.mean(per_frame)), 3),
+                                 "min_psnr": min(per_frame), "per_frame": per_frame,
+                                 "seconds": round(seconds, 2)}
+            print(f"{key}: {name}: {np.mean(per_frame):.2f} dB (min {min(per_frame):.2f})",
+                  flush=True)
+        if out is not None:  # after each part: the held-out figures first
+            out.parent.mkdir(parents=True, exist_ok=True)
+            out.write_text(json.dumps(result, indent=1) + "\n")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("stage", choices=("prepare", "train", "evaluate"))
+    parser.add_argument("paths", nargs="+", type=Path)
+    parser.add_argument("--hold", type=int, default=10)
+    parser.add_argument("--minutes", type=float, default=35.0)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--json", type=Path)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    if args.stage == "prepare":
+        prepare(args.paths[0], args.paths[1], args.hold)
+    elif args.stage == "train":
+        train_stage(args.paths[0], args.minutes, args.threads)
+    else:
+        evaluate(args.paths[0], args.paths[1], args.hold, args.json, args.threads)
+
+
+if __name__ == "__main__":
+    main()

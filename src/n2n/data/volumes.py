@@ -1,0 +1,176 @@
+"""Volumes and time-lapses: their axes, and Noise2Noise pairs between interleaved planes.
+
+A stack's axes come from the file (tifffile's series axes: ImageJ, OME and shaped TIFFs say
+them) or from the caller (``axes='TZYX'`` where the file says nothing). The window of a context
+model runs along one axis, the *context axis*: Z where there is one, else T; every other
+leading axis (T of a TZYX time-lapse of volumes, C) splits the stack into separate *runs* along
+it, which a window never crosses.
+
+Training from noisy stacks alone follows DeepCAD (Li et al., Nat. Methods 2021): the planes of
+a run are split into the even and the odd ones; the input is a window of ``context`` even
+planes, the target the odd plane next to its centre (and the reverse). The target's noise is
+independent of every input plane, so the network learns the expected plane, not the noise.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from n2n.data.pairs import Batch, Shard, random_crop_corners, rank_share
+from n2n.errors import N2NError
+from n2n.io.formats import tiff
+from n2n.io.formats.registry import known
+from n2n.io.formats.tiff_layout import read_layout, read_planes
+from n2n.io.images import check_size
+from n2n.io.values import decision_sample, white_level
+
+AXES_LETTERS = "TZCQIYXS"  # tifffile's letters for the axes n2n-lite reads (Q, I: unknown)
+UNKNOWN = "QI"
+
+
+def resolve_axes(found: str, ndim: int, given: str | None = None, where: str = "stack") -> str:
+    """The axes of a stack of ``ndim`` dimensions: ``given`` (checked), else ``found`` (the
+    file's), whose unknown letters (Q, I) are allowed only for a single leading axis."""
+    axes = (given or found).upper()
+    if given is not None:
+        bad = [a for a in axes if a not in AXES_LETTERS]
+        if bad or len(set(axes)) != len(axes):
+            raise N2NError(f"{{axes}} '{given}': use each of the letters T, Z, C, Y, X once "
+                           "(e.g. ZYX, TYX, TZYX)", param="axes")
+        if len(axes) != ndim:
+            raise N2NError(f"{where}: {{axes}} '{given}' names {len(axes)} axes, the stack has "
+                           f"{ndim}", param="axes")
+    if not (axes.endswith("YX") or axes.endswith("YXS")):
+        raise N2NError(f"{where}: axes {axes} do not end in Y, X: not a stack of 2-D planes")
+    leading = axes[: axes.rindex("Y")]
+    if len(leading) > 1 and any(a in UNKNOWN for a in leading):
+        raise N2NError(f"{where}: the file does not say what its axes {axes} are; name them "
+                       "with {axes}, e.g. TZYX", param="axes")
+    return axes
+
+
+def context_axis(axes: str, where: str = "stack") -> int:
+    """The axis a window of planes runs along: Z, else T, else a single leading axis."""
+    leading = axes[: axes.rindex("Y")]
+    for letter in ("Z", "T"):
+        if letter in leading:
+            return leading.index(letter)
+    if len(leading) == 1 and leading not in "CS":
+        return 0
+    raise N2NError(f"{where}: axes {axes} have no Z or T axis for the window of planes to run "
+                   "along; name them with {axes}", param="axes")
+
+
+def to_runs(array: np.ndarray, axes: str, where: str = "stack") -> np.ndarray:
+    """(R, P, H, W, C): the runs of planes along the context axis, channels last."""
+    array = np.asarray(array)
+    if "S" not in axes:
+        array, axes = array[..., None], axes + "S"
+    lead = axes.rindex("Y")
+    moved = np.moveaxis(array, context_axis(axes, where), lead - 1)
+    return moved.reshape((-1, *moved.shape[lead - 1:]))
+
+
+def from_runs(runs: np.ndarray, shape: tuple[int, ...], axes: str) -> np.ndarray:
+    """The inverse of :func:`to_runs`: back to ``shape`` with ``axes``."""
+    gray = "S" not in axes
+    full = axes if not gray else axes + "S"
+    lead = full.rindex("Y")
+    axis = context_axis(full)
+    moved_shape = list((*shape, 1) if gray else shape)
+    moved_shape.insert(lead - 1, moved_shape.pop(axis))
+    out = np.moveaxis(runs.reshape(moved_shape), lead - 1, axis)
+    return out[..., 0] if gray else out
+
+
+def load_volume(path: str | Path, axes: str | None = None) -> list[torch.Tensor]:
+    """The runs of a TIFF stack as (P, C, H, W) float32 tensors on the 0..255 scale, by the
+    white level every inference door takes for it (:mod:`n2n.io.values`: 8/16-bit files by
+    their range, floats measured on the middle plane), so a model sees its training scale."""
+    path = Path(path)
+    if known(path) is not tiff.FORMAT:
+        raise N2NError(f"{path}: a volume or time-lapse for training is a TIFF stack")
+    layout = read_layout(path)
+    check_size(path, *layout.height_width)
+    names = resolve_axes(layout.axes, len(layout.shape), axes, str(path))
+    if names.endswith("SYX"):  # planar samples: read with the samples last
+        names = names[:-3] + "YXS"
+    planes = [np.asarray(plane) for plane in read_planes(path, layout)]
+    stack = np.stack(planes).reshape((*layout.shape[: names.rindex("Y")], *planes[0].shape))
+    planes_last = stack.reshape((-1, *stack.shape[names.rindex("Y"):]))
+    sample = decision_sample(planes_last, spatial=planes_last.ndim - 1)
+    white = white_level(stack.dtype, sample, None, stack.shape).value  # as inference takes it
+    runs = to_runs(stack, names, str(path)).astype(np.float32)
+    runs *= np.float32(255.0 / white)
+    return [torch.from_numpy(np.ascontiguousarray(run)).permute(0, 3, 1, 2) for run in runs]
+
+
+def window_indices(centre: int, length: int, context: int) -> list[int]:
+    """The ``context`` indices around ``centre``, mirrored at the ends of a sequence of
+    ``length`` (index -1 reads 1, index ``length`` reads ``length - 2``): edge planes get a
+    full window from the planes inside."""
+    radius = context // 2
+    if length <= radius:
+        raise N2NError(f"a stack of {length} plane(s) is too thin for a window of {context} "
+                       f"planes: it needs at least {radius + 1}")
+    out = []
+    for offset in range(-radius, radius + 1):
+        i = abs(centre + offset)
+        out.append(2 * (length - 1) - i if i >= length else i)
+    return out
+
+
+class InterleavedPairs:
+    """Noise2Noise pairs from runs of planes (P, C, H, W): a window of ``context`` planes of one
+    parity in, the plane of the other parity next to its centre as target."""
+
+    def __init__(self, runs: Sequence[torch.Tensor], context: int, patch_size: int = 64,
+                 patches_per_epoch: int = 5000) -> None:
+        if not runs:
+            raise N2NError("no training volumes")
+        for k, run in enumerate(runs):
+            if len(run) < context + 1:
+                raise N2NError(f"run {k} of the training stack has {len(run)} plane(s), too "
+                               f"thin for interleaved pairs with a window of {context}: it "
+                               f"needs at least {context + 1}")
+            if min(run.shape[-2:]) < patch_size:
+                raise N2NError(f"{{patch_size}} {patch_size} exceeds planes of "
+                               f"{tuple(run.shape[-2:])}; choose a smaller {{patch_size}}",
+                               param="patch_size")
+        self.runs, self.context = list(runs), context
+        self.patch_size, self.patches_per_epoch = patch_size, patches_per_epoch
+        self.channels = runs[0].shape[1]
+
+    def _pick(self, generator: torch.Generator) -> tuple[int, list[int], int]:
+        """A run, the planes of an input window and its target plane."""
+        r = int(torch.randint(len(self.runs), (1,), generator=generator))
+        planes = len(self.runs[r])
+        parity = int(torch.randint(2, (1,), generator=generator))
+        half = (planes - parity + 1) // 2  # planes of that parity
+        centre = int(torch.randint(half, (1,), generator=generator))
+        window = [2 * i + parity for i in window_indices(centre, half, self.context)]
+        sides = [t for t in (window[len(window) // 2] - 1, window[len(window) // 2] + 1)
+                 if 0 <= t < planes]
+        target = sides[int(torch.randint(len(sides), (1,), generator=generator))]
+        return r, window, target
+
+    def batches(self, batch_size: int, generator: torch.Generator, shard: Shard = (0, 1)
+                ) -> Iterator[Batch]:
+        p = self.patch_size
+        generator, total = rank_share(generator, shard, self.patches_per_epoch)
+        for start in range(0, total, batch_size):
+            inputs, targets = [], []
+            for _ in range(min(batch_size, total - start)):
+                r, window, target = self._pick(generator)
+                run = self.runs[r]
+                (t, s), = random_crop_corners([run.shape[-2:]], p, generator)
+                inputs.append(run[window, :, t:t + p, s:s + p].flatten(0, 1))
+                targets.append(run[target, :, t:t + p, s:s + p])
+            yield Batch(torch.stack(inputs), torch.stack(targets))
+
+    def stats_sample(self, generator: torch.Generator) -> torch.Tensor:
+        return next(self.batches(min(512, self.patches_per_epoch), generator)).input
