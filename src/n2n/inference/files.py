@@ -12,6 +12,7 @@ fits whole planes.
 
 from __future__ import annotations
 
+import mimetypes
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -28,7 +29,7 @@ from n2n.io.checks import check_input
 from n2n.io.files import IMAGE, RECORD, STACK, ZARR
 from n2n.io.images import IMAGE_SUFFIXES, Image, check_size, read_image, to_array, write_image
 from n2n.io.outputs import claim_outputs
-from n2n.io.values import SAMPLE_SIDE, WhiteLevel, decision_sample, white_level
+from n2n.io.values import SAMPLE_SIDE, WhiteLevel, check_float_pixels, decision_sample, white_level
 
 
 def denoise_file(denoiser: Denoiser | AutoDenoiser, source: str | Path, target: str | Path, *,
@@ -87,6 +88,9 @@ def output_paths(inputs: list[Path], output: Path, given: Sequence[str | Path] =
         raise N2NError(f"{output}: names one image file, but {len(inputs)} images were given; "
                        "name a folder for their outputs")
     single_file = len(inputs) == 1 and (zarr or output.suffix.lower() in IMAGE_SUFFIXES)
+    if not single_file and not output.is_dir() and _other_image_format(output):
+        raise N2NError(f"{output}: n2n-lite does not write '{output.suffix}' images; name a "
+                       f"{', '.join(IMAGE_SUFFIXES)} or .zarr file, or a folder")
     targets = [output] if single_file else [output / p.name for p in inputs]
     if len({t.resolve() for t in targets}) < len(targets):
         raise N2NError("two inputs share a file name and would write the same output; "
@@ -100,6 +104,12 @@ def output_paths(inputs: list[Path], output: Path, given: Sequence[str | Path] =
     return targets
 
 
+def _other_image_format(output: Path) -> bool:
+    """``output`` names an image file of a format n2n-lite does not write (.gif, .webp, .bmp):
+    taken as a folder name, it would put the result somewhere the user did not ask."""
+    return (mimetypes.guess_type(output.name)[0] or "").startswith("image/")
+
+
 def _parts_decision(denoiser: Denoiser | AutoDenoiser, source: Path, target: Path,
                     stream_pixels: int | None, data_range: float | None) -> Decision | None:
     """For a file denoised in parts (a TIFF's planes, a large image's strips), the one
@@ -107,7 +117,11 @@ def _parts_decision(denoiser: Denoiser | AutoDenoiser, source: Path, target: Pat
     sample = _decision_sample(denoiser, source, target, stream_pixels)
     if sample is None:
         return None
+    if sample.dtype.kind in "iu" and sample.dtype not in (np.uint8, np.uint16):
+        raise N2NError(f"{source}: unsupported pixel type {sample.dtype} (use uint8, uint16 or "
+                       "float; n2n.denoise_array takes it with data_range)")
     white = white_level(sample.dtype, sample, data_range, sample.shape)
+    check_float_pixels(sample, white.value, str(source))  # before the rule measures them
     return settle(denoiser, sample, white)
 
 

@@ -222,8 +222,8 @@ def array_to_image(path: Path, array: np.ndarray, white: float | None = None) ->
     alpha = None
     if channels in (2, 4):
         alpha, array = array[:, :, -1].copy(), array[:, :, :-1]
-    if array.dtype == np.bool_:
-        array = array.astype(np.uint8)
+    if array.dtype == np.bool_:  # a bilevel image (1-bit TIFF, a mask): True is white
+        array = array.astype(np.uint8) * np.uint8(255)
     depth = {np.dtype(np.uint8): 8, np.dtype(np.uint16): 16}.get(array.dtype, 32)
     if depth == 32 and not np.issubdtype(array.dtype, np.floating):
         raise N2NError(f"{path}: unsupported pixel type {array.dtype} (use uint8, uint16 or float)")
