@@ -61,12 +61,15 @@ def central_square(pixels: np.ndarray, side: int) -> np.ndarray:
 
 
 def white_level(dtype: np.dtype | type, sample: np.ndarray | None = None,
-                data_range: float | None = None, shape: tuple[int, ...] = ()) -> WhiteLevel:
+                data_range: float | None = None, shape: tuple[int, ...] = (),
+                where: str | None = None) -> WhiteLevel:
     """The white level of an array of ``dtype`` (and ``shape``, for messages) whose decision
     sample is ``sample`` (needed for floats without ``data_range``); an N2NError names what is
-    wrong (not image pixels, an empty array, an integer type without ``data_range``)."""
+    wrong (not image pixels, an empty array, an integer type without ``data_range``, values
+    beyond float32) and ``where`` the array came from (a file), if given."""
     dtype = np.dtype(dtype)
     kind, name = dtype.kind, f"{dtype} array of shape {tuple(shape)}"
+    name = f"{where} ({name})" if where else name
     if kind not in "uif":  # bool, complex, strings, objects
         raise N2NError(f"{name}: not image pixels; give uint8, uint16, another integer type with "
                        "{data_range}, or floats", param="data_range")
