@@ -121,6 +121,8 @@ def _parts_decision(denoiser: Denoiser | AutoDenoiser, source: Path, target: Pat
         raise N2NError(f"{source}: unsupported pixel type {sample.dtype} (use uint8, uint16 or "
                        "float; n2n.denoise_array takes it with data_range)")
     white = white_level(sample.dtype, sample, data_range, sample.shape)
+    if sample.dtype.kind == "f" and not np.isfinite(sample).all():  # as a whole image says
+        raise N2NError(f"{source}: image contains NaN or infinite values")
     check_float_pixels(sample, white.value, str(source))  # before the rule measures them
     return settle(denoiser, sample, white)
 
