@@ -187,6 +187,8 @@ def test_an_unsupported_input_creates_no_output_folder(work, capsys):
     frames = [PILImage.fromarray(np.full((8, 8), v, np.uint8)) for v in (0, 255)]
     frames[0].save(work / "x_anim.gif", save_all=True, append_images=frames[1:])
     refused(capsys, work, "denoise", work / "x_anim.gif", "-o", work / "out" / "x_anim.gif",
+            says=("x_anim.gif", "does not write '.gif'"))  # the output name is refused first
+    refused(capsys, work, "denoise", work / "x_anim.gif", "-o", work / "out",
             says=("x_anim.gif", "unsupported format"))
 
 

@@ -132,8 +132,9 @@ def run_denoise(args: argparse.Namespace) -> int:
 def _zero_shot_denoiser(args: argparse.Namespace):
     from n2n.inference.zeroshot import ZeroShotDenoiser
 
-    if args.weights:
-        raise N2NError("--zero-shot trains its own network on each image; drop --weights")
+    if args.weights or args.model != "auto":
+        given = "--weights" if args.weights else f"--model {args.model}"
+        raise N2NError(f"--zero-shot trains its own network on each image; drop {given}")
     for flag, given in (("--refine", args.refine), ("--multiscale", args.multiscale),
                         ("--ensemble", args.ensemble)):
         if given:

@@ -136,6 +136,10 @@ def channels_last(data: np.ndarray, channel_axis: int | None) -> np.ndarray:
                        + (" with a channel axis" if channel_axis is not None else ""))
     if channel_axis is None:
         return data[..., None]
+    if isinstance(channel_axis, (bool, np.bool_)) or not isinstance(channel_axis,
+                                                                     (int, np.integer)):
+        raise N2NError(f"{{channel_axis}} {channel_axis!r} must be an integer axis (or None for "
+                       "gray images)", param="channel_axis")
     if not -data.ndim <= channel_axis < data.ndim:
         raise N2NError(f"{{channel_axis}} {channel_axis} is out of range for an array of shape "
                        f"{data.shape}", param="channel_axis")

@@ -118,6 +118,15 @@ def _chunk_edges(size: int, tile: int, margin: int) -> tuple[int, ...]:
     return tuple(edges)
 
 
+def _chunk_name(plane: np.ndarray, origin: list[int], starts: list[int],
+                lead: tuple[int, ...]) -> str:
+    """How a message names a chunk: its plane and, where a pixel is not finite, the first such
+    pixel (which may lie in the margin read from a neighbour), else the chunk's corner."""
+    bad = np.argwhere(~np.isfinite(plane).all(axis=-1)) if plane.dtype.kind == "f" else ()
+    y, x = (origin[0] + bad[0][0], origin[1] + bad[0][1]) if len(bad) else starts
+    return f"plane {', '.join(str(int(i)) for i in lead) or 0}, pixel y={y}, x={x}"
+
+
 def _denoise_chunk(block: np.ndarray, denoiser: Denoiser, white: float,
                    edges: tuple[tuple[int, ...], tuple[int, ...]],
                    block_info: dict | None = None) -> np.ndarray:
@@ -133,7 +142,8 @@ def _denoise_chunk(block: np.ndarray, denoiser: Denoiser, white: float,
     cores = [(s, s + e[i]) for s, e, i in zip(starts, edges, where, strict=True)]
     origin = [max(s - denoiser.margin, 0) for s in starts]  # the block's first pixel
     plane = block.reshape(block.shape[-3:])
-    check_float_pixels(plane, white, f"chunk at y={starts[0]}, x={starts[1]}")
+    check_float_pixels(plane, white, _chunk_name(plane, origin, starts,
+                                                 block_info[0]["chunk-location"][:-3]))
     out = np.empty((cores[0][1] - cores[0][0], cores[1][1] - cores[1][0], plane.shape[2]),
                    plane.dtype)
     region = (*cores[0], *cores[1])

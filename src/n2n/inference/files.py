@@ -16,6 +16,7 @@ fits whole planes.
 
 from __future__ import annotations
 
+import mimetypes
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -31,10 +32,10 @@ from n2n.inference.strips import denoised_rows, row_blocks
 from n2n.io.checks import check_input
 from n2n.io.files import IMAGE, RECORD, STACK
 from n2n.io.formats.base import Format, RowHeader, check_size, image_axes, image_blocks
-from n2n.io.formats.registry import format_for, known, with_feature
+from n2n.io.formats.registry import IMAGE_SUFFIXES, format_for, known, with_feature
 from n2n.io.images import Image, read_image, to_array, write_image
 from n2n.io.outputs import claim_outputs
-from n2n.io.values import SAMPLE_SIDE, WhiteLevel, decision_sample, white_level
+from n2n.io.values import SAMPLE_SIDE, WhiteLevel, check_float_pixels, decision_sample, white_level
 
 WHOLE, PLANES, ROWS = "whole", "planes", "rows"  # how a file is read: see the module docstring
 
@@ -71,9 +72,8 @@ def denoise_file(denoiser: Denoiser | AutoDenoiser, source: str | Path, target: 
         else:
             write_image(target, denoised)
         return decision
-    sample = _decision_sample(src, source, route)
-    decision = settle(denoiser, sample, white_level(sample.dtype, sample, data_range,
-                                                    sample.shape))
+    decision = _parts_decision(denoiser, source, _decision_sample(src, source, route),
+                               data_range)
     runner, white = decision.denoiser, decision.white.value
     if dst.blocks is not None:
         _to_blocks(runner, src, dst, source, target, route, stream_pixels, overwrite, white,
@@ -102,6 +102,9 @@ def output_paths(inputs: list[Path], output: Path, given: Sequence[str | Path] =
         raise N2NError(f"{output}: names one image file, but {len(inputs)} images were given; "
                        "name a folder for their outputs")
     single_file = len(inputs) == 1 and fmt is not None
+    if not single_file and not output.is_dir() and _other_image_format(output):
+        raise N2NError(f"{output}: n2n-lite does not write '{output.suffix}' images; name a "
+                       f"{', '.join(IMAGE_SUFFIXES)} or .zarr file, or a folder")
     targets = [output] if single_file else [output / p.name for p in inputs]
     if len({t.resolve() for t in targets}) < len(targets):
         raise N2NError("two inputs share a file name and would write the same output; "
@@ -113,6 +116,27 @@ def output_paths(inputs: list[Path], output: Path, given: Sequence[str | Path] =
                       others=kinds)
     (output.parent if single_file else output).mkdir(parents=True, exist_ok=True)
     return targets
+
+
+def _other_image_format(output: Path) -> bool:
+    """``output`` names an image file of a format n2n-lite does not write (.gif, .webp, .bmp):
+    taken as a folder name, it would put the result somewhere the user did not ask."""
+    return (mimetypes.guess_type(output.name)[0] or "").startswith("image/")
+
+
+def _parts_decision(denoiser: Denoiser | AutoDenoiser, source: Path, sample: np.ndarray,
+                    data_range: float | None) -> Decision:
+    """For a file denoised in parts (a TIFF's planes, a large image's strips), the one
+    decision for all of them, from its decision sample ``sample``, checked as a whole image
+    is before the rule measures it."""
+    if sample.dtype.kind in "iu" and sample.dtype not in (np.uint8, np.uint16):
+        raise N2NError(f"{source}: unsupported pixel type {sample.dtype} (use uint8, uint16 or "
+                       "float; n2n.denoise_array takes it with data_range)")
+    white = white_level(sample.dtype, sample, data_range, sample.shape)
+    if sample.dtype.kind == "f" and not np.isfinite(sample).all():  # as a whole image says
+        raise N2NError(f"{source}: image contains NaN or infinite values")
+    check_float_pixels(sample, white.value, str(source))  # before the rule measures them
+    return settle(denoiser, sample, white)
 
 
 def output_kind(source: Path, target: Path) -> str:

@@ -49,6 +49,24 @@ class InferenceSpec:
     device: str | torch.device = "auto"
     data_range: float | None = None
 
+    def __post_init__(self) -> None:
+        """Refuse option values of the wrong type in one sentence, whatever the door (a
+        keyword to :func:`n2n.denoise_array` reaches here unchecked): ``ensemble='no'`` would
+        otherwise run the ensemble, ``pd=True`` pixel-shuffle by 1, ``model=None`` crash."""
+        if not isinstance(self.model, (str, Path, torch.nn.Module)):
+            raise N2NError(f"{{model}} {self.model!r}: give 'auto', a bundled model's name, a "
+                           "checkpoint or export file, or a loaded model", param="model")
+        if self.pd not in (None, AUTO) and not _is_int(self.pd):
+            raise N2NError(f"{{pd}} {self.pd!r}: give a pixel-shuffle factor 1..8 or 'auto'",
+                           param="pd")
+        if not _is_int(self.tile):
+            raise N2NError(f"{{tile}} {self.tile!r} must be a whole number of pixels",
+                           param="tile")
+        for name in ("refine", "multiscale", "ensemble", "fast"):
+            value = getattr(self, name)
+            if not (_is_flag(value) or value is None and name in ("refine", "multiscale")):
+                raise N2NError(f"{{{name}}} {value!r} must be True or False", param=name)
+
     @property
     def chooses(self) -> bool:
         """Whether a treatment is chosen per image (or per file) from its noise."""
@@ -60,6 +78,14 @@ class InferenceSpec:
                 str(self.model) == AUTO or is_bundled_name(self.model)):
             return AUTO
         return self.pd
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
+
+
+def _is_flag(value: object) -> bool:
+    return isinstance(value, (bool, np.bool_)) or _is_int(value) and value in (0, 1)
 
 
 def build_denoiser(spec: InferenceSpec) -> Denoiser | AutoDenoiser:

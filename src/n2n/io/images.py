@@ -140,15 +140,15 @@ def array_to_image(path: Path, array: np.ndarray, white: float | None = None) ->
     alpha = None
     if channels in (2, 4):
         alpha, array = array[:, :, -1].copy(), array[:, :, :-1]
-    if array.dtype == np.bool_:
-        array = array.astype(np.uint8)
+    if array.dtype == np.bool_:  # a bilevel image (1-bit TIFF, a mask): True is white
+        array = array.astype(np.uint8) * np.uint8(255)
     depth = {np.dtype(np.uint8): 8, np.dtype(np.uint16): 16}.get(array.dtype, 32)
     if depth == 32 and not np.issubdtype(array.dtype, np.floating):
         raise N2NError(f"{path}: unsupported pixel type {array.dtype} (use uint8, uint16 or float)")
     if depth == 32 and not np.isfinite(array).all():
         raise N2NError(f"{path}: image contains NaN or infinite values")
     sample = decision_sample(array, spatial=3) if depth == 32 and white is None else None
-    level = white_level(array.dtype, sample, white, array.shape)
+    level = white_level(array.dtype, sample, white, array.shape, str(path))
     check_float_pixels(array, level.value, str(path))
     pixels = array.astype(np.float32) * np.float32(255.0 / level.value)
     return Image(np.ascontiguousarray(pixels), depth, alpha, level.value, level.why)

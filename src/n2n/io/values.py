@@ -30,6 +30,9 @@ PERCENTILE = 99.9  # a few hot pixels or outliers do not set the white level
 # float pixels beyond this many white levels are no image values (uninitialised memory, a
 # broken conversion): refused, since one of them spreads over the network's whole field of view
 ABSURD = 1e6
+# white levels beyond these overflow or vanish in float32 once scaled to 0..255 (all-NaN or
+# all-black results): refused
+WHITE_LIMITS = (1e-30, 1e30)
 
 
 @dataclass(frozen=True)
@@ -58,12 +61,15 @@ def central_square(pixels: np.ndarray, side: int) -> np.ndarray:
 
 
 def white_level(dtype: np.dtype | type, sample: np.ndarray | None = None,
-                data_range: float | None = None, shape: tuple[int, ...] = ()) -> WhiteLevel:
+                data_range: float | None = None, shape: tuple[int, ...] = (),
+                where: str | None = None) -> WhiteLevel:
     """The white level of an array of ``dtype`` (and ``shape``, for messages) whose decision
     sample is ``sample`` (needed for floats without ``data_range``); an N2NError names what is
-    wrong (not image pixels, an empty array, an integer type without ``data_range``)."""
+    wrong (not image pixels, an empty array, an integer type without ``data_range``, values
+    beyond float32) and ``where`` the array came from (a file), if given."""
     dtype = np.dtype(dtype)
     kind, name = dtype.kind, f"{dtype} array of shape {tuple(shape)}"
+    name = f"{where} ({name})" if where else name
     if kind not in "uif":  # bool, complex, strings, objects
         raise N2NError(f"{name}: not image pixels; give uint8, uint16, another integer type with "
                        "{data_range}, or floats", param="data_range")
@@ -77,7 +83,11 @@ def white_level(dtype: np.dtype | type, sample: np.ndarray | None = None,
         raise N2NError(f"{name}: give {{data_range}}, the value of white (for example 4095 for "
                        "12-bit data); its dtype's range says nothing of the data's",
                        param="data_range")
-    return measured_white(sample)
+    level = measured_white(sample)
+    if level.value > WHITE_LIMITS[1]:
+        raise N2NError(f"{name}: pixel values up to {level.value:.4g} are beyond float32 "
+                       f"arithmetic (white at most {WHITE_LIMITS[1]:g}); scale them down first")
+    return level
 
 
 def measured_white(sample: np.ndarray | None) -> WhiteLevel:
@@ -97,12 +107,16 @@ def measured_white(sample: np.ndarray | None) -> WhiteLevel:
 
 def _given(data_range: float) -> float:
     try:
-        white = float(data_range)
+        white = float("nan") if isinstance(data_range, (bool, np.bool_)) else float(data_range)
     except (TypeError, ValueError):
         white = float("nan")
     if not (np.isfinite(white) and white > 0):
         raise N2NError(f"{{data_range}} {data_range!r} must be a number above 0",
                        param="data_range")
+    if not WHITE_LIMITS[0] <= white <= WHITE_LIMITS[1]:
+        raise N2NError(f"{{data_range}} {data_range!r} is beyond float32 arithmetic once scaled "
+                       f"to 0..255; give a value from {WHITE_LIMITS[0]:g} to "
+                       f"{WHITE_LIMITS[1]:g}", param="data_range")
     return white
 
 

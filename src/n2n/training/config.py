@@ -3,6 +3,7 @@ mode's defaults, so that every caller (the CLI, napari, Python) starts a mode th
 
 from __future__ import annotations
 
+import numbers
 from dataclasses import dataclass, fields, replace
 from typing import Any
 
@@ -51,6 +52,7 @@ class TrainConfig:
     threads: int | None = None  # CPU threads: the same count makes a resumed run bit-identical
 
     def __post_init__(self) -> None:
+        self._check_numbers()
         if isinstance(self.data, dict):
             self.data = DataConfig.from_saved(self.data)
         self.init = None if self.init is None else str(self.init)
@@ -90,6 +92,19 @@ class TrainConfig:
         clip = self.data is not None and self.data.clip_input  # as the data it will see
         base = {k: v for k, v in defaults.items() if k in known}
         return ModelConfig(**{"clip_input": clip, **base, **given})
+
+    def _check_numbers(self) -> None:
+        """A number where one belongs (``epochs='2'`` from a form or a JSON file would fail
+        deep inside the loop with a TypeError): refused in one sentence naming the setting."""
+        whole = ("lr_patience", "batch_size", "epochs", "seed", "threads")
+        for name in (*whole, "lr", "lr_factor", "minutes", "checkpoint_minutes"):
+            value = getattr(self, name)
+            kinds = numbers.Integral if name in whole else numbers.Real
+            if value is None and name in ("minutes", "threads"):
+                continue
+            if isinstance(value, bool) or not isinstance(value, kinds):
+                raise N2NError(f"{{{name}}} {value!r} must be a "
+                               f"{'whole number' if name in whole else 'number'}", param=name)
 
     def _check(self) -> None:
         model = None if self.model_pending else self.model
