@@ -63,7 +63,7 @@ def test_denoise_options_that_cannot_apply_are_refused(folder, capsys, flags, sa
     assert not (folder / "y.png").exists()
 
 
-@pytest.mark.parametrize("name", ["x.gif", "x.webp", "x.bmp"])
+@pytest.mark.parametrize("name", ["x.gif", "x.bmp", "x.ico"])
 def test_an_image_name_of_a_format_not_written_is_refused_not_made_a_folder(folder, capsys,
                                                                              name):
     run_cli(capsys, folder, "denoise", folder / "x.png", "-o", folder / name,
@@ -197,3 +197,16 @@ def test_dask_names_the_plane_and_pixel_that_is_not_finite():
     with dask.config.set(scheduler="synchronous"), pytest.raises(N2NError) as err:
         lazy.compute()
     assert "plane 0, pixel y=40, x=50" in str(err.value)  # was: "chunk at y=0, x=0"
+
+
+@pytest.mark.parametrize("door", ["cli", "array"])
+def test_a_given_white_far_below_the_pixels_is_refused_not_an_all_white_result(folder, capsys,
+                                                                              door):
+    """8-bit pixels with ``--data-range 1`` came back with every pixel white, exit 0."""
+    if door == "cli":
+        run_cli(capsys, folder, "denoise", folder / "x.png", "-o", folder / "y.png",
+                "--data-range", "1", "--model", "photo", says=("x.png", "the given white 1"))
+        assert not (folder / "y.png").exists()
+    else:
+        with pytest.raises(N2NError, match="over 4 times the given white 1"):
+            n2n.denoise_array(np.full((40, 48), 200, np.uint8), "photo", data_range=1)

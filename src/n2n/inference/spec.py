@@ -147,6 +147,6 @@ def array_white(data, spec: InferenceSpec, shape: tuple[int, ...] | None = None
     floats, on the decision sample only (a dask array reads that square, nothing more);
     ``shape``: the array's as its user gave it, for messages."""
     sample = None
-    if data.dtype.kind == "f" and spec.data_range is None and 0 not in data.shape:
-        sample = np.asarray(decision_sample(data, spatial=3))
+    if (data.dtype.kind == "f" or spec.data_range is not None) and 0 not in data.shape:
+        sample = np.asarray(decision_sample(data, spatial=3))  # measured, or checked
     return white_level(data.dtype, sample, spec.data_range, tuple(shape or data.shape))

@@ -147,7 +147,8 @@ def array_to_image(path: Path, array: np.ndarray, white: float | None = None) ->
         raise N2NError(f"{path}: unsupported pixel type {array.dtype} (use uint8, uint16 or float)")
     if depth == 32 and not np.isfinite(array).all():
         raise N2NError(f"{path}: image contains NaN or infinite values")
-    sample = decision_sample(array, spatial=3) if depth == 32 and white is None else None
+    # floats measure their white on it; a given white is checked against it
+    sample = decision_sample(array, spatial=3) if depth == 32 or white is not None else None
     level = white_level(array.dtype, sample, white, array.shape, str(path))
     check_float_pixels(array, level.value, str(path))
     pixels = array.astype(np.float32) * np.float32(255.0 / level.value)

@@ -76,7 +76,7 @@ def white_level(dtype: np.dtype | type, sample: np.ndarray | None = None,
     if 0 in shape:
         raise N2NError(f"{name}: the array is empty")
     if data_range is not None:
-        return WhiteLevel(_given(data_range), "given")
+        return _checked_given(_given(data_range), sample, name)
     if kind == "u" and dtype.itemsize <= 2:
         return WhiteLevel(float(np.iinfo(dtype).max), f"{dtype}")
     if kind in "ui":
@@ -88,6 +88,23 @@ def white_level(dtype: np.dtype | type, sample: np.ndarray | None = None,
         raise N2NError(f"{name}: pixel values up to {level.value:.4g} are beyond float32 "
                        f"arithmetic (white at most {WHITE_LIMITS[1]:g}); scale them down first")
     return level
+
+
+OVER_WHITE = 4.0  # a sample whose 99.9th percentile is this many given whites is a mistake
+
+
+def _checked_given(white: float, sample: np.ndarray | None, name: str) -> WhiteLevel:
+    """A given white level, refused where the decision sample's 99.9th percentile is over
+    :data:`OVER_WHITE` times it: ``--data-range 1`` on 8-bit data came back all white."""
+    if sample is not None and np.size(sample):
+        values = np.abs(np.asarray(sample, np.float64))
+        values = values[np.isfinite(values)]
+        top = float(np.percentile(values, PERCENTILE)) if values.size else 0.0
+        if top > OVER_WHITE * white:
+            raise N2NError(f"{name}: pixel values reach {top:.4g} (99.9th percentile), over "
+                           f"{OVER_WHITE:g} times the given white {white:g}; give the data's "
+                           "white level as {data_range}", param="data_range")
+    return WhiteLevel(white, "given")
 
 
 def measured_white(sample: np.ndarray | None) -> WhiteLevel:
