@@ -105,27 +105,18 @@ def _add_demo_parser(sub) -> None:
 
 
 def run_denoise(args: argparse.Namespace) -> int:
-    from n2n.inference.files import denoise_file, output_paths
-    from n2n.io.images import list_images
+    from n2n.inference.paths import denoise_paths
 
     if not args.zero_shot:
         refuse_zero_shot_flags(args)
     if args.dask:
         return _denoise_on_dask(args)
-    inputs = list_images(args.inputs)
-    targets = output_paths(inputs, args.output, args.inputs, overwrite=args.overwrite,
-                           record=args.json)
-    denoiser = _zero_shot_denoiser(args) if args.zero_shot else load_denoiser(args, args.tile)
-    records = []
-    bar = tqdm(inputs, desc="denoise", unit="image", disable=None)  # no bar when not a tty
-    for path, target in zip(bar, targets, strict=True):
-        decision = denoise_file(denoiser, path, target, overwrite=args.overwrite,
-                                data_range=args.data_range, axes=args.axes)
-        tqdm.write(f"{path.name}: {decision}")
-        records.append({"input": str(path), "output": str(target), **decision.to_json()})
-    if args.json:
-        write_json_record(args.json, {"weights": _weights_name(args), "images": records})
-    print(f"wrote {len(targets)} image(s) to {args.output}")
+    denoiser = _zero_shot_denoiser(args) if args.zero_shot else inference_spec(args, args.tile)
+    written = denoise_paths(denoiser, args.inputs, args.output, record=args.json,
+                            overwrite=args.overwrite, data_range=args.data_range,
+                            axes=args.axes,
+                            on_image=lambda path, decision: tqdm.write(f"{path.name}: {decision}"))
+    print(f"wrote {len(written)} image(s) to {args.output}")
     return 0
 
 
@@ -142,8 +133,9 @@ def _zero_shot_denoiser(args: argparse.Namespace):
     if args.pd == "auto":
         raise N2NError("--zero-shot fits each image at one pixel-shuffle factor: give --pd N "
                        "(2 for camera photos), or leave it out for 1")
-    return ZeroShotDenoiser(**zero_shot_settings(args), minutes=args.minutes,
-                            device=args.device, pd=args.pd or 1)
+    settings = zero_shot_settings(args)
+    return ZeroShotDenoiser(**settings, minutes=args.minutes, device=args.device,
+                            pd=args.pd or 1)
 
 
 def _weights_name(args: argparse.Namespace) -> str:
