@@ -115,6 +115,7 @@ class Denoiser:
         # images are padded to, and tiles, strips and chunks start on, this grid
         self.grid = math.lcm(*(p.multiple * p.split for p in self._passes))
         self.tile_given = tile is not None  # else each pass's tiles come from a memory budget
+        self.budget_pixels = BUDGET_PIXELS  # input pixels one window of a pass may hold
         self.tile = -(-(tile or DOOR_TILE) // self.grid) * self.grid  # image pixels
         # a window's for all passes, in image pixels
         self.margin = sum(-(-p.margin * p.split // self.grid) * self.grid for p in self._passes)
@@ -248,7 +249,7 @@ class Denoiser:
             group, rows, cols = count, core, core
         else:
             group, rows, cols = budget_plan(count, height, width, step.margin, step.multiple,
-                                            BUDGET_PIXELS)
+                                            self.budget_pixels)
         if group >= count and rows >= height and cols >= width:
             return self._forward(step.run, noisy, previous)
         out = torch.empty_like(noisy)
