@@ -7,6 +7,9 @@ load; writes seconds, MP/s and the ratio as JSON. Run it once against the old co
 against the new, e.g. ``PYTHONPATH=/work/main/src python benchmarks/default_speed.py speed
 CROPS... --label before``. ``--save`` keeps the default's 3-MP result (.npy) to compare.
 
+``reads``: the input pixels each network reads per image pixel, before and after, from the
+tile plans alone (no timing, so no load to share).
+
 ``quality``: the default's PSNR on noisy/clean pairs (SIDD, Nam: ``--pairs NOISY CLEAN``) and on
 clean images with gaussian noise of sigma 25 (CBSD68: ``--gaussian``), per image, as JSON, so
 that before and after can be compared.
@@ -105,9 +108,42 @@ def quality(args: argparse.Namespace) -> dict:
     return scores
 
 
+def reads(args: argparse.Namespace) -> dict:
+    """Input pixels each network of the default reads per image pixel (no timing: the tile
+    plans alone), before (512-px tiles in image pixels, margins of pd x the radius) and after
+    (sub-image tiles from the memory budget): camera at pd 2, 3, 4 and photo refining each."""
+    from n2n.inference.tiling import BUDGET_PIXELS, budget_plan, read_length
+
+    def up(x: int, m: int) -> int:
+        return -(-x // m) * m
+
+    result = {}
+    for size in args.sizes.split(","):
+        width, height = (int(v) for v in size.split("x"))
+        row = {"camera_before": 0.0, "camera_after": 0.0, "photo_before": 0.0,
+               "photo_after": 0.0}
+        for pd, grid in ((2, 64), (3, 96), (4, 128)):
+            h, w = up(height, grid), up(width, grid)
+            old = up(pd * 189, grid)  # the camera network's radius, 189, in image pixels
+            row["camera_before"] += read_length(h, 512, old) * read_length(w, 512, old)
+            _, r, c = budget_plan(pd * pd, h // pd, w // pd, 192, 32, BUDGET_PIXELS)
+            row["camera_after"] += pd * pd * read_length(h // pd, r, 192) * read_length(
+                w // pd, c, 192)
+            margin = up(92, grid)  # the photo network's radius, 92
+            row["photo_before"] += read_length(h, 512, margin) * read_length(w, 512, margin)
+            _, r, c = budget_plan(1, h, w, 96, 16, BUDGET_PIXELS)
+            row["photo_after"] += read_length(h, r, 96) * read_length(w, c, 96)
+        h, w = up(height, 16), up(width, 16)
+        row["photo_pd1_before"] = read_length(h, 512, 96) * read_length(w, 512, 96)
+        _, r, c = budget_plan(1, h, w, 96, 16, BUDGET_PIXELS)
+        row["photo_pd1_after"] = read_length(h, r, 96) * read_length(w, c, 96)
+        result[size] = {k: round(v / (height * width), 2) for k, v in row.items()}
+    return result
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("what", choices=["speed", "quality"])
+    p.add_argument("what", choices=["speed", "quality", "reads"])
     p.add_argument("crops", nargs="*", help="noisy camera crops (files or folders), for speed")
     p.add_argument("--sizes", default="2000x1500,4000x3000")
     p.add_argument("--threads", type=int, default=2)
@@ -119,8 +155,8 @@ def main() -> None:
     p.add_argument("--out", help="JSON file (default: print only)")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
-    result = {"label": args.label, "processor": processor(),
-              args.what: speed(args) if args.what == "speed" else quality(args)}
+    run = {"speed": speed, "quality": quality, "reads": reads}[args.what]
+    result = {"label": args.label, "processor": processor(), args.what: run(args)}
     print(json.dumps(result, indent=1))
     if args.out:
         Path(args.out).write_text(json.dumps(result, indent=1) + "\n")
