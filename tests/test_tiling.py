@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from n2n.inference.denoiser import Denoiser
+from n2n.inference.strips import STRIP_MARGINS, denoised_rows, strip_rows
 from n2n.inference.tiling import budget_plan, plan_tiles, read_length
 from n2n.models import ModelConfig, build_model
 from n2n.models.wrapper import pad_to_multiple
@@ -76,3 +77,17 @@ def test_the_split_once_pass_equals_the_models_own_split(photo, pd):
     with torch.no_grad():
         whole = model(pad_to_multiple(x, denoiser.grid))[0, :, :90, :70].permute(1, 2, 0)
     np.testing.assert_array_equal(denoiser(image, tiled=False, clip=False), whole.numpy())
+
+
+def test_strips_are_several_margins_high_and_equal_the_whole_image(photo):
+    torch.manual_seed(0)
+    model = build_model(ModelConfig(width=8, depth=2, residual=True))
+    denoiser = Denoiser(model, pd=2, refine=build_model(ModelConfig(width=8, depth=2)))
+    denoiser.budget_pixels = 4000  # strips tiled inside too
+    image = np.tile(photo, (7, 1, 1))[:601, :77]
+    rows = strip_rows(denoiser, 77)
+    assert rows >= STRIP_MARGINS * denoiser.margin // denoiser.grid * denoiser.grid
+    assert rows < 601  # several strips
+    out = np.stack(list(denoised_rows(denoiser, iter(image), 601, 3, 32)))
+    whole = denoiser(image, tiled=False, clip=False)
+    assert np.abs(out.reshape(whole.shape) - whole).max() < 1e-4
