@@ -80,7 +80,7 @@ def test_an_image_name_of_a_format_not_written_is_refused_not_made_a_folder(fold
     ({"pd": True}, "pd True"),  # was: ran with pd 1
     ({"pd": "2"}, "pd '2'"),
     ({"pd": 2.5}, "pd 2.5"),
-    ({"tile": None}, "tile None"),
+    ({"tile": 2.5}, "tile 2.5"),
     ({"tile": "64"}, "tile '64'"),
     ({"ensemble": "no"}, "ensemble 'no'"),  # was: ran the 8x ensemble
     ({"fast": "off"}, "fast 'off'"),

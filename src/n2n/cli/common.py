@@ -86,7 +86,7 @@ def pd_option(text: str) -> int | str:
         raise argparse.ArgumentTypeError(f"'{text}' is neither a factor (1..8) nor auto") from None
 
 
-def inference_spec(args: argparse.Namespace, tile: int = 512):
+def inference_spec(args: argparse.Namespace, tile: int | None = None):
     """The :class:`~n2n.inference.spec.InferenceSpec` the model options state: ``--weights``
     or the bundled ``--model`` (``auto``, the default, chosen per image), and the rest."""
     from n2n.inference.spec import InferenceSpec
@@ -96,7 +96,7 @@ def inference_spec(args: argparse.Namespace, tile: int = 512):
                          getattr(args, "data_range", None))
 
 
-def load_denoiser(args: argparse.Namespace, tile: int = 512):
+def load_denoiser(args: argparse.Namespace, tile: int | None = None):
     """The denoiser the model options describe (:func:`~n2n.inference.spec.build_denoiser`)."""
     from n2n.inference.spec import build_denoiser
 

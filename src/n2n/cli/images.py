@@ -38,7 +38,9 @@ def _add_denoise_parser(sub) -> None:
                    help="output folder (created), or a file name for a single input; "
                    "NAME.zarr writes chunked OME-Zarr (needs n2n-lite[zarr])")
     add_model_options(p)
-    p.add_argument("--tile", type=int, default=512, help="tile size for large images (px)")
+    p.add_argument("--tile", type=int, help="tile side for large images (px); default: as "
+                   "large as a memory budget holds, pixel-shuffled passes tiled in their "
+                   "sub-images")
     p.add_argument("--json", type=output_path, help="also write each image's output and treatment "
                    "(model, --pd and why) as JSON to this file")
     add_overwrite_option(p)

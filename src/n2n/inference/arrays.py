@@ -23,7 +23,7 @@ from n2n.io.values import WhiteLevel, check_float_pixels, decision_sample
 
 def denoise_array(array: np.ndarray, model: str | Path | torch.nn.Module = AUTO, *,
                   channel_axis: int | None = None, data_range: float | None = None,
-                  device: str = "auto", tile: int = 512, pd: int | str | None = None,
+                  device: str = "auto", tile: int | None = None, pd: int | str | None = None,
                   refine: bool | None = None, multiscale: bool | None = None,
                   ensemble: bool = False, fast: bool = True, axes: str | None = None
                   ) -> np.ndarray:
@@ -46,7 +46,8 @@ def denoise_array(array: np.ndarray, model: str | Path | torch.nn.Module = AUTO,
         (1.0 for 0..1 data, 255 for 8-bit-scale data; :mod:`n2n.io.values`). Other integer
         types (int8..int64, uint32, uint64) need it: their range says nothing of the data's.
     device, tile
-        Where to run ('auto' takes a GPU if there is one) and the tile size for large images.
+        Where to run ('auto' takes a GPU if there is one) and the tile side for large images
+        (None: from a memory budget, see :class:`~n2n.inference.denoiser.Denoiser`).
     pd, refine, multiscale, ensemble, fast
         As :class:`~n2n.inference.spec.InferenceSpec` states them, the same options as
         ``n2n denoise``. A stack gets one choice, from its decision sample (the central

@@ -62,7 +62,7 @@ class AutoDenoiser:
 
     def __init__(self, model: str | Path = AUTO, pd: int | str = AUTO,
                  device: str | torch.device = "cpu", *, refine: bool | None = None,
-                 multiscale: bool | None = None, tile: int = 512, fast: bool = True,
+                 multiscale: bool | None = None, tile: int | None = None, fast: bool = True,
                  ensemble: bool = False) -> None:
         self.model, self.pd, self.refine, self.multiscale = model, pd, refine, multiscale
         self.device, self.tile, self.fast, self.ensemble = device, tile, fast, ensemble

@@ -30,7 +30,8 @@ from n2n.io.values import check_float_pixels, decision_sample, white_level
 
 def denoise_dask(array: Any, model: str | Path | torch.nn.Module = AUTO, *,
                  channel_axis: int | None = None, data_range: float | None = None,
-                 tile: int = 512, pd: int | str | None = None, refine: bool | None = None,
+                 tile: int | None = None, pd: int | str | None = None,
+                 refine: bool | None = None,
                  multiscale: bool | None = None, ensemble: bool = False, device: str = "cpu",
                  fast: bool = True, on_decision: Callable[[Decision], None] | None = None
                  ) -> Any:
@@ -42,9 +43,10 @@ def denoise_dask(array: Any, model: str | Path | torch.nn.Module = AUTO, *,
         (..., H, W) gray images, or with a ``channel_axis`` of 1 or 3 colour channels; every
         other axis is a plane of a stack (independent fluorescence channels belong here too).
     model, channel_axis, data_range, tile, pd, refine, multiscale, ensemble
-        As for :func:`n2n.denoise_array`, the same spec; ``tile`` is also the chunk size of y
-        and x. The treatment is chosen once, from the decision sample (the central
-        1024 x 1024 of the middle plane, the only part computed for it), for every chunk.
+        As for :func:`n2n.denoise_array`, the same spec; ``tile`` (default 512) is
+        also the chunk size of y and x. The treatment is chosen once, from the decision
+        sample (the central 1024 x 1024 of the middle plane, the only part computed for it),
+        for every chunk.
     on_decision : callable, optional
         Called with the :class:`~n2n.inference.spec.Decision` (treatment, white level) before
         anything is computed, e.g. to print it.

@@ -11,6 +11,7 @@ the first one's whole result, with its own margin. The tile plan is plain data
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -20,36 +21,28 @@ from n2n.device import autocast, memory_layout
 from n2n.errors import N2NError
 from n2n.inference.constant import constant_windows
 from n2n.inference.replacing import PERIOD, random_replacing
+from n2n.inference.tiling import BUDGET_PIXELS, Tile, budget_plan, plan_tiles
 from n2n.io.images import Image
 from n2n.models import PixelModel
+from n2n.models.pd import pd_merge, pd_split
 from n2n.models.wrapper import pad_to_multiple
+
+__all__ = ["Denoiser", "Pass", "Tile", "denoise_image", "plan_tiles"]
 
 BLIND_SPOT_REFINED = ("{refine}: a blind-spot network refines its result by random replacing "
                       "already; drop {refine}")
 
 
 @dataclass(frozen=True)
-class Tile:
-    """Rows/cols [top, bottom) x [left, right) to read, and the core to keep, in image pixels."""
+class Pass:
+    """One pass of a Denoiser: ``run(noisy, previous)`` on its input, in image pixels or, at
+    ``split`` k > 1, on the image's k**2 sub-images (pixel-shuffled once, whole); tiles of it
+    start on ``multiple`` and read ``margin`` around their core, both in its own pixels."""
 
-    read: tuple[int, int, int, int]  # top, bottom, left, right
-    keep: tuple[int, int, int, int]
-
-
-def plan_tiles(height: int, width: int, tile: int, margin: int,
-               region: tuple[int, int, int, int] | None = None) -> list[Tile]:
-    """Cover an (H, W) image with cores of ``tile`` pixels read with ``margin`` of context;
-    ``region`` (top, bottom, left, right, starting on the tile grid) keeps the plan's tiles
-    whose cores start inside it, for a worker that denoises one part of the image."""
-    first_row, end_row, first_col, end_col = region or (0, height, 0, width)
-    tiles = []
-    for top in range(first_row, end_row, tile):
-        for left in range(first_col, end_col, tile):
-            bottom, right = min(top + tile, height), min(left + tile, width)
-            read = (max(top - margin, 0), min(bottom + margin, height),
-                    max(left - margin, 0), min(right + margin, width))
-            tiles.append(Tile(read, (top, bottom, left, right)))
-    return tiles
+    run: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+    margin: int
+    multiple: int
+    split: int = 1
 
 
 class Denoiser:
@@ -63,9 +56,13 @@ class Denoiser:
     device : str or torch.device
         Where the model runs; images come and go as numpy arrays on the CPU.
     tile : int, keyword-only
-        Images larger than this (rounded up to the grid) are denoised tile by tile. Tiles
-        overlap by each pass's receptive radius, cropped rather than blended, so the result
-        equals the untiled one.
+        Tile side in image pixels: images larger than this (rounded up to the grid) are
+        denoised tile by tile. None (default): each pass cuts its input into as few, as large
+        tiles as a memory budget holds (:data:`n2n.inference.tiling.TILE_MEMORY`), a
+        pixel-shuffled pass its sub-images (split once for the whole image), so that a core
+        pays for the network's own radius of margin, not ``pd`` times it. Tiles overlap by
+        each pass's receptive radius, cropped rather than blended, so the result equals the
+        untiled one.
     pd : int, keyword-only
         Pixel-shuffle down-sampling factor; default: the model's own.
     refine : PixelModel, keyword-only
@@ -100,9 +97,10 @@ class Denoiser:
         return self.context == 1
 
     def __init__(self, model: PixelModel, device: str | torch.device = "cpu", *,
-                 tile: int = 512, pd: int | None = None, refine: PixelModel | None = None,
-                 fast: bool = True, ensemble: bool = False) -> None:
-        if tile < 1:
+                 tile: int | None = None, pd: int | None = None,
+                 refine: PixelModel | None = None, fast: bool = True,
+                 ensemble: bool = False) -> None:
+        if tile is not None and tile < 1:
             raise N2NError(f"{{tile}} {tile} must be >= 1", param="tile")
         if pd is not None and pd != model.config.pd and not isinstance(model, PixelModel):
             raise N2NError(f"{{pd}} {pd}: an exported model keeps the pixel-shuffle factor it "
@@ -119,17 +117,34 @@ class Denoiser:
         self.model = memory_layout(model.to(self.device), self.fast).eval()
         self.refine = None if refine is None else memory_layout(refine.to(self.device),
                                                                 self.fast).eval()
-        # each pass, with the receptive radius it reads around a tile of its input
-        passes = [(self._denoise, model.receptive_radius, model.multiple)]
-        if self.replacing:  # its masks must fall alike on every tile: tiles start on PERIOD
-            passes.append((self._replace, model.net.receptive_radius, PERIOD))
-        if refine is not None:
-            passes.append((self._refine, refine.net.receptive_radius, refine.net.multiple))
+        self._passes = self._plan_passes(model, refine)
         # images are padded to, and tiles, strips and chunks start on, this grid
-        self.grid = math.lcm(*(multiple for _, _, multiple in passes))
-        self.tile = -(-tile // self.grid) * self.grid
-        self._passes = [(run, -(-radius // self.grid) * self.grid) for run, radius, _ in passes]
-        self.margin = sum(margin for _, margin in self._passes)  # a window's for all passes
+        self.grid = math.lcm(*(p.multiple * p.split for p in self._passes))
+        self.tile_given = tile is not None  # else each pass's tiles come from a memory budget
+        self.budget_pixels = BUDGET_PIXELS  # input pixels one window of a pass may hold
+        self.tile = -(-(tile or DOOR_TILE) // self.grid) * self.grid  # image pixels
+        # a window's for all passes, in image pixels
+        self.margin = sum(-(-p.margin * p.split // self.grid) * self.grid for p in self._passes)
+
+    def _plan_passes(self, model: torch.nn.Module, refine: PixelModel | None) -> list[Pass]:
+        """Each pass, with the margin (its receptive radius rounded up to its multiple) and
+        multiple of its own pixels; a checkpoint's pixel-shuffled pass runs on sub-images."""
+        def own(radius: int, multiple: int) -> int:
+            return -(-radius // multiple) * multiple
+
+        if isinstance(model, PixelModel):
+            net, split = model.net, model.config.pd
+            passes = [Pass(self._denoise_split, own(net.receptive_radius, net.multiple),
+                           net.multiple, split)]
+        else:  # an export runs as exported, splitting inside
+            passes = [Pass(self._denoise, own(model.receptive_radius, model.multiple),
+                           model.multiple)]
+        if self.replacing:  # its masks must fall alike on every tile: tiles start on PERIOD
+            passes.append(Pass(self._replace, own(model.net.receptive_radius, PERIOD), PERIOD))
+        if refine is not None:
+            passes.append(Pass(self._refine, own(refine.net.receptive_radius,
+                                                 refine.net.multiple), refine.net.multiple))
+        return passes
 
     @staticmethod
     def _check_refiner(model: torch.nn.Module, refine: torch.nn.Module) -> None:
@@ -211,19 +226,25 @@ class Denoiser:
         height, width, _ = pixels.shape
         x = torch.from_numpy(np.ascontiguousarray(pixels, dtype=np.float32))
         x = x.permute(2, 0, 1)[None]  # (1, C, H, W)
-        if tiled is None:
-            tiled = max(height, width) > self.tile
+        if tiled is None:  # a tile given: tiled beyond it; else as the memory budget says
+            tiled = max(height, width) > self.tile if self.tile_given else None
         # padded here, not by the model: later passes then see the same first-pass pixels
         # beyond the border whether the image is tiled or not
         noisy = pad_to_multiple(x, self.grid)
         out = noisy
-        for run, margin in self._passes:
-            out = (self._tiled(run, noisy, out, margin) if tiled
-                   else self._forward(run, noisy, out))
+        for step in self._passes:
+            source = pd_split(noisy, step.split)
+            previous = source if out is noisy else out
+            result = (self._forward(step.run, source, previous) if tiled is False
+                      else self._tiled(step, source, previous, tiled))
+            out = pd_merge(result, step.split)
         return out[..., :height, :width][0].permute(1, 2, 0).numpy()
 
     def _denoise(self, noisy: torch.Tensor, previous: torch.Tensor) -> torch.Tensor:
         return self.model(noisy)
+
+    def _denoise_split(self, noisy: torch.Tensor, previous: torch.Tensor) -> torch.Tensor:
+        return self.model(noisy, split=False)  # the sub-images, split once for the image
 
     def _replace(self, noisy: torch.Tensor, previous: torch.Tensor) -> torch.Tensor:
         return random_replacing(self.model, noisy, previous)
@@ -249,23 +270,40 @@ class Denoiser:
                 total = total + _unturned(out.float(), turns, flip)
             return (total / len(DIHEDRAL)).cpu()
 
-    def _tiled(self, run, noisy: torch.Tensor, previous: torch.Tensor, margin: int
-               ) -> torch.Tensor:
-        """One pass tile by tile over an already padded (1, C, H, W) image (a window of
-        planes: the centre plane's channels out)."""
+    def _tiled(self, step: Pass, noisy: torch.Tensor, previous: torch.Tensor,
+               tiled: bool | None) -> torch.Tensor:
+        """One pass over an already padded (N, C, H, W) input in its own pixels: tiles of a
+        given size (``tiled`` True), else groups of whole images or tiles that fit the memory
+        budget; the result equals the untiled one (each core read with the pass's margin). A
+        window of planes gives its centre plane's channels."""
+        count, _, height, width = noisy.shape
+        if self.tile_given and tiled:
+            core = -(-self.tile // step.split // step.multiple) * step.multiple
+            group, rows, cols = count, core, core
+        else:
+            group, rows, cols = budget_plan(count, height, width, step.margin, step.multiple,
+                                            self.budget_pixels)
+        if group >= count and rows >= height and cols >= width:
+            return self._forward(step.run, noisy, previous)
         out = None
-        for tile in plan_tiles(noisy.shape[2], noisy.shape[3], self.tile, margin):
-            r_top, r_bottom, r_left, r_right = tile.read
-            top, bottom, left, right = tile.keep
-            window = (..., slice(r_top, r_bottom), slice(r_left, r_right))
-            tile_noisy = noisy[window]
-            result = self._forward(run, tile_noisy,
-                                   tile_noisy if previous is noisy else previous[window])
-            if out is None:
-                out = noisy.new_empty((1, result.shape[1], *noisy.shape[2:]))
-            out[..., top:bottom, left:right] = result[..., top - r_top:bottom - r_top,
-                                                      left - r_left:right - r_left]
+        tiles = plan_tiles(height, width, (rows, cols), step.margin)
+        for first in range(0, count, group):
+            images = slice(first, first + group)
+            for tile in tiles:
+                r_top, r_bottom, r_left, r_right = tile.read
+                top, bottom, left, right = tile.keep
+                window = (images, slice(None), slice(r_top, r_bottom), slice(r_left, r_right))
+                tile_noisy = noisy[window]
+                result = self._forward(step.run, tile_noisy,
+                                       tile_noisy if previous is noisy else previous[window])
+                if out is None:
+                    out = noisy.new_empty((count, result.shape[1], height, width))
+                out[images, :, top:bottom, left:right] = result[
+                    ..., top - r_top:bottom - r_top, left - r_left:right - r_left]
         return out
+
+
+DOOR_TILE = 512  # image pixels: the unit of strips' and Dask chunks' tile plans by default
 
 
 def model_name(model: torch.nn.Module) -> str:

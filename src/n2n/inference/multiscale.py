@@ -59,6 +59,7 @@ class MultiScaleDenoiser:
         self.flat_pd = tuple(d.model.config.pd for d in self.denoisers[1:])
         self.grid = math.lcm(*(d.grid for d in self.denoisers))
         self.tile = -(-max(d.tile for d in self.denoisers) // self.grid) * self.grid
+        self.tile_given = any(d.tile_given for d in self.denoisers)
         reach = max(d.margin for d in self.denoisers) + TEXTURE_WINDOW // 2 + 1
         self.margin = -(-reach // self.grid) * self.grid
 

@@ -34,7 +34,8 @@ class InferenceSpec:
     ``multiscale``: coarser factors taking over flat areas (None: where the rule finds noise
     correlated over 2 px; only with ``pd`` auto). ``ensemble``: every pass averaged over the 8
     flips and quarter turns. ``fast``: channels-last and, where native, bfloat16. ``tile``:
-    tile side for large images (px). ``device``: ``auto`` takes a GPU where there is one.
+    tile side for large images (px); None: each pass's tiles from a memory budget.
+    ``device``: ``auto`` takes a GPU where there is one.
     ``data_range``: the value of white (:mod:`n2n.io.values`; None: the dtype's, or measured
     for floats).
     """
@@ -45,7 +46,7 @@ class InferenceSpec:
     multiscale: bool | None = None
     ensemble: bool = False
     fast: bool = True
-    tile: int = 512
+    tile: int | None = None
     device: str | torch.device = "auto"
     data_range: float | None = None
 
@@ -59,7 +60,7 @@ class InferenceSpec:
         if self.pd not in (None, AUTO) and not _is_int(self.pd):
             raise N2NError(f"{{pd}} {self.pd!r}: give a pixel-shuffle factor 1..8 or 'auto'",
                            param="pd")
-        if not _is_int(self.tile):
+        if self.tile is not None and not _is_int(self.tile):  # None: from a memory budget
             raise N2NError(f"{{tile}} {self.tile!r} must be a whole number of pixels",
                            param="tile")
         for name in ("refine", "multiscale", "ensemble", "fast"):
@@ -91,7 +92,7 @@ def _is_flag(value: object) -> bool:
 def build_denoiser(spec: InferenceSpec) -> Denoiser | AutoDenoiser:
     """The denoiser ``spec`` describes: an :class:`AutoDenoiser` where the model or the factor
     is chosen per image, else a :class:`Denoiser`; refuses combinations that cannot apply."""
-    if spec.tile < 1:
+    if spec.tile is not None and spec.tile < 1:
         raise N2NError(f"{{tile}} {spec.tile} must be at least 1", param="tile")
     device, pd = resolve_device(str(spec.device)), spec.resolved_pd()
     if spec.multiscale and pd != AUTO:

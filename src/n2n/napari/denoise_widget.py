@@ -35,7 +35,8 @@ class DenoiseWidget(Container):
         self.file = FileEdit(label="model file", mode="r", filter="*.pt *.ts *.onnx",
                              visible=False)
         self.pd = SpinBox(label="pd (0: auto)", min=0, max=4, value=0)
-        self.tile = SpinBox(label="tile", min=32, max=4096, step=32, value=512)
+        # 0: tiles from a memory budget (see n2n.inference.tiling)
+        self.tile = SpinBox(label="tile (0: auto)", min=0, max=4096, step=32, value=0)
         self.device = ComboBox(label="device", choices=["auto", "cpu", "cuda"], value="auto")
         self.progress = ProgressBar(label="planes", value=0)
         self.run_button, self.cancel = PushButton(text="Denoise"), PushButton(text="Cancel",
@@ -74,7 +75,7 @@ class DenoiseWidget(Container):
             planes, white = image_pixels(layer)
             # pd 0: measured for bundled models, a file's own otherwise
             spec = InferenceSpec(self.model_name(), self.pd.value or None,
-                                 tile=self.tile.value, device=self.device.value)
+                                 tile=self.tile.value or None, device=self.device.value)
             decision = decide(spec, planes, white)
             refuse_context(decision.denoiser, "the napari widget")
         except N2NError as err:
