@@ -5,6 +5,7 @@ format, small modules and functions, and no global state at import."""
 from __future__ import annotations
 
 import ast
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -108,3 +109,21 @@ def test_the_old_top_level_imports_work_and_say_where_the_code_lives(module):
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert f"n2n.{module} is deprecated" in out.stdout and "import from n2n." in out.stdout
     subprocess.run([sys.executable, "-W", "ignore", "-c", f"import n2n.{module}"], check=True)
+
+
+def _named_in(text: str, module: Path) -> bool:
+    """Whether a map names ``module``: its file name, or its stem as a word."""
+    return module.name in text or re.search(rf"\b{re.escape(module.stem)}\b", text) is not None
+
+
+@pytest.mark.parametrize("document", ["README.md", "docs/development/layout.md"])
+def test_every_module_is_on_the_maps(document):
+    """The README's Layout section and the layout page name every module of the package
+    (scratch/ is drawn as one folder): a module added or moved updates them."""
+    text = (PACKAGE.parents[1] / document).read_text()
+    if document == "README.md":
+        text = text[text.index("## Layout"):text.index("## Tests")]
+    missing = [str(p.relative_to(PACKAGE)) for p in sorted(PACKAGE.rglob("*.py"))
+               if "scratch" not in p.parts and p.name != "__init__.py"
+               and not _named_in(text, p)]
+    assert not missing, f"{document} does not name {missing}"
