@@ -131,3 +131,18 @@ def test_inference_bench_reports_ratios_against_float32(tmp_path):
     assert all("ratio" in row or "skipped" in row for row in rows)
 
 
+
+
+def test_info_names_the_processor_path_and_times_each_treatment_here():
+    from conftest import ok
+
+    from n2n.bench.machine_speed import TREATMENTS, inference_path
+
+    printed = ok("info", "--speed", "--size", "64", "--device", "cpu").splitlines()
+    native = bfloat16_native(torch.device("cpu"))
+    assert printed[0].startswith("processor: ") and "avx2" in printed[0]
+    assert printed[1].startswith(f"inference: {inference_path('cpu')}")
+    assert ("bfloat16 autocast" in printed[1]) == native  # the path the Denoiser takes
+    speeds = {line.split(": ")[0].strip(): line.split(": ")[1] for line in printed[2:]}
+    assert list(speeds) == list(TREATMENTS)
+    assert all(float(s.removesuffix(" MP/s")) > 0 for s in speeds.values())

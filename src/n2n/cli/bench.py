@@ -11,6 +11,7 @@ from n2n.errors import N2NError
 
 
 def add_parsers(sub) -> None:
+    _add_info_parser(sub)
     p = sub.add_parser("bench", help="every denoiser side by side: tables, JSON and plots")
     p.add_argument("data", nargs="*", type=input_path,
                    help="clean image folders and/or EE-559 val_data.pkl files")
@@ -85,4 +86,30 @@ def run_bench(args: argparse.Namespace) -> int:
         if bench.record["results"] or bench.record["training"]:
             bench.save()
     print(f"wrote results.json, results.md and plots to {args.output}")
+    return 0
+
+
+def _add_info_parser(sub) -> None:
+    p = sub.add_parser("info", help="this machine: processor features, the inference path "
+                       "taken, and (--speed) megapixels per second of each treatment here")
+    p.add_argument("--speed", action="store_true", help="also time photo, photo-plus and "
+                   "camera --pd 2 --refine on a generated photo (about a minute on 2 CPU cores)")
+    p.add_argument("--size", type=int, default=1024, help="side of that photo (px)")
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    p.set_defaults(run=run_info)
+
+
+def run_info(args: argparse.Namespace) -> int:
+    from n2n.bench.machine_speed import describe, measure_speed
+
+    if args.size < 64:
+        raise N2NError(f"--size {args.size}: give at least 64 pixels")
+    record = describe(str(args.device))
+    flags = ", ".join(f"{flag} {'yes' if on else 'no'}" for flag, on in record["flags"].items())
+    print(f"processor: {record['cpu']} ({record['cores']} cores; {flags}; "
+          f"torch {record['torch']} kernels {record['capability']})")
+    print(f"inference: {record['path']}; {record['torch_threads']} torch threads")
+    if args.speed:
+        for name, speed in measure_speed(args.size, device=str(args.device)).items():
+            print(f"  {name}: {speed:.3f} MP/s")
     return 0

@@ -1,0 +1,63 @@
+"""What this machine offers inference, and how fast each bundled treatment runs on it: the
+processor features that decide the fast path (bfloat16 where native, else float32
+channels-last), and megapixels per second measured here, since figures measured elsewhere
+(another processor, other threads) do not transfer. ``n2n info [--speed]`` prints it."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import torch
+
+from n2n.bench.measure import machine, smooth_photo
+from n2n.device import bfloat16_native, resolve_device
+from n2n.inference.arrays import denoise_array
+
+FLAGS = ("avx2", "avx512f", "avx512_bf16", "amx_bf16")  # the ones the fast path depends on
+# what `n2n denoise` runs, timed on one generated photo: name -> denoise_array keywords
+TREATMENTS = {
+    "photo --pd 1 (fastest)": {"model": "photo", "pd": 1},
+    "photo-plus --pd 1 (white noise)": {"model": "photo-plus", "pd": 1},
+    "camera --pd 2 --refine (camera photos)": {"model": "camera", "pd": 2, "refine": True,
+                                               "multiscale": False},
+}
+
+
+def processor_flags() -> dict[str, bool]:
+    """Which of :data:`FLAGS` this processor has (Linux's /proc/cpuinfo; False elsewhere)."""
+    cpuinfo = Path("/proc/cpuinfo")
+    words = set(cpuinfo.read_text().split()) if cpuinfo.is_file() else set()
+    return {flag: flag in words for flag in FLAGS}
+
+
+def inference_path(device: str = "auto") -> str:
+    """The path :class:`~n2n.inference.denoiser.Denoiser` takes on ``device`` by default."""
+    resolved = resolve_device(device)
+    if bfloat16_native(resolved):
+        return f"{resolved.type}: bfloat16 autocast, channels-last (bfloat16 is native here)"
+    return f"{resolved.type}: float32, channels-last (no native bfloat16 here)"
+
+
+def describe(device: str = "auto") -> dict[str, object]:
+    """The machine, its processor flags and the inference path, as a record."""
+    return {**machine(), "flags": processor_flags(), "capability":
+            torch.backends.cpu.get_cpu_capability(), "path": inference_path(device)}
+
+
+def measure_speed(side: int = 1024, repeats: int = 2, device: str = "auto"
+                  ) -> dict[str, float]:
+    """Megapixels per second of each of :data:`TREATMENTS` on a generated ``side`` x ``side``
+    RGB photo, the best of ``repeats`` runs after a warm-up (first-call costs excluded)."""
+    noisy, _ = smooth_photo(side, side)
+    pixels = noisy.round().astype("uint8")
+    speeds = {}
+    for name, options in TREATMENTS.items():
+        denoise_array(pixels[:64, :64], channel_axis=-1, device=device, **options)  # warm-up
+        best = float("inf")
+        for _ in range(repeats):
+            start = time.perf_counter()
+            denoise_array(pixels, channel_axis=-1, device=device, **options)
+            best = min(best, time.perf_counter() - start)
+        speeds[name] = round(side * side / 1e6 / best, 3)
+    return speeds
