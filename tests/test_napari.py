@@ -147,6 +147,26 @@ def test_cancel_adds_no_layer_and_bad_layers_are_messages(qtbot, viewer, monkeyp
     assert len(viewer.layers) == 2
 
 
+def test_a_context_model_is_refused_with_the_doors_that_read_windows(viewer, tmp_path,
+                                                                     monkeypatch):
+    """The widget denoises plane by plane; a 2.5-D model's windows are the CLI's and
+    denoise_array's: said in one message, no layer added."""
+    from n2n.models import ModelConfig, build_model
+    from n2n.models.checkpoint import write_weights
+
+    errors = []
+    monkeypatch.setattr("n2n.napari.denoise_widget.show_error", errors.append)
+    write_weights(build_model(ModelConfig(channels=1, width=8, depth=2, context=5)),
+                  tmp_path / "context.pt")
+    viewer.add_image(noisy_burst(6, 64), name="stack")
+    widget = DenoiseWidget(viewer)
+    widget.model.value, widget.file.value = "file...", tmp_path / "context.pt"
+    widget.run()
+    assert len(errors) == 1 and "reads windows of 5 planes" in errors[0]
+    assert "n2n.denoise_array(..., axes=...)" in errors[0]
+    assert [layer.name for layer in viewer.layers] == ["stack"]
+
+
 def burst_training(viewer, run: Path, epochs: int) -> TrainWidget:
     """A Train widget started on the sample burst with seconds-long CPU settings."""
     viewer.add_image(noisy_burst(), name="burst")
