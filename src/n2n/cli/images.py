@@ -140,11 +140,6 @@ def _zero_shot_denoiser(args: argparse.Namespace):
                             pd=args.pd or 1)
 
 
-def _weights_name(args: argparse.Namespace) -> str:
-    """What denoised, for a JSON record: the file, or the bundled model (auto: chosen)."""
-    return str(args.weights or f"bundled {args.model}")
-
-
 def refuse_zero_shot_flags(args: argparse.Namespace) -> None:
     """Flags of --zero-shot given without it would be ignored: say so instead."""
     given = [flag for flag, unset in (("--iterations", args.iterations is None),
@@ -184,7 +179,7 @@ def _denoise_on_dask(args: argparse.Namespace) -> int:
 
 def run_eval(args: argparse.Namespace) -> int:
     from n2n.evaluation import scoring as evaluate
-    from n2n.inference.spec import build_denoiser
+    from n2n.inference.spec import build_denoiser, weights_name
 
     spec = inference_spec(args)
     denoiser = build_denoiser(spec)
@@ -212,7 +207,7 @@ def run_eval(args: argparse.Namespace) -> int:
     print(evaluate.format_table(scores))
     if args.json:
         record = {"setting": setting, "seed": args.seed,
-                  "weights": _weights_name(args),
+                  "weights": weights_name(spec.model),
                   "mean": asdict(evaluate.mean_score(scores)),
                   "images": [asdict(s) for s in scores]}
         write_json_record(args.json, record)

@@ -22,7 +22,7 @@ import numpy as np
 
 from n2n.errors import N2NError, decoder_errors, optional_module
 from n2n.inference.dask_arrays import denoise_dask
-from n2n.inference.spec import Decision, InferenceSpec
+from n2n.inference.spec import Decision, InferenceSpec, weights_name
 from n2n.io.files import RECORD, ZARR, write_json_record
 from n2n.io.formats import ome_zarr
 from n2n.io.formats.registry import known
@@ -71,7 +71,7 @@ def denoise_on_dask(spec: InferenceSpec, source: str | Path, target: str | Path,
                                                            threads_per_worker) as client:
         _run(client, out, array, progress)
     if record:
-        write_json_record(record, {"weights": str(spec.model), "images": [
+        write_json_record(record, {"weights": weights_name(spec.model), "images": [
             {"input": str(source), "output": str(target), **decisions[0].to_json()}]})
 
 

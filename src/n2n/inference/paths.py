@@ -10,7 +10,7 @@ from typing import Any
 from tqdm.auto import tqdm
 
 from n2n.inference.files import denoise_file, output_paths
-from n2n.inference.spec import Decision, InferenceSpec, build_denoiser
+from n2n.inference.spec import Decision, InferenceSpec, build_denoiser, weights_name
 from n2n.io.files import write_json_record
 from n2n.io.images import list_images
 
@@ -39,11 +39,8 @@ def denoise_paths(denoiser: InferenceSpec | Any, inputs: Sequence[str | Path],
             on_image(path, decision)
         records.append({"input": str(path), "output": str(target), **decision.to_json()})
     if record:
-        weights = denoiser.model if isinstance(denoiser, InferenceSpec) else "zero-shot"
-        write_json_record(record, {"weights": _weights_name(weights), "images": records})
+        weights = weights_name(denoiser.model) if isinstance(denoiser, InferenceSpec) else (
+            "zero-shot")
+        write_json_record(record, {"weights": weights, "images": records})
     return targets
 
-
-def _weights_name(model: Any) -> str:
-    """What denoised, for a JSON record: a file, or a bundled model (auto: chosen per image)."""
-    return f"bundled {model}" if isinstance(model, str) else str(model)

@@ -142,6 +142,11 @@ def settle(denoiser: Denoiser | AutoDenoiser, sample: np.ndarray, white: WhiteLe
     return Decision(settled, denoiser.last, white)
 
 
+def weights_name(model: str | Path | torch.nn.Module) -> str:
+    """What denoised, for a JSON record: a file, or a bundled model (auto: chosen per image)."""
+    return f"bundled {model}" if isinstance(model, str) else str(model)
+
+
 def array_white(data, spec: InferenceSpec, shape: tuple[int, ...] | None = None
                 ) -> WhiteLevel:
     """The white level for ``spec`` of (..., H, W, C) ``data`` (numpy or dask): measured, for

@@ -97,9 +97,7 @@ def _checked_given(white: float, sample: np.ndarray | None, name: str) -> WhiteL
     """A given white level, refused where the decision sample's 99.9th percentile is over
     :data:`OVER_WHITE` times it: ``--data-range 1`` on 8-bit data came back all white."""
     if sample is not None and np.size(sample):
-        values = np.abs(np.asarray(sample, np.float64))
-        values = values[np.isfinite(values)]
-        top = float(np.percentile(values, PERCENTILE)) if values.size else 0.0
+        top = _top(sample)
         if top > OVER_WHITE * white:
             raise N2NError(f"{name}: pixel values reach {top:.4g} (99.9th percentile), over "
                            f"{OVER_WHITE:g} times the given white {white:g}; give the data's "
@@ -111,15 +109,20 @@ def measured_white(sample: np.ndarray | None) -> WhiteLevel:
     """The white level of float pixels, from their decision sample (see the module)."""
     if sample is None or not np.size(sample):
         return WhiteLevel(1.0, "floats, nothing measured: 0..1")
-    finite = np.abs(np.asarray(sample, np.float64))
-    finite = finite[np.isfinite(finite)]
-    top = float(np.percentile(finite, PERCENTILE)) if finite.size else 0.0
+    top = _top(sample)
     if top <= UNIT_FLOATS:
         return WhiteLevel(1.0, "floats within 0..1")
     if top <= BYTE_FLOATS:
         return WhiteLevel(255.0, "floats on the 0..255 scale")
     return WhiteLevel(float(f"{top:.4g}"), f"floats up to {top:.4g}: their {PERCENTILE:g}th "
                       "percentile")
+
+
+def _top(sample: np.ndarray) -> float:
+    """The :data:`PERCENTILE` th percentile of a sample's finite magnitudes (0 for none)."""
+    finite = np.abs(np.asarray(sample, np.float64))
+    finite = finite[np.isfinite(finite)]
+    return float(np.percentile(finite, PERCENTILE)) if finite.size else 0.0
 
 
 def _given(data_range: float) -> float:
