@@ -121,7 +121,9 @@ def door_images() -> dict[str, tuple[np.ndarray, int | None, str]]:
             "uint16 stack": (stack, None, ".tif"), "float 0..1": (unit, None, ".tif")}
 
 
-SCRIPTS = Path(__file__).resolve().parents[1] / "benchmarks"  # experiment scripts, not installed
+ROOT = Path(__file__).resolve().parents[1]  # the repository
+TESTS = ROOT / "tests"  # where conftest.py lives, for child processes that import it
+SCRIPTS = ROOT / "benchmarks"  # experiment scripts, not installed
 
 
 def load_script(name: str) -> ModuleType:

@@ -127,3 +127,15 @@ def test_every_module_is_on_the_maps(document):
                if "scratch" not in p.parts and p.name != "__init__.py"
                and not _named_in(text, p)]
     assert not missing, f"{document} does not name {missing}"
+
+
+def test_the_test_folders_mirror_the_package():
+    """Every test file lies in a folder named after a part of the package (``tests/io/`` for
+    ``src/n2n/io/``), or in ``end_to_end/`` for the README's promises; none lies loose
+    except this one, which checks the package as a whole."""
+    tests = Path(__file__).resolve().parent
+    parts = {p.name for p in PACKAGE.iterdir() if p.is_dir() and (p / "__init__.py").exists()}
+    folders = {p.parent.name for p in tests.rglob("test_*.py") if p.parent != tests}
+    loose = [p.name for p in tests.glob("test_*.py") if p.name != Path(__file__).name]
+    assert not loose, f"test files outside the package's folders: {loose}"
+    assert folders <= parts | {"end_to_end"}, f"folders naming no part: {folders - parts}"

@@ -4,7 +4,7 @@
 - ``reference/models.md`` from the bundled-model registry (``n2n.models.bundled``) and the
   measurements in ``docs/results/`` that name each model;
 - ``results/*.md`` from ``docs/results/*.json``, one table per file, so a benchmark rerun
-  updates its page and no figure on those pages is typed by hand (tests/test_site.py checks
+  updates its page and no figure on those pages is typed by hand (tests/end_to_end/test_site.py checks
   every number on them against its JSON).
 
 Nothing here is written into ``docs/``: the pages exist only in the built site.

@@ -1,6 +1,6 @@
 """n2n.scratch: a small deep-learning framework on bare torch tensors, and its EE-559 Model.
 
-Rules (checked by tests/test_scratch_rules.py): only ``torch.empty``, ``torch.cat``,
+Rules (checked by tests/scratch/test_scratch_rules.py): only ``torch.empty``, ``torch.cat``,
 ``torch.arange``, ``torch.nn.functional.fold``/``unfold``, tensor methods and the standard
 library; autograd off around all work; nothing from the rest of n2n.
 """

@@ -22,7 +22,7 @@ import numpy as np
 import pytest
 from conftest import n2n
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 DOCS = ROOT / "docs"
 NUMBER = re.compile(r"\d+(?:\.\d+)?")
 

@@ -10,12 +10,11 @@ import json
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 import tifffile
-from conftest import N2N, door_images
+from conftest import N2N, TESTS, door_images
 from PIL import Image as PILImage
 
 import n2n
@@ -43,7 +42,7 @@ def _denoise_array_in_a_fresh_process(tmp_path, name: str, **options) -> np.ndar
     code = ("import sys, json, numpy as np, n2n; sys.path.insert(0, sys.argv[1]); "
             "from conftest import door_images; a, c, _ = door_images()[sys.argv[2]]; "
             "np.save(sys.argv[3], n2n.denoise_array(a, channel_axis=c, **json.loads(sys.argv[4])))")
-    subprocess.run([sys.executable, "-c", code, str(Path(__file__).parent), name,
+    subprocess.run([sys.executable, "-c", code, str(TESTS), name,
                     tmp_path / "expected.npy", json.dumps(options)], check=True, env=THREADS,
                    timeout=600)
     return np.load(tmp_path / "expected.npy")

@@ -30,7 +30,7 @@ from n2n.napari.sample import noisy_burst  # noqa: E402
 from n2n.napari.train_widget import TrainWidget, write_stack  # noqa: E402
 from n2n.training import train  # noqa: E402
 
-SCREENSHOT = Path(__file__).resolve().parents[1] / "docs" / "napari_plugin.png"
+SCREENSHOT = Path(__file__).resolve().parents[2] / "docs" / "napari_plugin.png"
 
 
 @pytest.fixture(scope="session")
@@ -118,7 +118,7 @@ def test_dslr_noise_gets_coarser_factors_in_flat_areas_and_says_so(qtbot, viewer
 
 @pytest.mark.parametrize("name", list(door_images()))
 def test_the_napari_door_equals_denoise_array(qtbot, viewer, name):
-    """The images every door must treat alike (tests/test_doors.py), as napari layers."""
+    """The images every door must treat alike (tests/inference/test_doors.py), as napari layers."""
     array, channel_axis, _ = door_images()[name]
     layer = viewer.add_image(array, name="door", rgb=channel_axis is not None)
     widget = DenoiseWidget(viewer)
