@@ -60,3 +60,43 @@ def test_dask_door_refuses_thin_stacks_and_colour(context_model):
         denoise_dask(stack, context_model)
     with pytest.raises(N2NError, match="gray stacks"):
         denoise_dask(da.zeros((6, 32, 32, 3), dtype="uint8"), context_model, channel_axis=-1)
+
+
+ZYX_AXES = [{"name": n, "type": "space", "unit": "micrometer"} for n in "zyx"]
+
+
+def write_ngff(path, array: np.ndarray, axes: list[dict], scale: list[float],
+               version: str = "0.5") -> None:
+    """An OME-Zarr image as another tool would write it: 0.4 on Zarr v2, 0.5 on Zarr v3."""
+    zarr = pytest.importorskip("zarr")
+    multiscale = {"axes": axes, "datasets": [{"path": "s0", "coordinateTransformations": [
+        {"type": "scale", "scale": scale}]}]}
+    group = zarr.open_group(str(path), mode="w", zarr_format=2 if version == "0.4" else 3)
+    group.create_array("s0", data=array, chunks=(1,) * (array.ndim - 2) + (32, 32))
+    if version == "0.4":
+        group.attrs["multiscales"] = [{"version": "0.4", **multiscale}]
+    else:
+        group.attrs["ome"] = {"version": "0.5", "multiscales": [multiscale]}
+
+
+def read_output(path) -> tuple[np.ndarray, dict]:
+    zarr = pytest.importorskip("zarr")
+    group = zarr.open_group(str(path), mode="r")
+    return group["0"][:], dict(group.attrs)["multiscales"][0]
+
+
+def test_cli_dask_denoises_an_ome_zarr_volume_keeping_axes_and_scale(tmp_path, context_model):
+    pytest.importorskip("distributed")
+    from n2n.cli import main
+    from n2n.models.checkpoint import write_weights
+
+    write_weights(context_model, tmp_path / "ctx.pt")
+    volume = generated_volume(9, 70)
+    write_ngff(tmp_path / "in.zarr", volume, ZYX_AXES, [2.0, 0.25, 0.25])
+    assert main(["denoise", str(tmp_path / "in.zarr"), "-o", str(tmp_path / "out.zarr"),
+                 "--dask", "--workers", "1", "--model", str(tmp_path / "ctx.pt"),
+                 "--tile", "32"]) == 0
+    out, meta = read_output(tmp_path / "out.zarr")
+    assert np.array_equal(out, denoise_array(volume, context_model, axes="ZYX", tile=32))
+    assert meta["axes"] == ZYX_AXES
+    assert meta["datasets"][0]["coordinateTransformations"][0]["scale"] == [2.0, 0.25, 0.25]

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from n2n.errors import N2NError
-from n2n.inference.arrays import channels_last, decide, denoise_plane
+from n2n.inference.arrays import channels_last, decide
 from n2n.inference.dask_chunks import chunk_edges, members, plane_graph, window_graph
 from n2n.inference.policy import AUTO
 from n2n.inference.spec import Decision, InferenceSpec
