@@ -100,3 +100,77 @@ def test_cli_dask_denoises_an_ome_zarr_volume_keeping_axes_and_scale(tmp_path, c
     assert np.array_equal(out, denoise_array(volume, context_model, axes="ZYX", tile=32))
     assert meta["axes"] == ZYX_AXES
     assert meta["datasets"][0]["coordinateTransformations"][0]["scale"] == [2.0, 0.25, 0.25]
+
+
+def test_ome_zarr_volume_trains_through_the_library_and_the_cli(tmp_path):
+    from n2n.cli import main
+    from n2n.models.checkpoint import load_model
+    from n2n.training import DataConfig, TrainConfig, train
+
+    volume = generated_volume(10, 40)
+    write_ngff(tmp_path / "x.ome.zarr", volume[None], [{"name": "t", "type": "time"},
+                                                       *ZYX_AXES], [1.0, 2.0, 0.5, 0.5])
+    data = DataConfig(source="volume", paths=[tmp_path / "x.ome.zarr"], patch_size=32,
+                      patches_per_epoch=8)
+    result = train(TrainConfig(data=data, epochs=1, batch_size=4,
+                               model={"width": 8, "depth": 2, "context": 3}),
+                   tmp_path / "run", device="cpu", progress=False)
+    assert load_model(result.best).config.context == 3  # the window ran along z, not t
+    assert main(["train", str(tmp_path / "cli"), "--volume", str(tmp_path / "x.ome.zarr"),
+                 "--patch-size", "32", "--patches-per-epoch", "8", "--batch-size", "4",
+                 "--epochs", "1", "--width", "8", "--depth", "2", "--context", "3"]) == 0
+    with pytest.raises(N2NError, match="too thin for interleaved pairs"):
+        train(TrainConfig(data=DataConfig(source="volume", paths=[tmp_path / "x.ome.zarr"],
+                                          axes="ZTYX", patch_size=32),
+                          model={"width": 8, "depth": 2, "context": 3}),
+              tmp_path / "thin", device="cpu", progress=False)
+
+
+def test_ome_zarr_volume_denoised_into_zarr_and_tiff_keeps_axes_and_scale(tmp_path,
+                                                                         context_model):
+    import tifffile
+
+    from n2n.inference.denoiser import Denoiser
+    from n2n.inference.files import denoise_file
+    from n2n.io.formats.tiff import tiff_axes
+    from n2n.io.formats.tiff_layout import read_layout
+
+    volume = generated_volume(7, 36)
+    write_ngff(tmp_path / "in.zarr", np.ascontiguousarray(volume.transpose(0, 2, 1)),
+               [ZYX_AXES[0], ZYX_AXES[2], ZYX_AXES[1]], [2.0, 0.25, 0.5], "0.4")  # z, x, y
+    expected = denoise_array(volume, context_model, axes="ZYX", fast=False)
+    denoiser = Denoiser(context_model, fast=False)
+    denoise_file(denoiser, tmp_path / "in.zarr", tmp_path / "out.zarr")
+    out, meta = read_output(tmp_path / "out.zarr")
+    assert np.array_equal(out.transpose(0, 2, 1), expected)
+    assert [a["name"] for a in meta["axes"]] == ["z", "x", "y"]
+    assert meta["datasets"][0]["coordinateTransformations"][0]["scale"] == [2.0, 0.25, 0.5]
+    denoise_file(denoiser, tmp_path / "in.zarr", tmp_path / "out.tif")
+    assert np.array_equal(tifffile.imread(tmp_path / "out.tif"), expected)
+    axes, _ = tiff_axes(tmp_path / "out.tif", read_layout(tmp_path / "out.tif"))
+    assert [(a.name, a.scale, a.unit) for a in axes] == [
+        ("z", 2.0, "micrometer"), ("y", 0.5, "micrometer"), ("x", 0.25, "micrometer")]
+    with tifffile.TiffFile(tmp_path / "out.tif") as tif:  # pixels per centimetre
+        assert tif.pages[0].resolution == pytest.approx((40000.0, 20000.0))
+    with pytest.raises(N2NError, match="written as OME-Zarr or TIFF"):
+        denoise_file(denoiser, tmp_path / "in.zarr", tmp_path / "out.png")
+
+
+def test_imagej_spacing_and_resolution_are_kept_on_a_tiff_and_an_ome_zarr(tmp_path,
+                                                                          context_model):
+    import tifffile
+
+    from n2n.inference.denoiser import Denoiser
+    from n2n.inference.files import denoise_file
+
+    source = tmp_path / "s.tif"
+    tifffile.imwrite(source, generated_volume(6, 32), imagej=True, resolution=(4.0, 4.0),
+                     metadata={"axes": "ZYX", "spacing": 3.0, "unit": "um"})
+    denoiser = Denoiser(context_model, fast=False)
+    denoise_file(denoiser, source, tmp_path / "out.tif")
+    with tifffile.TiffFile(tmp_path / "out.tif") as tif:
+        assert tif.imagej_metadata["spacing"] == 3.0 and tif.imagej_metadata["unit"] == "um"
+        assert tif.pages[0].resolution == (4.0, 4.0) and tif.series[0].axes == "ZYX"
+    denoise_file(denoiser, source, tmp_path / "out.zarr")
+    _, meta = read_output(tmp_path / "out.zarr")
+    assert meta["datasets"][0]["coordinateTransformations"][0]["scale"] == [3.0, 0.25, 0.25]
