@@ -174,3 +174,19 @@ def test_imagej_spacing_and_resolution_are_kept_on_a_tiff_and_an_ome_zarr(tmp_pa
     denoise_file(denoiser, source, tmp_path / "out.zarr")
     _, meta = read_output(tmp_path / "out.zarr")
     assert meta["datasets"][0]["coordinateTransformations"][0]["scale"] == [3.0, 0.25, 0.25]
+
+
+def test_a_2d_model_denoises_an_ome_zarr_image_plane_by_plane_in_one_process(tmp_path):
+    from n2n.cli import main
+    from n2n.models.checkpoint import write_weights
+
+    model = build_model(ModelConfig(channels=1, width=8, depth=2), seed=1).eval()
+    write_weights(model, tmp_path / "flat.pt")
+    x = generated_volume(6, 40).reshape(2, 3, 40, 40)  # c, z: every plane alone
+    axes = [{"name": "c", "type": "channel"}, *ZYX_AXES]
+    write_ngff(tmp_path / "in.zarr", x, axes, [1.0, 2.0, 0.5, 0.5], "0.4")
+    assert main(["denoise", str(tmp_path / "in.zarr"), "-o", str(tmp_path / "out.zarr"),
+                 "--model", str(tmp_path / "flat.pt")]) == 0
+    out, meta = read_output(tmp_path / "out.zarr")
+    assert np.array_equal(out, denoise_array(x, model))
+    assert meta["axes"] == axes
