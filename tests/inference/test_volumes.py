@@ -172,15 +172,6 @@ def test_weights_file_keeps_the_context(tmp_path, context_model):
     assert load_model(tmp_path / "w.pt").config.context == 5
 
 
-def test_dask_door_refuses_a_context_model_with_a_sentence(context_model):
-    da = pytest.importorskip("dask.array")
-    from n2n.inference.dask_arrays import denoise_dask
-
-    _, noisy = generated_volume(planes=6, size=32)
-    with pytest.raises(N2NError, match="the Dask door denoises planes one by one"):
-        denoise_dask(da.from_array(noisy), context_model)
-
-
 def test_tiff_stack_into_ome_zarr_with_a_context_model(tmp_path, context_model):
     zarr = pytest.importorskip("zarr")
     _, noisy = generated_volume(planes=6, size=32)

@@ -147,24 +147,71 @@ def test_cancel_adds_no_layer_and_bad_layers_are_messages(qtbot, viewer, monkeyp
     assert len(viewer.layers) == 2
 
 
-def test_a_context_model_is_refused_with_the_doors_that_read_windows(viewer, tmp_path,
-                                                                     monkeypatch):
-    """The widget denoises plane by plane; a 2.5-D model's windows are the CLI's and
-    denoise_array's: said in one message, no layer added."""
+def context_file(tmp_path: Path) -> Path:
+    """An untrained context model over 5 planes (fixed seed) saved as a checkpoint."""
     from n2n.models import ModelConfig, build_model
     from n2n.models.checkpoint import write_weights
 
+    write_weights(build_model(ModelConfig(channels=1, width=8, depth=2, context=5,
+                                          residual=True, linear_output=True), seed=1),
+                  tmp_path / "context.pt")
+    return tmp_path / "context.pt"
+
+
+def test_a_context_model_denoises_a_3d_layer_as_a_volume(qtbot, viewer, tmp_path):
+    """A ZYX layer with a 2.5-D model: each plane with its window, as denoise_array with axes
+    does; the result keeps the layer's scale, translate and axis labels."""
+    model = context_file(tmp_path)
+    stack = noisy_burst(7, 48)
+    viewer.add_image(stack, name="stack", scale=(3.0, 0.5, 0.5), translate=(1, 2, 3),
+                     axis_labels=("z", "y", "x"))
+    widget = DenoiseWidget(viewer)
+    widget.model.value, widget.file.value = "file...", model
+    run_denoise(qtbot, widget, viewer)
+    out = viewer.layers["stack denoised"]
+    np.testing.assert_array_equal(out.data, n2n.denoise_array(stack, model, axes="ZYX"))
+    assert tuple(out.scale) == (3.0, 0.5, 0.5) and tuple(out.translate) == (1, 2, 3)
+    assert tuple(out.axis_labels) == ("z", "y", "x") and widget.progress.value == 7
+
+
+def test_a_time_lapse_of_volumes_needs_its_axes_and_thin_stacks_are_messages(
+        qtbot, viewer, tmp_path, monkeypatch):
     errors = []
     monkeypatch.setattr("n2n.napari.denoise_widget.show_error", errors.append)
-    write_weights(build_model(ModelConfig(channels=1, width=8, depth=2, context=5)),
-                  tmp_path / "context.pt")
-    viewer.add_image(noisy_burst(6, 64), name="stack")
+    model = context_file(tmp_path)
+    lapse = noisy_burst(12, 40).reshape(2, 6, 40, 40)
+    viewer.add_image(lapse, name="lapse")
+    viewer.add_image(noisy_burst(4, 40), name="thin")
     widget = DenoiseWidget(viewer)
-    widget.model.value, widget.file.value = "file...", tmp_path / "context.pt"
+    widget.model.value, widget.file.value = "file...", model
+    widget.layer.value = viewer.layers["lapse"]
+    widget.run()  # 4-D, unlabelled: which axis is Z?
+    widget.layer.value = viewer.layers["thin"]
     widget.run()
-    assert len(errors) == 1 and "reads windows of 5 planes" in errors[0]
-    assert "n2n.denoise_array(..., axes=...)" in errors[0]
-    assert [layer.name for layer in viewer.layers] == ["stack"]
+    assert "needs its axes named" in errors[0] and "too few for the model's window" in errors[1]
+    widget.layer.value, widget.axes.value = viewer.layers["lapse"], "TZYX"
+    run_denoise(qtbot, widget, viewer)
+    np.testing.assert_array_equal(viewer.layers["lapse denoised"].data,
+                                  n2n.denoise_array(lapse, model, axes="TZYX"))
+
+
+def test_train_a_context_model_on_a_volume_layer(qtbot, viewer, tmp_path):
+    from n2n.models.checkpoint import load_model
+
+    viewer.add_image(noisy_burst(10, 48), name="volume")
+    widget = TrainWidget(viewer)
+    widget.source.value = "volume or time-lapse (context model)"
+    assert not widget.context.native.isHidden() and widget.second.native.isHidden()
+    widget.run_dir.value = tmp_path / "run"
+    widget.epochs.value, widget.patch.value, widget.patches.value = 1, 32, 16
+    widget.batch.value, widget.net_width.value, widget.device.value = 4, 8, "cpu"
+    widget.context.value = 3
+    widget.train()
+    qtbot.waitUntil(lambda: widget.start.enabled, timeout=300_000)
+    assert widget.status.value.startswith("done"), widget.status.value
+    best = tmp_path / "run" / "best.pt"
+    assert load_model(best).config.context == 3
+    assert TrainedModels.of(viewer) == [best]
 
 
 def burst_training(viewer, run: Path, epochs: int) -> TrainWidget:

@@ -33,7 +33,7 @@ def add_parsers(sub) -> None:
 def _add_denoise_parser(sub) -> None:
     p = sub.add_parser("denoise", help="denoise image files, folders or globs")
     p.add_argument("inputs", nargs="+", type=input_name,
-                   help="image files, folders or glob patterns")
+                   help="image files, folders, OME-Zarr images or glob patterns")
     p.add_argument("-o", "--output", type=output_path, required=True,
                    help="output folder (created), or a file name for a single input; "
                    "NAME.zarr writes chunked OME-Zarr (needs n2n-lite[zarr])")

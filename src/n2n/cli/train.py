@@ -43,8 +43,8 @@ def add_parsers(sub) -> None:
     src.add_argument("--noisy", nargs="+", type=input_name, metavar="DIR",
                      help="single noisy images (with --mode ne2ne or bsn: no second capture "
                      "needed)")
-    src.add_argument("--volume", nargs="+", metavar="TIFF",
-                     help="noisy Z-stacks or time-lapses (TIFF): Noise2Noise between "
+    src.add_argument("--volume", nargs="+", metavar="STACK",
+                     help="noisy Z-stacks or time-lapses (TIFF or OME-Zarr): Noise2Noise between "
                      "interleaved planes, a window of --context even planes against the odd "
                      "plane between them (and the reverse); trains a context model")
     p.add_argument("--mode", choices=DATASET_MODES, default="n2n",

@@ -21,8 +21,8 @@ import numpy as np
 import torch
 
 from n2n.data.pairs import Batch, Shard, random_crop_corners, rank_share
-from n2n.errors import N2NError
-from n2n.io.formats import tiff
+from n2n.errors import N2NError, decoder_errors
+from n2n.io.formats import ome_zarr, tiff
 from n2n.io.formats.registry import known
 from n2n.io.formats.tiff_layout import read_layout, read_planes
 from n2n.io.images import check_size
@@ -88,25 +88,44 @@ def from_runs(runs: np.ndarray, shape: tuple[int, ...], axes: str) -> np.ndarray
 
 
 def load_volume(path: str | Path, axes: str | None = None) -> list[torch.Tensor]:
-    """The runs of a TIFF stack as (P, C, H, W) float32 tensors on the 0..255 scale, by the
-    white level every inference door takes for it (:mod:`n2n.io.values`: 8/16-bit files by
-    their range, floats measured on the middle plane), so a model sees its training scale."""
-    path = Path(path)
-    if known(path) is not tiff.FORMAT:
-        raise N2NError(f"{path}: a volume or time-lapse for training is a TIFF stack")
-    layout = read_layout(path)
-    check_size(path, *layout.height_width)
-    names = resolve_axes(layout.axes, len(layout.shape), axes, str(path))
-    if names.endswith("SYX"):  # planar samples: read with the samples last
-        names = names[:-3] + "YXS"
-    planes = [np.asarray(plane) for plane in read_planes(path, layout)]
-    stack = np.stack(planes).reshape((*layout.shape[: names.rindex("Y")], *planes[0].shape))
+    """The runs of a TIFF or OME-Zarr stack as (P, C, H, W) float32 tensors on the 0..255
+    scale, by the white level every inference door takes for it (:mod:`n2n.io.values`:
+    8/16-bit files by their range, floats measured on the middle plane), so a model sees its
+    training scale. Axes come from the TIFF series or the NGFF metadata, else ``axes``."""
+    stack, names = read_stack(Path(path), axes)
     planes_last = stack.reshape((-1, *stack.shape[names.rindex("Y"):]))
     sample = decision_sample(planes_last, spatial=planes_last.ndim - 1)
     white = white_level(stack.dtype, sample, None, stack.shape).value  # as inference takes it
     runs = to_runs(stack, names, str(path)).astype(np.float32)
     runs *= np.float32(255.0 / white)
     return [torch.from_numpy(np.ascontiguousarray(run)).permute(0, 3, 1, 2) for run in runs]
+
+
+def read_stack(path: Path, axes: str | None = None) -> tuple[np.ndarray, str]:
+    """A whole TIFF or OME-Zarr stack and its axes (given, else the file's), Y and X (and
+    a TIFF's samples, S) last."""
+    fmt = known(path)
+    if fmt is ome_zarr.FORMAT:
+        ome_zarr.check_zarr(path)
+        image = ome_zarr.read_ngff(path)
+        check_size(path, image.shape[image.axis("y")], image.shape[image.axis("x")])
+        found = ome_zarr.ngff_letters(image.axes)
+        order = [i for i, a in enumerate(found) if a not in "YX"] + [found.index("Y"),
+                                                                     found.index("X")]
+        with decoder_errors(path):
+            stack = np.transpose(ome_zarr.open_level(image)[...], order)
+        return stack, resolve_axes("".join(found[i] for i in order), stack.ndim, axes,
+                                   str(path))
+    if fmt is not tiff.FORMAT:
+        raise N2NError(f"{path}: a volume or time-lapse for training is a TIFF stack or an "
+                       "OME-Zarr image")
+    layout = read_layout(path)
+    check_size(path, *layout.height_width)
+    names = resolve_axes(layout.axes, len(layout.shape), axes, str(path))
+    if names.endswith("SYX"):  # planar samples: read with the samples last
+        names = names[:-3] + "YXS"
+    planes = [np.asarray(plane) for plane in read_planes(path, layout)]
+    return np.stack(planes).reshape((*layout.shape[: names.rindex("Y")], *planes[0].shape)), names
 
 
 def window_indices(centre: int, length: int, context: int) -> list[int]:

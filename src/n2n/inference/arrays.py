@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -103,13 +104,21 @@ def _denoise_volume(denoiser: Denoiser, array: np.ndarray, channel_axis: int | N
     if channel_axis is not None:
         raise N2NError(f"{where}: a context model takes gray stacks; name a channel axis C "
                        "in {axes} instead of {channel_axis}", param=("axes", "channel_axis"))
+    return np.stack(list(volume_planes(denoiser, array, axes, white, where))).reshape(
+        array.shape)
+
+
+def volume_planes(denoiser: Denoiser, array: np.ndarray, axes: str | None, white: float,
+                  where: str) -> Iterator[np.ndarray]:
+    """Each (H, W) plane of a gray (..., H, W) stack in order, denoised with the window of its
+    neighbours along Z (else T), mirrored at the ends; the axes and the stack's thickness are
+    checked here, before the first plane (a caller may then show progress plane by plane)."""
     names = stack_axes(array.shape[:-2], None, axes, where)
     context = denoiser_context(denoiser)
     axis = check_thickness(array.shape[:-2], names, context, where)
     planes = array.reshape((-1, *array.shape[-2:]))
     windows = plane_windows(lambda k: planes[k][..., None], array.shape[:-2], axis, context)
-    out = np.stack([denoise_plane(denoiser, window, white)[..., 0] for window in windows])
-    return out.reshape(array.shape)
+    return (denoise_plane(denoiser, window, white)[..., 0] for window in windows)
 
 
 def decide(spec: InferenceSpec, planes, white: WhiteLevel) -> Decision:

@@ -25,6 +25,7 @@ from n2n.inference.dask_arrays import denoise_dask
 from n2n.inference.spec import Decision, InferenceSpec, weights_name
 from n2n.io.files import RECORD, ZARR, write_json_record
 from n2n.io.formats import ome_zarr
+from n2n.io.formats.ome_zarr import ngff_letter
 from n2n.io.formats.registry import known
 from n2n.io.lazy import dask_array, open_lazy
 from n2n.io.outputs import claim_outputs
@@ -86,10 +87,12 @@ def _yx_last(image: Any) -> list[int]:
 
 
 def _denoised(image: Any, **options: Any) -> Any:
-    """The lazy result in the input's axis order; y and x go last for the denoiser and back."""
+    """The lazy result in the input's axis order; y and x go last for the denoiser and back.
+    A context model's window runs along the image's z (else t) axis, named by its metadata."""
     order = _yx_last(image)
     colour = None if image.colour_axis is None else order.index(image.colour_axis)
-    out = denoise_dask(image.array.transpose(order), channel_axis=colour, **options)
+    axes = "".join(ngff_letter(image.axes[i].name) for i in order)
+    out = denoise_dask(image.array.transpose(order), channel_axis=colour, axes=axes, **options)
     return out.transpose(np.argsort(order).tolist())
 
 

@@ -18,14 +18,13 @@ import numpy as np
 import torch
 
 from n2n.errors import N2NError
-from n2n.inference.arrays import channels_last, decide, denoise_plane
-from n2n.inference.denoiser import Denoiser, plan_tiles
-from n2n.inference.multiscale import MultiScaleDenoiser
+from n2n.inference.arrays import channels_last, decide
+from n2n.inference.dask_chunks import chunk_edges, members, plane_graph, window_graph
 from n2n.inference.policy import AUTO
 from n2n.inference.spec import Decision, InferenceSpec
-from n2n.inference.volumes import refuse_context
+from n2n.inference.volumes import denoiser_context
 from n2n.io.lazy import dask_array
-from n2n.io.values import check_float_pixels, decision_sample, white_level
+from n2n.io.values import decision_sample, white_level
 
 
 def denoise_dask(array: Any, model: str | Path | torch.nn.Module = AUTO, *,
@@ -33,8 +32,8 @@ def denoise_dask(array: Any, model: str | Path | torch.nn.Module = AUTO, *,
                  tile: int | None = None, pd: int | str | None = None,
                  refine: bool | None = None,
                  multiscale: bool | None = None, ensemble: bool = False, device: str = "cpu",
-                 fast: bool = True, on_decision: Callable[[Decision], None] | None = None
-                 ) -> Any:
+                 fast: bool = True, on_decision: Callable[[Decision], None] | None = None,
+                 axes: str | None = None) -> Any:
     """A lazy dask array: ``array`` denoised as :func:`n2n.denoise_array` would, chunk by chunk.
 
     Parameters
@@ -50,6 +49,11 @@ def denoise_dask(array: Any, model: str | Path | torch.nn.Module = AUTO, *,
     on_decision : callable, optional
         Called with the :class:`~n2n.inference.spec.Decision` (treatment, white level) before
         anything is computed, e.g. to print it.
+    axes : str, optional
+        The array's axes for a context model (e.g. ``ZYX``, ``TZYX``), as for
+        :func:`n2n.denoise_array`: its chunks then hold runs of planes along Z (else T), read
+        with a halo of the window's half-width and mirrored at the ends
+        (:mod:`n2n.inference.dask_chunks`), so the result equals the volume door's to the bit.
     device : str
         Where each worker runs the model: 'cpu', or 'cuda' on workers with a GPU.
     fast : bool
@@ -80,81 +84,24 @@ def denoise_dask(array: Any, model: str | Path | torch.nn.Module = AUTO, *,
     sample = None if 0 in data.shape else np.asarray(decision_sample(planes, spatial=3))
     white = white_level(data.dtype, sample, data_range, tuple(array.shape))
     decision = decide(spec, sample[None], white)  # a one-plane stack: its own sample
-    refuse_context(decision.denoiser, "the Dask door")
     if on_decision is not None:
         on_decision(decision)
     denoiser, white = decision.denoiser, white.value  # built here; moved on the workers
-    for member in _members(denoiser):
-        member.device = torch.device(device)  # moved there on the worker (see _denoise_chunk)
+    for member in members(denoiser):
+        member.device = torch.device(device)  # moved there on the worker (dask_chunks.to_device)
     height, width = data.shape[-3:-1]
-    edges = tuple(_chunk_edges(size, denoiser.tile, denoiser.margin) for size in (height, width))
-    data = data.rechunk((1,) * (data.ndim - 3) + (*edges, -1))
-    import dask
-
-    # no neighbour, no margin: an axis of one chunk reads nothing more (and may be short)
-    depth = {data.ndim - 3 + k: denoiser.margin if len(e) > 1 else 0 for k, e in enumerate(edges)}
-    out = data.map_overlap(
-        _denoise_chunk, depth=depth, boundary="none", trim=False, chunks=data.chunks,
-        dtype=data.dtype, meta=np.empty((0,) * data.ndim, data.dtype), name="n2n-denoise",
-        denoiser=dask.delayed(denoiser, pure=True), white=white, edges=edges)
-    # regular chunks again (a joined short tile split off), as Zarr writers want them
-    out = out.rechunk({data.ndim - 3: edges[0][0], data.ndim - 2: edges[1][0]})
+    edges = tuple(chunk_edges(size, denoiser.tile, denoiser.margin) for size in (height, width))
+    if denoiser_context(denoiser) > 1:
+        return _windowed(data, denoiser, white, edges, axes, channel_axis, tuple(array.shape))
+    out = plane_graph(data, denoiser, white, edges)
     return out[..., 0] if channel_axis is None else da.moveaxis(out, -1, channel_axis)
 
 
-def _members(denoiser: Denoiser | MultiScaleDenoiser) -> list[Denoiser]:
-    """The Denoisers a settled denoiser runs (one, or one per factor of a multi-scale one)."""
-    return list(getattr(denoiser, "denoisers", [denoiser]))
-
-
-def _chunk_edges(size: int, tile: int, margin: int) -> tuple[int, ...]:
-    """Chunk sizes along one axis: whole tiles, each chunk at least ``margin`` (Dask's overlap
-    reads a margin from the neighbour alone), a short last tile joined to the one before."""
-    step = tile * max(1, -(-margin // tile))
-    edges = [step] * (size // step)
-    rest = size - sum(edges)
-    if rest and edges and rest < margin:
-        edges[-1] += rest
-    elif rest:
-        edges.append(rest)
-    return tuple(edges)
-
-
-def _chunk_name(plane: np.ndarray, origin: list[int], starts: list[int],
-                lead: tuple[int, ...]) -> str:
-    """How a message names a chunk: its plane and, where a pixel is not finite, the first such
-    pixel (which may lie in the margin read from a neighbour), else the chunk's corner."""
-    bad = np.argwhere(~np.isfinite(plane).all(axis=-1)) if plane.dtype.kind == "f" else ()
-    y, x = (origin[0] + bad[0][0], origin[1] + bad[0][1]) if len(bad) else starts
-    return f"plane {', '.join(str(int(i)) for i in lead) or 0}, pixel y={y}, x={x}"
-
-
-def _denoise_chunk(block: np.ndarray, denoiser: Denoiser, white: float,
-                   edges: tuple[tuple[int, ...], tuple[int, ...]],
-                   block_info: dict | None = None) -> np.ndarray:
-    """One chunk (1, ..., h, w, C) read with its neighbours' margin -> its core, denoised tile by
-    tile exactly as the whole image's tile plan cuts it."""
-    for member in _members(denoiser):  # a no-op after the first chunk
-        for network in (member.model, member.refine):
-            if network is not None:
-                network.to(member.device)
-    where = block_info[0]["chunk-location"][-3:-1]
-    height, width = (sum(e) for e in edges)
-    starts = [sum(e[:i]) for e, i in zip(edges, where, strict=True)]
-    cores = [(s, s + e[i]) for s, e, i in zip(starts, edges, where, strict=True)]
-    origin = [max(s - denoiser.margin, 0) for s in starts]  # the block's first pixel
-    plane = block.reshape(block.shape[-3:])
-    check_float_pixels(plane, white, _chunk_name(plane, origin, starts,
-                                                 block_info[0]["chunk-location"][:-3]))
-    out = np.empty((cores[0][1] - cores[0][0], cores[1][1] - cores[1][0], plane.shape[2]),
-                   plane.dtype)
-    region = (*cores[0], *cores[1])
-    for tile in plan_tiles(height, width, denoiser.tile, denoiser.margin, region):
-        top, bottom, left, right = tile.keep
-        r_top, r_bottom, r_left, r_right = tile.read
-        window = plane[r_top - origin[0]:r_bottom - origin[0],
-                       r_left - origin[1]:r_right - origin[1]]
-        result = denoise_plane(denoiser, window, white, tiled=False)
-        out[top - cores[0][0]:bottom - cores[0][0], left - cores[1][0]:right - cores[1][0]] = (
-            result[top - r_top:bottom - r_top, left - r_left:right - r_left])
-    return out.reshape(block.shape[:-3] + out.shape)
+def _windowed(data: Any, denoiser: Any, white: float, edges: Any, axes: str | None,
+              channel_axis: int | None, shape: tuple[int, ...]) -> Any:
+    """A gray stack's lazy result with a context model: chunks with a Z (else T) halo."""
+    where = f"dask array of shape {shape}"
+    if channel_axis is not None:
+        raise N2NError(f"{where}: a context model takes gray stacks; name a channel axis C "
+                       "in {axes} instead of {channel_axis}", param=("axes", "channel_axis"))
+    return window_graph(data, denoiser, white, edges, axes, where)[..., 0]

@@ -26,6 +26,7 @@ import numpy as np
 from n2n.errors import N2NError, decoder_errors
 from n2n.inference.auto import AutoDenoiser
 from n2n.inference.denoiser import Denoiser, denoise_image
+from n2n.inference.ngff import denoise_ngff, ngff_sample
 from n2n.inference.spec import Decision, settle
 from n2n.inference.stacks import denoised_blocks
 from n2n.inference.strips import denoised_rows, row_blocks
@@ -61,6 +62,8 @@ def denoise_file(denoiser: Denoiser | AutoDenoiser, source: str | Path, target: 
     claim_outputs([target], [source], overwrite=overwrite, kind=output_kind(source, target))
     check_input(source)  # headers, limits, truncation: before the rule's sample
     src, dst = format_for(source, content=True), format_for(target)
+    if src.folder:  # an OME-Zarr image: plane by plane (window by window) from its level 0
+        return _from_ngff(denoiser, source, target, dst, overwrite, data_range, axes)
     route = _route(denoiser, src, dst, source, stream_pixels)
     if route == WHOLE:  # the denoiser chooses from the image's decision sample
         image = read_image(source, data_range)
@@ -82,6 +85,18 @@ def denoise_file(denoiser: Denoiser | AutoDenoiser, source: str | Path, target: 
         _rows_to_rows(runner, src, dst, source, target, white)
     else:
         _to_planes(runner, src, dst, source, target, stream_pixels, white, axes)
+    return decision
+
+
+def _from_ngff(denoiser: Denoiser | AutoDenoiser, source: Path, target: Path, dst: Format,
+               overwrite: bool, data_range: float | None, axes: str | None) -> Decision:
+    """An OME-Zarr image into OME-Zarr or TIFF, axes and physical sizes kept."""
+    if dst.blocks is not None:
+        dst.blocks.require()
+    decision = _parts_decision(denoiser, source, ngff_sample(source), data_range)
+    with decoder_errors(source, target=target):
+        denoise_ngff(decision.denoiser, source, target, dst, decision.white.value, overwrite,
+                     axes)
     return decision
 
 
@@ -147,6 +162,8 @@ def output_kind(source: Path, target: Path) -> str:
         return IMAGE
     if src is dst and src.planes is not None and _planes(src, source) > 1:
         return STACK
+    if src is not None and src.folder and dst.planes is not None:
+        return STACK  # an OME-Zarr image into a TIFF stack
     return dst.kind
 
 

@@ -25,15 +25,6 @@ def denoiser_context(denoiser: object) -> int:
     return int(getattr(denoiser, "context", 1) or 1)
 
 
-def refuse_context(denoiser: object, door: str) -> None:
-    """Doors that denoise planes or chunks alone (Dask, napari) do not read windows yet."""
-    context = denoiser_context(denoiser)
-    if context > 1:
-        raise N2NError(f"{door} denoises planes one by one; a context model reads windows of "
-                       f"{context} planes: denoise the stack with n2n denoise or "
-                       "n2n.denoise_array(..., axes=...)")
-
-
 def stack_axes(leading: tuple[int, ...], found: str | None, given: str | None,
                where: str) -> str:
     """The axes of a stack whose leading (non-spatial) shape is ``leading``: ``given``, else

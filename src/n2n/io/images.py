@@ -28,7 +28,7 @@ import numpy as np
 from n2n.errors import N2NError, decoder_errors, os_error_sentence
 from n2n.io.files import atomic_path
 from n2n.io.formats.base import Format, check_size
-from n2n.io.formats.registry import IMAGE_SUFFIXES, format_for, suffixes, with_feature
+from n2n.io.formats.registry import IMAGE_SUFFIXES, format_for, known, suffixes, with_feature
 from n2n.io.values import check_float_pixels, decision_sample, measured_white, white_level
 
 
@@ -239,12 +239,20 @@ def write_image(path: str | Path, image: Image) -> None:
 # --------------------------------------------------------------------------- finding files
 
 
+def _folder_image(path: Path) -> bool:
+    """A folder that is itself an image (OME-Zarr), not a folder of images."""
+    fmt = known(path)
+    return fmt is not None and fmt.folder and (fmt.claims is None or fmt.claims(path))
+
+
 def list_images(inputs: Iterable[str | Path]) -> list[Path]:
     """Expand files, folders (their images, sorted) and glob patterns; error if none is found."""
     found: list[Path] = []
     for item in inputs:
         path = Path(item)
-        if path.is_dir():
+        if path.is_dir() and _folder_image(path):
+            found.append(path)  # an OME-Zarr image is one input
+        elif path.is_dir():
             images = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES
                             and p.is_file() and not p.name.startswith("."))
             if not images:

@@ -1,5 +1,7 @@
 """The Denoise widget: an image layer (2-D, stack, RGB, 8/16-bit or float) into a new layer,
-plane by plane in a thread, with a progress bar and a cancel button."""
+plane by plane in a thread, with a progress bar and a cancel button. With a context model
+(:mod:`n2n.models.context`) a 3-D (ZYX, TYX) or 4-D (TZYX) layer is denoised as a volume: each
+plane with the window of its neighbours, as :func:`n2n.denoise_array` with ``axes`` does."""
 
 from __future__ import annotations
 
@@ -8,18 +10,34 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from magicgui.widgets import ComboBox, Container, FileEdit, Label, ProgressBar, PushButton, SpinBox
+from magicgui.widgets import (
+    ComboBox,
+    Container,
+    FileEdit,
+    Label,
+    LineEdit,
+    ProgressBar,
+    PushButton,
+    SpinBox,
+)
 from napari.qt.threading import thread_worker
 from napari.utils.notifications import show_error, show_info
 
 from n2n.errors import N2NError
-from n2n.inference.arrays import decide, denoise_plane
+from n2n.inference.arrays import decide, denoise_plane, volume_planes
 from n2n.inference.denoiser import Denoiser
 from n2n.inference.policy import AUTO
 from n2n.inference.spec import InferenceSpec
-from n2n.inference.volumes import refuse_context
+from n2n.inference.volumes import denoiser_context
 from n2n.models.bundled import BUNDLED_MODELS
-from n2n.napari.layers import TrainedModels, follow_layers, image_layers, image_pixels
+from n2n.napari.layers import (
+    TrainedModels,
+    follow_layers,
+    image_layers,
+    image_pixels,
+    layer_axes,
+    layer_keywords,
+)
 
 AUTOMATIC, FILE = "automatic", "file..."
 
@@ -38,12 +56,14 @@ class DenoiseWidget(Container):
         # 0: tiles from a memory budget (see n2n.inference.tiling)
         self.tile = SpinBox(label="tile (0: auto)", min=0, max=4096, step=32, value=0)
         self.device = ComboBox(label="device", choices=["auto", "cpu", "cuda"], value="auto")
+        # a context model's stack axes where the layer's axis labels do not say them
+        self.axes = LineEdit(label="axes (e.g. TZYX)", value="")
         self.progress = ProgressBar(label="planes", value=0)
         self.run_button, self.cancel = PushButton(text="Denoise"), PushButton(text="Cancel",
                                                                                 enabled=False)
         self.status = Label(value="")
         super().__init__(widgets=[self.layer, self.model, self.file, self.pd, self.tile,
-                                  self.device,
+                                  self.device, self.axes,
                                   self.run_button, self.cancel, self.progress, self.status])
         self.worker = None
         self.model.changed.connect(lambda v: setattr(self.file, "visible", v == FILE))
@@ -77,21 +97,33 @@ class DenoiseWidget(Container):
             spec = InferenceSpec(self.model_name(), self.pd.value or None,
                                  tile=self.tile.value or None, device=self.device.value)
             decision = decide(spec, planes, white)
-            refuse_context(decision.denoiser, "the napari widget")
+            if denoiser_context(decision.denoiser) > 1:  # checked here: a message, no thread
+                outputs = self._volume(layer, decision.denoiser, white.value)
+            else:
+                outputs = (denoise_plane(decision.denoiser, p, white.value) for p in planes)
         except N2NError as err:
             show_error(str(err))
             return
         self.progress.max, self.progress.value = len(planes), 0
         name = str(decision.treatment or Path(str(spec.model)).name)
         self.status.value = f"{layer.name} with {name}; {decision.white}"
-        denoiser = decision.denoiser
-        self.worker = _denoise_planes(denoiser, planes, white.value)
+        self.worker = _denoise_planes(outputs, planes)
         self.worker.yielded.connect(lambda done: setattr(self.progress, "value", done))
         self.worker.returned.connect(lambda out: self._add_result(layer, out, name))
         self.worker.errored.connect(lambda err: show_error(str(err)))
         self.worker.finished.connect(self._idle)
         self.run_button.enabled, self.cancel.enabled = False, True
         self.worker.start()
+
+    def _volume(self, layer: Any, denoiser: Denoiser, white: float) -> Iterator[np.ndarray]:
+        """A gray layer's planes, each denoised with its window (axes and thickness checked
+        now), along the axes typed in the widget, else the layer's axis labels."""
+        where = f"layer '{layer.name}' of shape {layer.data.shape}"
+        if layer.rgb:
+            raise N2NError(f"{where}: a context model denoises gray stacks, not RGB layers")
+        axes = layer_axes(layer, self.axes.value)
+        return (plane[..., None] for plane in volume_planes(denoiser, np.asarray(layer.data),
+                                                            axes, white, where))
 
     def stop(self) -> None:
         """Cancel between planes: no layer is added."""
@@ -105,18 +137,18 @@ class DenoiseWidget(Container):
     def _add_result(self, layer: Any, out: np.ndarray, name: str | Path) -> None:
         data = out.reshape(layer.data.shape)
         self.viewer.add_image(data, name=f"{layer.name} denoised", rgb=layer.rgb,
-                              scale=layer.scale, translate=layer.translate,
                               contrast_limits=layer.contrast_limits, colormap=layer.colormap,
-                              metadata={**layer.metadata, "n2n_model": str(name)})
+                              metadata={**layer.metadata, "n2n_model": str(name)},
+                              **layer_keywords(layer))
         show_info(f"denoised {layer.name} with {name}")
 
 
 @thread_worker
-def _denoise_planes(denoiser: Denoiser, planes: np.ndarray, white: float
-                    ) -> Iterator[int]:
-    """Each plane as denoise_array does it; yields the count done (a cancel point each)."""
+def _denoise_planes(outputs: Iterator[np.ndarray], planes: np.ndarray) -> Iterator[int]:
+    """The denoised planes (computed as they are taken, as denoise_array computes them) into
+    an array like ``planes``; yields the count done (a cancel point each)."""
     out = np.empty_like(planes)
-    for k, plane in enumerate(planes):
-        out[k] = denoise_plane(denoiser, plane, white)
+    for k, plane in enumerate(outputs):
+        out[k] = plane
         yield k + 1
     return out

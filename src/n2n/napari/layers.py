@@ -51,6 +51,28 @@ def image_pixels(layer: Any) -> tuple[np.ndarray, WhiteLevel]:
     return pixels.reshape((-1,) + pixels.shape[-3:]), white
 
 
+def layer_axes(layer: Any, given: str = "") -> str | None:
+    """A stack layer's axes for a context model: ``given`` (typed by the user), else its
+    axis labels where each is one of t, z, c, y, x (as napari-ome-zarr names them), else None
+    (a 3-D layer's first axis is then the stack; a 4-D one is refused with a sentence)."""
+    if given.strip():
+        return given.strip().upper()
+    labels = [str(label).lower() for label in getattr(layer, "axis_labels", ())]
+    if labels and all(label in ("t", "z", "c", "y", "x") for label in labels):
+        return "".join(labels).upper()
+    return None
+
+
+def layer_keywords(layer: Any) -> dict[str, Any]:
+    """What a result layer takes over from its input: scale, translate, axis labels and
+    units, so that it lies on the input in the viewer with the same voxel size."""
+    keywords = {"scale": layer.scale, "translate": layer.translate}
+    for name in ("axis_labels", "units"):  # napari 0.5 and later
+        if hasattr(layer, name):
+            keywords[name] = getattr(layer, name)
+    return keywords
+
+
 class TrainedModels:
     """The best.pt files trained in one viewer, offered by its Denoise widgets."""
 

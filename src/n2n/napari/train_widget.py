@@ -1,5 +1,6 @@
 """The Train widget: a denoiser trained from layers (a burst stack, two captured layers, or
-single noisy images) by the library's :func:`n2n.training.api.train`, in a napari thread worker
+single noisy images; or a context model from a 3-D/time layer, Noise2Noise between its
+interleaved planes) by the library's :func:`n2n.training.api.train`, in a napari thread worker
 so the viewer stays responsive. Stop asks the run to stop after its current step (last.pt
 written, resumable); Resume continues the run. The layers are written as TIFFs beside the run
 folder, in ``RUN-data`` (a run folder never holds the data it reads). Loss and validation PSNR
@@ -21,6 +22,7 @@ from magicgui.widgets import (
     FileEdit,
     FloatSpinBox,
     Label,
+    LineEdit,
     PushButton,
     SpinBox,
 )
@@ -32,14 +34,21 @@ from n2n.data.config import DataConfig
 from n2n.errors import N2NError
 from n2n.io.files import MARK, atomic_path
 from n2n.napari.canvas import figure_canvas
-from n2n.napari.layers import TrainedModels, follow_layers, image_layers, image_pixels
+from n2n.napari.layers import (
+    TrainedModels,
+    follow_layers,
+    image_layers,
+    image_pixels,
+    layer_axes,
+)
 from n2n.training.api import TrainResult, train
-from n2n.training.config import TrainConfig
+from n2n.training.config import VOLUME_CONTEXT, TrainConfig
 from n2n.training.loop import Interrupted
 
 SOURCES = {"burst stack (first axis: captures)": "bursts",
            "two layers (captured pairs)": "captured",
-           "single noisy images (Neighbor2Neighbor)": "noisy"}
+           "single noisy images (Neighbor2Neighbor)": "noisy",
+           "volume or time-lapse (context model)": "volume"}
 
 
 class TrainWidget(Container):
@@ -59,24 +68,31 @@ class TrainWidget(Container):
         self.batch = SpinBox(label="batch size", min=1, max=1024, value=32)
         self.net_width = SpinBox(label="network width", min=4, max=128, value=24)
         self.device = ComboBox(label="device", choices=["auto", "cpu", "cuda"])
+        self.context = SpinBox(label="window (planes)", min=3, max=15, step=2,
+                               value=VOLUME_CONTEXT, visible=False)
+        self.axes = LineEdit(label="axes (e.g. TZYX)", value="", visible=False)
         self.resume = CheckBox(label="resume the run in this folder")
         self.start, self.stop = PushButton(text="Train"), PushButton(text="Stop", enabled=False)
         self.status = Label(value="")
         super().__init__(widgets=[self.source, self.layer, self.second, self.run_dir,
                                   self.epochs, self.minutes, self.patch, self.patches,
-                                  self.batch, self.net_width, self.device, self.resume, self.start,
-                                  self.stop, self.status])
+                                  self.batch, self.net_width, self.device, self.context,
+                                  self.axes, self.resume, self.start, self.stop, self.status])
         self.figure, self.canvas = figure_canvas(self)
         self.worker: Any = None  # the thread worker of the run in progress
         self.stopping = threading.Event()
         self.timer = QTimer()
         self.timer.setInterval(500)
         self.timer.timeout.connect(self.poll)
-        self.source.changed.connect(lambda v: setattr(self.second, "visible",
-                                                      SOURCES[v] == "captured"))
+        self.source.changed.connect(self._show_options)
         self.start.clicked.connect(self.train)
         self.stop.clicked.connect(self.halt)
         follow_layers(napari_viewer, self.layer, self.second)
+
+    def _show_options(self, choice: str) -> None:
+        """The second layer for captured pairs; the window and axes for volumes."""
+        self.second.visible = SOURCES[choice] == "captured"
+        self.context.visible = self.axes.visible = SOURCES[choice] == "volume"
 
     @property
     def folder(self) -> Path:
@@ -113,6 +129,8 @@ class TrainWidget(Container):
                            "resume to continue the run there")
         data = data_folder(folder)
         clear_layer_files(data)  # left by a start that failed: written again
+        if kind == "volume":
+            return self._volume_config(data)
         layers = [self.layer.value] + ([self.second.value] if kind == "captured" else [])
         pixels = [(planes, white.value) for planes, white in map(image_pixels, layers)]
         if kind == "bursts":
@@ -130,6 +148,22 @@ class TrainWidget(Container):
                             channels=pixels[0][0].shape[-1])
         return TrainConfig(data=source, mode="ne2ne" if kind == "noisy" else "n2n",
                            model={"width": self.net_width.value}, epochs=self.epochs.value,
+                           batch_size=self.batch.value, minutes=self.minutes.value or None)
+
+    def _volume_config(self, data: Path) -> TrainConfig:
+        """A context model trained on the layer as a stack (interleaved planes), written with
+        its axes as one TIFF; the axes typed, else the layer's labels, else ZYX / TZYX."""
+        layer = self.layer.value
+        planes, white = image_pixels(layer)
+        if layer.rgb or layer.data.ndim < 3:
+            raise N2NError(f"layer '{layer.name}' of shape {layer.data.shape}: a context model "
+                           "trains on a gray volume or time-lapse (ZYX, TYX, TZYX)")
+        axes = layer_axes(layer, self.axes.value) or {3: "ZYX", 4: "TZYX"}.get(layer.data.ndim)
+        write_stack(data / "volume.tif", planes.reshape((*layer.data.shape, 1)), white, axes)
+        source = DataConfig(source="volume", paths=[data / "volume.tif"], axes=axes,
+                            patch_size=self.patch.value, patches_per_epoch=self.patches.value)
+        return TrainConfig(data=source, mode="n2n", epochs=self.epochs.value,
+                           model={"width": self.net_width.value, "context": self.context.value},
                            batch_size=self.batch.value, minutes=self.minutes.value or None)
 
     def halt(self) -> None:
@@ -218,15 +252,17 @@ def read_history(path: Path) -> list[dict]:
     return rows if isinstance(rows, list) else []
 
 
-def write_stack(path: Path, planes: np.ndarray, white: float) -> None:
-    """(K, H, W, C) pixels as a multi-page TIFF, in their dtype (floats on 0..255)."""
+def write_stack(path: Path, planes: np.ndarray, white: float, axes: str | None = None) -> None:
+    """(K, H, W, C) pixels as a multi-page TIFF, in their dtype (floats on 0..255); with
+    ``axes``, (..., H, W, 1) gray pixels of that shape, its axes in the file."""
     path.parent.mkdir(parents=True, exist_ok=True)
     stack = planes[..., 0] if planes.shape[-1] == 1 else planes
     if stack.dtype.kind == "f":
         stack = (stack * (255.0 / white)).astype(np.float32)
     with atomic_path(path) as tmp:
         tifffile.imwrite(tmp, stack, software=MARK,
-                         photometric="rgb" if planes.shape[-1] == 3 else "minisblack")
+                         photometric="rgb" if planes.shape[-1] == 3 else "minisblack",
+                         metadata={"axes": axes} if axes else {})
 
 
 def write_planes(folder: Path, planes: np.ndarray, white: float) -> None:

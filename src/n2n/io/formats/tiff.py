@@ -228,6 +228,38 @@ def _physical_sizes(layout: TiffLayout) -> dict[str, tuple[float, str | None]]:
     return sizes
 
 
+_OME_UNITS = {"micrometer": "\u00b5m", "nanometer": "nm", "millimeter": "mm",
+              "centimeter": "cm", "meter": "m", "second": "s", "millisecond": "ms",
+              "minute": "min", "hour": "h"}
+_CENTIMETRES = {"micrometer": 1e-4, "nanometer": 1e-7, "millimeter": 0.1, "centimeter": 1.0,
+                "meter": 100.0}
+
+
+def ngff_layout(axes: list[Axis], dtype: np.dtype) -> TiffLayout:
+    """An OME-TIFF layout for a gray stack with NGFF ``axes`` (y and x last), written plane by
+    plane: the axes as letters (t, c, z, y, x; any other as Q) and the physical sizes as OME
+    PhysicalSize / TimeIncrement, with the X/Y resolution tag in pixels per centimetre where
+    the unit is a length, so that viewers keep the voxel's anisotropy."""
+    letters = "".join(a.name.upper() if a.name in ("t", "c", "z", "y", "x") else "Q"
+                      for a in axes)
+    meta: dict[str, Any] = {"axes": letters}
+    options: dict[str, Any] = {"ome": True, "metadata": meta, "photometric": "minisblack"}
+    for axis in axes:
+        key = {"x": "PhysicalSizeX", "y": "PhysicalSizeY", "z": "PhysicalSizeZ",
+               "t": "TimeIncrement"}.get(axis.name)
+        if key is None or axis.scale == 1.0 and axis.unit is None:
+            continue
+        meta[key] = float(axis.scale)
+        if axis.unit in _OME_UNITS:
+            meta[f"{key}Unit"] = _OME_UNITS[axis.unit]
+    x, y = axes[-1], axes[-2]
+    if x.unit in _CENTIMETRES and y.unit in _CENTIMETRES and x.scale > 0 and y.scale > 0:
+        options["resolution"] = (1.0 / (x.scale * _CENTIMETRES[x.unit]),
+                                 1.0 / (y.scale * _CENTIMETRES[y.unit]))
+        options["resolutionunit"] = "CENTIMETER"
+    return TiffLayout(tuple(a.size for a in axes), letters, np.dtype(dtype), False, options)
+
+
 def tiff_blocks(layout: TiffLayout, order: list[int],
                 blocks: Iterable[tuple[int, int, np.ndarray]]
                 ) -> Iterator[tuple[tuple, np.ndarray]]:
