@@ -76,9 +76,11 @@ def run_diagnose(args: argparse.Namespace) -> int:
 
 
 def run_models(args: argparse.Namespace) -> int:
-    from n2n.models.bundled import BUNDLED_MODELS, ZS_PRIORS, packaged_weights
+    from n2n.models.bundled import BUNDLED_MODELS, CONTEXT_MODELS, ZS_PRIORS, packaged_weights
 
     for heading, models in (("", BUNDLED_MODELS.values()),
+                            ("context models (stacks: each plane with its neighbours):\n",
+                             CONTEXT_MODELS.values()),
                             ("zero-shot priors (--zero-shot starts from them):\n",
                              ZS_PRIORS.values())):
         print(heading, end="")
