@@ -13,7 +13,7 @@ from scipy import ndimage
 
 from n2n.cli import main
 from n2n.errors import N2NError
-from n2n.evaluation.stack_residual import check_stack_residual
+from n2n.evaluation.diagnose import check_stack_residual
 
 
 def stacks(tmp_path, smear: bool = False, dtype=np.float32):

@@ -81,7 +81,7 @@ def _residual(paths: list, plane: int | None) -> tuple:
     """The residual check of two images, or of one plane of two TIFF stacks (with their
     neighbouring planes compared): (check, the checked residual, where it was taken)."""
     from n2n.evaluation import diagnose
-    from n2n.evaluation.stack_residual import check_stack_residual, stack_layout
+    from n2n.evaluation.diagnose import check_stack_residual, stack_layout
     from n2n.io.images import read_image
 
     if stack_layout(paths[0]) is not None:
