@@ -7,6 +7,11 @@ memory sampled every 0.1 s and its peak read from the kernel (``VmHWM``).
 Usage::
 
     python benchmarks/volume_memory.py WORK --planes 20 40 [--threads 1] [--json OUT.json]
+        [--model CKPT]
+
+``--model`` denoises with that context model instead of the automatic choice (e.g. a narrow
+one, to measure the door's memory in Z where the bundled model is too slow on a shared CPU;
+``--make-small CKPT`` writes a random width-8, depth-2 context model of 5 planes there first).
 
 WORK receives the generated stacks and outputs (about 8 MB per plane each); delete it after.
 Memory bounded by the window means the peak does not grow with the number of planes.
@@ -44,11 +49,12 @@ def generate(path: Path, planes: int, seed: int = 0) -> None:
                      imagej=True, metadata={"axes": "ZYX"})
 
 
-def measure(source: Path, target: Path, threads: int) -> dict:
+def measure(source: Path, target: Path, threads: int, model: Path | None = None) -> dict:
     """One ``n2n denoise`` run in a child process: seconds, sampled RSS, kernel peak RSS."""
     env = {**os.environ, "OMP_NUM_THREADS": str(threads)}
     command = [sys.executable, "-c", "import sys; from n2n.cli import main; "
-               "sys.exit(main(sys.argv[1:]))", "denoise", str(source), "-o", str(target)]
+               "sys.exit(main(sys.argv[1:]))", "denoise", str(source), "-o", str(target),
+               *(["--model", str(model)] if model else [])]
     start = time.perf_counter()
     child = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, text=True)
     samples, peak = [], 0.0
@@ -76,16 +82,26 @@ def main() -> None:
     parser.add_argument("--planes", type=int, nargs="+", default=[20, 40])
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--json", type=Path)
+    parser.add_argument("--model", type=Path)
+    parser.add_argument("--make-small", action="store_true")
     args = parser.parse_args()
+    if args.make_small:
+        from n2n.models import ModelConfig, build_model
+        from n2n.models.checkpoint import write_weights
+
+        write_weights(build_model(ModelConfig(channels=1, width=8, depth=2, context=5,
+                                              residual=True, linear_output=True), seed=0),
+                      args.model)
     args.work.mkdir(parents=True, exist_ok=True)
     from n2n.bench.measure import machine
 
-    result = {"machine": machine(), "threads": args.threads, "side": SIDE, "runs": {}}
+    result = {"machine": machine(), "threads": args.threads, "side": SIDE, "runs": {},
+              "model": str(args.model) if args.model else "auto (the bundled choice)"}
     for planes in args.planes:
         source = args.work / f"stack_{planes}.tif"
         if not source.is_file():
             generate(source, planes)
-        run = measure(source, args.work / f"out_{planes}.tif", args.threads)
+        run = measure(source, args.work / f"out_{planes}.tif", args.threads, args.model)
         run["input_mib"] = round(source.stat().st_size / 2**20, 1)
         result["runs"][str(planes)] = run
         print(f"{planes} planes of {SIDE}x{SIDE} uint16 ({run['input_mib']} MiB): "
