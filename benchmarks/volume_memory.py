@@ -62,8 +62,10 @@ def measure(source: Path, target: Path, threads: int, model: Path | None = None)
         try:
             status = dict(ln.split(":", 1) for ln in Path(f"/proc/{child.pid}/status")
                           .read_text().splitlines() if ":" in ln)
-            rss, peak = (int(status[k].split()[0]) / 1024 for k in ("VmRSS", "VmHWM"))
-            samples.append((round(time.perf_counter() - start, 1), round(rss, 1)))
+            rss, peak, anon, mapped = (int(status[k].split()[0]) / 1024 for k in (
+                "VmRSS", "VmHWM", "RssAnon", "RssFile"))
+            samples.append((round(time.perf_counter() - start, 1), round(rss, 1),
+                            round(anon, 1), round(mapped, 1)))
         except (OSError, KeyError, ValueError):
             pass
         time.sleep(0.1)
@@ -72,7 +74,10 @@ def measure(source: Path, target: Path, threads: int, model: Path | None = None)
     if child.returncode != 0:
         raise SystemExit(f"n2n denoise failed ({child.returncode}): {out}")
     return {"seconds": round(seconds, 1), "peak_rss_mib_kernel": round(peak, 1),
-            "peak_rss_mib_sampled": max(mb for _, mb in samples),
+            "peak_rss_mib_sampled": max(s[1] for s in samples),
+            "peak_anonymous_mib_sampled": max(s[2] for s in samples),
+            "peak_file_backed_mib_sampled": max(s[3] for s in samples),
+            "samples": "(seconds, RSS, anonymous RSS, file-backed RSS) in MiB",
             "rss_samples_mib": samples[:: max(1, len(samples) // 200)], "choice": out.strip()}
 
 
@@ -106,7 +111,9 @@ def main() -> None:
         result["runs"][str(planes)] = run
         print(f"{planes} planes of {SIDE}x{SIDE} uint16 ({run['input_mib']} MiB): "
               f"{run['seconds']} s, {run['seconds'] / planes:.1f} s/plane, peak RSS "
-              f"{run['peak_rss_mib_kernel']} MiB (sampled {run['peak_rss_mib_sampled']})",
+              f"{run['peak_rss_mib_kernel']} MiB (sampled {run['peak_rss_mib_sampled']}; "
+              f"anonymous {run['peak_anonymous_mib_sampled']}, file-backed "
+              f"{run['peak_file_backed_mib_sampled']})",
               flush=True)
         if args.json:
             args.json.parent.mkdir(parents=True, exist_ok=True)
