@@ -4,15 +4,20 @@ the plain mean of the same window of frames, and that mean denoised by ``confoca
 
 Usage (three stages, so that training runs in the background with checkpoints)::
 
-    python benchmarks/context_timelapse.py prepare FIELD WORK [--hold 10]
-    python benchmarks/context_timelapse.py train WORK [--minutes 35] [--threads 1]
+    python benchmarks/context_timelapse.py prepare FIELD WORK [--hold 10] [--extra TRAIN_DIR]
+    python benchmarks/context_timelapse.py train WORK [--minutes 35] [--threads 1] [--init CKPT]
     python benchmarks/context_timelapse.py evaluate FIELD WORK [--json OUT.json]
+    python benchmarks/context_timelapse.py bundle WORK src/n2n/weights/confocal-context.pt
 
 FIELD is ``fmd_confocal_bpae/test/19`` (50 frames ``HV110_P*.png`` and ``avg50.png``). The
 first ``--hold`` frames are held out: the model trains on frames ``hold..49`` only (written to
 WORK/train_frames.tif as a TYX stack), and is scored on frames ``0..hold-1`` read as their own
 time-lapse (a window never reaches a training frame). Every score is against ``avg50.png``,
 which is never used for training or model selection.
+
+``--extra fmd_confocal_bpae/train`` adds FMD's 19 training fields (20 captures each, other
+cells than the test field) as 20-frame time-lapses WORK/extra_<field>.tif; ``--init`` starts
+from a context model's weights (a lower learning rate, 3e-4) instead of from scratch.
 """
 
 from __future__ import annotations
@@ -31,7 +36,7 @@ from n2n.data.volumes import window_indices
 from n2n.evaluation.metrics import psnr
 from n2n.inference.arrays import denoise_array
 from n2n.io.images import read_image
-from n2n.models.checkpoint import load_model
+from n2n.models.checkpoint import load_model, write_weights
 from n2n.training import DataConfig, TrainConfig, train
 
 CONTEXT = 5
@@ -44,21 +49,28 @@ def frames(field: Path) -> tuple[np.ndarray, np.ndarray]:
     return stack, read_image(field / "avg50.png").pixels[..., 0]
 
 
-def prepare(field: Path, work: Path, hold: int) -> None:
+def prepare(field: Path, work: Path, hold: int, extra: Path | None = None) -> None:
     stack, _ = frames(field)
     work.mkdir(parents=True, exist_ok=True)
     tifffile.imwrite(work / "train_frames.tif", stack[hold:], imagej=True,
                      metadata={"axes": "TYX"})
     print(f"{len(stack) - hold} training frames -> {work / 'train_frames.tif'}")
+    for other in sorted(p for p in (extra.iterdir() if extra else []) if p.is_dir()):
+        paths = sorted(other.glob("HV110_P*.png"))
+        captures = np.stack([read_image(p).pixels[..., 0] for p in paths]).astype(np.uint8)
+        tifffile.imwrite(work / f"extra_{other.name}.tif", captures, imagej=True,
+                         metadata={"axes": "TYX"})
+        print(f"{len(captures)} frames of field {other.name} -> extra_{other.name}.tif")
 
 
-def train_stage(work: Path, minutes: float, threads: int) -> None:
-    data = DataConfig(source="volume", paths=str(work / "train_frames.tif"), patch_size=64,
-                      patches_per_epoch=800)
-    config = TrainConfig(data=data, model={"width": 32, "depth": 4, "residual": True,
-                                           "linear_output": True, "context": CONTEXT},
+def train_stage(work: Path, minutes: float, threads: int, init: Path | None = None) -> None:
+    stacks = [str(work / "train_frames.tif"), *map(str, sorted(work.glob("extra_*.tif")))]
+    data = DataConfig(source="volume", paths=stacks, patch_size=64, patches_per_epoch=800)
+    model = {"width": 32, "depth": 4, "residual": True, "linear_output": True,
+             "context": CONTEXT}
+    config = TrainConfig(data=data, model={} if init else model, init=init,
                          batch_size=16, epochs=1000, minutes=minutes, threads=threads,
-                         lr=1e-3, lr_patience=4, checkpoint_minutes=3.0)
+                         lr=3e-4 if init else 1e-3, lr_patience=4, checkpoint_minutes=3.0)
     resume = (work / "run" / "last.pt").is_file()
     train(None if resume else config, work / "run", resume=resume, progress=False)
 
@@ -117,20 +129,33 @@ def evaluate(field: Path, work: Path, hold: int, out: Path | None, threads: int)
             out.write_text(json.dumps(result, indent=1) + "\n")
 
 
+def bundle(work: Path, out: Path) -> None:
+    """WORK/run/last.pt as a bundled weights file: config, float32 weights, how it was trained
+    (no optimizer state)."""
+    record = torch.load(work / "run" / "last.pt", weights_only=False, map_location="cpu")
+    keep = {k: record[k] for k in ("train_config", "history", "init") if k in record}
+    write_weights(load_model(work / "run" / "last.pt"), out, extra=keep)
+    print(f"{out}: {out.stat().st_size / 1e3:.0f} kB")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("stage", choices=("prepare", "train", "evaluate"))
+    parser.add_argument("stage", choices=("prepare", "train", "evaluate", "bundle"))
     parser.add_argument("paths", nargs="+", type=Path)
     parser.add_argument("--hold", type=int, default=10)
     parser.add_argument("--minutes", type=float, default=35.0)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--json", type=Path)
+    parser.add_argument("--extra", type=Path, help="FMD's train/ folder: more fields")
+    parser.add_argument("--init", type=Path, help="start from this context model")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     if args.stage == "prepare":
-        prepare(args.paths[0], args.paths[1], args.hold)
+        prepare(args.paths[0], args.paths[1], args.hold, args.extra)
     elif args.stage == "train":
-        train_stage(args.paths[0], args.minutes, args.threads)
+        train_stage(args.paths[0], args.minutes, args.threads, args.init)
+    elif args.stage == "bundle":
+        bundle(args.paths[0], args.paths[1])
     else:
         evaluate(args.paths[0], args.paths[1], args.hold, args.json, args.threads)
 

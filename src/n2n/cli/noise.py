@@ -22,6 +22,9 @@ def add_parsers(sub) -> None:
                    help="a file in the folder that is not a capture (e.g. avg50.png)")
     p.add_argument("--residual", nargs=2, metavar=("NOISY", "DENOISED"),
                    help="check that what a denoiser removed looks like noise")
+    p.add_argument("--plane", type=int, metavar="K",
+                   help="with --residual on TIFF stacks: the plane checked (file order; "
+                   "default the middle one); neighbouring planes are compared over the stack")
     p.add_argument("-o", "--output", type=output_path, help="folder for the JSON and the plot")
     add_overwrite_option(p)
     p.set_defaults(run=run_diagnose)
@@ -35,7 +38,6 @@ def run_diagnose(args: argparse.Namespace) -> int:
     from n2n.data.bursts import load_captures
     from n2n.evaluation import diagnose, plots
     from n2n.inference.policy import first_choice
-    from n2n.io.images import read_image
 
     if bool(args.inputs) == bool(args.residual):
         raise N2NError("diagnose takes captures of one scene (or one image), or --residual "
@@ -46,14 +48,14 @@ def run_diagnose(args: argparse.Namespace) -> int:
         claim_outputs(dict(zip([args.output / n for n in names], (RECORD, PLOT), strict=True)),
                       args.residual or args.inputs, overwrite=args.overwrite)
     if args.residual:
-        noisy, denoised = (read_image(p).pixels for p in args.residual)
-        check = diagnose.check_residual(noisy, denoised)
-        print("\n".join(["residual check: " + ("PASSED" if check.passed else "FAILED"),
+        check, residual, where = _residual(args.residual, args.plane)
+        print("\n".join(["residual check: " + ("PASSED" if check.passed else "FAILED") + where,
                          *(f"  {line}" for line in check.verdict)]))
         if args.output:
             args.output.mkdir(parents=True, exist_ok=True)
             write_json_record(args.output / "residual.json", check.to_json())
-            plots.plot_residual(noisy - denoised, check, args.output / "residual.png")
+            plots.plot_residual(residual, getattr(check, "check", check),
+                                args.output / "residual.png")
             print(f"wrote residual.json and residual.png to {args.output}")
         return 0
     captures = load_captures(args.inputs, args.reference_name)
@@ -75,10 +77,28 @@ def run_diagnose(args: argparse.Namespace) -> int:
     return 0
 
 
+def _residual(paths: list, plane: int | None) -> tuple:
+    """The residual check of two images, or of one plane of two TIFF stacks (with their
+    neighbouring planes compared): (check, the checked residual, where it was taken)."""
+    from n2n.evaluation import diagnose
+    from n2n.evaluation.diagnose import check_stack_residual, stack_layout
+    from n2n.io.images import read_image
+
+    if stack_layout(paths[0]) is not None:
+        found = check_stack_residual(*paths, plane=plane)
+        return found, found.residual, f" (plane {found.plane} of {found.planes})"
+    if plane is not None:
+        raise N2NError(f"{{plane}} is for TIFF stacks; {paths[0]} is one image", param="plane")
+    noisy, denoised = (read_image(p).pixels for p in paths)
+    return diagnose.check_residual(noisy, denoised), noisy - denoised, ""
+
+
 def run_models(args: argparse.Namespace) -> int:
-    from n2n.models.bundled import BUNDLED_MODELS, ZS_PRIORS, packaged_weights
+    from n2n.models.bundled import BUNDLED_MODELS, CONTEXT_MODELS, ZS_PRIORS, packaged_weights
 
     for heading, models in (("", BUNDLED_MODELS.values()),
+                            ("context models (stacks: each plane with its neighbours):\n",
+                             CONTEXT_MODELS.values()),
                             ("zero-shot priors (--zero-shot starts from them):\n",
                              ZS_PRIORS.values())):
         print(heading, end="")

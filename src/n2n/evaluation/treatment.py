@@ -68,13 +68,21 @@ class Treatment:
     reason: str
     refine: str | None = None  # the model of a second pass at pd 1 after the pixel-shuffled one
     flat_pd: tuple[int, ...] = ()  # factors whose results take over flat areas, in turn
+    context: int = 1  # a context model's window of planes (each plane with its neighbours)
 
     def __str__(self) -> str:
+        if self.context > 1:
+            return (f"the bundled {self.model} model (each plane with a window of "
+                    f"{self.context} planes) --pd {self.pd} ({self.reason})")
         refine = f" --refine (then {self.refine} at --pd 1)" if self.refine else ""
         return f"{self.model} --pd {self.pd}{refine}{flat_areas(self.flat_pd)} ({self.reason})"
 
     def to_json(self) -> dict:
-        return asdict(self)
+        """Its fields; ``context`` only for a context model, so 2-D records keep their keys."""
+        fields = asdict(self)
+        if self.context == 1:
+            del fields["context"]
+        return fields
 
 
 def measure_noise(pixels: np.ndarray) -> NoiseMeasure:

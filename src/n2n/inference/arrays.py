@@ -10,12 +10,14 @@ import torch
 
 from n2n.data.volumes import resolve_axes
 from n2n.errors import N2NError
+from n2n.inference.auto import StackShape
 from n2n.inference.denoiser import Denoiser
 from n2n.inference.policy import AUTO
 from n2n.inference.spec import Decision, InferenceSpec, array_white, build_denoiser, settle
 from n2n.inference.volumes import (
     check_thickness,
     denoiser_context,
+    named_stack,
     plane_windows,
     stack_axes,
 )
@@ -87,7 +89,10 @@ def denoise_array(array: np.ndarray, model: str | Path | torch.nn.Module = AUTO,
     white = array_white(data, spec, given.shape)
     check_float_pixels(data, white.value, f"{given.dtype} array of shape {given.shape}")
     planes = data.reshape((-1,) + data.shape[-3:])
-    denoiser = decide(spec, planes, white).denoiser
+    stack = None  # axes given to a gray stack: a context model may take it (inference/policy)
+    if axes is not None and channel_axis is None and given.ndim > 2:
+        stack = named_stack(given.shape, None, axes, f"array of shape {given.shape}")
+    denoiser = decide(spec, planes, white, stack).denoiser
     if denoiser_context(denoiser) > 1:
         return _denoise_volume(denoiser, given, channel_axis, axes, white.value)
     if axes is not None:
@@ -121,10 +126,13 @@ def volume_planes(denoiser: Denoiser, array: np.ndarray, axes: str | None, white
     return (denoise_plane(denoiser, window, white)[..., 0] for window in windows)
 
 
-def decide(spec: InferenceSpec, planes, white: WhiteLevel) -> Decision:
+def decide(spec: InferenceSpec, planes, white: WhiteLevel, stack: StackShape | None = None
+           ) -> Decision:
     """What every plane of (N, H, W, C) ``planes`` (numpy or dask) whose white level is
-    ``white`` gets: ``spec`` built, its choice made from the decision sample."""
-    return settle(build_denoiser(spec), np.asarray(decision_sample(planes, spatial=3)), white)
+    ``white`` gets: ``spec`` built, its choice made from the decision sample; ``stack``: a
+    stack's (axes, leading shape), where the rule may take a context model."""
+    return settle(build_denoiser(spec), np.asarray(decision_sample(planes, spatial=3)), white,
+                  stack)
 
 
 def denoise_plane(denoiser: Denoiser, plane: np.ndarray, white: float,

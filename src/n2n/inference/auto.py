@@ -21,12 +21,15 @@ from n2n.inference.policy import (
     PROBE_SIDE,
     TAKE_OVER,
     choose_treatment,
+    for_stack,
     forced_flat_pd,
     with_flat_pd,
 )
 from n2n.inference.weights import load_refiner, load_weights
 from n2n.io.values import central_square, decision_sample
 from n2n.models import PixelModel
+
+StackShape = tuple[str | None, tuple[int, ...]]  # a stack's axes (None: unknown), leading shape
 
 
 class AutoDenoiser:
@@ -121,10 +124,15 @@ class AutoDenoiser:
         first = self.denoiser_for(treatment)(probe, tiled=tiled if whole else None, clip=False)
         return with_flat_pd(treatment, residual_lag2(probe, first)), first if whole else None
 
-    def settle(self, sample: np.ndarray) -> Denoiser | MultiScaleDenoiser:
+    def settle(self, sample: np.ndarray, stack: StackShape | None = None
+               ) -> Denoiser | MultiScaleDenoiser:
         """The denoiser for a whole file, chosen from its decision ``sample`` (0..255): one
-        treatment for all of a stack's planes or a streamed image's strips."""
+        treatment for all of a stack's planes or a streamed image's strips. ``stack``: a
+        stack's (axes or None, leading shape), where a context model may take it
+        (:func:`~n2n.inference.policy.for_stack`)."""
         treatment, _ = self.decide(sample)
+        if stack is not None:
+            treatment = for_stack(treatment, *stack, model=self.model)
         self.last = treatment
         return self._runner(treatment)
 

@@ -24,12 +24,13 @@ from typing import Any
 import numpy as np
 
 from n2n.errors import N2NError, decoder_errors
-from n2n.inference.auto import AutoDenoiser
+from n2n.inference.auto import AutoDenoiser, StackShape
 from n2n.inference.denoiser import Denoiser, denoise_image
 from n2n.inference.ngff import denoise_ngff, ngff_sample
 from n2n.inference.spec import Decision, settle
 from n2n.inference.stacks import denoised_blocks
 from n2n.inference.strips import denoised_rows, row_blocks
+from n2n.inference.volumes import named_stack
 from n2n.io.checks import check_input
 from n2n.io.files import IMAGE, RECORD, STACK
 from n2n.io.formats.base import Format, RowHeader, check_size, image_axes, image_blocks
@@ -75,8 +76,12 @@ def denoise_file(denoiser: Denoiser | AutoDenoiser, source: str | Path, target: 
         else:
             write_image(target, denoised)
         return decision
+    stack = None
+    if route == PLANES:  # a Z-stack or time-lapse may get a context model (inference/policy.py)
+        layout = src.planes.layout(source)
+        stack = named_stack(layout.shape, layout.axes, axes, str(source))
     decision = _parts_decision(denoiser, source, _decision_sample(src, source, route),
-                               data_range)
+                               data_range, stack)
     runner, white = decision.denoiser, decision.white.value
     if dst.blocks is not None:
         _to_blocks(runner, src, dst, source, target, route, stream_pixels, overwrite, white,
@@ -140,7 +145,7 @@ def _other_image_format(output: Path) -> bool:
 
 
 def _parts_decision(denoiser: Denoiser | AutoDenoiser, source: Path, sample: np.ndarray,
-                    data_range: float | None) -> Decision:
+                    data_range: float | None, stack: StackShape | None = None) -> Decision:
     """For a file denoised in parts (a TIFF's planes, a large image's strips), the one
     decision for all of them, from its decision sample ``sample``, checked as a whole image
     is before the rule measures it."""
@@ -151,7 +156,7 @@ def _parts_decision(denoiser: Denoiser | AutoDenoiser, source: Path, sample: np.
     if sample.dtype.kind == "f" and not np.isfinite(sample).all():  # as a whole image says
         raise N2NError(f"{source}: image contains NaN or infinite values")
     check_float_pixels(sample, white.value, str(source))  # before the rule measures them
-    return settle(denoiser, sample, white)
+    return settle(denoiser, sample, white, stack)
 
 
 def output_kind(source: Path, target: Path) -> str:

@@ -14,7 +14,7 @@ import torch
 from n2n.device import resolve_device
 from n2n.errors import N2NError
 from n2n.evaluation.treatment import Treatment
-from n2n.inference.auto import AutoDenoiser
+from n2n.inference.auto import AutoDenoiser, StackShape
 from n2n.inference.denoiser import Denoiser
 from n2n.inference.multiscale import MultiScaleDenoiser
 from n2n.inference.policy import AUTO, resolve_model
@@ -130,15 +130,16 @@ class Decision:
                 "white": self.white.value, "white_reason": self.white.why}
 
 
-def settle(denoiser: Denoiser | AutoDenoiser, sample: np.ndarray, white: WhiteLevel
-           ) -> Decision:
+def settle(denoiser: Denoiser | AutoDenoiser, sample: np.ndarray, white: WhiteLevel,
+           stack: StackShape | None = None) -> Decision:
     """The one denoiser for every plane, strip or chunk of data whose decision sample (h, w, C)
     in the data's own values is ``sample``: an AutoDenoiser's choice made once, from the
-    sample brought to 0..255 by ``white``; any other denoiser as it is."""
+    sample brought to 0..255 by ``white``; any other denoiser as it is. ``stack``: a stack's
+    (axes, leading shape), for the rule's context model (Z-stacks and time-lapses)."""
     if not isinstance(denoiser, AutoDenoiser):
         return Decision(denoiser, None, white)
     scaled = np.asarray(sample, np.float32) * np.float32(255.0 / white.value)
-    settled = denoiser.settle(scaled)
+    settled = denoiser.settle(scaled, stack)
     return Decision(settled, denoiser.last, white)
 
 

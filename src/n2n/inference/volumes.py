@@ -41,6 +41,18 @@ def stack_axes(leading: tuple[int, ...], found: str | None, given: str | None,
     return resolve_axes(found or "", ndim, given, where)
 
 
+def named_stack(shape: tuple[int, ...], found: str | None, given: str | None, where: str
+                ) -> tuple[str | None, tuple[int, ...]]:
+    """A gray stack of ``shape`` as the automatic rule reads it (:func:`n2n.inference.policy.
+    for_stack`): its axes, ``given`` else the file's ``found``, and its leading shape; None
+    for axes that neither names (or that do not fit), so that it goes plane by plane."""
+    try:
+        names = resolve_axes(found or "", len(shape), given, where)
+    except N2NError:
+        return None, tuple(shape[:-2])
+    return names, tuple(shape[: names.rindex("Y")])
+
+
 def check_thickness(leading: tuple[int, ...], axes: str, context: int, where: str) -> int:
     """The index of the context axis in ``leading``; refuses a stack thinner than the window."""
     axis = context_axis(axes, where)

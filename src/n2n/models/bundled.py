@@ -21,6 +21,7 @@ class BundledModel:
     use: str
     trained_on: str
     command: str
+    context: int = 1  # planes in the window a context model reads; 1 for a 2-D model
 
 
 BUNDLED_MODELS = {m.name: m for m in (
@@ -63,6 +64,25 @@ BUNDLED_MODELS = {m.name: m for m in (
 )}
 DEFAULT_MODEL = "photo"
 
+# Context models (models/context.py): each plane of a Z-stack or time-lapse denoised with the
+# planes around it; loaded by name as the models above are, kept apart because they need a
+# stack (the 2-D doors and lists, napari's, offer the ones above).
+CONTEXT_MODELS = {m.name: m for m in (
+    BundledModel(
+        "confocal-context", "confocal-context.pt", 1,
+        "Z-stacks and time-lapses of 8-bit gray fluorescence captures (Poisson-Gaussian "
+        "noise), each plane with a window of 5 planes; the default's choice for such stacks "
+        "where it would take 'confocal' for their planes",
+        "FMD Confocal_BPAE_B's test field 19 as a 50-frame time-lapse: frames 10-49 only "
+        "(0-9 held out for the benchmark: +0.69 dB over 'confocal' on the 5-frame mean), "
+        "Noise2Noise between interleaved frames (avg50.png never used); Lite U-Net width 32, "
+        "depth 4, residual, about 870 steps of 16 patches of 64x64",
+        "python benchmarks/context_timelapse.py prepare fmd_confocal_bpae/test/19 WORK; ... "
+        "train WORK --minutes 35 --threads 1; ... bundle WORK src/n2n/weights/"
+        "confocal-context.pt (38 minutes on one busy CPU thread)",
+        context=5),
+)}
+
 # Warm starts of zero-shot fits (inference/zeroshot.py), by channel count; not denoisers alone:
 # a fit sets their normalisation to its image's.
 ZS_WIDTH = 48  # the paper's width, which every zero-shot fit uses
@@ -94,9 +114,10 @@ ZS_PRIORS = {m.channels: m for m in (
 
 def bundled_weights_path(model: str = DEFAULT_MODEL) -> Path:
     """Where a bundled model's weights lie inside the installed package."""
-    if model not in BUNDLED_MODELS:
-        raise N2NError(f"no bundled model '{model}': choose one of {', '.join(BUNDLED_MODELS)}")
-    return packaged_weights(BUNDLED_MODELS[model].file)
+    known = {**BUNDLED_MODELS, **CONTEXT_MODELS}
+    if model not in known:
+        raise N2NError(f"no bundled model '{model}': choose one of {', '.join(known)}")
+    return packaged_weights(known[model].file)
 
 
 def load_zs_prior(channels: int) -> PixelModel | None:
@@ -114,14 +135,15 @@ def packaged_weights(name: str) -> Path:
 
 
 def load_bundled(model: str = DEFAULT_MODEL) -> PixelModel:
-    """A bundled model (``photo``, ``photo-plus``, ``camera`` or ``confocal``), in eval mode on
-    the CPU."""
+    """A bundled model (``photo``, ``photo-plus``, ``camera``, ``confocal`` or the context
+    model ``confocal-context``), in eval mode on the CPU."""
     return load_model(bundled_weights_path(model))
 
 
 def is_bundled_name(name: str | Path) -> bool:
     """``name`` names a bundled model, and no file of that name exists (a file wins)."""
-    return str(name) in BUNDLED_MODELS and not Path(name).exists()
+    return (str(name) in BUNDLED_MODELS or str(name) in CONTEXT_MODELS) and not Path(
+        name).exists()
 
 
 def load_named(name: str | Path) -> PixelModel:

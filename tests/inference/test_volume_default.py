@@ -1,0 +1,94 @@
+"""The default knows stacks: ``n2n denoise`` and :func:`n2n.denoise_array` with no model give a
+Z-stack or time-lapse of gray fluorescence-like captures (shot noise), whose axes say Z or T
+and which holds a window of planes, to the bundled context model; everything else goes plane
+by plane as before. One rule (inference/policy.py ``for_stack``) decides for both doors. All
+on generated stacks."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import tifffile
+from skimage import data as skdata
+
+from n2n.cli import main
+from n2n.evaluation.treatment import Treatment
+from n2n.inference.arrays import denoise_array
+from n2n.inference.policy import for_stack
+from n2n.models.bundled import CONTEXT_MODELS, is_bundled_name, load_bundled
+
+WINDOW = CONTEXT_MODELS["confocal-context"].context
+
+
+def shot_stack(planes: int = 8, seed: int = 0) -> np.ndarray:
+    """(planes, 64, 64) uint8 fluorescence-like captures: a drifting field, Poisson-Gaussian."""
+    rng = np.random.default_rng(seed)
+    cells = skdata.coins()[100:164, 100:164].astype(np.float64)
+    clean = np.stack([np.roll(cells / cells.max() * 120, k, axis=1) for k in range(planes)])
+    shot = rng.poisson(clean / 4.0) * 4.0 + rng.normal(0, 2, clean.shape)
+    return np.clip(shot, 0, 255).round().astype(np.uint8)
+
+
+def test_the_bundled_context_model_loads_by_name():
+    assert is_bundled_name("confocal-context")
+    model = load_bundled("confocal-context")
+    assert model.config.context == WINDOW == 5 and model.config.channels == 1
+
+
+@pytest.mark.parametrize("axes", ["ZYX", "TYX"])
+def test_array_door_takes_the_context_model_for_named_stacks(axes):
+    stack = shot_stack()
+    auto = denoise_array(stack, axes=axes)
+    assert np.array_equal(auto, denoise_array(stack, "confocal-context", axes=axes))
+    assert not np.array_equal(auto, denoise_array(stack, "confocal"))
+
+
+@pytest.mark.parametrize("planes, axes", [(8, None), (8, "QYX"), (WINDOW - 1, "ZYX")])
+def test_unnamed_or_thin_stacks_stay_plane_by_plane(planes, axes):
+    stack = shot_stack(planes)
+    assert np.array_equal(denoise_array(stack, axes=axes), denoise_array(stack, "confocal"))
+
+
+def test_the_rule_leaves_other_treatments_and_given_models_alone():
+    fluorescence = Treatment("confocal", 1, "shot noise")
+    assert for_stack(fluorescence, "ZYX", (8,)).context == WINDOW
+    assert for_stack(fluorescence, "ZYX", (8,), model="confocal") == fluorescence
+    assert for_stack(fluorescence, "YXS", (), ) == fluorescence
+    assert for_stack(fluorescence, "CYX", (8,)) == fluorescence  # channels are no window
+    assert for_stack(fluorescence, None, (8,)) == fluorescence
+    for other in (Treatment("photo-plus", 1, "white"), Treatment("camera", 2, "x", "photo")):
+        assert for_stack(other, "ZYX", (8,)) == other
+    assert "context" not in fluorescence.to_json()  # 2-D records keep their keys
+
+
+def test_white_noise_stack_keeps_its_photo_model():
+    rng = np.random.default_rng(1)
+    photo = np.stack([np.roll(skdata.camera()[:64, :64], k, axis=1) for k in range(8)])
+    gray = np.clip(photo + rng.normal(0, 20, photo.shape), 0, 255).round().astype(np.uint8)
+    assert np.array_equal(denoise_array(gray, axes="ZYX"), denoise_array(gray, "photo-plus"))
+
+
+def test_cli_says_the_context_model_and_records_it(tmp_path, capsys):
+    stack = shot_stack()
+    source, target = tmp_path / "lapse.tif", tmp_path / "out.tif"
+    tifffile.imwrite(source, stack, imagej=True, metadata={"axes": "TYX"})
+    assert main(["denoise", str(source), "-o", str(target), "--json",
+                 str(tmp_path / "r.json")]) == 0
+    out = capsys.readouterr().out
+    assert "the bundled confocal-context model (each plane with a window of 5 planes)" in out
+    treatment = json.loads((tmp_path / "r.json").read_text())["images"][0]["treatment"]
+    assert treatment["model"] == "confocal-context" and treatment["context"] == WINDOW
+    assert np.array_equal(tifffile.imread(target), denoise_array(stack, axes="TYX"))
+
+
+def test_cli_file_without_axes_goes_plane_by_plane_unless_axes_given(tmp_path, capsys):
+    stack = shot_stack()
+    source = tmp_path / "plain.tif"
+    tifffile.imwrite(source, stack)  # no axes in the file: tifffile says QYX
+    assert main(["denoise", str(source), "-o", str(tmp_path / "a.tif")]) == 0
+    assert "confocal --pd 1" in capsys.readouterr().out
+    assert np.array_equal(tifffile.imread(tmp_path / "a.tif"), denoise_array(stack, "confocal"))
+    assert main(["denoise", str(source), "-o", str(tmp_path / "b.tif"), "--axes", "ZYX"]) == 0
+    assert "confocal-context" in capsys.readouterr().out
