@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from n2n.data.volumes import resolve_axes
+from n2n.data.volumes import from_runs, resolve_axes, to_runs
 from n2n.errors import N2NError
 from n2n.inference.denoiser import Denoiser
 from n2n.inference.policy import AUTO
@@ -15,10 +15,13 @@ from n2n.inference.spec import Decision, InferenceSpec, array_white, build_denoi
 from n2n.inference.volumes import (
     check_thickness,
     denoiser_context,
+    denoiser_volumetric,
     plane_windows,
     stack_axes,
+    volume_planes,
 )
 from n2n.io.values import WhiteLevel, check_float_pixels, decision_sample
+from n2n.models.unet3d import z_grid
 
 
 def denoise_array(array: np.ndarray, model: str | Path | torch.nn.Module = AUTO, *,
@@ -55,8 +58,10 @@ def denoise_array(array: np.ndarray, model: str | Path | torch.nn.Module = AUTO,
     axes : str, optional
         The array's axes, e.g. ``ZYX``, ``TYX``, ``TZYX`` (``C`` for channels, each denoised
         as its own stack). A context model (:mod:`n2n.models.context`) denoises each plane
-        with the window of its neighbours along Z (else T), mirrored at the ends; a 3-D array
-        needs no axes (its first axis is the stack). 2-D models go plane by plane.
+        with the window of its neighbours along Z (else T), mirrored at the ends; a 3-D model
+        (:mod:`n2n.models.unet3d`) denoises each run along Z (else T) in Z tiles with its
+        halo, exactly as the whole; a 3-D array needs no axes (its first axis is the stack).
+        2-D models go plane by plane.
 
     Returns
     -------
@@ -87,7 +92,7 @@ def denoise_array(array: np.ndarray, model: str | Path | torch.nn.Module = AUTO,
     check_float_pixels(data, white.value, f"{given.dtype} array of shape {given.shape}")
     planes = data.reshape((-1,) + data.shape[-3:])
     denoiser = decide(spec, planes, white).denoiser
-    if denoiser_context(denoiser) > 1:
+    if denoiser_context(denoiser) > 1 or denoiser_volumetric(denoiser):
         return _denoise_volume(denoiser, given, channel_axis, axes, white.value)
     if axes is not None:
         resolve_axes(axes, given.ndim, axes, f"array of shape {given.shape}")  # checked
@@ -98,7 +103,8 @@ def denoise_array(array: np.ndarray, model: str | Path | torch.nn.Module = AUTO,
 
 def _denoise_volume(denoiser: Denoiser, array: np.ndarray, channel_axis: int | None,
                     axes: str | None, white: float) -> np.ndarray:
-    """Every plane of a gray stack denoised with the window of its neighbours."""
+    """Every plane of a gray stack denoised with the window of its neighbours, or by a 3-D
+    model in Z tiles."""
     where = f"array of shape {array.shape}"
     if channel_axis is not None:
         raise N2NError(f"{where}: a context model takes gray stacks; name a channel axis C "
@@ -106,6 +112,12 @@ def _denoise_volume(denoiser: Denoiser, array: np.ndarray, channel_axis: int | N
     names = stack_axes(array.shape[:-2], None, axes, where)
     context = denoiser_context(denoiser)
     axis = check_thickness(array.shape[:-2], names, context, where)
+    if denoiser_volumetric(denoiser):
+        runs = to_runs(array, names, where)  # (R, P, H, W, 1)
+        out = np.stack([np.stack(list(volume_planes(
+            lambda k, run=run: run[k], len(run), lambda x: denoise_plane(denoiser, x, white),
+            *z_grid(denoiser.model)))) for run in runs])
+        return from_runs(out, array.shape, names)
     planes = array.reshape((-1, *array.shape[-2:]))
     windows = plane_windows(lambda k: planes[k][..., None], array.shape[:-2], axis, context)
     out = np.stack([denoise_plane(denoiser, window, white)[..., 0] for window in windows])
