@@ -191,13 +191,3 @@ def test_tiff_stack_into_ome_zarr_with_a_context_model(tmp_path, context_model):
     written = zarr.open(str(tmp_path / "out.zarr"))["0"][:]
     expected = denoise_array(stack, context_model, axes="TZYX", fast=False)
     assert np.array_equal(written, expected)
-
-
-def test_export_of_a_context_model_is_pt_only(tmp_path, context_model):
-    from n2n.export.exporter import export_model
-
-    export_model(context_model, tmp_path / "w.pt")
-    assert load_model(tmp_path / "w.pt").config.context == 5
-    with pytest.raises(N2NError, match="exports as pt only"):
-        export_model(context_model, tmp_path / "w.onnx", "onnx")
-    assert not (tmp_path / "w.onnx").exists()
