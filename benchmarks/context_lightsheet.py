@@ -1,8 +1,8 @@
 """A light-sheet volume with added Poisson-Gaussian noise at the FMD confocal level: a 3-D
-U-Net (sub-volumes of 8 planes) and a 2.5-D context model (5 planes in) against a 2-D model
+U-Net (sub-volumes of 16 planes) and a 2.5-D context model (5 planes in) against a 2-D model
 (1 plane in), all trained self-supervised on the noisy volume alone (Noise2Noise between
 interleaved Z planes) for the same number of steps on the same target pixels a step (16
-planes of 48 x 48: 16 patches, or 2 sub-volumes of 8 planes), scored against the volume
+planes of 48 x 48: 16 patches, or 1 sub-volume of 16 planes), scored against the volume
 itself (which is mildly noisy: a test bench, not ground truth). With ``--speed``, each
 model's inference in voxels per second on 1 and 2 threads.
 
@@ -32,10 +32,10 @@ from n2n.io.images import read_image
 from n2n.training import DataConfig, TrainConfig, train
 
 BATCH, PATCH = 16, 48
-DEPTH = 8  # planes of a 3-D sub-volume: BATCH // DEPTH of them a step
+DEPTH = 16  # planes of a 3-D sub-volume: BATCH // DEPTH of them a step
 METHODS = {"2d": ("2-D per plane", {"context": 1}),
            "2.5d": ("2.5-D (5 planes)", {"context": 5}),
-           "3d": ("3-D U-Net (8-plane sub-volumes)",
+           "3d": ("3-D U-Net (16-plane sub-volumes)",
                   {"arch": "unet3d", "width": 16, "depth": 3, "z_pool": 1})}
 
 

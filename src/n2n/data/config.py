@@ -144,9 +144,6 @@ class DataConfig:
             (self.source != "volume" or (self.val is None and self.channels is None),
              "{source:'volume'} trains on the stacks alone; {val} and {channels} do not apply",
              ("source", "val", "channels")),
-            (self.patch_depth is None or (self.patch_depth >= 1 and self.source == "volume"),
-             f"{{patch_depth}} {self.patch_depth}: a count >= 1 of planes, for "
-             "{source:'volume'}", ("patch_depth", "source")),
             (0.0 < self.holdout < 1.0, f"holdout {self.holdout} must lie strictly in 0..1", ()),
         ]
         for holds, message, params in checks:

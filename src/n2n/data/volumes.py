@@ -184,6 +184,9 @@ class InterleavedVolumes(InterleavedPairs):
 
     def __init__(self, runs: Sequence[torch.Tensor], depth: int = PATCH_DEPTH,
                  patch_size: int = 64, patches_per_epoch: int = 5000) -> None:
+        if depth < 1:
+            raise N2NError(f"{{patch_depth}} {depth}: a sub-volume needs >= 1 plane",
+                           param="patch_depth")
         for k, run in enumerate(runs):
             if len(run) < 2 * depth:
                 raise N2NError(f"run {k} of the training stack has {len(run)} plane(s), too "

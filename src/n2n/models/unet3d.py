@@ -22,7 +22,12 @@ from n2n.errors import N2NError
 
 
 def conv3(in_channels: int, out_channels: int) -> nn.Conv3d:
-    return nn.Conv3d(in_channels, out_channels, kernel_size=3, padding=1)
+    """3x3x3, edges replicated, not zero: a training sub-volume is a few planes deep, and a
+    network that learned zero planes beyond its ends misreads a whole stack's inside (on the
+    light-sheet benchmark, zero padding gave 32.5 dB on the whole volume, 35.9 in blocks of
+    the training depth)."""
+    return nn.Conv3d(in_channels, out_channels, kernel_size=3, padding=1,
+                     padding_mode="replicate")
 
 
 def _block(cin: int, cout: int) -> nn.Sequential:
