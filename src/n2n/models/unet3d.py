@@ -3,8 +3,9 @@ pooling.
 
 Light-sheet and confocal stacks are sampled more coarsely along Z than in the plane, and
 interleaved Noise2Noise (:mod:`n2n.data.volumes`) halves Z again; pooling Z at every level would
-merge planes microns apart. Each level pools Y and X by 2; only the first ``z_pool`` levels pool
-Z too (``ModelConfig(arch="unet3d", z_pool=1)``), the rest keep Z as it is.
+merge planes microns apart. Each level pools Y and X by 2; only the last ``z_pool`` levels pool
+Z too (``ModelConfig(arch="unet3d", z_pool=1)``), where Y and X have been pooled to Z's
+coarser spacing; the first levels keep Z as it is.
 
 At the model's interface a sub-volume travels as a stack of planes in the channel axis,
 (N, D * C, H, W), as the 2.5-D context model's window does: :class:`PixelModel` normalises,
@@ -36,8 +37,9 @@ def _block(cin: int, cout: int) -> nn.Sequential:
 
 
 def pool_factors(depth: int, z_pool: int) -> list[tuple[int, int]]:
-    """(Z, XY) pooling factor of each of ``depth`` levels: Z pooled at the first ``z_pool``."""
-    return [(2 if level < z_pool else 1, 2) for level in range(depth)]
+    """(Z, XY) pooling factor of each of ``depth`` levels: Z pooled at the last ``z_pool``,
+    where Y and X have been pooled to Z's coarser spacing."""
+    return [(2 if level >= depth - z_pool else 1, 2) for level in range(depth)]
 
 
 def axis_radius(factors: list[int]) -> int:
@@ -54,7 +56,7 @@ def axis_radius(factors: list[int]) -> int:
 
 class UNet3D(nn.Module):
     """A 3-D U-Net on (N, C, D, H, W): two 3x3x3 convolutions a level, widths doubling with
-    depth (capped at 4x), max pooling (Z only at the first ``z_pool`` levels), nearest
+    depth (capped at 4x), max pooling (Z only at the last ``z_pool`` levels), nearest
     upsampling, skips concatenated, the input concatenated before the last convolution (as in
     Lehtinen et al.), a linear output."""
 

@@ -48,7 +48,7 @@ class ModelConfig:
     # them (photo-plus: -2.3 dB on unclipped gaussian 50 without this)
     context: int = 1  # planes/frames in (odd): a 2.5-D model takes the window of `context`
     # neighbouring planes as channels and denoises the centre one (models/context.py); 1 = 2-D
-    z_pool: int = 1  # unet3d only: the first z_pool levels pool Z too, the rest Y and X only
+    z_pool: int = 1  # unet3d only: the last z_pool levels pool Z too, the first Y and X only
     # (Z sampled coarser than the plane: anisotropic pooling); 0 = never pool Z
 
     def __post_init__(self) -> None:
