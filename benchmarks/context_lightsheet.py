@@ -1,12 +1,16 @@
-"""A light-sheet volume with added Poisson-Gaussian noise at the FMD confocal level: a 2.5-D
-context model (5 planes in) against a 2-D model (1 plane in), both trained self-supervised on
-the noisy volume alone (Noise2Noise between interleaved Z planes) for the same number of
-steps, scored against the volume itself (which is mildly noisy: a test bench, not ground truth).
+"""A light-sheet volume with added Poisson-Gaussian noise at the FMD confocal level: a 3-D
+U-Net (sub-volumes of 16 planes) and a 2.5-D context model (5 planes in) against a 2-D model
+(1 plane in), all trained self-supervised on the noisy volume alone (Noise2Noise between
+interleaved Z planes) for the same number of steps on the same target pixels a step (16
+planes of 48 x 48: 16 patches, or 1 sub-volume of 16 planes), scored against the volume
+itself (which is mildly noisy: a test bench, not ground truth). With ``--speed``, each
+model's inference in voxels per second on 1 and 2 threads.
 
 Usage: ``python benchmarks/context_lightsheet.py VOLUME FMD_FIELD WORK [--steps 600]
-[--threads 1] [--json OUT.json] [--png SECTIONS.png]``. VOLUME: ``volumes/
-lightsheet_nuclei_124x86x94.tif``; FMD_FIELD: ``fmd_confocal_bpae/test/19``, whose frames
-against their ``avg50.png`` give the noise's variance ``A * x + B`` (fitted here) and level.
+[--threads 1] [--methods 2d,2.5d,3d] [--speed] [--json OUT.json] [--png SECTIONS.png]``.
+VOLUME: ``volumes/lightsheet_nuclei_124x86x94.tif``; FMD_FIELD:
+``fmd_confocal_bpae/test/19``, whose frames against their ``avg50.png`` give the noise's
+variance ``A * x + B`` (fitted here) and level.
 """
 
 from __future__ import annotations
@@ -28,6 +32,11 @@ from n2n.io.images import read_image
 from n2n.training import DataConfig, TrainConfig, train
 
 BATCH, PATCH = 16, 48
+DEPTH = 16  # planes of a 3-D sub-volume: BATCH // DEPTH of them a step
+METHODS = {"2d": ("2-D per plane", {"context": 1}),
+           "2.5d": ("2.5-D (5 planes)", {"context": 5}),
+           "3d": ("3-D U-Net (16-plane sub-volumes)",
+                  {"arch": "unet3d", "width": 16, "depth": 3, "z_pool": 1})}
 
 
 def fmd_noise(field: Path) -> tuple[float, float, float]:
@@ -60,15 +69,17 @@ def noisy_volume(volume: Path, field: Path, work: Path) -> tuple[np.ndarray, np.
     return reference, noisy, {"A": round(a, 4), "B": round(b, 4), "level": round(level, 2)}
 
 
-def train_model(work: Path, context: int, steps: int, threads: int) -> tuple[Path, float]:
+def train_model(work: Path, method: str, steps: int, threads: int) -> tuple[Path, float]:
+    volumetric = method == "3d"
+    batch = BATCH // DEPTH if volumetric else BATCH  # the same target pixels a step
     data = DataConfig(source="volume", paths=str(work / "noisy.tif"), patch_size=PATCH,
-                      patches_per_epoch=BATCH * 50)
-    config = TrainConfig(data=data, model={"width": 32, "depth": 3, "residual": True,
-                                           "linear_output": True, "context": context},
-                         batch_size=BATCH, epochs=max(steps // 50, 1), threads=threads, lr=1e-3,
-                         lr_patience=4)
+                      patches_per_epoch=batch * 50, patch_depth=DEPTH if volumetric else None)
+    model = {"width": 32, "depth": 3, "residual": True, "linear_output": True,
+             **METHODS[method][1]}
+    config = TrainConfig(data=data, model=model, batch_size=batch, epochs=max(steps // 50, 1),
+                         threads=threads, lr=1e-3, lr_patience=4)
     start = time.perf_counter()
-    result = train(config, work / f"context{context}", overwrite=True, progress=False)
+    result = train(config, work / f"model-{method}", overwrite=True, progress=False)
     return result.run_dir / "last.pt", time.perf_counter() - start
 
 
@@ -85,6 +96,8 @@ def main() -> None:
     parser.add_argument("paths", nargs=3, type=Path)
     parser.add_argument("--steps", type=int, default=600)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--methods", default="2d,2.5d,3d")
+    parser.add_argument("--speed", action="store_true")
     parser.add_argument("--json", type=Path)
     parser.add_argument("--png", type=Path)
     args = parser.parse_args()
@@ -95,21 +108,39 @@ def main() -> None:
               "noise": noise, "steps": args.steps, "batch": BATCH, "patch": PATCH,
               "methods": {"noisy": scores(noisy, reference, noise["level"])}}
     outputs = {"noisy": noisy}
-    for context in (1, 5):
-        checkpoint, seconds = train_model(work, context, args.steps, args.threads)
+    for method in args.methods.split(","):
+        name = METHODS[method][0]
+        checkpoint, seconds = train_model(work, method, args.steps, args.threads)
         start = time.perf_counter()
         out = denoise_array(noisy, checkpoint, axes="ZYX")
-        name = "2-D per plane" if context == 1 else f"2.5-D ({context} planes)"
         result["methods"][name] = {**scores(out, reference, noise["level"]),
                                    "train_seconds": round(seconds, 1),
                                    "denoise_seconds": round(time.perf_counter() - start, 2)}
+        if args.speed:
+            result["methods"][name]["voxels_per_second"] = speed(noisy, checkpoint)
+        torch.set_num_threads(args.threads)
         outputs[name] = out
         print(name, result["methods"][name], flush=True)
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(result, indent=1) + "\n")
+        if args.json:  # after each method: a run cut short keeps what it measured
+            args.json.parent.mkdir(parents=True, exist_ok=True)
+            args.json.write_text(json.dumps(result, indent=1) + "\n")
     if args.png:
         write_sections(args.png, reference, outputs)
+
+
+def speed(noisy: np.ndarray, checkpoint: Path) -> dict[str, float]:
+    """Voxels per second of ``denoise_array`` on the whole volume, best of 2, on 1 and 2
+    threads."""
+    rates = {}
+    for threads in (1, 2):
+        torch.set_num_threads(threads)
+        best = float("inf")
+        for _ in range(2):
+            start = time.perf_counter()
+            denoise_array(noisy, checkpoint, axes="ZYX")
+            best = min(best, time.perf_counter() - start)
+        rates[f"{threads}_threads"] = round(noisy.size / best)
+    return rates
 
 
 def write_sections(path: Path, reference: np.ndarray, outputs: dict[str, np.ndarray]) -> None:

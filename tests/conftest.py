@@ -132,3 +132,14 @@ def load_script(name: str) -> ModuleType:
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def generated_volume(planes: int = 12, size: int = 40, seed: int = 0
+                     ) -> tuple[np.ndarray, np.ndarray]:
+    """A (planes, size, size) uint8 stack of a blob drifting along the stack, and its noisy
+    version (gaussian sigma 20)."""
+    yy, xx = np.mgrid[:size, :size]
+    clean = np.stack([60 + 120 * np.exp(-((yy - size / 2) ** 2 + (xx - size / 3 - k) ** 2)
+                                        / (2 * 6.0 ** 2)) for k in range(planes)])
+    noisy = clean + np.random.default_rng(seed).normal(0, 20, clean.shape)
+    return clean.astype(np.float32), np.clip(np.rint(noisy), 0, 255).astype(np.uint8)

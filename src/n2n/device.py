@@ -47,5 +47,8 @@ def autocast(device: torch.device, enabled: bool) -> AbstractContextManager:
 
 
 def memory_layout(model: nn.Module, fast: bool) -> nn.Module:
-    """``model`` with channels-last parameters when ``fast``, contiguous ones otherwise."""
+    """``model`` with channels-last parameters when ``fast``, contiguous ones otherwise (a
+    network of 3-D convolutions stays contiguous: channels-last is a 2-D layout)."""
+    if any(p.ndim == 5 for p in model.parameters()):
+        return model.to(memory_format=torch.contiguous_format)
     return model.to(memory_format=torch.channels_last if fast else torch.contiguous_format)

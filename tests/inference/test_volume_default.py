@@ -13,6 +13,7 @@ import pytest
 import tifffile
 from skimage import data as skdata
 
+import n2n
 from n2n.cli import main
 from n2n.evaluation.treatment import Treatment
 from n2n.inference.arrays import denoise_array
@@ -43,6 +44,19 @@ def test_array_door_takes_the_context_model_for_named_stacks(axes):
     auto = denoise_array(stack, axes=axes)
     assert np.array_equal(auto, denoise_array(stack, "confocal-context", axes=axes))
     assert not np.array_equal(auto, denoise_array(stack, "confocal"))
+
+
+def test_the_dask_door_decides_stacks_as_the_array_door_does():
+    """One rule through every door: a named Z-stack gets the context model in Dask too (its
+    chunks read a Z halo), equal to the array door's result to the bit."""
+    da = pytest.importorskip("dask.array")
+    stack = shot_stack()
+    lazy = da.from_array(stack, chunks=(1, 64, 64))
+    choices = []
+    out = n2n.denoise_dask(lazy, axes="ZYX", on_decision=choices.append).compute(
+        scheduler="synchronous")
+    assert "confocal-context" in str(choices[0].treatment)
+    assert np.array_equal(out, denoise_array(stack, axes="ZYX"))
 
 
 @pytest.mark.parametrize("planes, axes", [(8, None), (8, "QYX"), (WINDOW - 1, "ZYX")])

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import tifffile
 import torch
+from conftest import generated_volume
 
 from n2n.cli import main
 from n2n.data.volumes import (
@@ -28,17 +29,6 @@ from n2n.inference.volumes import plane_windows
 from n2n.models import ModelConfig, build_model
 from n2n.models.checkpoint import load_model, write_weights
 from n2n.training import DataConfig, TrainConfig, train
-
-
-def generated_volume(planes: int = 12, size: int = 40, seed: int = 0
-                     ) -> tuple[np.ndarray, np.ndarray]:
-    """A (planes, size, size) uint8 stack of a blob drifting along the stack, and its noisy
-    version (gaussian sigma 20)."""
-    yy, xx = np.mgrid[:size, :size]
-    clean = np.stack([60 + 120 * np.exp(-((yy - size / 2) ** 2 + (xx - size / 3 - k) ** 2)
-                                        / (2 * 6.0 ** 2)) for k in range(planes)])
-    noisy = clean + np.random.default_rng(seed).normal(0, 20, clean.shape)
-    return clean.astype(np.float32), np.clip(np.rint(noisy), 0, 255).astype(np.uint8)
 
 
 @pytest.fixture
@@ -182,13 +172,3 @@ def test_tiff_stack_into_ome_zarr_with_a_context_model(tmp_path, context_model):
     written = zarr.open(str(tmp_path / "out.zarr"))["0"][:]
     expected = denoise_array(stack, context_model, axes="TZYX", fast=False)
     assert np.array_equal(written, expected)
-
-
-def test_export_of_a_context_model_is_pt_only(tmp_path, context_model):
-    from n2n.export.exporter import export_model
-
-    export_model(context_model, tmp_path / "w.pt")
-    assert load_model(tmp_path / "w.pt").config.context == 5
-    with pytest.raises(N2NError, match="exports as pt only"):
-        export_model(context_model, tmp_path / "w.onnx", "onnx")
-    assert not (tmp_path / "w.onnx").exists()

@@ -93,6 +93,10 @@ def _add_volume_options(p: argparse.ArgumentParser) -> None:
                    "them, e.g. TYX, ZYX, TZYX (the window runs along Z, else T)")
     p.add_argument("--context", type=int, help="planes/frames the model reads around the one "
                    "it denoises (odd; default 5 with --volume, else 1: a 2-D model)")
+    p.add_argument("--z-pool", type=int, help="with --arch unet3d: the levels that pool Z "
+                   "too (default 1; the rest pool Y and X only, for Z sampled coarser)")
+    p.add_argument("--patch-depth", type=int, help="with --arch unet3d: planes of one parity "
+                   "in a training sub-volume (default 8)")
 
 
 def _add_synthetic_options(p: argparse.ArgumentParser) -> None:
@@ -178,10 +182,10 @@ def run_train(args: argparse.Namespace) -> int:
 
 NOT_SETTINGS = ("run_dir", "resume", "run", "parser", "argv", "device", "overwrite")
 MODEL_FLAGS = ("arch", "width", "depth", "residual", "linear_output",
-               "context")  # ignored with --init
+               "context", "z_pool")  # ignored with --init
 DATA_FLAGS = ("noise", "patch_size", "patches_per_epoch", "gray_fraction", "color_fraction",
               "clip_input", "channels", "reference_name", "workers", "val", "val_pkl",
-              "val_captured", "axes")
+              "val_captured", "axes", "patch_depth")
 
 
 def given_flags(args: argparse.Namespace) -> dict:

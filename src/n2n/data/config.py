@@ -23,7 +23,7 @@ from n2n.data.folders import (
 )
 from n2n.data.noise import parse_noise
 from n2n.data.pairs import CapturePairs, SyntheticPairs, Validation
-from n2n.data.volumes import InterleavedPairs, load_volume
+from n2n.data.volumes import PATCH_DEPTH, InterleavedPairs, InterleavedVolumes, load_volume
 from n2n.errors import N2NError
 from n2n.io.images import list_images
 
@@ -60,6 +60,8 @@ class DataConfig:
         validation on real noise for any source (e.g. a camera model trained on synthetic
         camera noise, or on noisy photos alone, chosen by its PSNR on real photos).
     axes : for ``volume``: the stacks' axes (e.g. ``TZYX``) where the files do not say them.
+    patch_depth : for ``volume`` with a 3-D U-Net: planes of one parity in a training
+        sub-volume (default :data:`PATCH_DEPTH`), the other parity's as its target.
 
     Examples
     --------
@@ -86,6 +88,7 @@ class DataConfig:
     val_captured: list[str] | None = None
     holdout: float = 0.05
     axes: str | None = None
+    patch_depth: int | None = None
 
     def __post_init__(self) -> None:
         one = isinstance(self.paths, str | Path)  # a single folder, as Python users write it
@@ -170,12 +173,18 @@ class DataConfig:
                    scales=scales, **known)
 
 
-def build_data(config: DataConfig, mode: str = "n2n", seed: int = 0, context: int = 1):
+def build_data(config: DataConfig, mode: str = "n2n", seed: int = 0, context: int = 1,
+               volumetric: bool = False):
     """The pair source and the validation set (or None) that ``config`` describes; ``mode``
     ``ne2ne`` takes single captures of real data, ``n2n`` pairs of them; ``context``: the
-    planes of a context model's window (volumes)."""
+    planes of a context model's window (volumes); ``volumetric``: for a 3-D U-Net, pairs of
+    interleaved sub-volumes."""
     if config.source == "volume":
         runs = [run for path in config.paths for run in load_volume(path, config.axes)]
+        if volumetric:
+            return InterleavedVolumes(runs, config.patch_depth or PATCH_DEPTH,
+                                      config.patch_size or PATCH_SIZE,
+                                      config.patches_per_epoch), None
         return InterleavedPairs(runs, context, config.patch_size or PATCH_SIZE,
                                 config.patches_per_epoch), None
     val = None

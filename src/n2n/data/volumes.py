@@ -28,6 +28,7 @@ from n2n.io.formats.tiff_layout import read_layout, read_planes
 from n2n.io.images import check_size
 from n2n.io.values import decision_sample, white_level
 
+PATCH_DEPTH = 8  # planes of one parity in a 3-D U-Net's training sub-volume
 AXES_LETTERS = "TZCQIYXS"  # tifffile's letters for the axes n2n-lite reads (Q, I: unknown)
 UNKNOWN = "QI"
 
@@ -164,7 +165,7 @@ class InterleavedPairs:
         self.patch_size, self.patches_per_epoch = patch_size, patches_per_epoch
         self.channels = runs[0].shape[1]
 
-    def _pick(self, generator: torch.Generator) -> tuple[int, list[int], int]:
+    def _pick(self, generator: torch.Generator) -> tuple[int, list[int], list[int]]:
         """A run, the planes of an input window and its target plane."""
         r = int(torch.randint(len(self.runs), (1,), generator=generator))
         planes = len(self.runs[r])
@@ -175,7 +176,7 @@ class InterleavedPairs:
         sides = [t for t in (window[len(window) // 2] - 1, window[len(window) // 2] + 1)
                  if 0 <= t < planes]
         target = sides[int(torch.randint(len(sides), (1,), generator=generator))]
-        return r, window, target
+        return r, window, [target]
 
     def batches(self, batch_size: int, generator: torch.Generator, shard: Shard = (0, 1)
                 ) -> Iterator[Batch]:
@@ -188,8 +189,40 @@ class InterleavedPairs:
                 run = self.runs[r]
                 (t, s), = random_crop_corners([run.shape[-2:]], p, generator)
                 inputs.append(run[window, :, t:t + p, s:s + p].flatten(0, 1))
-                targets.append(run[target, :, t:t + p, s:s + p])
+                targets.append(run[target, :, t:t + p, s:s + p].flatten(0, 1))
             yield Batch(torch.stack(inputs), torch.stack(targets))
 
     def stats_sample(self, generator: torch.Generator) -> torch.Tensor:
         return next(self.batches(min(512, self.patches_per_epoch), generator)).input
+
+
+class InterleavedVolumes(InterleavedPairs):
+    """Noise2Noise pairs of sub-volumes for a 3-D U-Net (DeepCAD's recipe): ``depth``
+    consecutive planes of one parity in, as (N, depth * C, p, p), and the plane of the other
+    parity beside each of them as its target, at half the Z resolution."""
+
+    def __init__(self, runs: Sequence[torch.Tensor], depth: int = PATCH_DEPTH,
+                 patch_size: int = 64, patches_per_epoch: int = 5000) -> None:
+        if depth < 1:
+            raise N2NError(f"{{patch_depth}} {depth}: a sub-volume needs >= 1 plane",
+                           param="patch_depth")
+        for k, run in enumerate(runs):
+            if len(run) < 2 * depth:
+                raise N2NError(f"run {k} of the training stack has {len(run)} plane(s), too "
+                               f"thin for sub-volumes of {depth} interleaved planes: it needs "
+                               f"at least {2 * depth}; choose a smaller {{patch_depth}}",
+                               param="patch_depth")
+        super().__init__(runs, 1, patch_size, patches_per_epoch)
+        self.depth = depth
+
+    def _pick(self, generator: torch.Generator) -> tuple[int, list[int], list[int]]:
+        """A run, ``depth`` planes of one parity, and their neighbours of the other parity."""
+        r = int(torch.randint(len(self.runs), (1,), generator=generator))
+        planes = len(self.runs[r])
+        parity = int(torch.randint(2, (1,), generator=generator))
+        half = (planes - parity + 1) // 2
+        first = int(torch.randint(half - self.depth + 1, (1,), generator=generator))
+        shift = 1 if int(torch.randint(2, (1,), generator=generator)) else -1
+        window = [2 * (first + i) + parity for i in range(self.depth)]
+        targets = [w + shift if 0 <= w + shift < planes else w - shift for w in window]
+        return r, window, targets

@@ -30,6 +30,7 @@ from n2n.export.portable import metadata
 from n2n.inference.exported import METADATA
 from n2n.models import ModelConfig, PixelModel, build_model
 from n2n.models.bundled import BUNDLED_MODELS
+from n2n.models.unet3d import z_grid
 from n2n.models.wrapper import tile_margin
 
 FORMAT_VERSION = "0.5.4"
@@ -66,21 +67,30 @@ def write_package(model: PixelModel, folder: Path, *, name: str, training_data: 
     ``rdf.yaml``; ``data_range`` is the value of white in the images it will be given."""
     model = model.float().eval()
     torch.save(model.state_dict(), folder / "weights.pt")
-    write_torchscript(model, folder / "weights.ts")
+    volume = planes_in(model) > 1  # planes travel as a Z axis: (N, C, Z, H, W)
+    write_torchscript(model, folder / "weights.ts", volume)
     size = test_size(model)
     test_input = test_image(model.config.channels, size) * (data_range / 255.0)
+    if volume:
+        test_input = test_volume(test_input, planes_in(model))
     with torch.no_grad():
         scaled = torch.from_numpy(test_input) * (255.0 / data_range)
-        test_output = (model(scaled) * (data_range / 255.0)).numpy()
+        if volume:  # through the model's planes-as-channels interface
+            planes = model(scaled.permute(0, 2, 1, 3, 4).flatten(1, 2))
+            scaled = planes.unflatten(1, (-1, model.config.channels)).permute(0, 2, 1, 3, 4)
+        else:
+            scaled = model(scaled)
+        test_output = (scaled * (data_range / 255.0)).numpy()
     np.save(folder / "test_input.npy", test_input)
     np.save(folder / "test_output.npy", test_output)
-    _write_cover(folder / "cover.png", test_input[0], test_output[0], data_range)
+    centre = (lambda a: a[0, :, a.shape[2] // 2]) if volume else (lambda a: a[0])
+    _write_cover(folder / "cover.png", centre(test_input), centre(test_output), data_range)
     (folder / "environment.yaml").write_text(
         "name: n2n-lite\nchannels: [conda-forge]\n"
         "dependencies: [python>=3.10, pip, {pip: [n2n-lite]}]\n")
     (folder / "README.md").write_text(_readme(name, model, training_data, data_range, size))
     rdf = _description(model, name, training_data, author, data_range, folder)
-    rdf["config"] = {"n2n-lite": {**metadata(model), "file": METADATA}}
+    rdf["config"] = {"n2n-lite": {**metadata(model, volume), "file": METADATA}}
     (folder / RDF).write_text(json.dumps(rdf, indent=1))
     return folder / RDF
 
@@ -95,6 +105,22 @@ def write_zip(folder: Path, output: Path) -> None:
 def test_size(model: PixelModel) -> int:
     """The smallest size on the model's size steps that keeps pixels past the halo."""
     return 2 * tile_margin(model) + model.multiple
+
+
+def planes_in(model: PixelModel) -> int:
+    """Planes of the package's test input: a context model's window, a 3-D U-Net's Z test
+    depth (twice its Z halo plus its Z multiple, so that planes lie past the halo), else 1."""
+    if model.config.arch == "unet3d":
+        halo, multiple = z_grid(model)
+        return 2 * halo + multiple
+    return model.config.context
+
+
+def test_volume(image: np.ndarray, planes: int) -> np.ndarray:
+    """(1, C, planes, H, W): the (1, C, H, W) test image under fresh seeded noise per plane."""
+    noise = np.random.default_rng(1).normal(0, 10, (planes, *image.shape[1:]))
+    stack = np.clip(image[0][None] + noise.astype(np.float32), 0, 255)
+    return stack.transpose(1, 0, 2, 3)[None].astype(np.float32)
 
 
 def test_image(channels: int, size: int) -> np.ndarray:
@@ -142,9 +168,11 @@ def _description(model: PixelModel, name: str, training_data: str, author: str,
         "preprocessing": _scale(255.0 / data_range),
     }]
     reference = {"tensor_id": "noisy"}
+    z_in, z_out = _z_axes(model)
+    inputs[0]["axes"][2:2] = z_in
     outputs = [{
         "id": "denoised", "description": "the denoised images, same shape and scale",
-        "axes": [{"type": "batch"}, {"type": "channel", "channel_names": channel_names},
+        "axes": [{"type": "batch"}, {"type": "channel", "channel_names": channel_names}, *z_out,
                  {"type": "space", "id": "y", "size": {**reference, "axis_id": "y"},
                   "halo": tile_margin(model)},
                  {"type": "space", "id": "x", "size": {**reference, "axis_id": "x"},
@@ -169,7 +197,8 @@ def _description(model: PixelModel, name: str, training_data: str, author: str,
         "description": f"Noise2Noise denoiser ({'gray' if channels == 1 else 'RGB'}, "
                        f"{model.config.arch} U-Net), trained with n2n-lite on noisy pairs only",
         "authors": [{"name": author}], "cite": [NOISE2NOISE, N2N_LITE], "license": "MIT",
-        "tags": ["denoising", "noise2noise", "self-supervised", "2d", "pytorch", "n2n-lite",
+        "tags": ["denoising", "noise2noise", "self-supervised",
+                 "3d" if planes_in(model) > 1 else "2d", "pytorch", "n2n-lite",
                  "grayscale" if channels == 1 else "rgb"],
         "documentation": "README.md", "covers": ["cover.png"],
         "inputs": inputs, "outputs": outputs, "weights": weights,
@@ -177,6 +206,22 @@ def _description(model: PixelModel, name: str, training_data: str, author: str,
                           "name": f"training data of {name}", "description": training_data,
                           "tags": ["noisy pairs", "denoising"]},
     }
+
+
+def _z_axes(model: PixelModel) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The Z axis of the input and of the output: none for a 2-D model; a context model's
+    window of ``k`` planes in, its centre plane out; a 3-D U-Net's planes, any number on its
+    Z multiple, out with its Z halo."""
+    if model.config.arch == "unet3d":
+        halo, multiple = z_grid(model)
+        return ([{"type": "space", "id": "z", "size": {"min": planes_in(model),
+                                                       "step": multiple}}],
+                [{"type": "space", "id": "z", "size": {"tensor_id": "noisy", "axis_id": "z"},
+                  "halo": halo}])
+    if model.config.context > 1:
+        return ([{"type": "space", "id": "z", "size": model.config.context}],
+                [{"type": "space", "id": "z", "size": 1}])
+    return [], []
 
 
 def _scale(gain: float) -> list[dict[str, Any]]:

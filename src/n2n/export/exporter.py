@@ -79,9 +79,6 @@ def export_model(model: PixelModel, output: str | Path, fmt: str = "pt", *,
     if fmt != "pt" and model.config.arch == "bsn":
         raise N2NError(f"a blind-spot network exports as pt only: {fmt} would drop the random "
                        "replacing it denoises with (a silently worse result)")
-    if fmt != "pt" and model.config.context > 1:
-        raise N2NError(f"a context model (a window of {model.config.context} planes) exports "
-                       f"as pt only for now: {fmt} has no axes for the window yet")
     check_finite(model.state_dict().values(), "the model to export")
     claim_outputs([output], inputs, overwrite=overwrite, mark=written_kind, kind=EXPORT)
     output.parent.mkdir(parents=True, exist_ok=True)

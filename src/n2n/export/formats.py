@@ -23,20 +23,25 @@ from n2n.models import PixelModel
 TOLERANCE = 1e-3  # max |exported - PyTorch| on the 0..255 scale (float32)
 
 
-def write_torchscript(model: PixelModel, path: Path) -> None:
-    """``model`` as a scripted :class:`PortableModel` with its metadata (what tiling needs)."""
+def write_torchscript(model: PixelModel, path: Path, volume_io: bool = False) -> None:
+    """``model`` as a scripted :class:`PortableModel` with its metadata (what tiling needs);
+    ``volume_io``: planes as a Z axis, (N, C, Z, H, W)."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)  # torch >= 2.10 prefers torch.export
-        scripted = torch.jit.script(PortableModel(model))
+        scripted = torch.jit.script(PortableModel(model, volume_io))
         buffer = io.BytesIO()  # torch's file writer aborts the process on a full disk
-        torch.jit.save(scripted, buffer, _extra_files={METADATA: json.dumps(metadata(model))})
+        info = json.dumps(metadata(model, volume_io))
+        torch.jit.save(scripted, buffer, _extra_files={METADATA: info})
     Path(path).write_bytes(buffer.getvalue())
 
 
 def write_onnx(model: PixelModel, path: Path) -> None:
     onnx = optional_module("onnx", "export", "ONNX")
-    example = torch.rand(1, model.config.channels, 64, 64) * 255
+    example = torch.rand(1, model.config.channels * model.config.context, 64, 64) * 255
     axes = {0: "batch", 2: "height", 3: "width"}
+    if model.config.arch == "unet3d":  # any number of planes
+        axes[1] = "planes"
+        example = torch.rand(1, model.config.channels * 5, 64, 64) * 255
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the TorchScript-based exporter is deprecated
         scripted = torch.jit.script(PortableModel(model))
@@ -57,16 +62,28 @@ def self_check(model: nn.Module, exported: nn.Module, names: tuple[str, str] = (
     naming the model or the export (``names``), where either gives a result no working model
     gives (:func:`n2n.inference.denoiser.check_result`: NaN, exploded, flat)."""
     worst = 0.0
-    context = getattr(model.config, "context", 1)  # a context model: a still window
     for x in check_images(model.config.channels):
+        window = check_window(model, x)
         with torch.no_grad():
-            window = x.repeat(1, context, 1, 1)
             results = model(window), exported(window)
-        pixels = x[0].permute(1, 2, 0).numpy()
+        pixels = (window if model.config.arch == "unet3d" else x)[0].permute(1, 2, 0).numpy()
         for result, name in zip(results, names, strict=True):
             check_result(pixels, result[0].float().permute(1, 2, 0).numpy(), name)
         worst = max(worst, float((results[1] - results[0]).abs().max()))
     return worst
+
+
+def check_window(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """What a model takes for the (1, C, H, W) test image ``x``: itself (2-D), a window of
+    ``context`` planes, or, for a 3-D U-Net, a test volume of 5 planes (Z padded inside), each
+    ``x`` under its own seeded noise, so that the planes differ."""
+    context = getattr(model.config, "context", 1)
+    planes = 5 if model.config.arch == "unet3d" else context
+    if planes == 1:
+        return x
+    generator = torch.Generator().manual_seed(1)
+    return torch.cat([x + 10 * torch.randn(x.shape, generator=generator) * (k != planes // 2)
+                      for k in range(planes)], dim=1)
 
 
 def check_images(channels: int) -> list[torch.Tensor]:

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from n2n.data.volumes import resolve_axes
+from n2n.data.volumes import from_runs, resolve_axes, to_runs
 from n2n.errors import N2NError
 from n2n.inference.auto import StackShape
 from n2n.inference.denoiser import Denoiser
@@ -17,11 +17,14 @@ from n2n.inference.spec import Decision, InferenceSpec, array_white, build_denoi
 from n2n.inference.volumes import (
     check_thickness,
     denoiser_context,
+    denoiser_volumetric,
     named_stack,
     plane_windows,
     stack_axes,
+    volume_planes,
 )
 from n2n.io.values import WhiteLevel, check_float_pixels, decision_sample
+from n2n.models.unet3d import z_grid
 
 
 def denoise_array(array: np.ndarray, model: str | Path | torch.nn.Module = AUTO, *,
@@ -58,8 +61,10 @@ def denoise_array(array: np.ndarray, model: str | Path | torch.nn.Module = AUTO,
     axes : str, optional
         The array's axes, e.g. ``ZYX``, ``TYX``, ``TZYX`` (``C`` for channels, each denoised
         as its own stack). A context model (:mod:`n2n.models.context`) denoises each plane
-        with the window of its neighbours along Z (else T), mirrored at the ends; a 3-D array
-        needs no axes (its first axis is the stack). 2-D models go plane by plane.
+        with the window of its neighbours along Z (else T), mirrored at the ends; a 3-D model
+        (:mod:`n2n.models.unet3d`) denoises each run along Z (else T) in Z tiles with its
+        halo, exactly as the whole; a 3-D array needs no axes (its first axis is the stack).
+        2-D models go plane by plane.
 
     Returns
     -------
@@ -89,11 +94,9 @@ def denoise_array(array: np.ndarray, model: str | Path | torch.nn.Module = AUTO,
     white = array_white(data, spec, given.shape)
     check_float_pixels(data, white.value, f"{given.dtype} array of shape {given.shape}")
     planes = data.reshape((-1,) + data.shape[-3:])
-    stack = None  # axes given to a gray stack: a context model may take it (inference/policy)
-    if axes is not None and channel_axis is None and given.ndim > 2:
-        stack = named_stack(given.shape, None, axes, f"array of shape {given.shape}")
+    stack = gray_stack(given.shape, axes, channel_axis, f"array of shape {given.shape}")
     denoiser = decide(spec, planes, white, stack).denoiser
-    if denoiser_context(denoiser) > 1:
+    if denoiser_context(denoiser) > 1 or denoiser_volumetric(denoiser):
         return _denoise_volume(denoiser, given, channel_axis, axes, white.value)
     if axes is not None:
         resolve_axes(axes, given.ndim, axes, f"array of shape {given.shape}")  # checked
@@ -104,26 +107,44 @@ def denoise_array(array: np.ndarray, model: str | Path | torch.nn.Module = AUTO,
 
 def _denoise_volume(denoiser: Denoiser, array: np.ndarray, channel_axis: int | None,
                     axes: str | None, white: float) -> np.ndarray:
-    """Every plane of a gray stack denoised with the window of its neighbours."""
+    """Every plane of a gray stack denoised with the window of its neighbours, or by a 3-D
+    model in Z tiles."""
     where = f"array of shape {array.shape}"
     if channel_axis is not None:
         raise N2NError(f"{where}: a context model takes gray stacks; name a channel axis C "
                        "in {axes} instead of {channel_axis}", param=("axes", "channel_axis"))
-    return np.stack(list(volume_planes(denoiser, array, axes, white, where))).reshape(
+    return np.stack(list(stack_planes(denoiser, array, axes, white, where))).reshape(
         array.shape)
 
 
-def volume_planes(denoiser: Denoiser, array: np.ndarray, axes: str | None, white: float,
-                  where: str) -> Iterator[np.ndarray]:
+def stack_planes(denoiser: Denoiser, array: np.ndarray, axes: str | None, white: float,
+                 where: str) -> Iterator[np.ndarray]:
     """Each (H, W) plane of a gray (..., H, W) stack in order, denoised with the window of its
-    neighbours along Z (else T), mirrored at the ends; the axes and the stack's thickness are
-    checked here, before the first plane (a caller may then show progress plane by plane)."""
+    neighbours along Z (else T), mirrored at the ends, or by a 3-D model in Z tiles (all at
+    once); the axes and the stack's thickness are checked here, before the first plane (a
+    caller may then show progress plane by plane)."""
     names = stack_axes(array.shape[:-2], None, axes, where)
     context = denoiser_context(denoiser)
     axis = check_thickness(array.shape[:-2], names, context, where)
+    if denoiser_volumetric(denoiser):
+        runs = to_runs(array, names, where)  # (R, P, H, W, 1)
+        out = np.stack([np.stack(list(volume_planes(
+            lambda k, run=run: run[k], len(run), lambda x: denoise_plane(denoiser, x, white),
+            *z_grid(denoiser.model)))) for run in runs])
+        return iter(from_runs(out, array.shape, names).reshape((-1, *array.shape[-2:])))
     planes = array.reshape((-1, *array.shape[-2:]))
     windows = plane_windows(lambda k: planes[k][..., None], array.shape[:-2], axis, context)
     return (denoise_plane(denoiser, window, white)[..., 0] for window in windows)
+
+
+def gray_stack(shape: tuple[int, ...], axes: str | None, channel_axis: int | None,
+               where: str) -> StackShape | None:
+    """What the automatic rule may read as a stack (:func:`n2n.inference.policy.for_stack`,
+    a context model for Z-stacks and time-lapses): a gray array of more than one plane whose
+    ``axes`` are named; None otherwise (planes one by one). Every array door asks here."""
+    if axes is None or channel_axis is not None or len(shape) <= 2:
+        return None
+    return named_stack(tuple(shape), None, axes, where)
 
 
 def decide(spec: InferenceSpec, planes, white: WhiteLevel, stack: StackShape | None = None

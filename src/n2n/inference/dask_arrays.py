@@ -18,11 +18,11 @@ import numpy as np
 import torch
 
 from n2n.errors import N2NError
-from n2n.inference.arrays import channels_last, decide
+from n2n.inference.arrays import channels_last, decide, gray_stack
 from n2n.inference.dask_chunks import chunk_edges, members, plane_graph, window_graph
 from n2n.inference.policy import AUTO
 from n2n.inference.spec import Decision, InferenceSpec
-from n2n.inference.volumes import denoiser_context
+from n2n.inference.volumes import denoiser_context, refuse_volumetric
 from n2n.io.lazy import dask_array
 from n2n.io.values import decision_sample, white_level
 
@@ -83,7 +83,9 @@ def denoise_dask(array: Any, model: str | Path | torch.nn.Module = AUTO, *,
     planes = data.reshape((-1,) + data.shape[-3:])
     sample = None if 0 in data.shape else np.asarray(decision_sample(planes, spatial=3))
     white = white_level(data.dtype, sample, data_range, tuple(array.shape))
-    decision = decide(spec, sample[None], white)  # a one-plane stack: its own sample
+    stack = gray_stack(tuple(array.shape), axes, channel_axis,
+                       f"dask array of shape {tuple(array.shape)}")
+    decision = decide(spec, sample[None], white, stack)  # a one-plane stack: its own sample
     if on_decision is not None:
         on_decision(decision)
     denoiser, white = decision.denoiser, white.value  # built here; moved on the workers
@@ -91,6 +93,7 @@ def denoise_dask(array: Any, model: str | Path | torch.nn.Module = AUTO, *,
         member.device = torch.device(device)  # moved there on the worker (dask_chunks.to_device)
     height, width = data.shape[-3:-1]
     edges = tuple(chunk_edges(size, denoiser.tile, denoiser.margin) for size in (height, width))
+    refuse_volumetric(denoiser, "the Dask door")
     if denoiser_context(denoiser) > 1:
         return _windowed(data, denoiser, white, edges, axes, channel_axis, tuple(array.shape))
     out = plane_graph(data, denoiser, white, edges)

@@ -25,6 +25,7 @@ from n2n.inference.tiling import BUDGET_PIXELS, Tile, budget_plan, plan_tiles
 from n2n.io.images import Image
 from n2n.models import PixelModel
 from n2n.models.pd import pd_merge, pd_split
+from n2n.models.unet3d import is_volumetric
 from n2n.models.wrapper import pad_to_multiple
 
 __all__ = ["Denoiser", "Pass", "Tile", "denoise_image", "plan_tiles"]
@@ -93,8 +94,8 @@ class Denoiser:
     @property
     def streams(self) -> bool:
         """Whether it can denoise an image strip by strip (see n2n.inference.strips): a 2-D
-        model can, a context model reads whole windows of planes."""
-        return self.context == 1
+        model can, a context model reads whole windows of planes, a 3-D model Z tiles."""
+        return self.context == 1 and not self.volumetric
 
     def __init__(self, model: PixelModel, device: str | torch.device = "cpu", *,
                  tile: int | None = None, pd: int | None = None,
@@ -109,10 +110,11 @@ class Denoiser:
         if pd is not None and pd != model.config.pd:  # e.g. a white-noise model on camera noise
             model.config = replace(model.config, pd=pd)  # checked by ModelConfig itself
         self.replacing = isinstance(model, PixelModel) and model.config.arch == "bsn"
+        self.volumetric = is_volumetric(model)  # planes of a Z tile in, the same out
         if refine is not None:
             self._check_refiner(model, refine)
         self.device = torch.device(device)
-        self.fast = fast and isinstance(model, PixelModel)
+        self.fast = fast and isinstance(model, PixelModel) and not self.volumetric  # 2-D
         self.ensemble = ensemble
         self.model = memory_layout(model.to(self.device), self.fast).eval()
         self.refine = None if refine is None else memory_layout(refine.to(self.device),
@@ -178,6 +180,8 @@ class Denoiser:
         channels = pixels.shape[2]
         if self.context > 1:  # a window of planes in, its centre plane out
             return self._window(pixels, tiled, clip)
+        if self.volumetric:  # the planes of a Z tile in, the same planes out
+            return self._slab(pixels, tiled, clip)
         if channels == self.channels:
             out = self._run(pixels, tiled)
         elif channels == 1:
@@ -213,6 +217,13 @@ class Denoiser:
         out = self._run(pixels, tiled)
         first = self.context // 2 * self.channels
         check_result(pixels[:, :, first:first + self.channels], out, self.name)
+        return np.clip(out, 0, 255) if clip else out
+
+    def _slab(self, pixels: np.ndarray, tiled: bool | None, clip: bool) -> np.ndarray:
+        """(H, W, n * C): the n planes of a Z tile of a 3-D model, channels of each plane
+        together, in; the same planes denoised out."""
+        out = self._run(pixels, tiled)  # the model refuses a plane of other channels
+        check_result(pixels, out, self.name)
         return np.clip(out, 0, 255) if clip else out
 
     @property
@@ -281,8 +292,9 @@ class Denoiser:
             core = -(-self.tile // step.split // step.multiple) * step.multiple
             group, rows, cols = count, core, core
         else:
+            planes = noisy.shape[1] // self.channels if self.volumetric else 1  # voxels count
             group, rows, cols = budget_plan(count, height, width, step.margin, step.multiple,
-                                            self.budget_pixels)
+                                            self.budget_pixels // planes)
         if group >= count and rows >= height and cols >= width:
             return self._forward(step.run, noisy, previous)
         out = None

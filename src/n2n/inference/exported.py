@@ -29,9 +29,17 @@ class ExportedModel(nn.Module):
         super().__init__()
         self.run, self.path = run, path
         self.config, self.multiple, self.receptive_radius = _checked_metadata(metadata, path)
+        # a BioImage Model Zoo package's graph takes planes as a Z axis, (N, C, Z, H, W)
+        self.volume_io = isinstance(metadata, dict) and metadata.get("interface") == "bczyx"
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.run(x)
+        """(N, P * C, H, W) planes in, as :class:`PixelModel` takes them, whatever the file's
+        own layout."""
+        if not self.volume_io:
+            return self.run(x)
+        c = self.config.channels
+        out = self.run(x.unflatten(1, (x.shape[1] // c, c)).permute(0, 2, 1, 3, 4))
+        return out.permute(0, 2, 1, 3, 4).flatten(1, 2)
 
 
 def load_exported(path: str | Path) -> ExportedModel:

@@ -123,6 +123,8 @@ class Decision:
         context = getattr(self.denoiser, "context", 1)
         model = (f"the given context model (each plane with a window of {context} planes)"
                  if context > 1 else "the given model")
+        if getattr(self.denoiser, "volumetric", False):
+            model = "the given 3-D model (the stack in Z tiles, each with its halo of planes)"
         return f"{self.treatment or model}; {self.white}"
 
     def to_json(self) -> dict:

@@ -15,11 +15,19 @@ from n2n.errors import N2NError
 from n2n.inference.arrays import denoise_plane
 from n2n.inference.denoiser import Denoiser, denoise_image
 from n2n.inference.strips import denoised_rows, row_blocks
-from n2n.inference.volumes import check_thickness, denoiser_context, plane_windows, stack_axes
+from n2n.inference.volumes import (
+    check_thickness,
+    denoiser_context,
+    denoiser_volumetric,
+    plane_windows,
+    stack_axes,
+    volume_planes,
+)
 from n2n.io.formats import base
 from n2n.io.formats.tiff_layout import BIT_DEPTHS, TiffLayout, read_plane, read_planes
 from n2n.io.images import array_to_image, to_array
 from n2n.io.values import check_float_pixels
+from n2n.models.unet3d import z_grid
 
 BIT_WHITE = {np.dtype(np.uint8): 255.0, np.dtype(np.uint16): 65535.0}
 
@@ -35,7 +43,7 @@ def denoised_blocks(denoiser: Denoiser, source: Path, layout: TiffLayout,
     stack's value of white, one for every plane (default: the dtype's; floats need it).
     A context model's planes come whole, each with the window of its neighbours along the
     stack's Z (else T) axis, ``axes`` naming them where the file does not."""
-    if denoiser_context(denoiser) > 1:
+    if denoiser_context(denoiser) > 1 or denoiser_volumetric(denoiser):
         yield from _windowed_planes(denoiser, source, layout, white, axes)
         return
     height, width = layout.height_width
@@ -72,10 +80,35 @@ def _windowed_planes(denoiser: Denoiser, source: Path, layout: TiffLayout,
         read = lambda k: np.array(mapped[k])  # noqa: E731
     else:
         read = lambda k: read_plane(source, layout, k)  # noqa: E731
+    if denoiser_volumetric(denoiser):
+        yield from _z_tiled_planes(denoiser, source, read, leading, axis, white)
+        return
     for k, window in enumerate(plane_windows(read, leading, axis, context)):
         if layout.dtype.kind == "f":
             check_float_pixels(window, white, f"{source}[plane {k}]")
         yield k, 0, denoise_plane(denoiser, window, white)[..., 0]
+
+
+def _z_tiled_planes(denoiser: Denoiser, source: Path, read, leading: tuple[int, ...],
+                    axis: int, white: float) -> Iterator[tuple[int, int, np.ndarray]]:
+    """Every plane of a gray stack denoised by a 3-D model, run by run along the context
+    axis in Z tiles (:func:`n2n.inference.volumes.volume_planes`), memory bounded by a tile."""
+    if axis != len(leading) - 1:
+        raise N2NError(f"{source}: a 3-D model reads the stack along its Z axis, which the "
+                       "file does not store innermost; give its planes in Z order (e.g. "
+                       "TZYX) or denoise it with n2n.denoise_array")
+    planes = leading[axis]
+
+    def denoise(tile: np.ndarray) -> np.ndarray:
+        check_float_pixels(tile, white, f"{source}[Z tile]")
+        return denoise_plane(denoiser, tile, white)
+
+    for run in range(int(np.prod(leading[:-1], dtype=np.int64))):
+        first = run * planes
+        planes_of_run = volume_planes(lambda k, first=first: read(first + k), planes, denoise,
+                                      *z_grid(denoiser.model))
+        for z, plane in enumerate(planes_of_run):
+            yield first + z, 0, plane[..., 0]
 
 
 def _denoise_plane(denoiser: Denoiser, source: Path, k: int, pixels: np.ndarray,

@@ -25,6 +25,19 @@ def denoiser_context(denoiser: object) -> int:
     return int(getattr(denoiser, "context", 1) or 1)
 
 
+def denoiser_volumetric(denoiser: object) -> bool:
+    """Whether a denoiser runs a 3-D model (:mod:`n2n.models.unet3d`) on Z tiles."""
+    return bool(getattr(denoiser, "volumetric", False))
+
+
+def refuse_volumetric(denoiser: object, door: str) -> None:
+    """The Dask door reads chunks with a window of planes, not a 3-D model's Z tiles."""
+    if denoiser_volumetric(denoiser):
+        raise N2NError(f"{door} reads chunks with a window of planes; a 3-D model reads Z "
+                       "tiles of planes: denoise the stack with n2n denoise or "
+                       "n2n.denoise_array(..., axes=...)")
+
+
 def stack_axes(leading: tuple[int, ...], found: str | None, given: str | None,
                where: str) -> str:
     """The axes of a stack whose leading (non-spatial) shape is ``leading``: ``given``, else
@@ -88,3 +101,44 @@ def plane_windows(read: Reader, leading: tuple[int, ...], axis: int, context: in
 
 def _channels(plane: np.ndarray) -> np.ndarray:
     return plane[:, :, None] if plane.ndim == 2 else plane
+
+
+Z_CORE = 32  # planes a 3-D model's Z tile keeps by default (rounded up to its Z multiple)
+
+
+def mirrored(index: int, length: int) -> int:
+    """``index`` reflected into 0..length-1 as often as needed (-1 reads 1, ``length`` reads
+    ``length - 2``), so a halo deeper than the stack still reads planes of it."""
+    if length == 1:
+        return 0
+    period = 2 * (length - 1)
+    index %= period
+    return index if index < length else period - index
+
+
+def z_tiles(planes: int, halo: int, multiple: int, core: int) -> list[tuple[int, int]]:
+    """[first, end) of each Z tile's core in a stack of ``planes`` padded by ``halo`` mirrored
+    planes before it (and after it, up to the Z multiple plus ``halo``): cores of ``core``
+    planes (a multiple of ``multiple``, as ``halo`` is) start on the Z pooling grid, so that
+    each tile read with its halo gives what the whole stack at once gives."""
+    padded = -(-planes // multiple) * multiple
+    core = max(multiple, -(-core // multiple) * multiple)
+    return [(halo + start, halo + min(start + core, padded)) for start in range(0, padded, core)]
+
+
+def volume_planes(read: Reader, planes: int, denoise: Callable[[np.ndarray], np.ndarray],
+                  halo: int, multiple: int, core: int = Z_CORE) -> Iterator[np.ndarray]:
+    """Each of the ``planes`` (H, W, C) planes of a run, in order, denoised by a 3-D model:
+    ``denoise`` takes (H, W, n * C) tiles of n planes, each the core of a Z tile with
+    ``halo`` planes either side (mirrored at the ends), and returns them denoised. Only the
+    planes of one tile are held; a plane two tiles share is read once."""
+    held: dict[int, np.ndarray] = {}
+    for first, end in z_tiles(planes, halo, multiple, core):
+        wanted = [mirrored(v - halo, planes) for v in range(first - halo, end + halo)]
+        held = {k: held[k] if k in held else _channels(np.asarray(read(k)))
+                for k in dict.fromkeys(wanted)}
+        out = denoise(np.concatenate([held[k] for k in wanted], axis=2))
+        channels = out.shape[2] // len(wanted)
+        for v in range(first, min(end, halo + planes)):
+            k = v - first + halo
+            yield out[:, :, k * channels:(k + 1) * channels]

@@ -19,8 +19,9 @@ from n2n.models.context import ContextUNet, centre_plane, check_context
 from n2n.models.pd import pd_merge, pd_split
 from n2n.models.tiny import ZeroShotNet
 from n2n.models.unet import HalfResUNet, LiteUNet, N2NUNet
+from n2n.models.unet3d import UNet3D
 
-NETWORKS = ("lite", "n2n", "halfres", "bsn")  # what `n2n train --arch` builds
+NETWORKS = ("lite", "n2n", "halfres", "bsn", "unet3d")  # what `n2n train --arch` builds
 ARCHITECTURES = (*NETWORKS, "zs")  # and zero-shot's tiny net
 
 
@@ -31,7 +32,8 @@ class ModelConfig:
     arch: str = "lite"  # "lite": weight-shared U-Net; "n2n": Lehtinen et al. (2018) U-Net;
     # "halfres": a wide U-Net after pixel-unshuffle by 2 (the quality model);
     # "bsn": a blind-spot network (models/bsn.py, for --mode bsn);
-    # "zs": the tiny network of zero-shot Noise2Noise (fitted to one image)
+    # "zs": the tiny network of zero-shot Noise2Noise (fitted to one image);
+    # "unet3d": a 3-D U-Net on ZYX sub-volumes (models/unet3d.py, for volumes)
     channels: int = 3  # 1 for grayscale, 3 for RGB
     width: int = 24  # feature channels (24 in the course project, 48 in the paper; for halfres
     # the first level's, doubling at each pooling)
@@ -46,6 +48,8 @@ class ModelConfig:
     # them (photo-plus: -2.3 dB on unclipped gaussian 50 without this)
     context: int = 1  # planes/frames in (odd): a 2.5-D model takes the window of `context`
     # neighbouring planes as channels and denoises the centre one (models/context.py); 1 = 2-D
+    z_pool: int = 1  # unet3d only: the last z_pool levels pool Z too, the first Y and X only
+    # (Z sampled coarser than the plane: anisotropic pooling); 0 = never pool Z
 
     def __post_init__(self) -> None:
         if self.arch not in ARCHITECTURES:
@@ -65,6 +69,10 @@ class ModelConfig:
             raise N2NError(f"{{context}} {self.context}: a window of planes is read by the Lite "
                            f"U-Net ({{arch:lite}}), not arch '{self.arch}'",
                            param=("context", "arch"))
+        if self.arch == "unet3d" and (self.pd != 1 or not 0 <= self.z_pool <= self.depth):
+            raise N2NError(f"a 3-D U-Net ({{arch:unet3d}}) takes {{pd}} 1 and {{z_pool}} in "
+                           f"0..{self.depth} (its depth), not {{pd}} {self.pd}, {{z_pool}} "
+                           f"{self.z_pool}", param=("arch", "pd", "z_pool"))
         if not 1 <= self.pd <= 8:
             raise N2NError(f"pixel-shuffle factor {{pd}} {self.pd}: must lie in 1..8 (1 = off)",
                            param="pd")
@@ -91,6 +99,8 @@ def _build(config: ModelConfig) -> PixelModel:
         net = N2NUNet(config.channels, config.width)
     elif config.arch == "halfres":
         net = HalfResUNet(config.channels, config.width, config.depth)
+    elif config.arch == "unet3d":
+        net = UNet3D(config.channels, config.width, config.depth, config.z_pool)
     elif config.arch == "bsn":
         net = BlindSpotNet(config.channels, config.width, config.depth)
     else:
@@ -146,14 +156,17 @@ class PixelModel(nn.Module):
     def forward(self, x: torch.Tensor, split: bool = True) -> torch.Tensor:
         """Denoise (N, C, H, W) 0..255 pixels. With ``split=False`` the input is taken as
         already pixel-shuffled sub-images (the trainer splits batches itself)."""
-        if x.ndim != 4 or x.shape[1] != self.in_channels:
-            raise N2NError(f"model expects (N, {self.in_channels}, H, W) input, "
+        volume = self.config.arch == "unet3d"  # planes of a sub-volume, any number
+        if x.ndim != 4 or (x.shape[1] % self.in_channels if volume
+                           else x.shape[1] != self.in_channels):
+            planes = "D * " if volume else ""
+            raise N2NError(f"model expects (N, {planes}{self.in_channels}, H, W) input, "
                            f"got {tuple(x.shape)}")
         height, width = x.shape[-2:]
         if self.config.clip_input:
             x = x.clamp(0, 255)
         mean, std = self.mean.view(1, -1, 1, 1), self.std.view(1, -1, 1, 1)
-        context = self.config.context
+        context = x.shape[1] // self.config.channels if volume else self.config.context
         pd = self.config.pd if split else 1
         z = pad_to_multiple((x - mean.repeat(1, context, 1, 1)) / std.repeat(1, context, 1, 1),
                             self.net.multiple * pd)
@@ -161,7 +174,7 @@ class PixelModel(nn.Module):
         # a channels-last caller (fast inference) needs it kept for the skip concatenations
         out = self.net(z)
         if self.config.residual:
-            out = out + centre_plane(z, self.config.channels, context)
+            out = out + (z if volume else centre_plane(z, self.config.channels, context))
         out = pd_merge(out, pd)
         return out[..., :height, :width] * std + mean
 

@@ -24,11 +24,11 @@ from napari.qt.threading import thread_worker
 from napari.utils.notifications import show_error, show_info
 
 from n2n.errors import N2NError
-from n2n.inference.arrays import decide, denoise_plane, volume_planes
+from n2n.inference.arrays import decide, denoise_plane, gray_stack, stack_planes
 from n2n.inference.denoiser import Denoiser
 from n2n.inference.policy import AUTO
 from n2n.inference.spec import InferenceSpec
-from n2n.inference.volumes import denoiser_context
+from n2n.inference.volumes import denoiser_context, denoiser_volumetric
 from n2n.models.bundled import BUNDLED_MODELS
 from n2n.napari.layers import (
     TrainedModels,
@@ -96,9 +96,11 @@ class DenoiseWidget(Container):
             # pd 0: measured for bundled models, a file's own otherwise
             spec = InferenceSpec(self.model_name(), self.pd.value or None,
                                  tile=self.tile.value or None, device=self.device.value)
-            decision = decide(spec, planes, white)
-            if denoiser_context(decision.denoiser) > 1:  # checked here: a message, no thread
-                outputs = self._volume(layer, decision.denoiser, white.value)
+            axes = None if layer.rgb else layer_axes(layer, self.axes.value)
+            where = f"layer '{layer.name}' of shape {layer.data.shape}"
+            decision = decide(spec, planes, white, gray_stack(layer.data.shape, axes, None, where))
+            if denoiser_context(decision.denoiser) > 1 or denoiser_volumetric(decision.denoiser):
+                outputs = self._volume(layer, decision.denoiser, white.value)  # checked here
             else:
                 outputs = (denoise_plane(decision.denoiser, p, white.value) for p in planes)
         except N2NError as err:
@@ -122,7 +124,7 @@ class DenoiseWidget(Container):
         if layer.rgb:
             raise N2NError(f"{where}: a context model denoises gray stacks, not RGB layers")
         axes = layer_axes(layer, self.axes.value)
-        return (plane[..., None] for plane in volume_planes(denoiser, np.asarray(layer.data),
+        return (plane[..., None] for plane in stack_planes(denoiser, np.asarray(layer.data),
                                                             axes, white, where))
 
     def stop(self) -> None:

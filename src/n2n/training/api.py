@@ -101,7 +101,8 @@ def train(config: TrainConfig | None, run_dir: str | Path, *, resume: bool = Fal
     if config.threads:  # the same count as before makes a resumed run bit-identical
         torch.set_num_threads(config.threads)
     source, val = build_data(config.data, config.mode, config.seed,
-                             context=config.model.context)  # the model's window
+                             context=config.model.context,  # the model's window
+                             volumetric=config.model.arch == "unet3d")
     model, config = _matched_model(config, source.channels, init, run_dir, record)
     owns_group = not (torch.distributed.is_available() and torch.distributed.is_initialized())
     try:

@@ -57,8 +57,10 @@ class TrainConfig:
             self.data = DataConfig.from_saved(self.data)
         self.init = None if self.init is None else str(self.init)
         defaults = MODE_DEFAULTS.get(self.mode, {})
-        if self.data is not None and self.data.source == "volume":
-            defaults = {**defaults, "context": VOLUME_CONTEXT}
+        if self.data is not None and self.data.source == "volume":  # a 3-D U-Net: no window
+            flat = not isinstance(self.model, ModelConfig) and dict(self.model or {}).get(
+                "arch") != "unet3d"
+            defaults = {**defaults, "context": VOLUME_CONTEXT if flat else 1}
         if self.data is not None and self.data.patch_size is None:
             self.data = replace(self.data, patch_size=defaults.get("patch_size", PATCH_SIZE))
         if not isinstance(self.model, ModelConfig):
@@ -118,6 +120,10 @@ class TrainConfig:
              or self.data.source == "volume",
              f"a context model ({{context}} {model and model.context}) learns from windows of "
              "planes: train it on {source:'volume'}", ("context", "source")),
+            (model is None or model.arch != "unet3d" or self.data is None
+             or self.data.source == "volume",
+             "a 3-D U-Net ({arch:unet3d}) learns from sub-volumes: train it on "
+             "{source:'volume'}", ("arch", "source")),
             (self.data is None or self.data.source != "volume" or self.mode == "n2n",
              f"{{source:'volume'}} pairs interleaved planes for Noise2Noise: {{mode:n2n}}, "
              f"not '{self.mode}'", ("source", "mode")),
