@@ -114,8 +114,9 @@ def measured_choice(net: nn.Module, measure=None) -> dict:
 def measure_backends(net: nn.Module, side: int = SIDE, repeats: int = REPEATS
                      ) -> dict[str, float]:
     """Megapixels per second of ``net`` in float32 under PyTorch (channels-last) and ONNX
-    Runtime on a (1, C, side, side) input, interleaved, best of ``repeats`` after a warm-up."""
-    channels = _in_channels(net)
+    Runtime on a (1, C, side, side) input (side rounded up to the network's multiple),
+    interleaved, best of ``repeats`` after a warm-up."""
+    channels, side = _in_channels(net), -(-side // net.multiple) * net.multiple
     x = torch.randn(1, channels, side, side, generator=torch.Generator().manual_seed(0))
     torch_net, onnx_net = memory_layout_copy(net), OnnxNet(net)
     runs = {"torch": lambda: torch_net(x.contiguous(memory_format=torch.channels_last)),
