@@ -13,6 +13,15 @@ import pytest
 from skimage import data as skdata
 
 
+@pytest.fixture(autouse=True)
+def _engine(monkeypatch, tmp_path_factory):
+    """PyTorch runs every test (what they compare was measured with it), and a measured engine
+    choice (n2n.inference.backends) never lands in the user's cache: tests/test_backends.py
+    lifts this where it tests the choice."""
+    monkeypatch.setenv("N2N_BACKEND", "torch")
+    monkeypatch.setenv("N2N_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "n2n-cache"))
+
+
 @pytest.fixture(scope="session")
 def photo() -> np.ndarray:
     """A 96 x 80 RGB crop of scikit-image's astronaut, float32 0..255."""

@@ -174,6 +174,17 @@ def test_a_context_model_denoises_a_3d_layer_as_a_volume(qtbot, viewer, tmp_path
     assert tuple(out.axis_labels) == ("z", "y", "x") and widget.progress.value == 7
 
 
+def test_automatic_on_a_labelled_z_stack_is_the_array_doors_choice(qtbot, viewer):
+    """The stack rule through this door too: a gray layer labelled z, y, x on automatic gets
+    what denoise_array(..., axes="ZYX") gives (the bundled context model for shot noise)."""
+    stack = noisy_burst(7, 48)
+    viewer.add_image(stack, name="zstack", axis_labels=("z", "y", "x"))
+    widget = DenoiseWidget(viewer)
+    run_denoise(qtbot, widget, viewer)
+    np.testing.assert_array_equal(viewer.layers["zstack denoised"].data,
+                                  n2n.denoise_array(stack, axes="ZYX"))
+
+
 def test_a_time_lapse_of_volumes_needs_its_axes_and_thin_stacks_are_messages(
         qtbot, viewer, tmp_path, monkeypatch):
     errors = []

@@ -1,7 +1,8 @@
 """What this machine offers inference, and how fast each bundled treatment runs on it: the
-processor features that decide the fast path (bfloat16 where native, else float32
-channels-last), and megapixels per second measured here, since figures measured elsewhere
-(another processor, other threads) do not transfer. ``n2n info [--speed]`` prints it."""
+processor features that decide the fast path (bfloat16 where native, else float32 under the
+engine measured fastest here, :mod:`n2n.inference.backends`), and megapixels per second
+measured here, since figures measured elsewhere (another processor, other threads) do not
+transfer. ``n2n info [--speed]`` prints it."""
 
 from __future__ import annotations
 
@@ -13,8 +14,11 @@ import torch
 from n2n.bench.measure import machine, smooth_photo
 from n2n.device import bfloat16_native, resolve_device
 from n2n.inference.arrays import denoise_array
+from n2n.inference.backends import cache_dir, choose_backend, measure_backends, ort_version
+from n2n.models.bundled import load_bundled
 
 FLAGS = ("avx2", "avx512f", "avx512_bf16", "amx_bf16")  # the ones the fast path depends on
+NETWORKS = ("photo", "photo-plus", "camera")  # the bundled networks' architectures
 # what `n2n denoise` runs, timed on one generated photo: name -> denoise_array keywords
 TREATMENTS = {
     "photo --pd 1 (fastest)": {"model": "photo", "pd": 1},
@@ -36,13 +40,27 @@ def inference_path(device: str = "auto") -> str:
     resolved = resolve_device(device)
     if bfloat16_native(resolved):
         return f"{resolved.type}: bfloat16 autocast, channels-last (bfloat16 is native here)"
-    return f"{resolved.type}: float32, channels-last (no native bfloat16 here)"
+    if resolved.type != "cpu":
+        return f"{resolved.type}: float32, channels-last (no native bfloat16 here)"
+    engines = {name: choose_backend(load_bundled(name).net, resolved) for name in NETWORKS}
+    named = ", ".join(f"{name} {engine}" for name, engine in engines.items())
+    return (f"cpu: float32 (no native bfloat16 here), engine per network: {named} "
+            f"(torch: channels-last; measured once, cached in {cache_dir()})")
 
 
 def describe(device: str = "auto") -> dict[str, object]:
     """The machine, its processor flags and the inference path, as a record."""
     return {**machine(), "flags": processor_flags(), "capability":
             torch.backends.cpu.get_cpu_capability(), "path": inference_path(device)}
+
+
+def measure_engines(side: int = 1024, device: str = "auto") -> dict[str, dict[str, float]]:
+    """Megapixels per second of each bundled network under each engine, on a ``side`` x
+    ``side`` input (CPU only: a GPU runs PyTorch)."""
+    if resolve_device(device).type != "cpu" or ort_version() is None:
+        return {}  # PyTorch is the only engine
+    return {name: measure_backends(load_bundled(name).net, side, repeats=2)
+            for name in NETWORKS}
 
 
 def measure_speed(side: int = 1024, repeats: int = 2, device: str = "auto"

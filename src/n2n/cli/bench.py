@@ -92,15 +92,16 @@ def run_bench(args: argparse.Namespace) -> int:
 def _add_info_parser(sub) -> None:
     p = sub.add_parser("info", help="this machine: processor features, the inference path "
                        "taken, and (--speed) megapixels per second of each treatment here")
-    p.add_argument("--speed", action="store_true", help="also time photo, photo-plus and "
-                   "camera --pd 2 --refine on a generated photo (about a minute on 2 CPU cores)")
+    p.add_argument("--speed", action="store_true", help="also time each network under each "
+                   "engine, and photo, photo-plus and camera --pd 2 --refine, on a generated "
+                   "photo (a few minutes on 2 CPU cores)")
     p.add_argument("--size", type=int, default=1024, help="side of that photo (px)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     p.set_defaults(run=run_info)
 
 
 def run_info(args: argparse.Namespace) -> int:
-    from n2n.bench.machine_speed import describe, measure_speed
+    from n2n.bench.machine_speed import describe, measure_engines, measure_speed
 
     if args.size < 64:
         raise N2NError(f"--size {args.size}: give at least 64 pixels")
@@ -110,6 +111,9 @@ def run_info(args: argparse.Namespace) -> int:
           f"torch {record['torch']} kernels {record['capability']})")
     print(f"inference: {record['path']}; {record['torch_threads']} torch threads")
     if args.speed:
+        for name, speeds in measure_engines(args.size, str(args.device)).items():
+            each = ", ".join(f"{engine} {speed:.3f}" for engine, speed in speeds.items())
+            print(f"  network {name}, MP/s per engine: {each}")
         for name, speed in measure_speed(args.size, device=str(args.device)).items():
             print(f"  {name}: {speed:.3f} MP/s")
     return 0

@@ -19,6 +19,7 @@ import torch
 
 from n2n.device import autocast, memory_layout
 from n2n.errors import N2NError
+from n2n.inference.backends import on_engine
 from n2n.inference.constant import constant_windows
 from n2n.inference.replacing import PERIOD, random_replacing
 from n2n.inference.tiling import BUDGET_PIXELS, Tile, budget_plan, plan_tiles
@@ -78,6 +79,10 @@ class Denoiser:
         convolutions with each network's output layer in float32: 3.0x (photo) and 3.1x
         (photo-plus) on 2 CPU threads at the same PSNR to 0.003 dB (``n2n.bench.inference``).
         PyTorch checkpoints only; an exported model runs as exported.
+    backend : str, keyword-only
+        The fast path's engine: ``torch``, ``onnxruntime`` (float32, equal to PyTorch within
+        1e-4) or None (``N2N_BACKEND``, else measured here once and cached:
+        :mod:`n2n.inference.backends`).
     ensemble : bool, keyword-only
         Each pass averaged over the 8 flips and quarter turns of its input (self-ensemble):
         8x the time for +0.1-0.2 dB (SIDD +0.11, Nam +0.21, CBSD68 +0.09-0.15;
@@ -100,7 +105,7 @@ class Denoiser:
     def __init__(self, model: PixelModel, device: str | torch.device = "cpu", *,
                  tile: int | None = None, pd: int | None = None,
                  refine: PixelModel | None = None, fast: bool = True,
-                 ensemble: bool = False) -> None:
+                 ensemble: bool = False, backend: str | None = None) -> None:
         if tile is not None and tile < 1:
             raise N2NError(f"{{tile}} {tile} must be >= 1", param="tile")
         if pd is not None and pd != model.config.pd and not isinstance(model, PixelModel):
@@ -116,8 +121,10 @@ class Denoiser:
         self.device = torch.device(device)
         self.fast = fast and isinstance(model, PixelModel) and not self.volumetric  # 2-D
         self.ensemble = ensemble
-        self.model = memory_layout(model.to(self.device), self.fast).eval()
-        self.refine = None if refine is None else memory_layout(refine.to(self.device),
+        (engine, self.backend), (refiner, _) = (on_engine(m, self.device, self.fast, backend)
+                                                for m in (model, refine))
+        self.model = memory_layout(engine.to(self.device), self.fast).eval()
+        self.refine = None if refine is None else memory_layout(refiner.to(self.device),
                                                                 self.fast).eval()
         self._passes = self._plan_passes(model, refine)
         # images are padded to, and tiles, strips and chunks start on, this grid

@@ -1,0 +1,139 @@
+"""The inference engine chosen per machine (n2n.inference.backends): the choice and its cache
+without ONNX Runtime; ONNX Runtime's results equal PyTorch's where it is installed."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from n2n.errors import N2NError
+from n2n.inference import backends
+from n2n.inference.backends import cache_dir, choose_backend, measured_choice
+from n2n.inference.denoiser import Denoiser
+from n2n.models.bundled import load_bundled
+
+
+@pytest.fixture
+def cache(tmp_path, monkeypatch):
+    """A fresh cache folder, and the engine left to the choice (conftest forces PyTorch)."""
+    monkeypatch.setenv("N2N_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.delenv("N2N_BACKEND")
+    return tmp_path / "cache"
+
+
+class Clock:
+    """A stand-in measurement: given speeds, and how often it was asked."""
+
+    def __init__(self, torch_speed: float, ort_speed: float) -> None:
+        self.speeds, self.calls = {"torch": torch_speed, "onnxruntime": ort_speed}, 0
+
+    def __call__(self, net: torch.nn.Module) -> dict[str, float]:
+        self.calls += 1
+        return dict(self.speeds)
+
+
+def test_the_choice_is_measured_once_and_cached(cache):
+    net = load_bundled("photo").net
+    clock = Clock(0.5, 1.0)
+    first = measured_choice(net, clock)
+    again = measured_choice(net, clock)
+    assert first["backend"] == again["backend"] == "onnxruntime"
+    assert clock.calls == 1
+    records = json.loads((cache / backends.CACHE_FILE).read_text())
+    assert list(records) == [backends.cache_key(net)]
+    assert records[backends.cache_key(net)]["mp_s"] == {"torch": 0.5, "onnxruntime": 1.0}
+
+
+def test_pytorch_stays_unless_onnx_runtime_is_clearly_faster(cache):
+    net = load_bundled("photo").net
+    assert measured_choice(net, Clock(1.0, 1.05))["backend"] == "torch"
+
+
+def test_other_architectures_are_measured_apart(cache):
+    clock = Clock(1.0, 2.0)
+    measured_choice(load_bundled("photo").net, clock)
+    measured_choice(load_bundled("camera").net, clock)
+    assert clock.calls == 2
+    assert len(json.loads((cache / backends.CACHE_FILE).read_text())) == 2
+
+
+def test_an_unreadable_cache_is_measured_again(cache):
+    cache.mkdir()
+    (cache / backends.CACHE_FILE).write_text("{not json")
+    clock = Clock(1.0, 2.0)
+    assert measured_choice(load_bundled("photo").net, clock)["backend"] == "onnxruntime"
+    assert clock.calls == 1
+    assert json.loads((cache / backends.CACHE_FILE).read_text())
+
+
+def test_the_cache_folder_is_the_users_never_the_working_folder(tmp_path, monkeypatch):
+    monkeypatch.delenv("N2N_CACHE_DIR")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    monkeypatch.chdir(tmp_path)
+    assert cache_dir() == tmp_path / "xdg" / "n2n"
+    measured_choice(load_bundled("photo").net, Clock(1.0, 2.0))
+    assert [p.name for p in tmp_path.iterdir()] == ["xdg"]
+    assert (tmp_path / "xdg" / "n2n" / backends.CACHE_FILE).is_file()
+    monkeypatch.delenv("XDG_CACHE_HOME")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert cache_dir() == tmp_path / "home" / ".cache" / "n2n"
+
+
+def test_without_onnx_runtime_pytorch_runs_and_nothing_is_measured(cache, monkeypatch):
+    monkeypatch.setattr(backends, "ort_version", lambda: None)
+    net = load_bundled("photo").net
+    assert choose_backend(net, torch.device("cpu")) == "torch"
+    assert not cache.exists()
+    with pytest.raises(N2NError, match=r"n2n-lite\[fast\]"):
+        choose_backend(net, torch.device("cpu"), "onnxruntime")
+
+
+def test_the_engine_is_overridden_by_name_or_environment(cache, monkeypatch):
+    net = load_bundled("photo").net
+    assert choose_backend(net, torch.device("cpu"), "torch") == "torch"
+    monkeypatch.setenv("N2N_BACKEND", "torch")
+    assert choose_backend(net, torch.device("cpu")) == "torch"
+    assert not cache.exists()
+    monkeypatch.setenv("N2N_BACKEND", "tensorrt")
+    with pytest.raises(N2NError, match="backend 'tensorrt' unknown"):
+        choose_backend(net, torch.device("cpu"))
+
+
+def test_the_plain_path_stays_on_pytorch(cache):
+    denoiser = Denoiser(load_bundled("photo"), "cpu", fast=False)
+    assert denoiser.backend == "torch"
+    assert not cache.exists()
+
+
+@pytest.fixture
+def ort():
+    pytest.importorskip("onnx")
+    return pytest.importorskip("onnxruntime")
+
+
+@pytest.mark.parametrize("options", [{"name": "photo"},
+                                     {"name": "camera", "pd": 2, "refine": "photo"}])
+def test_onnx_runtime_equals_pytorch(ort, photo, options):
+    model = load_bundled(options["name"])
+    refine = load_bundled(options["refine"]) if "refine" in options else None
+    results = {}
+    for engine in ("torch", "onnxruntime"):
+        denoiser = Denoiser(model, "cpu", pd=options.get("pd"), refine=refine, backend=engine)
+        assert denoiser.backend == engine
+        results[engine] = denoiser(photo[:67, :75])
+    assert np.abs(results["onnxruntime"] - results["torch"]).max() < 1e-3
+    assert isinstance(model.net, torch.nn.Module) and not hasattr(model.net, "session")
+
+
+def test_a_cached_choice_of_onnx_runtime_is_taken(ort, cache, photo):
+    model = load_bundled("photo")
+    measured_choice(model.net, Clock(0.5, 1.0))
+    assert Denoiser(model, "cpu").backend == "onnxruntime"
+
+
+def test_both_engines_are_measured(ort):
+    speeds = backends.measure_backends(load_bundled("photo").net, side=64, repeats=1)
+    assert set(speeds) == {"torch", "onnxruntime"} and min(speeds.values()) > 0
