@@ -114,10 +114,10 @@ class Denoiser:
         self.device = torch.device(device)
         self.fast = fast and isinstance(model, PixelModel)
         self.ensemble = ensemble
+        self._passes = self._plan_passes(model, refine)
         self.model = memory_layout(model.to(self.device), self.fast).eval()
         self.refine = None if refine is None else memory_layout(refine.to(self.device),
                                                                 self.fast).eval()
-        self._passes = self._plan_passes(model, refine)
         # images are padded to, and tiles, strips and chunks start on, this grid
         self.grid = math.lcm(*(p.multiple * p.split for p in self._passes))
         self.tile_given = tile is not None  # else each pass's tiles come from a memory budget

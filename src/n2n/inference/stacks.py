@@ -14,10 +14,11 @@ import numpy as np
 from n2n.errors import N2NError
 from n2n.inference.arrays import denoise_plane
 from n2n.inference.denoiser import Denoiser, denoise_image
-from n2n.inference.strips import denoised_rows, row_blocks
+from n2n.inference.strips import denoised_rows
 from n2n.inference.volumes import check_thickness, denoiser_context, plane_windows, stack_axes
 from n2n.io.formats import base
-from n2n.io.formats.tiff_layout import BIT_DEPTHS, TiffLayout, read_plane, read_planes
+from n2n.io.formats.base import row_blocks
+from n2n.io.formats.tiff_layout import BIT_DEPTHS, TiffLayout, plane_reader, read_planes
 from n2n.io.images import array_to_image, to_array
 from n2n.io.values import check_float_pixels
 
@@ -67,14 +68,15 @@ def _windowed_planes(denoiser: Denoiser, source: Path, layout: TiffLayout,
     context = denoiser_context(denoiser)
     axis = check_thickness(leading, names, context, str(source))
     white = white if white is not None else BIT_WHITE.get(layout.dtype, 1.0)
-    if layout.memory_mappable:  # views into one memory map: a plane is read when taken
-        mapped = list(read_planes(source, layout))
-        read = lambda k: np.array(mapped[k])  # noqa: E731
-    else:
-        read = lambda k: read_plane(source, layout, k)  # noqa: E731
-    for k, window in enumerate(plane_windows(read, leading, axis, context)):
+    plane = plane_reader(source, layout)
+
+    def read(k: int) -> np.ndarray:  # each plane's floats checked once, as it is read
+        pixels = plane(k)
         if layout.dtype.kind == "f":
-            check_float_pixels(window, white, f"{source}[plane {k}]")
+            check_float_pixels(pixels, white, f"{source}[plane {k}]")
+        return pixels
+
+    for k, window in enumerate(plane_windows(read, leading, axis, context)):
         yield k, 0, denoise_plane(denoiser, window, white)[..., 0]
 
 

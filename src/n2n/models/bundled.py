@@ -116,7 +116,8 @@ def packaged_weights(name: str) -> Path:
 def load_bundled(model: str = DEFAULT_MODEL) -> PixelModel:
     """A bundled model (``photo``, ``photo-plus``, ``camera`` or ``confocal``), in eval mode on
     the CPU."""
-    return load_model(bundled_weights_path(model))
+    path = bundled_weights_path(model)
+    return load_model(path)
 
 
 def is_bundled_name(name: str | Path) -> bool:

@@ -12,7 +12,7 @@ deflate-compressed; uncompressed input uncompressed.
 from __future__ import annotations
 
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -194,6 +194,15 @@ def _source_planes(source: Path, layout: TiffLayout) -> Iterator[np.ndarray]:
         whole = None if pages == layout.planes else _planes(tif.series[0].asarray(), layout)
         for k in range(layout.planes):
             yield tif.asarray(key=k, series=0) if whole is None else whole[k]
+
+
+def plane_reader(source: Path, layout: TiffLayout) -> Callable[[int], np.ndarray]:
+    """Plane ``k`` of the first series, read when asked (a window's reader): a copy out of one
+    memory map of an uncompressed file, else decoded alone (:func:`read_plane`)."""
+    if layout.memory_mappable:
+        mapped = list(read_planes(source, layout))
+        return lambda k: np.array(mapped[k])
+    return lambda k: read_plane(source, layout, k)
 
 
 def read_plane(source: Path, layout: TiffLayout, k: int) -> np.ndarray:
