@@ -63,10 +63,10 @@ def denoise_file(denoiser: Denoiser | AutoDenoiser, source: str | Path, target: 
                             WhiteLevel(image.white_level, image.white_why))
         write_image(target, denoised, source=source, overwrite=overwrite)
         return decision
-    decision = _parts_decision(denoiser, source, _decision_sample(src, source, route),
-                               data_range)
-    runner, white = decision.denoiser, decision.white.value
     with decoder_errors(source, target=target):  # a corrupt part or a full disk, named once
+        decision = _parts_decision(denoiser, source, _decision_sample(src, source, route),
+                                   data_range)
+        runner, white = decision.denoiser, decision.white.value
         if route == PLANES:
             _planes_out(runner, src, dst, source, target, stream_pixels, overwrite, white,
                         axes)
@@ -95,20 +95,19 @@ def _decision_sample(src: Format, source: Path, route: str) -> np.ndarray:
     (h, w, C) in its own dtype, alpha left out: of a streamed image, decoded down to its
     central rows only; of a stack, its middle plane (its first sample where samples are
     channels)."""
-    with decoder_errors(source):
-        if route == ROWS:
-            (width, height, planes, alpha, _), rows = src.rows.decode(source)
-            for _ in range(max(height - SAMPLE_SIDE, 0) // 2):  # down to the central rows
-                next(rows)
-            strip = np.stack([next(rows) for _ in range(min(SAMPLE_SIDE, height))])
-            return decision_sample(strip.reshape(len(strip), width, planes)[:, :, :planes - alpha],
-                                   spatial=3)
-        layout = src.planes.layout(source)
-        plane = src.planes.read_plane(source, layout, layout.planes // 2)
-        pixels = src.planes.channels_last(plane, layout)
-        pixels = pixels[..., None] if pixels.ndim == 2 else pixels
-        colours = 1 if layout.samples_are_channels or pixels.shape[2] < 3 else 3
-        return np.asarray(decision_sample(pixels[..., :colours], spatial=3))
+    if route == ROWS:
+        (width, height, planes, alpha, _), rows = src.rows.decode(source)
+        for _ in range(max(height - SAMPLE_SIDE, 0) // 2):  # down to the central rows
+            next(rows)
+        strip = np.stack([next(rows) for _ in range(min(SAMPLE_SIDE, height))])
+        return decision_sample(strip.reshape(len(strip), width, planes)[:, :, :planes - alpha],
+                               spatial=3)
+    layout = src.planes.layout(source)
+    plane = src.planes.read_plane(source, layout, layout.planes // 2)
+    pixels = src.planes.channels_last(plane, layout)
+    pixels = pixels[..., None] if pixels.ndim == 2 else pixels
+    colours = 1 if layout.samples_are_channels or pixels.shape[2] < 3 else 3
+    return np.asarray(decision_sample(pixels[..., :colours], spatial=3))
 
 
 def _planes_out(denoiser: Denoiser, src: Format, dst: Format, source: Path, target: Path,

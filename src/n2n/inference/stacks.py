@@ -18,7 +18,7 @@ from n2n.inference.strips import denoised_rows
 from n2n.inference.volumes import check_thickness, denoiser_context, plane_windows, stack_axes
 from n2n.io.formats import base
 from n2n.io.formats.base import row_blocks
-from n2n.io.formats.tiff_layout import BIT_DEPTHS, TiffLayout, plane_reader, read_planes
+from n2n.io.formats.tiff_layout import BIT_DEPTHS, StackPlanes, TiffLayout
 from n2n.io.images import array_to_image, to_array
 from n2n.io.values import check_float_pixels
 
@@ -36,14 +36,15 @@ def denoised_blocks(denoiser: Denoiser, source: Path, layout: TiffLayout,
     stack's value of white, one for every plane (default: the dtype's; floats need it).
     A context model's planes come whole, each with the window of its neighbours along the
     stack's Z (else T) axis, ``axes`` naming them where the file does not."""
+    planes = StackPlanes(source, layout)
     if denoiser_context(denoiser) > 1:
-        yield from _windowed_planes(denoiser, source, layout, white, axes)
+        yield from _windowed_planes(denoiser, source, layout, planes, white, axes)
         return
     height, width = layout.height_width
     large = height * width >= (base.STREAM_PIXELS if stream_pixels is None else stream_pixels)
     streams = (large and denoiser.streams and layout.memory_mappable
                and layout.dtype in BIT_DEPTHS and not layout.samples_are_channels)
-    for k, pixels in enumerate(read_planes(source, layout)):
+    for k, pixels in enumerate(planes):
         if not streams:
             yield k, 0, _denoise_plane(denoiser, source, k, pixels, layout, white)
             continue
@@ -57,7 +58,7 @@ def denoised_blocks(denoiser: Denoiser, source: Path, layout: TiffLayout,
 
 
 def _windowed_planes(denoiser: Denoiser, source: Path, layout: TiffLayout,
-                     white: float | None, axes: str | None
+                     plane: StackPlanes, white: float | None, axes: str | None
                      ) -> Iterator[tuple[int, int, np.ndarray]]:
     """Every plane of a gray stack denoised with its window, memory bounded by the window."""
     if "S" in layout.axes:
@@ -68,7 +69,6 @@ def _windowed_planes(denoiser: Denoiser, source: Path, layout: TiffLayout,
     context = denoiser_context(denoiser)
     axis = check_thickness(leading, names, context, str(source))
     white = white if white is not None else BIT_WHITE.get(layout.dtype, 1.0)
-    plane = plane_reader(source, layout)
 
     def read(k: int) -> np.ndarray:  # each plane's floats checked once, as it is read
         pixels = plane(k)
