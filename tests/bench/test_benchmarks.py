@@ -82,3 +82,30 @@ def test_zero_shot_bench_times_every_schedule_on_the_same_image(tmp_path, capsys
     with pytest.raises(SystemExit):
         zeroshot.main(["--captures", str(tmp_path / "x.png")])
     assert "--captures needs --reference" in capsys.readouterr().err
+
+
+def test_ablation_trains_each_recipe_for_the_same_minutes(tmp_path, photo):
+    from n2n.io.images import Image, write_image
+
+    ablation = load_script("ablation.py")
+    train = tmp_path / "train"
+    train.mkdir()
+    for i in range(4):
+        write_image(train / f"{i}.png", Image(photo[i * 8:i * 8 + 72, :72]))
+    out = tmp_path / "ablation.json"
+    assert ablation.main([str(train), "--minutes", "0.01", "--recipes", "2",
+                          "--patches-per-epoch", "32", "--threads", "1", "-o", str(out)]) == 0
+    entries = json.loads(out.read_text())["ablation"]
+    assert [e["recipe"] for e in entries] == [r.name for r in ablation.ABLATION[:2]]
+    assert all(e["minutes"] == 0.01 and e["epochs"] >= 1 for e in entries)
+    assert "| course recipe" in (tmp_path / "ablation.md").read_text()
+    assert (tmp_path / "ablation.png").read_bytes()[:4] == b"\x89PNG"
+    assert (tmp_path / "ablation-runs").is_dir()
+
+
+def test_bench_has_no_ablation_flag(capsys):
+    from n2n.cli import main
+
+    with pytest.raises(SystemExit):
+        main(["bench", "--quick", "--ablation-minutes", "1"])
+    assert "--ablation-minutes" in capsys.readouterr().err

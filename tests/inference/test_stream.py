@@ -65,8 +65,8 @@ def test_streamed_equals_in_memory(tmp_path, photo, depth, channels, with_alpha,
 def test_cli_streams_large_pngs_and_nothing_else(tmp_path, photo, monkeypatch):
     write_image(tmp_path / "a.png", Image(photo))
     calls = []
-    original = n2n.inference.files._rows_to_rows
-    monkeypatch.setattr(n2n.inference.files, "_rows_to_rows",
+    original = n2n.inference.files._rows_out  # the streamed route (rows in, rows or blocks out)
+    monkeypatch.setattr(n2n.inference.files, "_rows_out",
                         lambda *a: calls.append(a) or original(*a))
     denoiser = Denoiser(load_bundled())
     denoise_file(denoiser, tmp_path / "a.png", tmp_path / "b.png")  # small: in memory

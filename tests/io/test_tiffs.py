@@ -11,9 +11,9 @@ from conftest import noisy_stack
 from n2n.cli import main
 from n2n.errors import N2NError
 from n2n.inference.denoiser import Denoiser, denoise_image
-from n2n.inference.files import PLANES, _route, denoise_file
-from n2n.io.formats.registry import format_for
+from n2n.inference.files import denoise_file
 from n2n.io.images import array_to_image, to_array
+from n2n.io.outputs import PLANES, plan_file
 from n2n.models.bundled import load_bundled
 
 
@@ -101,8 +101,7 @@ def test_routing_and_clear_errors(tmp_path, gray_denoiser):
     tifffile.imwrite(tmp_path / "stack.tif", stack, photometric="minisblack")
     tifffile.imwrite(tmp_path / "one.tif", stack[0])
     def handles(source, target):  # plane by plane, layout kept
-        return _route(gray_denoiser, format_for(source), format_for(target), source,
-                      None) == PLANES
+        return plan_file(source, target, streams=gray_denoiser.streams)[2] == PLANES
 
     assert handles(tmp_path / "stack.tif", tmp_path / "x.png")  # so that it can refuse
     assert handles(tmp_path / "one.tif", tmp_path / "x.tif")

@@ -1,6 +1,6 @@
 """The benchmark's human-readable evidence: a markdown report and three figures.
 
-``results.md`` (tables per setting, training and ablation), ``pareto.png`` (PSNR against
+``results.md`` (tables per setting and training), ``pareto.png`` (PSNR against
 speed), ``crops.png`` (noisy / each method / clean on one image per setting) and
 ``training.png`` (validation PSNR against training minutes).
 """
@@ -71,7 +71,6 @@ def markdown(record: dict) -> str:
     for setting, rows in by_setting(record["results"]).items():
         lines += [f"## {setting} ({rows[0]['images']} images)", "", *setting_table(rows), ""]
     lines += training_table(record["training"], "Equal training budget")
-    lines += training_table(record["ablation"], "Ablation (same budget per recipe)")
     return "\n".join(lines) + "\n"
 
 
@@ -81,7 +80,7 @@ def write_report(record: dict, crops: dict[str, dict[str, np.ndarray]], out: Pat
         pareto_chart(record["results"], out / "pareto.png")
     if crops:
         crop_grid(crops, out / "crops.png")
-    runs = record["training"] + record["ablation"]
+    runs = record["training"]
     if runs:
         training_curves(runs, out / "training.png")
 

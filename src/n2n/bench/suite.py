@@ -1,7 +1,7 @@
 """``n2n bench``: every denoiser on the same noisy images, with the evidence written to disk.
 
 Order of work: check every option and load the data (so mistakes fail before any work) ->
-train the equal-budget models and the ablation, if asked -> for each dataset x noise x method,
+train the equal-budget models, if asked -> for each dataset x noise x method,
 denoise every image, score and time it -> after each method, rewrite ``results.json`` (and
 after each setting the report), so an error or Ctrl-C keeps everything finished so far.
 """
@@ -20,7 +20,7 @@ from tqdm.auto import tqdm
 
 from n2n.bench.measure import PeakMemory, machine
 from n2n.bench.methods import METHODS, Denoise, resolve_methods, weights_method
-from n2n.bench.training import ABLATION, EQUAL_BUDGET, Recipe, train_recipe
+from n2n.bench.training import EQUAL_BUDGET, Recipe, train_recipe
 from n2n.data.config import DataConfig, build_data
 from n2n.data.noise import Gaussian, parse_noise
 from n2n.data.pairs import Validation
@@ -107,11 +107,9 @@ class BenchConfig:
     seed: int = 0
     limit: int | None = None  # images per dataset
     zero_shot_iterations: int | None = None  # None: ZeroShotDenoiser's default (and crop's)
-    train: list[Path] | None = None  # clean images for the equal-budget and ablation runs
+    train: list[Path] | None = None  # clean images for the equal-budget runs
     train_noises: list[str] = field(default_factory=lambda: ["gaussian:25"])
     train_minutes: float = 5.0  # 0: no equal-budget runs
-    ablation_minutes: float = 0.0  # 0: no ablation
-    ablation_recipes: int | None = None  # the first N recipes only (quick runs)
     patches_per_epoch: int = 2000
     device: str = "cpu"  # for the PyTorch models (bundled, trained, zero-shot)
     real_pairs: tuple[Path, Path] | None = None  # (noisy folder, reference folder)
@@ -168,9 +166,9 @@ def check(config: BenchConfig) -> None:
     if config.zero_shot_iterations is not None and config.zero_shot_iterations < 1:
         raise N2NError(f"{{zero_shot_iterations}} {config.zero_shot_iterations} must be >= 1",
                        param="zero_shot_iterations")
-    if config.train_minutes < 0 or config.ablation_minutes < 0:
-        raise N2NError("{train_minutes} and {ablation_minutes} must be >= 0",
-                       param=("train_minutes", "ablation_minutes"))
+    if config.train_minutes < 0:
+        raise N2NError(f"{{train_minutes}} {config.train_minutes} must be >= 0",
+                       param="train_minutes")
 
 
 def evaluate_method(denoise: Denoise, cases: list[Case]) -> tuple[dict[str, float], np.ndarray]:
@@ -225,7 +223,7 @@ class Bench:
                 config.limit))
         self.record: dict = {"command": command, "machine": machine(),
                              "config": json.loads(json.dumps(asdict(config), default=str)),
-                             "results": [], "training": [], "ablation": []}
+                             "results": [], "training": []}
         self.crops: dict[str, dict[str, np.ndarray]] = {}  # setting -> method -> output
         self.trained: dict[tuple[str, str], Denoise] = {}  # (method, noise) -> denoise
         config.out.mkdir(parents=True, exist_ok=True)
@@ -281,7 +279,7 @@ class Bench:
         return lambda noisy, sigma: fit_one(noisy)
 
     def train_models(self) -> None:
-        """Equal-budget N2N / N2C / Ne2Ne per training noise, then the ablation."""
+        """Equal-budget N2N / N2C / Ne2Ne per training noise."""
         from n2n.inference.denoiser import Denoiser
 
         for spec in self.config.train_noises:
@@ -294,11 +292,6 @@ class Bench:
                                                 self.config.train_minutes, "training")
                 denoiser = Denoiser(model, self.config.device)
                 self.trained[(recipe.name, spec)] = lambda x, sigma, d=denoiser: d(x)
-            if self.config.ablation_minutes > 0:
-                recipes = ABLATION[:self.config.ablation_recipes]
-                for recipe in recipes:
-                    self.train_one(recipe, images, noise, val, self.config.ablation_minutes,
-                                   "ablation")
         self.save()
 
     def train_one(self, recipe: Recipe, images: list[torch.Tensor], noise, val: Validation,
@@ -348,6 +341,5 @@ def quick_config(out: Path, methods: list[str] | None = None, overwrite: bool = 
     test, train = quick_data(out / "quick-data")
     return BenchConfig(data=[test], out=out, noises=["gaussian:25"],
                        methods=methods or default_methods(), zero_shot_iterations=30,
-                       train=[train], train_minutes=0.04, ablation_minutes=0.02,
-                       ablation_recipes=2, patches_per_epoch=64, overwrite=overwrite)
+                       train=[train], train_minutes=0.04, patches_per_epoch=64, overwrite=overwrite)
 

@@ -1,5 +1,5 @@
-"""Training at equal budget: Noise2Noise against Noise2Clean and Neighbor2Neighbor, and the
-course recipe against ours, one change at a time (the ablation).
+"""Training at equal budget: Noise2Noise against Noise2Clean and Neighbor2Neighbor (the
+course recipe against ours, one change at a time, is an experiment: benchmarks/ablation.py).
 
 Every run gets the same clean images, noise draws, seed, validation set and minutes; the
 model evaluated is the one at the end of the budget (what a user would get), not the best epoch.
@@ -41,19 +41,6 @@ EQUAL_BUDGET = (
     replace(OURS, name="n2c-trained", target="clean"),
     replace(OURS, name="ne2ne-trained", mode="ne2ne"),
 )
-ABLATION = (
-    replace(OURS, name="course recipe (LeakyReLU output, no residual)", residual=False,
-            linear_output=False),
-    OURS,
-    replace(OURS, name="width 48", width=48),
-    replace(OURS, name="L1 loss", loss="l1"),
-    replace(OURS, name="no augmentation", augment=False),
-    replace(OURS, name="patch 32", patch_size=32),
-    replace(OURS, name="patch 128", patch_size=128),
-    replace(OURS, name="constant learning rate", lr_patience=10**9),
-)
-
-
 def train_recipe(recipe: Recipe, images: list[torch.Tensor], noise: Noise, val: Validation,
                  minutes: float, run_dir: Path, seed: int = 0, patches_per_epoch: int = 2000,
                  device: str = "cpu", progress: bool = False

@@ -45,8 +45,6 @@ def add_parsers(sub) -> None:
                    "N2N, N2C and Ne2Ne for the same minutes and add them to the comparison")
     p.add_argument("--train-noise", nargs="+", default=["gaussian:25"])
     p.add_argument("--train-minutes", type=float, default=5.0)
-    p.add_argument("--ablation-minutes", type=float, default=0.0,
-                   help="with --train: also train each recipe of the ablation this long")
     p.add_argument("--patches-per-epoch", type=int, default=2000)
     p.add_argument("--threads", type=int, help="CPU threads for torch (printed with results)")
     p.add_argument("--device", default="cpu", help="for the PyTorch models: cpu, cuda, cuda:N")
@@ -72,7 +70,7 @@ def run_bench(args: argparse.Namespace) -> int:
     else:
         config = BenchConfig(args.data, args.output, args.noise, args.methods or default_methods(),
                              args.seed, args.limit, args.zero_shot_iterations, args.train,
-                             args.train_noise, args.train_minutes, args.ablation_minutes,
+                             args.train_noise, args.train_minutes,
                              patches_per_epoch=args.patches_per_epoch, device=str(args.device),
                              real_pairs=(args.noisy, args.reference) if args.noisy else None,
                              bursts=args.bursts, reference_name=args.reference_name,

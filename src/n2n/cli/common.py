@@ -93,7 +93,28 @@ def inference_spec(args: argparse.Namespace, tile: int | None = None):
 
     return InferenceSpec(args.weights or args.model, args.pd, args.refine, args.multiscale,
                          args.ensemble, not args.no_fast, tile, args.device,
-                         getattr(args, "data_range", None))
+                         getattr(args, "data_range", None), zero_shot_settings(args))
+
+
+def zero_shot_settings(args: argparse.Namespace):
+    """The :class:`~n2n.inference.zeroshot.ZeroShot` settings ``--zero-shot``, ``--iterations``,
+    ``--crop`` (0: the whole image), ``--minutes`` and ``--no-prior`` give; None without
+    ``--zero-shot`` (its flags alone are refused: they would be ignored)."""
+    from n2n.inference.zeroshot import ZeroShot
+
+    if not hasattr(args, "zero_shot"):  # a command without zero-shot options
+        return None
+    if not args.zero_shot:
+        given = [flag for flag, unset in (("--iterations", args.iterations is None),
+                                          ("--crop", args.crop is None),
+                                          ("--minutes", args.minutes is None),
+                                          ("--no-prior", args.prior)) if not unset]
+        if given:
+            raise N2NError(f"{', '.join(given)}: for --zero-shot only; add --zero-shot or drop "
+                           "them")
+        return None
+    crop = {} if args.crop is None else {"crop": args.crop or None}
+    return ZeroShot(args.iterations, minutes=args.minutes, prior=args.prior, **crop)
 
 
 def load_denoiser(args: argparse.Namespace, tile: int | None = None):

@@ -109,71 +109,17 @@ def _add_demo_parser(sub) -> None:
 def run_denoise(args: argparse.Namespace) -> int:
     from n2n.inference.paths import denoise_paths
 
-    if not args.zero_shot:
-        refuse_zero_shot_flags(args)
-    if args.dask:
-        return _denoise_on_dask(args)
-    denoiser = _zero_shot_denoiser(args) if args.zero_shot else inference_spec(args, args.tile)
-    written = denoise_paths(denoiser, args.inputs, args.output, record=args.json,
-                            overwrite=args.overwrite, data_range=args.data_range,
-                            axes=args.axes,
-                            on_image=lambda path, decision: tqdm.write(f"{path.name}: {decision}"))
-    print(f"wrote {len(written)} image(s) to {args.output}")
-    return 0
+    def say(path: Path, decision) -> None:  # the input as named with --dask (one input)
+        tqdm.write(f"{path if args.dask else path.name}: {decision}")
 
-
-def _zero_shot_denoiser(args: argparse.Namespace):
-    from n2n.inference.zeroshot import ZeroShotDenoiser
-
-    if args.weights or args.model != "auto":
-        given = "--weights" if args.weights else f"--model {args.model}"
-        raise N2NError(f"--zero-shot trains its own network on each image; drop {given}")
-    for flag, given in (("--refine", args.refine), ("--multiscale", args.multiscale),
-                        ("--ensemble", args.ensemble)):
-        if given:
-            raise N2NError(f"{flag} is for trained models; drop it with --zero-shot")
-    if args.pd == "auto":
-        raise N2NError("--zero-shot fits each image at one pixel-shuffle factor: give --pd N "
-                       "(2 for camera photos), or leave it out for 1")
-    settings = zero_shot_settings(args)
-    return ZeroShotDenoiser(**settings, minutes=args.minutes, device=args.device,
-                            pd=args.pd or 1)
-
-
-def refuse_zero_shot_flags(args: argparse.Namespace) -> None:
-    """Flags of --zero-shot given without it would be ignored: say so instead."""
-    given = [flag for flag, unset in (("--iterations", args.iterations is None),
-                                      ("--crop", args.crop is None),
-                                      ("--minutes", args.minutes is None),
-                                      ("--no-prior", args.prior)) if not unset]
-    if given:
-        raise N2NError(f"{', '.join(given)}: for --zero-shot only; add --zero-shot or drop them")
-
-
-def zero_shot_settings(args: argparse.Namespace) -> dict[str, object]:
-    """The ZeroShotDenoiser keywords that --iterations and --crop give (else its defaults)."""
-    settings: dict[str, object] = {}
-    if args.iterations is not None:
-        settings["iterations"] = args.iterations
-    if args.crop is not None:
-        settings["crop"] = args.crop or None
-    if not args.prior:
-        settings["prior"] = False
-    return settings
-
-
-def _denoise_on_dask(args: argparse.Namespace) -> int:
-    from n2n.inference.cluster import denoise_on_dask
-
-    if len(args.inputs) != 1 or args.zero_shot:
-        raise N2NError("--dask denoises one OME-Zarr image or TIFF stack with a trained model; "
-                       "give one input and no --zero-shot")
-    denoise_on_dask(inference_spec(args, args.tile), args.inputs[0], args.output,
-                    overwrite=args.overwrite, address=None if args.dask == "local" else args.dask,
-                    workers=args.workers, threads_per_worker=args.threads_per_worker,
-                    progress=True, on_decision=lambda d: print(f"{args.inputs[0]}: {d}"),
-                    record=args.json)
-    print(f"wrote {args.output}")
+    spec = inference_spec(args, args.tile)
+    written = denoise_paths(spec, args.inputs, args.output,
+                            record=args.json, overwrite=args.overwrite,
+                            data_range=args.data_range, axes=args.axes, dask=args.dask,
+                            workers=args.workers, threads_per_worker=args.threads_per_worker,
+                            on_image=say)
+    print(f"wrote {args.output}" if args.dask else
+          f"wrote {len(written)} image(s) to {args.output}")
     return 0
 
 

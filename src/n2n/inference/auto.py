@@ -73,7 +73,8 @@ class AutoDenoiser:
         self.last: Treatment | None = None
         # the model of an image with no measurable noise: loaded now, to check it and to say
         # how many channels it takes
-        first = self.denoiser_for(choose_treatment(UNMEASURED, str(model), pd, refine))
+        unmeasured = choose_treatment(UNMEASURED, str(model), pd, refine)
+        first = self.denoiser_for(unmeasured)
         self.channels = first.channels
         if first.replacing:  # a blind-spot network: random replacing is its refinement
             if refine:
@@ -94,10 +95,10 @@ class AutoDenoiser:
                 raise N2NError(f"{treatment.model}: an exported model keeps the pixel-shuffle "
                                "factor it was exported with; give --pd with it, or use the "
                                "checkpoint", param="pd")
+            refine = load_refiner(treatment.refine)
             self._denoisers[key] = Denoiser(network, self.device, tile=self.tile,
-                                            pd=treatment.pd,
-                                            refine=load_refiner(treatment.refine),
-                                            fast=self.fast, ensemble=self.ensemble)
+                                            pd=treatment.pd, refine=refine, fast=self.fast,
+                                            ensemble=self.ensemble)
         return self._denoisers[key]
 
     def multiscale_for(self, treatment: Treatment) -> MultiScaleDenoiser:

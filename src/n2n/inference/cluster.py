@@ -49,6 +49,7 @@ def denoise_on_dask(spec: InferenceSpec, source: str | Path, target: str | Path,
     that receives the output and the decision once every chunk is written.
     """
     source, target = Path(source), Path(target)
+    weights = weights_name(spec)  # for the record, as every door names it
     claim_outputs({target: ZARR}, [source], overwrite=overwrite,
                   others={Path(record): RECORD} if record else None)
     if record:
@@ -67,12 +68,12 @@ def denoise_on_dask(spec: InferenceSpec, source: str | Path, target: str | Path,
     if on_decision:
         on_decision(decisions[0])
     chunks = tuple(c[0] for c in out.chunks)  # a zarr chunk per task: no two tasks share one
-    with ome_zarr.zarr_output(target, image.axes, out.dtype, source, overwrite,
-                              chunks) as array, _client(address, workers,
-                                                           threads_per_worker) as client:
+    # the cluster outlives the output's temporary folder: no worker writes after it is gone
+    with _client(address, workers, threads_per_worker) as client, ome_zarr.zarr_output(
+            target, image.axes, out.dtype, source, overwrite, chunks) as array:
         _run(client, out, array, progress)
     if record:
-        write_json_record(record, {"weights": weights_name(spec.model), "images": [
+        write_json_record(record, {"weights": weights, "images": [
             {"input": str(source), "output": str(target), **decisions[0].to_json()}]})
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import warnings
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import numpy as np
@@ -23,14 +24,17 @@ METADATA_VERSION = 1  # of what that file holds
 class ExportedModel(nn.Module):
     """A TorchScript or ONNX export loaded back, usable wherever a :class:`PixelModel` is (e.g.
     :class:`n2n.inference.denoiser.Denoiser`): 0..255 in and out, with ``multiple``,
-    ``receptive_radius`` and ``config`` from the file's metadata."""
+    ``receptive_radius`` and ``config`` from the file's metadata; its ``weights`` (where they
+    can be read) are refused if any is NaN or infinite."""
 
-    def __init__(self, run, metadata: object, path: Path) -> None:
+    def __init__(self, run, metadata: object, path: Path,
+                 weights: Iterable[torch.Tensor] = ()) -> None:
         super().__init__()
         self.run, self.path = run, path
         self.config, self.multiple, self.receptive_radius = _checked_metadata(metadata, path)
         # a BioImage Model Zoo package's graph takes planes as a Z axis, (N, C, Z, H, W)
         self.volume_io = isinstance(metadata, dict) and metadata.get("interface") == "bczyx"
+        check_finite(weights, path)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """(N, P * C, H, W) planes in, as :class:`PixelModel` takes them, whatever the file's
@@ -51,30 +55,37 @@ def load_exported(path: str | Path) -> ExportedModel:
     if not path.is_file():
         raise N2NError(f"{path}: no such file")
     try:
-        if fmt == "torchscript":
-            files = {METADATA: ""}
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", DeprecationWarning)  # TorchScript still loads
-                module = torch.jit.load(str(path), map_location="cpu", _extra_files=files)
-            check_finite(module.state_dict().values(), path)
-            info = json.loads(files[METADATA])
-            return ExportedModel(module, info, path)
-        ort = optional_module("onnxruntime", "export", "ONNX")
-        session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-        info = json.loads(session.get_modelmeta().custom_metadata_map[METADATA])
-        check_finite(_onnx_weights(path), path)
+        run, info, weights = (_torchscript(path) if fmt == "torchscript" else _onnx(path))
     except N2NError:
         raise
     except Exception as err:  # corrupt file, foreign graph, no metadata
         raise N2NError(f"{path}: not a readable n2n-lite {fmt} export "
                        f"({type(err).__name__}: {str(err).splitlines()[0][:120]})") from None
+    return ExportedModel(run, info, path, weights)
+
+
+def _torchscript(path: Path) -> tuple[nn.Module, object, list[torch.Tensor]]:
+    """A TorchScript export's module, metadata and weights."""
+    files = {METADATA: ""}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # TorchScript still loads
+        module = torch.jit.load(str(path), map_location="cpu", _extra_files=files)
+    return module, json.loads(files[METADATA]), list(module.state_dict().values())
+
+
+def _onnx(path: Path) -> tuple[Callable[[torch.Tensor], torch.Tensor], object,
+                               list[torch.Tensor]]:
+    """An ONNX export's runner (onnxruntime on the CPU), metadata and weights."""
+    ort = optional_module("onnxruntime", "export", "ONNX")
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    info = json.loads(session.get_modelmeta().custom_metadata_map[METADATA])
 
     def run(x: torch.Tensor) -> torch.Tensor:
         array = x.detach().float().cpu().numpy()
         out = session.run(None, {"image": np.ascontiguousarray(array)})[0]
         return torch.from_numpy(out).to(x.device)
 
-    return ExportedModel(run, info, path)
+    return run, info, _onnx_weights(path)
 
 
 def _checked_metadata(info: object, path: Path) -> tuple[ModelConfig, int, int]:

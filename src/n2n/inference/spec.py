@@ -19,6 +19,7 @@ from n2n.inference.denoiser import Denoiser
 from n2n.inference.multiscale import MultiScaleDenoiser
 from n2n.inference.policy import AUTO, resolve_model
 from n2n.inference.weights import load_weights, refiner_for
+from n2n.inference.zeroshot import ZeroShot, ZeroShotDenoiser
 from n2n.io.values import WhiteLevel, decision_sample, white_level
 from n2n.models.bundled import is_bundled_name
 
@@ -37,7 +38,9 @@ class InferenceSpec:
     tile side for large images (px); None: each pass's tiles from a memory budget.
     ``device``: ``auto`` takes a GPU where there is one.
     ``data_range``: the value of white (:mod:`n2n.io.values`; None: the dtype's, or measured
-    for floats).
+    for floats). ``zero_shot``: no trained model, a network fitted to each image with these
+    settings (``model`` auto, ``pd`` a factor or None for 1, no second pass, no multiscale,
+    no ensemble).
     """
 
     model: str | Path | torch.nn.Module = AUTO
@@ -49,6 +52,7 @@ class InferenceSpec:
     tile: int | None = None
     device: str | torch.device = "auto"
     data_range: float | None = None
+    zero_shot: ZeroShot | None = None
 
     def __post_init__(self) -> None:
         """Refuse option values of the wrong type in one sentence, whatever the door (a
@@ -67,10 +71,30 @@ class InferenceSpec:
             value = getattr(self, name)
             if not (_is_flag(value) or value is None and name in ("refine", "multiscale")):
                 raise N2NError(f"{{{name}}} {value!r} must be True or False", param=name)
+        if self.zero_shot is not None:
+            self._check_zero_shot()
+
+    def _check_zero_shot(self) -> None:
+        """Refuse, before any work, the options a zero-shot fit cannot apply."""
+        if str(self.model) != AUTO:
+            given = (f"{{model:{self.model}}}" if isinstance(self.model, str)
+                     else "{weights}")
+            raise N2NError(f"{{zero_shot}} trains its own network on each image; drop {given}",
+                           param=("zero_shot", "model", "weights"))
+        for name in ("refine", "multiscale", "ensemble"):
+            if getattr(self, name):
+                raise N2NError(f"{{{name}}} is for trained models; drop it with {{zero_shot}}",
+                               param=(name, "zero_shot"))
+        if self.pd == AUTO:
+            raise N2NError("{zero_shot} fits each image at one pixel-shuffle factor: give {pd} "
+                           "N (2 for camera photos), or leave it out for 1",
+                           param=("zero_shot", "pd"))
 
     @property
     def chooses(self) -> bool:
         """Whether a treatment is chosen per image (or per file) from its noise."""
+        if self.zero_shot is not None:
+            return False
         return self.resolved_pd() == AUTO or str(self.model) == AUTO  # a module's str: its repr
 
     def resolved_pd(self) -> int | str | None:
@@ -89,24 +113,29 @@ def _is_flag(value: object) -> bool:
     return isinstance(value, (bool, np.bool_)) or _is_int(value) and value in (0, 1)
 
 
-def build_denoiser(spec: InferenceSpec) -> Denoiser | AutoDenoiser:
-    """The denoiser ``spec`` describes: an :class:`AutoDenoiser` where the model or the factor
-    is chosen per image, else a :class:`Denoiser`; refuses combinations that cannot apply."""
+def build_denoiser(spec: InferenceSpec) -> Denoiser | AutoDenoiser | ZeroShotDenoiser:
+    """The denoiser ``spec`` describes: a :class:`ZeroShotDenoiser` with zero-shot settings, an
+    :class:`AutoDenoiser` where the model or the factor is chosen per image, else a
+    :class:`Denoiser`; refuses combinations that cannot apply."""
     if spec.tile is not None and spec.tile < 1:
         raise N2NError(f"{{tile}} {spec.tile} must be at least 1", param="tile")
-    device, pd = resolve_device(str(spec.device)), spec.resolved_pd()
+    pd = spec.resolved_pd()
+    device = resolve_device(str(spec.device))
+    if spec.zero_shot is not None:
+        return spec.zero_shot.denoiser(device, int(spec.pd or 1))
     if spec.multiscale and pd != AUTO:
         raise N2NError("{multiscale}: pixel-shuffle factors that take over flat areas come "
                        "with {pd} auto; drop {pd} or {multiscale}", param=("multiscale", "pd"))
     options = {"tile": spec.tile, "fast": spec.fast, "ensemble": spec.ensemble}
-    if isinstance(spec.model, torch.nn.Module):
-        return Denoiser(spec.model, device, pd=None if pd is None else int(pd),
-                        refine=spec.model if spec.refine else None, **options)
     if spec.chooses:
         return AutoDenoiser(spec.model, pd, device, refine=spec.refine,
                             multiscale=spec.multiscale, **options)
-    name = resolve_model(spec.model, int(pd)) if pd is not None else spec.model
-    return Denoiser(load_weights(name), device, pd=pd, refine=refiner_for(name, spec.refine),
+    if isinstance(spec.model, torch.nn.Module):  # a loaded model refines itself
+        model, refine = spec.model, spec.model if spec.refine else None
+    else:
+        name = resolve_model(spec.model, int(pd)) if pd is not None else spec.model
+        model, refine = load_weights(name), refiner_for(name, spec.refine)
+    return Denoiser(model, device, pd=None if pd is None else int(pd), refine=refine,
                     **options)
 
 
@@ -145,8 +174,11 @@ def settle(denoiser: Denoiser | AutoDenoiser, sample: np.ndarray, white: WhiteLe
     return Decision(settled, denoiser.last, white)
 
 
-def weights_name(model: str | Path | torch.nn.Module) -> str:
-    """What denoised, for a JSON record: a file, or a bundled model (auto: chosen per image)."""
+def weights_name(model: str | Path | torch.nn.Module | InferenceSpec) -> str:
+    """What denoised, for a JSON record: a file, or a bundled model (auto: chosen per image),
+    or, for a spec, ``zero-shot`` where it fits each image."""
+    if isinstance(model, InferenceSpec):
+        return "zero-shot" if model.zero_shot is not None else weights_name(model.model)
     return f"bundled {model}" if isinstance(model, str) else str(model)
 
 

@@ -14,7 +14,7 @@ import numpy as np
 from n2n.errors import N2NError
 from n2n.inference.arrays import denoise_plane
 from n2n.inference.denoiser import Denoiser, denoise_image
-from n2n.inference.strips import denoised_rows, row_blocks
+from n2n.inference.strips import denoised_rows
 from n2n.inference.volumes import (
     check_thickness,
     denoiser_context,
@@ -24,7 +24,8 @@ from n2n.inference.volumes import (
     volume_planes,
 )
 from n2n.io.formats import base
-from n2n.io.formats.tiff_layout import BIT_DEPTHS, TiffLayout, read_plane, read_planes
+from n2n.io.formats.base import row_blocks
+from n2n.io.formats.tiff_layout import BIT_DEPTHS, StackPlanes, TiffLayout
 from n2n.io.images import array_to_image, to_array
 from n2n.io.values import check_float_pixels
 from n2n.models.unet3d import z_grid
@@ -43,14 +44,15 @@ def denoised_blocks(denoiser: Denoiser, source: Path, layout: TiffLayout,
     stack's value of white, one for every plane (default: the dtype's; floats need it).
     A context model's planes come whole, each with the window of its neighbours along the
     stack's Z (else T) axis, ``axes`` naming them where the file does not."""
+    planes = StackPlanes(source, layout)
     if denoiser_context(denoiser) > 1 or denoiser_volumetric(denoiser):
-        yield from _windowed_planes(denoiser, source, layout, white, axes)
+        yield from _windowed_planes(denoiser, source, layout, planes, white, axes)
         return
     height, width = layout.height_width
     large = height * width >= (base.STREAM_PIXELS if stream_pixels is None else stream_pixels)
     streams = (large and denoiser.streams and layout.memory_mappable
                and layout.dtype in BIT_DEPTHS and not layout.samples_are_channels)
-    for k, pixels in enumerate(read_planes(source, layout)):
+    for k, pixels in enumerate(planes):
         if not streams:
             yield k, 0, _denoise_plane(denoiser, source, k, pixels, layout, white)
             continue
@@ -64,7 +66,7 @@ def denoised_blocks(denoiser: Denoiser, source: Path, layout: TiffLayout,
 
 
 def _windowed_planes(denoiser: Denoiser, source: Path, layout: TiffLayout,
-                     white: float | None, axes: str | None
+                     plane: StackPlanes, white: float | None, axes: str | None
                      ) -> Iterator[tuple[int, int, np.ndarray]]:
     """Every plane of a gray stack denoised with its window, memory bounded by the window."""
     if "S" in layout.axes:
@@ -75,17 +77,17 @@ def _windowed_planes(denoiser: Denoiser, source: Path, layout: TiffLayout,
     context = denoiser_context(denoiser)
     axis = check_thickness(leading, names, context, str(source))
     white = white if white is not None else BIT_WHITE.get(layout.dtype, 1.0)
-    if layout.memory_mappable:  # views into one memory map: a plane is read when taken
-        mapped = list(read_planes(source, layout))
-        read = lambda k: np.array(mapped[k])  # noqa: E731
-    else:
-        read = lambda k: read_plane(source, layout, k)  # noqa: E731
+
+    def read(k: int) -> np.ndarray:  # each plane's floats checked once, as it is read
+        pixels = plane(k)
+        if layout.dtype.kind == "f":
+            check_float_pixels(pixels, white, f"{source}[plane {k}]")
+        return pixels
+
     if denoiser_volumetric(denoiser):
         yield from _z_tiled_planes(denoiser, source, read, leading, axis, white)
         return
     for k, window in enumerate(plane_windows(read, leading, axis, context)):
-        if layout.dtype.kind == "f":
-            check_float_pixels(window, white, f"{source}[plane {k}]")
         yield k, 0, denoise_plane(denoiser, window, white)[..., 0]
 
 
@@ -99,8 +101,7 @@ def _z_tiled_planes(denoiser: Denoiser, source: Path, read, leading: tuple[int, 
                        "TZYX) or denoise it with n2n.denoise_array")
     planes = leading[axis]
 
-    def denoise(tile: np.ndarray) -> np.ndarray:
-        check_float_pixels(tile, white, f"{source}[Z tile]")
+    def denoise(tile: np.ndarray) -> np.ndarray:  # planes' floats checked as they were read
         return denoise_plane(denoiser, tile, white)
 
     for run in range(int(np.prod(leading[:-1], dtype=np.int64))):

@@ -35,14 +35,6 @@ def strip_rows(denoiser: Denoiser, width: int) -> int:
     return max(rows, denoiser.tile)
 
 
-def row_blocks(rows: Iterator[np.ndarray], height: int, block_rows: int
-               ) -> Iterator[tuple[int, np.ndarray]]:
-    """(first row, the rows stacked) for consecutive blocks of ``block_rows`` of ``height``
-    rows, so that a writer of chunks or strips gets whole ones."""
-    for top in range(0, height, block_rows):
-        yield top, np.stack([next(rows) for _ in range(min(block_rows, height - top))])
-
-
 def denoised_rows(denoiser: Denoiser, rows: Iterator[np.ndarray], height: int, colors: int,
                   depth: int, white: float | None = None) -> Iterator[np.ndarray]:
     """Rows (W, planes) of ``depth``-bit integers (or float32 for depth 32) whose value of

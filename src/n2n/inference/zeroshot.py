@@ -44,6 +44,24 @@ WARM = Schedule(100, 3e-4)  # from the bundled prior; the output is the mean of 
 COLD = Schedule(1000, 1e-3)  # from random weights (the paper: 2000 steps on the whole image)
 
 
+@dataclass(frozen=True)
+class ZeroShot:
+    """The settings of zero-shot denoising, as an :class:`~n2n.inference.spec.InferenceSpec`
+    carries them (no trained model: a network fitted to each image): Adam steps (None: the
+    schedule's), the side of each step's random window (None: the whole image), a time budget
+    per image and whether to start from the bundled prior; as for :class:`ZeroShotDenoiser`."""
+
+    iterations: int | None = None
+    crop: int | None = CROP
+    minutes: float | None = None
+    prior: bool = True
+
+    def denoiser(self, device: str | torch.device, pd: int) -> ZeroShotDenoiser:
+        """The denoiser these settings describe, on ``device`` at pixel-shuffle factor ``pd``."""
+        return ZeroShotDenoiser(self.iterations, self.minutes, device, pd=pd, crop=self.crop,
+                                prior=self.prior)
+
+
 class ZeroShotDenoiser:
     """Denoise (H, W, C) 0..255 arrays, fitting a network to each one (no training data).
 

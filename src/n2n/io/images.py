@@ -27,7 +27,7 @@ import numpy as np
 
 from n2n.errors import N2NError, decoder_errors, os_error_sentence
 from n2n.io.files import atomic_path
-from n2n.io.formats.base import Format, check_size
+from n2n.io.formats.base import Format, check_size, image_axes, image_blocks
 from n2n.io.formats.registry import IMAGE_SUFFIXES, format_for, known, suffixes, with_feature
 from n2n.io.values import check_float_pixels, decision_sample, measured_white, white_level
 
@@ -193,13 +193,16 @@ def to_array(image: Image) -> np.ndarray:
     return array
 
 
-def write_image(path: str | Path, image: Image) -> None:
+def write_image(path: str | Path, image: Image, *, source: Path | None = None,
+                overwrite: bool = False) -> None:
     """Write an image in the format its suffix names, at its own bit depth, atomically.
 
     Parameters
     ----------
     path : str or Path
-        Output file of a registered format (``.png``, ``.jpg``, ``.tif``, ``.npy``...); its
+        Output file of a registered format (``.png``, ``.jpg``, ``.tif``, ``.npy``...), or
+        an image of a block writer (``.zarr``: one image of its own, named after ``source``,
+        replacing an existing one only where n2n-lite wrote it, or with ``overwrite``); its
         folder must exist.
     image : Image
         What :func:`read_image` returns, or ``Image(pixels)`` for new 0..255 pixels.
@@ -215,6 +218,9 @@ def write_image(path: str | Path, image: Image) -> None:
     """
     path = Path(path)
     fmt = format_for(path)
+    if fmt.blocks is not None:
+        _write_blocks(fmt, path, image, source or path, overwrite)
+        return
     if fmt.write is None:
         raise N2NError(f"{path}: {fmt.name} is not written image by image (use "
                        f"{suffixes(with_feature('write'))})")
@@ -234,6 +240,16 @@ def write_image(path: str | Path, image: Image) -> None:
             fmt.write(tmp, array)
     except OSError as err:
         raise N2NError(os_error_sentence(err, path)) from err
+
+
+def _write_blocks(fmt: Format, path: Path, image: Image, source: Path, overwrite: bool
+                  ) -> None:
+    """An image as the one image of a block writer (OME-Zarr), written whole."""
+    fmt.blocks.require()
+    array = to_array(image)
+    axes = image_axes(*array.shape)
+    fmt.blocks.write(path, axes, array.dtype, image_blocks(axes, [(0, array)]), source,
+                     overwrite)
 
 
 # --------------------------------------------------------------------------- finding files

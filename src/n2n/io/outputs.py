@@ -5,12 +5,16 @@ command's outputs never land on each other."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+import mimetypes
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 
 from n2n.errors import N2NError
+from n2n.io.checks import check_input
 from n2n.io.files import (
+    IMAGE,
     RECORD,
+    STACK,
     check_replaceable,
     check_target,
     json_kind,
@@ -18,7 +22,8 @@ from n2n.io.files import (
     torch_file_kind,
     with_article,
 )
-from n2n.io.formats.registry import known
+from n2n.io.formats.base import Format
+from n2n.io.formats.registry import IMAGE_SUFFIXES, format_for, known
 
 Targets = Iterable[str | Path] | Mapping[Path, str]  # paths, or each path with its kind
 
@@ -93,3 +98,96 @@ def check_apart(target: Path, kind: str | None, others: Mapping[Path, str]) -> N
             how = "the same path as" if resolved == where else "a path overlapping"
             raise N2NError(f"{target}: {what} would take {how} this command's "
                            f"{other_kind} {other}; give each output its own name")
+
+
+def plan_outputs(inputs: list[Path], output: Path, given: Sequence[str | Path] = (), *,
+                 overwrite: bool = False, record: Path | None = None) -> list[Path]:
+    """Where each input image's result goes, and of which kind (:func:`result_kind`):
+    ``output`` itself for a single input and an image file or OME-Zarr name, else
+    ``output/<input name>``. Refuses, before any work, two outputs of one name, several inputs
+    into one image or OME-Zarr name, any output that is an input, lies inside a folder of
+    inputs (``given``: the files and folders as named) or holds one, and existing outputs
+    n2n-lite did not write, or wrote as another kind (unless ``overwrite``); ``record``, where
+    a JSON record of the run goes, likewise and never on an image output. Creates the
+    outputs' folder."""
+    fmt = known(output)
+    if fmt is not None and fmt.folder and len(inputs) > 1:
+        raise N2NError(f"{output}: one {fmt.name} image holds one input, not {len(inputs)}; "
+                       f"denoise them into a folder, or one {fmt.suffixes[0]} each")
+    if len(inputs) > 1 and fmt is not None and not output.is_dir():
+        raise N2NError(f"{output}: names one image file, but {len(inputs)} images were given; "
+                       "name a folder for their outputs")
+    single_file = len(inputs) == 1 and fmt is not None
+    if not single_file and not output.is_dir() and _other_image_format(output):
+        raise N2NError(f"{output}: n2n-lite does not write '{output.suffix}' images; name a "
+                       f"{', '.join(IMAGE_SUFFIXES)} or .zarr file, or a folder")
+    targets = [output] if single_file else [output / p.name for p in inputs]
+    if len({t.resolve() for t in targets}) < len(targets):
+        raise N2NError("two inputs share a file name and would write the same output; "
+                       "denoise them into separate folders")
+    kinds = {t: result_kind(s, t) for s, t in zip(inputs, targets, strict=True)}
+    claim_outputs(kinds, [*inputs, *given], overwrite=overwrite)
+    if record is not None:
+        claim_outputs([record], [*inputs, *given], overwrite=overwrite, kind=RECORD,
+                      others=kinds)
+    (output.parent if single_file else output).mkdir(parents=True, exist_ok=True)
+    return targets
+
+
+WHOLE, PLANES, ROWS = "whole", "planes", "rows"  # how a file is read: see plan_file
+
+
+def plan_file(source: Path, target: Path, *, overwrite: bool = False, streams: bool = True,
+              stream_pixels: int | None = None) -> tuple[Format, Format, str]:
+    """The formats of ``source`` (by its content) and ``target``, and how ``source`` is read
+    into ``target``: :data:`PLANES`, plane by plane, into its own format, a block writer, or
+    wherever it holds several planes (so that the writer says which formats hold it);
+    :data:`ROWS` where the source streams rows into a format that takes rows or blocks, it is
+    large enough (``stream_pixels``, default :data:`~n2n.io.formats.base.STREAM_PIXELS`) and
+    the denoiser ``streams``; else :data:`WHOLE`. ``target`` is claimed first (of the kind
+    :func:`result_kind` names) and the source's header checked (:func:`check_input`)."""
+    claim_outputs([target], [source], overwrite=overwrite, kind=result_kind(source, target))
+    check_input(source)  # headers, limits, truncation: before any sample is read
+    src, dst = format_for(source, content=True), format_for(target)
+    if src.planes is not None and (dst is src or dst.folder or stack_planes(src, source) > 1):
+        return src, dst, PLANES
+    if src.rows is not None and (dst.rows is not None or dst.folder) and streams and _large(
+            src, source, stream_pixels):
+        return src, dst, ROWS
+    return src, dst, WHOLE
+
+
+def _large(src: Format, source: Path, limit: int | None) -> bool:
+    """``source`` is large enough to stream, strip by strip."""
+    try:
+        return src.rows.streams(source, limit)
+    except N2NError:
+        return False  # not streamable: reading it whole will name the problem
+
+
+def _other_image_format(output: Path) -> bool:
+    """``output`` names an image file of a format n2n-lite does not write (.gif, .webp, .bmp):
+    taken as a folder name, it would put the result somewhere the user did not ask."""
+    return (mimetypes.guess_type(output.name)[0] or "").startswith("image/")
+
+
+def result_kind(source: Path, target: Path) -> str:
+    """What denoising ``source`` writes at ``target``: the target format's kind (an OME-Zarr
+    image, an image), or a stack where a stack of several planes goes into its own format."""
+    src, dst = known(source), known(target)
+    if dst is None:
+        return IMAGE
+    if src is dst and src.planes is not None and stack_planes(src, source) > 1:
+        return STACK
+    if src is not None and src.folder and dst.planes is not None:
+        return STACK  # an OME-Zarr image into a TIFF stack
+    return dst.kind
+
+
+def stack_planes(src: Format, source: Path) -> int:
+    """How many planes a stack holds; 1 where its layout cannot be read (reading it for real
+    will name the problem)."""
+    try:
+        return src.planes.layout(source).planes
+    except N2NError:
+        return 1

@@ -72,7 +72,8 @@ RowHeader = tuple[int, int, int, bool, int]  # width, height, planes, has alpha,
 @dataclass(frozen=True)
 class Rows:
     """Row streaming, for images too large for memory: ``streams(path, limit)`` says a file is
-    large enough (and of a depth) to stream; ``decode`` gives its header and (W, planes) rows;
+    large enough (and of a depth) to stream; ``decode`` gives its header and (W, planes) rows,
+    refusing a header beyond :data:`MAX_PIXELS` (:func:`check_size`) before any row;
     ``write(target, width, height, colours, alpha, depth, flat rows)`` encodes atomically."""
 
     streams: Callable[[Path, int | None], bool]
@@ -139,6 +140,24 @@ def image_axes(height: int, width: int, channels: int) -> list[Axis]:
     """The NGFF axes of one image: (c,) y, x."""
     axes = [Axis("c", "channel", channels)] if channels > 1 else []
     return [*axes, Axis("y", "space", height), Axis("x", "space", width)]
+
+
+def row_blocks(rows: Iterator[np.ndarray], height: int, block_rows: int
+               ) -> Iterator[tuple[int, np.ndarray]]:
+    """(first row, the rows stacked) for consecutive blocks of ``block_rows`` of ``height``
+    rows, so that a writer of chunks or strips gets whole ones."""
+    for top in range(0, height, block_rows):
+        yield top, np.stack([next(rows) for _ in range(min(block_rows, height - top))])
+
+
+def rows_as_blocks(rows: Iterator[np.ndarray], height: int, width: int, channels: int,
+                   block_rows: int) -> tuple[list[Axis], Iterator[tuple[tuple, np.ndarray]]]:
+    """One image arriving as flat rows, for a block writer: its NGFF axes, and its blocks of
+    ``block_rows`` rows each (:func:`image_blocks`)."""
+    axes = image_axes(height, width, channels)
+    strips = ((top, block.reshape(len(block), width, channels))
+              for top, block in row_blocks(rows, height, block_rows))
+    return axes, image_blocks(axes, strips)
 
 
 def image_blocks(axes: list[Axis], blocks: Iterable[tuple[int, np.ndarray]]

@@ -72,17 +72,20 @@ class MarkedStream:
 def decode_rows(path: Path, vips: bool | None = None
                 ) -> tuple[tuple[int, int, int, bool, int], Iterator[np.ndarray]]:
     """(width, height, planes, has alpha, bit depth) and a lazy iterator of (W, planes) rows;
-    by libvips if ``vips`` (default: when pyvips and its library load), else by pypng."""
+    by libvips if ``vips`` (default: when pyvips and its library load), else by pypng. A
+    header beyond :data:`~n2n.io.formats.base.MAX_PIXELS` is refused before any row."""
     if vips is None:
         vips = _libvips_loads()
     if not vips:
         width, height, rows, info = png.Reader(filename=str(path)).asDirect()
+        check_size(path, height, width)
         planes = info["planes"]
         header = (width, height, planes, bool(info["alpha"]), info["bitdepth"])
         return header, (np.asarray(row).reshape(width, planes) for row in rows)
     import pyvips
 
     image = pyvips.Image.new_from_file(str(path), access="sequential", fail_on="error")
+    check_size(path, image.height, image.width)
     depth = 16 if image.format == "ushort" else 8
     header = (image.width, image.height, image.bands, image.hasalpha(), depth)
     return header, _vips_rows(image)

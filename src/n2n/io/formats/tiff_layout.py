@@ -196,6 +196,27 @@ def _source_planes(source: Path, layout: TiffLayout) -> Iterator[np.ndarray]:
             yield tif.asarray(key=k, series=0) if whole is None else whole[k]
 
 
+class StackPlanes:
+    """The planes of a stack's first series, read when taken: in file order when iterated
+    (:func:`read_planes`: channels last, memory-mapped views of an uncompressed file, else
+    decoded one by one), or plane ``k`` alone when called (a window's reader: a copy out of
+    one memory map, else decoded alone, :func:`read_plane`)."""
+
+    def __init__(self, source: Path, layout: TiffLayout) -> None:
+        self.source, self.layout = source, layout
+        self._mapped: list[np.ndarray] | None = None
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        return read_planes(self.source, self.layout)
+
+    def __call__(self, k: int) -> np.ndarray:
+        if not self.layout.memory_mappable:
+            return read_plane(self.source, self.layout, k)
+        if self._mapped is None:
+            self._mapped = list(read_planes(self.source, self.layout))
+        return np.array(self._mapped[k])
+
+
 def read_plane(source: Path, layout: TiffLayout, k: int) -> np.ndarray:
     """Plane ``k`` of the first series in storage layout, read alone (a lazy reader's unit)."""
     if layout.memory_mappable:
