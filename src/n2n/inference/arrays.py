@@ -24,7 +24,6 @@ from n2n.inference.volumes import (
     volume_planes,
 )
 from n2n.io.values import WhiteLevel, check_float_pixels, decision_sample
-from n2n.models.unet3d import z_grid
 
 
 def denoise_array(array: np.ndarray, model: str | Path | torch.nn.Module = AUTO, *,
@@ -130,7 +129,7 @@ def stack_planes(denoiser: Denoiser, array: np.ndarray, axes: str | None, white:
         runs = to_runs(array, names, where)  # (R, P, H, W, 1)
         out = np.stack([np.stack(list(volume_planes(
             lambda k, run=run: run[k], len(run), lambda x: denoise_plane(denoiser, x, white),
-            *z_grid(denoiser.model)))) for run in runs])
+            *denoiser.z_grid))) for run in runs])
         return iter(from_runs(out, array.shape, names).reshape((-1, *array.shape[-2:])))
     planes = array.reshape((-1, *array.shape[-2:]))
     windows = plane_windows(lambda k: planes[k][..., None], array.shape[:-2], axis, context)

@@ -26,7 +26,7 @@ from n2n.inference.tiling import BUDGET_PIXELS, Tile, budget_plan, plan_tiles
 from n2n.io.images import Image
 from n2n.models import PixelModel
 from n2n.models.pd import pd_merge, pd_split
-from n2n.models.unet3d import is_volumetric
+from n2n.models.unet3d import z_tiling
 from n2n.models.wrapper import pad_to_multiple
 
 __all__ = ["Denoiser", "Pass", "Tile", "denoise_image", "plan_tiles"]
@@ -115,18 +115,19 @@ class Denoiser:
         if pd is not None and pd != model.config.pd:  # e.g. a white-noise model on camera noise
             model.config = replace(model.config, pd=pd)  # checked by ModelConfig itself
         self.replacing = isinstance(model, PixelModel) and model.config.arch == "bsn"
-        self.volumetric = is_volumetric(model)  # planes of a Z tile in, the same out
+        self.z_grid = z_tiling(model)  # a 3-D model's (Z halo, Z multiple), else None
+        self.volumetric = self.z_grid is not None  # planes of a Z tile in, the same out
         if refine is not None:
             self._check_refiner(model, refine)
         self.device = torch.device(device)
         self.fast = fast and isinstance(model, PixelModel) and not self.volumetric  # 2-D
         self.ensemble = ensemble
+        self._passes = self._plan_passes(model, refine)
         (engine, self.backend), (refiner, _) = (on_engine(m, self.device, self.fast, backend)
                                                 for m in (model, refine))
         self.model = memory_layout(engine.to(self.device), self.fast).eval()
         self.refine = None if refine is None else memory_layout(refiner.to(self.device),
                                                                 self.fast).eval()
-        self._passes = self._plan_passes(model, refine)
         # images are padded to, and tiles, strips and chunks start on, this grid
         self.grid = math.lcm(*(p.multiple * p.split for p in self._passes))
         self.tile_given = tile is not None  # else each pass's tiles come from a memory budget

@@ -84,14 +84,18 @@ def _denoised(denoiser: Denoiser, planes: NgffPlanes, white: float, axes: str | 
               source: Path) -> Iterator[np.ndarray]:
     """Each plane denoised, (H, W), in order: alone, or with its window of neighbours."""
     context = denoiser_context(denoiser)
-    read = lambda k: planes.read(k)[..., None]  # noqa: E731
+
+    def read(k: int) -> np.ndarray:  # each plane's floats checked once, as it is read
+        plane = planes.read(k)[..., None]
+        if plane.dtype.kind == "f":
+            check_float_pixels(plane, white, f"{source}[plane {k}]")
+        return plane
+
     if context > 1:
         names = stack_axes(planes.leading, planes.letters, axes, str(source))
         axis = check_thickness(planes.leading, names, context, str(source))
         inputs: Iterator[np.ndarray] = plane_windows(read, planes.leading, axis, context)
     else:
         inputs = (read(k) for k in range(planes.count))
-    for k, window in enumerate(inputs):
-        if window.dtype.kind == "f":
-            check_float_pixels(window, white, f"{source}[plane {k}]")
+    for window in inputs:
         yield denoise_plane(denoiser, window, white)[..., 0]

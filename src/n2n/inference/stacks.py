@@ -28,7 +28,6 @@ from n2n.io.formats.base import row_blocks
 from n2n.io.formats.tiff_layout import BIT_DEPTHS, StackPlanes, TiffLayout
 from n2n.io.images import array_to_image, to_array
 from n2n.io.values import check_float_pixels
-from n2n.models.unet3d import z_grid
 
 BIT_WHITE = {np.dtype(np.uint8): 255.0, np.dtype(np.uint16): 65535.0}
 
@@ -107,7 +106,7 @@ def _z_tiled_planes(denoiser: Denoiser, source: Path, read, leading: tuple[int, 
     for run in range(int(np.prod(leading[:-1], dtype=np.int64))):
         first = run * planes
         planes_of_run = volume_planes(lambda k, first=first: read(first + k), planes, denoise,
-                                      *z_grid(denoiser.model))
+                                      *denoiser.z_grid)
         for z, plane in enumerate(planes_of_run):
             yield first + z, 0, plane[..., 0]
 
