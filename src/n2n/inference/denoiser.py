@@ -26,7 +26,7 @@ from n2n.inference.tiling import BUDGET_PIXELS, Tile, budget_plan, plan_tiles
 from n2n.io.images import Image
 from n2n.models import PixelModel
 from n2n.models.pd import pd_merge, pd_split
-from n2n.models.unet3d import z_tiling
+from n2n.models.unet3d import z_grid
 from n2n.models.wrapper import pad_to_multiple
 
 __all__ = ["Denoiser", "Pass", "Tile", "denoise_image", "plan_tiles"]
@@ -115,8 +115,7 @@ class Denoiser:
         if pd is not None and pd != model.config.pd:  # e.g. a white-noise model on camera noise
             model.config = replace(model.config, pd=pd)  # checked by ModelConfig itself
         self.replacing = isinstance(model, PixelModel) and model.config.arch == "bsn"
-        self.z_grid = z_tiling(model)  # a 3-D model's (Z halo, Z multiple), else None
-        self.volumetric = self.z_grid is not None  # planes of a Z tile in, the same out
+        self.volumetric = model.config.arch == "unet3d"  # planes of a Z tile in, the same out
         if refine is not None:
             self._check_refiner(model, refine)
         self.device = torch.device(device)
@@ -125,6 +124,7 @@ class Denoiser:
         self._passes = self._plan_passes(model, refine)
         (engine, self.backend), (refiner, _) = (on_engine(m, self.device, self.fast, backend)
                                                 for m in (model, refine))
+        self.z_grid = z_grid(model) if self.volumetric else None  # (Z halo, Z multiple)
         self.model = memory_layout(engine.to(self.device), self.fast).eval()
         self.refine = None if refine is None else memory_layout(refiner.to(self.device),
                                                                 self.fast).eval()

@@ -138,12 +138,6 @@ def z_extent(model: nn.Module) -> tuple[int, int]:
     return axis_radius(factors), 2**config.z_pool
 
 
-def z_tiling(model: object) -> tuple[int, int] | None:
-    """(halo, multiple) of a 3-D model's Z tiles (:func:`z_grid`); None for any other model,
-    which reads planes (or windows of planes) alone."""
-    return z_grid(model) if is_volumetric(model) else None
-
-
 def is_volumetric(model: object) -> bool:
     """Whether ``model`` (a PixelModel, an export, a Denoiser's model) is a 3-D U-Net."""
     config = getattr(model, "config", None)
