@@ -19,8 +19,8 @@ from pathlib import Path
 from n2n.errors import N2NError
 from n2n.export import bmz
 from n2n.export.formats import TOLERANCE, self_check, write_onnx, write_torchscript
-from n2n.inference.denoiser import model_name
 from n2n.inference.exported import METADATA, SUFFIXES, load_exported
+from n2n.inference.sanity import model_name
 from n2n.io.files import EXPORT, MARK, atomic_path, torch_file_kind
 from n2n.io.outputs import claim_outputs
 from n2n.models import PixelModel

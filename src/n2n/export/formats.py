@@ -16,8 +16,8 @@ from torch.nn import functional as F
 
 from n2n.errors import optional_module
 from n2n.export.portable import PortableModel, metadata
-from n2n.inference.denoiser import check_result
 from n2n.inference.exported import METADATA
+from n2n.inference.sanity import check_result
 from n2n.models import PixelModel
 
 TOLERANCE = 1e-3  # max |exported - PyTorch| on the 0..255 scale (float32)
@@ -60,7 +60,7 @@ def self_check(model: nn.Module, exported: nn.Module, names: tuple[str, str] = (
     gray for other channel counts than 3), a smooth random one, and an odd-sized one unclipped
     (values beyond 0..255, which a model trained on clipped input clips). Raises N2NError,
     naming the model or the export (``names``), where either gives a result no working model
-    gives (:func:`n2n.inference.denoiser.check_result`: NaN, exploded, flat)."""
+    gives (:func:`n2n.inference.sanity.check_result`: NaN, exploded, flat)."""
     worst = 0.0
     for x in check_images(model.config.channels):
         window = check_window(model, x)

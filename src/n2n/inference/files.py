@@ -24,12 +24,13 @@ import numpy as np
 from n2n.errors import N2NError, decoder_errors
 from n2n.inference.auto import AutoDenoiser, StackShape
 from n2n.inference.denoiser import Denoiser, denoise_image
-from n2n.inference.ngff import denoise_ngff, ngff_sample
+from n2n.inference.ngff import denoise_ngff
 from n2n.inference.spec import Decision, settle
 from n2n.inference.stacks import denoised_blocks
 from n2n.inference.strips import denoised_rows
 from n2n.inference.volumes import named_stack
 from n2n.io.formats.base import Format, rows_as_blocks
+from n2n.io.formats.ome_zarr import ngff_sample
 from n2n.io.formats.registry import with_feature
 from n2n.io.images import read_image, write_image
 from n2n.io.outputs import PLANES, ROWS, WHOLE, plan_file

@@ -20,44 +20,8 @@ from n2n.inference.denoiser import Denoiser
 from n2n.inference.volumes import check_thickness, denoiser_context, plane_windows, stack_axes
 from n2n.io.formats import ome_zarr, tiff, tiff_layout
 from n2n.io.formats.base import Format
-from n2n.io.values import check_float_pixels, decision_sample
-
-
-class NgffPlanes:
-    """The 2-D planes of an OME-Zarr image's level 0, in the order of its axes with y and x
-    moved last: ``leading`` their shape, ``letters`` their axes (e.g. TCZYX)."""
-
-    def __init__(self, source: Path) -> None:
-        self.image = ome_zarr.read_ngff(source)
-        self.array = ome_zarr.open_level(self.image)
-        y, x = self.image.axis("y"), self.image.axis("x")
-        self.order = [i for i in range(len(self.image.axes)) if i not in (y, x)] + [y, x]
-        self.axes = [self.image.axes[i] for i in self.order]
-        self.letters = ome_zarr.ngff_letters(self.axes)
-        self.leading = tuple(a.size for a in self.axes[:-2])
-        self.count = int(np.prod(self.leading, dtype=np.int64))
-        self.transposed = x < y  # x stored before y
-
-    def index(self, k: int) -> tuple:
-        """Plane ``k``'s index into the stored array."""
-        position = dict(zip(self.order, np.unravel_index(k, self.leading), strict=False))
-        return tuple(int(position[i]) if i in position else slice(None)
-                     for i in range(len(self.order)))
-
-    def read(self, k: int) -> np.ndarray:
-        """Plane ``k`` as (H, W)."""
-        plane = np.asarray(self.array[self.index(k)])
-        return plane.T if self.transposed else plane
-
-    def write(self, out: object, k: int, plane: np.ndarray) -> None:
-        """Plane ``k`` (H, W) into an array of the stored axis order."""
-        out[self.index(k)] = plane.T if self.transposed else plane
-
-
-def ngff_sample(source: Path) -> np.ndarray:
-    """The decision sample of an OME-Zarr image: its middle plane's centre, (h, w, 1)."""
-    planes = NgffPlanes(source)
-    return np.asarray(decision_sample(planes.read(planes.count // 2)[..., None], spatial=3))
+from n2n.io.formats.ome_zarr import NgffPlanes
+from n2n.io.values import check_float_pixels
 
 
 def denoise_ngff(denoiser: Denoiser, source: Path, target: Path, dst: Format, white: float,

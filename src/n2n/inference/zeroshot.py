@@ -20,7 +20,7 @@ import torch
 
 from n2n.data.pairs import WholeImage
 from n2n.errors import N2NError
-from n2n.inference.denoiser import check_result
+from n2n.inference.sanity import check_result
 from n2n.models import PixelModel, build_model
 from n2n.models.bundled import ZS_WIDTH, load_zs_prior, prior_config
 from n2n.training.config import TrainConfig

@@ -24,6 +24,7 @@ import numpy as np
 from n2n.errors import N2NError, decoder_errors
 from n2n.io.files import MARK, ZARR, atomic_folder
 from n2n.io.formats.base import MAX_PIXELS, Axis, Blocks, Format, LazyImage
+from n2n.io.values import decision_sample
 
 ZARR_SUFFIX = ".zarr"
 CHUNK_EDGE = 1024  # y and x chunk size: what viewers of large images fetch at a time
@@ -269,3 +270,40 @@ class _CheckedChunks:
 
 FORMAT = Format("OME-Zarr", (ZARR_SUFFIX,), ZARR, zarr_mark, check_zarr, claims=is_ngff,
                 lazy=lazy_zarr, blocks=Blocks(write_zarr, require_zarr, lambda: CHUNK_EDGE))
+
+
+class NgffPlanes:
+    """The 2-D planes of an OME-Zarr image's level 0, in the order of its axes with y and x
+    moved last: ``leading`` their shape, ``letters`` their axes (e.g. TCZYX)."""
+
+    def __init__(self, source: Path) -> None:
+        self.image = read_ngff(source)
+        self.array = open_level(self.image)
+        y, x = self.image.axis("y"), self.image.axis("x")
+        self.order = [i for i in range(len(self.image.axes)) if i not in (y, x)] + [y, x]
+        self.axes = [self.image.axes[i] for i in self.order]
+        self.letters = ngff_letters(self.axes)
+        self.leading = tuple(a.size for a in self.axes[:-2])
+        self.count = int(np.prod(self.leading, dtype=np.int64))
+        self.transposed = x < y  # x stored before y
+
+    def index(self, k: int) -> tuple:
+        """Plane ``k``'s index into the stored array."""
+        position = dict(zip(self.order, np.unravel_index(k, self.leading), strict=False))
+        return tuple(int(position[i]) if i in position else slice(None)
+                     for i in range(len(self.order)))
+
+    def read(self, k: int) -> np.ndarray:
+        """Plane ``k`` as (H, W)."""
+        plane = np.asarray(self.array[self.index(k)])
+        return plane.T if self.transposed else plane
+
+    def write(self, out: object, k: int, plane: np.ndarray) -> None:
+        """Plane ``k`` (H, W) into an array of the stored axis order."""
+        out[self.index(k)] = plane.T if self.transposed else plane
+
+
+def ngff_sample(source: Path) -> np.ndarray:
+    """The decision sample of an OME-Zarr image: its middle plane's centre, (h, w, 1)."""
+    planes = NgffPlanes(source)
+    return np.asarray(decision_sample(planes.read(planes.count // 2)[..., None], spatial=3))
