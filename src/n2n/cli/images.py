@@ -68,7 +68,10 @@ def _add_denoise_parser(sub) -> None:
                    "data, 255 for 8-bit-scale data, else their 99.9th percentile; printed "
                    "with each choice)")
     p.add_argument("--axes", help="a TIFF stack's axes where the file does not say them, "
-                   "e.g. ZYX, TYX, TZYX: a context model's window runs along Z, else T")
+                   "e.g. ZYX, TYX, TZYX: a context model's window runs along Z, else T; by "
+                   "default a gray fluorescence stack whose axes name Z or T (5 planes or "
+                   "more) gets the bundled confocal-context model, each plane with its "
+                   "neighbours")
     p.set_defaults(run=run_denoise)
 
 
