@@ -100,7 +100,7 @@ class DenoiseWidget(Container):
             where = f"layer '{layer.name}' of shape {layer.data.shape}"
             decision = decide(spec, planes, white, gray_stack(layer.data.shape, axes, None, where))
             if denoiser_context(decision.denoiser) > 1 or denoiser_volumetric(decision.denoiser):
-                outputs = self._volume(layer, decision.denoiser, white.value)  # checked here
+                outputs = self._volume(layer, decision.denoiser, white.value, axes, where)
             else:
                 outputs = (denoise_plane(decision.denoiser, p, white.value) for p in planes)
         except N2NError as err:
@@ -117,13 +117,14 @@ class DenoiseWidget(Container):
         self.run_button.enabled, self.cancel.enabled = False, True
         self.worker.start()
 
-    def _volume(self, layer: Any, denoiser: Denoiser, white: float) -> Iterator[np.ndarray]:
+    @staticmethod
+    def _volume(layer: Any, denoiser: Denoiser, white: float, axes: str | None, where: str
+                ) -> Iterator[np.ndarray]:
         """A gray layer's planes, each denoised with its window (axes and thickness checked
-        now), along the axes typed in the widget, else the layer's axis labels."""
-        where = f"layer '{layer.name}' of shape {layer.data.shape}"
+        now, so that a bad layer is a message and starts no thread), along ``axes`` (typed in
+        the widget, else the layer's axis labels)."""
         if layer.rgb:
             raise N2NError(f"{where}: a context model denoises gray stacks, not RGB layers")
-        axes = layer_axes(layer, self.axes.value)
         return (plane[..., None] for plane in stack_planes(denoiser, np.asarray(layer.data),
                                                             axes, white, where))
 
