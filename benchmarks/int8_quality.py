@@ -13,6 +13,7 @@ and its ONNX files into a temporary folder.
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import json
 import os
@@ -100,7 +101,9 @@ def main() -> None:
     name, pd = sys.argv[1], int(sys.argv[2])
     model = load_bundled(name).eval()
     base = os.path.join(tempfile.mkdtemp(), name)
-    sessions = {k: session(base + v) for k, v in variants(model, pd, base).items()}
+    with contextlib.chdir(os.path.dirname(base)):  # onnxruntime's shape inference writes
+        files = variants(model, pd, base)           # sym_shape_infer_temp.onnx into the cwd
+    sessions = {k: session(base + v) for k, v in files.items()}
     record = {"model": name, "pd": pd, "threads": 2, "processor": "AVX2, no bfloat16",
               "images": [p % "noisy" for p in PAIRS], "psnr": {}, "seconds": {}}
     for label, engine in [("torch_fp32", None), *sessions.items()]:

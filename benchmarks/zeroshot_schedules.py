@@ -4,7 +4,7 @@ schedule (2000 whole-image Adam steps at lr 1e-3), on the same noisy images, in 
 
     python benchmarks/zeroshot_schedules.py --clean kodim05.png 09.png [--sigma 25] \\
         --captures capture_000.png capture_001.png --reference avg50.png [--threads 2] [-o out.json]
-    python benchmarks/zeroshot_schedules.py --time-only [--size 512]   # seconds only, on a generated image
+    python benchmarks/zeroshot_schedules.py --time-only [--size 512]  # seconds, generated image
 
 Each image is cut to its central ``--size`` square (512: the issue's laptop target); clean
 images get seeded gaussian noise, clipped to 0..255 as real images are. The paper's schedule

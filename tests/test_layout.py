@@ -139,3 +139,18 @@ def test_the_test_folders_mirror_the_package():
     loose = [p.name for p in tests.glob("test_*.py") if p.name != Path(__file__).name]
     assert not loose, f"test files outside the package's folders: {loose}"
     assert folders <= parts | {"end_to_end"}, f"folders naming no part: {folders - parts}"
+
+
+ROOT_ENTRIES = {".ci", ".gitignore", "README.md", "benchmarks", "docs", "mkdocs.yml",
+                "pyproject.toml", "src", "tests"}
+
+
+def test_the_repository_root_holds_only_the_project():
+    """Nothing a tool wrote into the current directory is committed (ONNX Runtime's shape
+    inference once left sym_shape_infer_temp.onnx and its external data there)."""
+    try:
+        listed = subprocess.run(["git", "ls-files"], cwd=PACKAGE.parents[1], text=True,
+                                capture_output=True, check=True).stdout.split()
+    except (OSError, subprocess.CalledProcessError):
+        pytest.skip("not a git checkout")
+    assert {p.split("/")[0] for p in listed} <= ROOT_ENTRIES

@@ -152,8 +152,23 @@ def test_ome_zarr_volume_denoised_into_zarr_and_tiff_keeps_axes_and_scale(tmp_pa
         ("z", 2.0, "micrometer"), ("y", 0.5, "micrometer"), ("x", 0.25, "micrometer")]
     with tifffile.TiffFile(tmp_path / "out.tif") as tif:  # pixels per centimetre
         assert tif.pages[0].resolution == pytest.approx((40000.0, 20000.0))
-    with pytest.raises(N2NError, match="written as OME-Zarr or TIFF"):
+    with pytest.raises(N2NError, match="written as TIFF or OME-Zarr"):
         denoise_file(denoiser, tmp_path / "in.zarr", tmp_path / "out.png")
+
+
+def test_ome_zarr_volume_through_a_3d_model_equals_the_array_door(tmp_path):
+    """An OME-Zarr image takes the TIFF stack's route: a 3-D U-Net reads Z tiles of it (it
+    once ran plane by plane there, each plane a one-plane volume, and differed silently)."""
+    from n2n.inference.denoiser import Denoiser
+    from n2n.inference.files import denoise_file
+
+    model = build_model(ModelConfig(arch="unet3d", channels=1, width=4, depth=2, z_pool=1,
+                                    residual=True), seed=1).eval()
+    volume = generated_volume(7, 36)
+    write_ngff(tmp_path / "in.zarr", volume, list(ZYX_AXES), [2.0, 0.5, 0.5], "0.4")
+    denoise_file(Denoiser(model, fast=False), tmp_path / "in.zarr", tmp_path / "out.zarr")
+    out, _ = read_output(tmp_path / "out.zarr")
+    assert np.array_equal(out, denoise_array(volume, model, axes="ZYX", fast=False))
 
 
 def test_imagej_spacing_and_resolution_are_kept_on_a_tiff_and_an_ome_zarr(tmp_path,

@@ -74,8 +74,7 @@ def test_an_error_from_a_plane_leaves_the_old_output_and_no_temporary(tmp_path, 
     target = tmp_path / f"out{suffix}"
     denoise_file(denoiser, source, target)  # the earlier output
     before = snapshot(tmp_path)
-    module = "n2n.inference.ngff" if source_kind == "zarr" else "n2n.inference.stacks"
-    monkeypatch.setattr(f"{module}.denoise_plane",
+    monkeypatch.setattr("n2n.inference.stacks.denoise_plane",
                         failing_plane(n2n.inference.arrays.denoise_plane, error))
     with pytest.raises((type(error), N2NError), match="plane 3" if str(error) else None):
         denoise_file(denoiser, source, target)

@@ -125,7 +125,6 @@ class Denoiser:
         self._passes = self._plan_passes(model, refine)
         (engine, self.backend), (refiner, _) = (on_engine(m, self.device, self.fast, backend)
                                                 for m in (model, refine))
-        self.z_grid = z_grid(model) if self.volumetric else None  # (Z halo, Z multiple)
         self.model = memory_layout(engine.to(self.device), self.fast).eval()
         self.refine = None if refine is None else memory_layout(refiner.to(self.device),
                                                                 self.fast).eval()
@@ -207,6 +206,11 @@ class Denoiser:
             out = np.where(flat[:, :, None], pixels, out)
         check_result(pixels, out, self.name)
         return np.clip(out, 0, 255) if clip else out
+
+    @property
+    def z_grid(self) -> tuple[int, int]:
+        """(Z halo, Z multiple) of a 3-D model's Z tiles (:func:`n2n.models.unet3d.z_grid`)."""
+        return z_grid(self.model)
 
     @property
     def context(self) -> int:

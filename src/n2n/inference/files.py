@@ -5,8 +5,8 @@ formats what they can do, never their suffixes):
 
 * a target written block by block (OME-Zarr): plane by plane (a stack), strip by strip (a
   large image of a format that streams rows) or whole;
-* a stack kept with its layout (TIFF) into its own format, or a stack of several planes: plane
-  by plane, its layout and metadata kept;
+* a stack (a TIFF of several planes, an OME-Zarr image) into a stack format (TIFF, OME-Zarr):
+  plane by plane, with a context model window by window, its layout and metadata kept;
 * a large image whose format streams rows into one that writes rows (PNG to PNG): streamed
   strip by strip, memory bounded by one strip;
 * anything else: read whole, denoised, written in the target's format.
@@ -24,13 +24,11 @@ import numpy as np
 from n2n.errors import N2NError, decoder_errors
 from n2n.inference.auto import AutoDenoiser, StackShape
 from n2n.inference.denoiser import Denoiser, denoise_image
-from n2n.inference.ngff import denoise_ngff
 from n2n.inference.spec import Decision, settle
 from n2n.inference.stacks import denoised_blocks
 from n2n.inference.strips import denoised_rows
 from n2n.inference.volumes import named_stack
 from n2n.io.formats.base import Format, rows_as_blocks
-from n2n.io.formats.ome_zarr import ngff_sample
 from n2n.io.formats.registry import with_feature
 from n2n.io.images import read_image, write_image
 from n2n.io.outputs import PLANES, ROWS, WHOLE, plan_file
@@ -59,8 +57,6 @@ def denoise_file(denoiser: Denoiser | AutoDenoiser, source: str | Path, target: 
     streams = denoiser.streams or isinstance(denoiser, AutoDenoiser)
     src, dst, route = plan_file(source, target, overwrite=overwrite, streams=streams,
                                 stream_pixels=stream_pixels)
-    if src.folder:  # an OME-Zarr image: plane by plane (window by window) from its level 0
-        return _from_ngff(denoiser, source, target, dst, overwrite, data_range, axes)
     if route == WHOLE:  # the denoiser chooses from the image's decision sample
         image = read_image(source, data_range)
         denoised = denoise_image(denoiser, image)
@@ -81,18 +77,6 @@ def denoise_file(denoiser: Denoiser | AutoDenoiser, source: str | Path, target: 
                         axes)
         else:
             _rows_out(runner, src, dst, source, target, overwrite, white)
-    return decision
-
-
-def _from_ngff(denoiser: Denoiser | AutoDenoiser, source: Path, target: Path, dst: Format,
-               overwrite: bool, data_range: float | None, axes: str | None) -> Decision:
-    """An OME-Zarr image into OME-Zarr or TIFF, axes and physical sizes kept."""
-    if dst.blocks is not None:
-        dst.blocks.require()
-    decision = _parts_decision(denoiser, source, ngff_sample(source), data_range)
-    with decoder_errors(source, target=target):
-        denoise_ngff(decision.denoiser, source, target, dst, decision.white.value, overwrite,
-                     axes)
     return decision
 
 
@@ -140,16 +124,16 @@ def _planes_out(denoiser: Denoiser, src: Format, dst: Format, source: Path, targ
     if dst.blocks is not None:
         dst.blocks.require()  # before any work: a missing extra is the first thing to say
     layout = src.planes.layout(source)
-    if dst.blocks is None and dst is not src:
-        keep = (src, *with_feature("blocks"))
-        raise N2NError(f"{source} -> {target}: a stack of {layout.planes} planes is written as "
-                       f"{' or '.join(f.name for f in keep)}; name the output "
+    if dst.blocks is None and (dst.planes is None or dst.planes.write is None):
+        keep = with_feature("planes")
+        raise N2NError(f"{source} -> {target}: a stack of {layout.planes} plane(s) is written "
+                       f"as {' or '.join(f.name for f in keep)}; name the output "
                        f"{' or '.join(f.suffixes[0] for f in keep)}")
     edge = 256 if dst.blocks is None else dst.blocks.strip_rows()
-    planes = denoised_blocks(denoiser, source, layout, stream_pixels, strip_rows=edge,
-                             white=white, axes=named)
-    if dst.blocks is None:
-        src.planes.write(target, layout, planes)
+    planes = denoised_blocks(denoiser, source, layout, src.planes.open(source, layout),
+                             stream_pixels, strip_rows=edge, white=white, axes=named)
+    if dst.blocks is None:  # a stack format: the source's layout and metadata kept
+        dst.planes.write(target, layout, planes)
         return
     axes, order = src.planes.ngff_axes(source, layout)
     dst.blocks.write(target, axes, layout.dtype, src.planes.ngff_blocks(layout, order, planes),

@@ -1,4 +1,6 @@
-"""Denoise a TIFF stack plane by plane with a 2-D model, a large plane strip by strip.
+"""Denoise a stack (a TIFF's planes, an OME-Zarr image's) plane by plane with a 2-D model, a
+large plane strip by strip; window by window with a context model, Z tile by Z tile with a
+3-D one.
 
 Memory is bounded by one plane, or by one strip of a plane when the file is uncompressed
 (memory-mapped, streamed the way :mod:`n2n.inference.strips` streams PNG rows).
@@ -24,8 +26,8 @@ from n2n.inference.volumes import (
     volume_planes,
 )
 from n2n.io.formats import base
-from n2n.io.formats.base import row_blocks
-from n2n.io.formats.tiff_layout import BIT_DEPTHS, StackPlanes, TiffLayout
+from n2n.io.formats.base import PlaneSource, row_blocks
+from n2n.io.formats.tiff_layout import BIT_DEPTHS, TiffLayout
 from n2n.io.images import array_to_image, to_array
 from n2n.io.values import check_float_pixels
 
@@ -33,7 +35,7 @@ BIT_WHITE = {np.dtype(np.uint8): 255.0, np.dtype(np.uint16): 65535.0}
 
 
 def denoised_blocks(denoiser: Denoiser, source: Path, layout: TiffLayout,
-                    stream_pixels: int | None = None, strip_rows: int = 256,
+                    planes: PlaneSource, stream_pixels: int | None = None, strip_rows: int = 256,
                     white: float | None = None, axes: str | None = None
                     ) -> Iterator[tuple[int, int, np.ndarray]]:
     """(plane index, first row, block) for every plane of ``source`` in order, each block
@@ -43,7 +45,6 @@ def denoised_blocks(denoiser: Denoiser, source: Path, layout: TiffLayout,
     stack's value of white, one for every plane (default: the dtype's; floats need it).
     A context model's planes come whole, each with the window of its neighbours along the
     stack's Z (else T) axis, ``axes`` naming them where the file does not."""
-    planes = StackPlanes(source, layout)
     if denoiser_context(denoiser) > 1 or denoiser_volumetric(denoiser):
         yield from _windowed_planes(denoiser, source, layout, planes, white, axes)
         return
@@ -65,7 +66,7 @@ def denoised_blocks(denoiser: Denoiser, source: Path, layout: TiffLayout,
 
 
 def _windowed_planes(denoiser: Denoiser, source: Path, layout: TiffLayout,
-                     plane: StackPlanes, white: float | None, axes: str | None
+                     plane: PlaneSource, white: float | None, axes: str | None
                      ) -> Iterator[tuple[int, int, np.ndarray]]:
     """Every plane of a gray stack denoised with its window, memory bounded by the window."""
     if "S" in layout.axes:

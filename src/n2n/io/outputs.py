@@ -141,7 +141,8 @@ def plan_file(source: Path, target: Path, *, overwrite: bool = False, streams: b
               stream_pixels: int | None = None) -> tuple[Format, Format, str]:
     """The formats of ``source`` (by its content) and ``target``, and how ``source`` is read
     into ``target``: :data:`PLANES`, plane by plane, into its own format, a block writer, or
-    wherever it holds several planes (so that the writer says which formats hold it);
+    wherever it holds several planes or is read only plane by plane (OME-Zarr), so that the
+    writer says which formats hold it;
     :data:`ROWS` where the source streams rows into a format that takes rows or blocks, it is
     large enough (``stream_pixels``, default :data:`~n2n.io.formats.base.STREAM_PIXELS`) and
     the denoiser ``streams``; else :data:`WHOLE`. ``target`` is claimed first (of the kind
@@ -149,7 +150,8 @@ def plan_file(source: Path, target: Path, *, overwrite: bool = False, streams: b
     claim_outputs([target], [source], overwrite=overwrite, kind=result_kind(source, target))
     check_input(source)  # headers, limits, truncation: before any sample is read
     src, dst = format_for(source, content=True), format_for(target)
-    if src.planes is not None and (dst is src or dst.folder or stack_planes(src, source) > 1):
+    if src.planes is not None and (dst is src or dst.folder or src.read is None
+                                   or stack_planes(src, source) > 1):
         return src, dst, PLANES
     if src.rows is not None and (dst.rows is not None or dst.folder) and streams and _large(
             src, source, stream_pixels):
@@ -177,10 +179,10 @@ def result_kind(source: Path, target: Path) -> str:
     src, dst = known(source), known(target)
     if dst is None:
         return IMAGE
-    if src is dst and src.planes is not None and stack_planes(src, source) > 1:
+    if dst.folder or src is None or src.planes is None or dst.planes is None:
+        return dst.kind
+    if src.folder or stack_planes(src, source) > 1:  # into a stack format: a stack
         return STACK
-    if src is not None and src.folder and dst.planes is not None:
-        return STACK  # an OME-Zarr image into a TIFF stack
     return dst.kind
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -81,17 +81,29 @@ class Rows:
     write: Callable[..., None]
 
 
+class PlaneSource(Protocol):
+    """A stack's planes, read when taken: in order when iterated, plane ``k`` when called
+    (each channels last, in the stack's dtype)."""
+
+    def __iter__(self) -> Iterator[np.ndarray]: ...
+
+    def __call__(self, k: int) -> np.ndarray: ...
+
+
 @dataclass(frozen=True)
 class Planes:
     """Stacks of planes kept with their layout and metadata: ``layout(path)`` (the stack's
-    shape, axes, dtype, planes), ``read_plane(path, layout, k)``, ``channels_last(plane,
-    layout)``, ``write(target, layout, blocks)``, and the stack's NGFF axes and blocks
-    (``ngff_axes(path, layout)``, ``ngff_blocks(layout, order, blocks)``) for a block writer."""
+    shape, axes, dtype, planes, y and x last), ``read_plane(path, layout, k)``,
+    ``channels_last(plane, layout)``, ``open(path, layout)`` (a :class:`PlaneSource`),
+    ``write(target, layout, blocks)`` (None: written through the format's block writer), and
+    the stack's NGFF axes and blocks (``ngff_axes(path, layout)``, ``ngff_blocks(layout,
+    order, blocks)``) for a block writer."""
 
     layout: Callable[[Path], Any]
     read_plane: Callable[[Path, Any, int], np.ndarray]
     channels_last: Callable[[np.ndarray, Any], np.ndarray]
-    write: Callable[[Path, Any, Iterator[tuple[int, int, np.ndarray]]], None]
+    open: Callable[[Path, Any], PlaneSource]
+    write: Callable[[Path, Any, Iterator[tuple[int, int, np.ndarray]]], None] | None
     ngff_axes: Callable[[Path, Any], tuple[list[Axis], list[int]]]
     ngff_blocks: Callable[..., Iterator[tuple[tuple, np.ndarray]]]
 

@@ -5,7 +5,9 @@
 Blocks arrive one at a time (a plane, or a strip of a large plane), so memory holds one block;
 a stack's axes and physical sizes come from its format (:attr:`Planes.ngff_axes`). Reading
 takes the first multiscale image's full-resolution level; axes are found by name and type, not
-by position, so files whose writers put them in an unusual order are read as they are.
+by position, so files whose writers put them in an unusual order are read as they are. An
+image is denoised as a stack of its planes (:class:`NgffPlanes`, y and x last), through the
+same plane route as a TIFF stack.
 """
 
 from __future__ import annotations
@@ -23,8 +25,9 @@ import numpy as np
 
 from n2n.errors import N2NError, decoder_errors
 from n2n.io.files import MARK, ZARR, atomic_folder
-from n2n.io.formats.base import MAX_PIXELS, Axis, Blocks, Format, LazyImage
-from n2n.io.values import decision_sample
+from n2n.io.formats.base import MAX_PIXELS, Axis, Blocks, Format, LazyImage, Planes
+from n2n.io.formats.tiff import ngff_layout
+from n2n.io.formats.tiff_layout import TiffLayout
 
 ZARR_SUFFIX = ".zarr"
 CHUNK_EDGE = 1024  # y and x chunk size: what viewers of large images fetch at a time
@@ -268,13 +271,10 @@ class _CheckedChunks:
             return self._array()[key]
 
 
-FORMAT = Format("OME-Zarr", (ZARR_SUFFIX,), ZARR, zarr_mark, check_zarr, claims=is_ngff,
-                lazy=lazy_zarr, blocks=Blocks(write_zarr, require_zarr, lambda: CHUNK_EDGE))
-
-
 class NgffPlanes:
-    """The 2-D planes of an OME-Zarr image's level 0, in the order of its axes with y and x
-    moved last: ``leading`` their shape, ``letters`` their axes (e.g. TCZYX)."""
+    """The 2-D planes of an OME-Zarr image's level 0 (a :class:`~n2n.io.formats.base.
+    PlaneSource`), in the order of its axes with y and x moved last: ``leading`` their shape,
+    ``axes`` their NGFF axes; ``order[i]``: the stored axis that the i-th of them is."""
 
     def __init__(self, source: Path) -> None:
         self.image = read_ngff(source)
@@ -282,28 +282,55 @@ class NgffPlanes:
         y, x = self.image.axis("y"), self.image.axis("x")
         self.order = [i for i in range(len(self.image.axes)) if i not in (y, x)] + [y, x]
         self.axes = [self.image.axes[i] for i in self.order]
-        self.letters = ngff_letters(self.axes)
         self.leading = tuple(a.size for a in self.axes[:-2])
         self.count = int(np.prod(self.leading, dtype=np.int64))
-        self.transposed = x < y  # x stored before y
 
-    def index(self, k: int) -> tuple:
-        """Plane ``k``'s index into the stored array."""
-        position = dict(zip(self.order, np.unravel_index(k, self.leading), strict=False))
-        return tuple(int(position[i]) if i in position else slice(None)
-                     for i in range(len(self.order)))
+    def __iter__(self) -> Iterator[np.ndarray]:
+        return (self(k) for k in range(self.count))
 
-    def read(self, k: int) -> np.ndarray:
+    def __call__(self, k: int) -> np.ndarray:
         """Plane ``k`` as (H, W)."""
-        plane = np.asarray(self.array[self.index(k)])
-        return plane.T if self.transposed else plane
-
-    def write(self, out: object, k: int, plane: np.ndarray) -> None:
-        """Plane ``k`` (H, W) into an array of the stored axis order."""
-        out[self.index(k)] = plane.T if self.transposed else plane
+        index, transposed = plane_index(self.order, self.leading, k)
+        plane = np.asarray(self.array[index])
+        return plane.T if transposed else plane
 
 
-def ngff_sample(source: Path) -> np.ndarray:
-    """The decision sample of an OME-Zarr image: its middle plane's centre, (h, w, 1)."""
+def plane_index(order: list[int], leading: tuple[int, ...], k: int,
+                rows: slice = slice(None)) -> tuple[tuple, bool]:
+    """Plane ``k``'s index (its ``rows``) into an array stored in the axis order that
+    ``order`` names (y and x last in ``order``), and whether x is stored before y."""
+    index: list[Any] = [slice(None)] * len(order)
+    for axis, i in zip(order, np.unravel_index(k, leading), strict=False):
+        index[axis] = int(i)
+    index[order[-2]] = rows
+    return tuple(index), order[-1] < order[-2]
+
+
+def stack_layout(source: Path) -> TiffLayout:
+    """An OME-Zarr image as the stack of its planes, y and x last: the layout it is denoised
+    by (the same plane route as a TIFF stack) and an OME-TIFF of it is written with."""
     planes = NgffPlanes(source)
-    return np.asarray(decision_sample(planes.read(planes.count // 2)[..., None], spatial=3))
+    return ngff_layout(planes.axes, planes.image.dtype)
+
+
+def stored_axes(source: Path, layout: TiffLayout) -> tuple[list[Axis], list[int]]:
+    """The image's NGFF axes as stored, and the stored axis of each of its planes' axes."""
+    planes = NgffPlanes(source)
+    return planes.image.axes, planes.order
+
+
+def stored_blocks(layout: TiffLayout, order: list[int],
+                  blocks: Iterable[tuple[int, int, np.ndarray]]
+                  ) -> Iterator[tuple[tuple, np.ndarray]]:
+    """(plane index, first row, rows) of the planes -> (index into the stored array, block)."""
+    leading = layout.shape[:-2]
+    for k, top, block in blocks:
+        index, transposed = plane_index(order, leading, k, slice(top, top + len(block)))
+        yield index, block.T if transposed else block
+
+
+FORMAT = Format("OME-Zarr", (ZARR_SUFFIX,), ZARR, zarr_mark, check_zarr, claims=is_ngff,
+                lazy=lazy_zarr, blocks=Blocks(write_zarr, require_zarr, lambda: CHUNK_EDGE),
+                planes=Planes(stack_layout, lambda path, layout, k: NgffPlanes(path)(k),
+                              lambda plane, layout: plane, lambda path, layout: NgffPlanes(path),
+                              None, stored_axes, stored_blocks))

@@ -280,5 +280,5 @@ FORMAT = Format("TIFF", (".tif", ".tiff"), IMAGE, tiff_mark, check_tiff, read_ti
                 write_tiff_image, depths=(8, 16, 32), alpha=True, read_stack=read_tiff_stack,
                 is_stack=is_tiff_stack, lazy=lazy_tiff,
                 planes=Planes(tiff_layout.read_layout, tiff_layout.read_plane,
-                              tiff_layout.channels_last, tiff_layout.write_tiff, tiff_axes,
-                              tiff_blocks))
+                              tiff_layout.channels_last, tiff_layout.StackPlanes,
+                              tiff_layout.write_tiff, tiff_axes, tiff_blocks))
