@@ -126,8 +126,9 @@ def _planes_out(denoiser: Denoiser, src: Format, dst: Format, source: Path, targ
     layout = src.planes.layout(source)
     if dst.blocks is None and (dst.planes is None or dst.planes.write is None):
         keep = with_feature("planes")
-        raise N2NError(f"{source} -> {target}: a stack of {layout.planes} plane(s) is written "
-                       f"as {' or '.join(f.name for f in keep)}; name the output "
+        count = f"{layout.planes} plane{'s' * (layout.planes != 1)}"
+        raise N2NError(f"{source} -> {target}: a stack of {count} is written as "
+                       f"{' or '.join(f.name for f in keep)}; name the output "
                        f"{' or '.join(f.suffixes[0] for f in keep)}")
     edge = 256 if dst.blocks is None else dst.blocks.strip_rows()
     planes = denoised_blocks(denoiser, source, layout, src.planes.open(source, layout),
