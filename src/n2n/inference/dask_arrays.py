@@ -19,10 +19,16 @@ import torch
 
 from n2n.errors import N2NError
 from n2n.inference.arrays import channels_last, decide, gray_stack
-from n2n.inference.dask_chunks import chunk_edges, members, plane_graph, window_graph
+from n2n.inference.dask_chunks import (
+    chunk_edges,
+    members,
+    plane_graph,
+    volume_graph,
+    window_graph,
+)
 from n2n.inference.policy import AUTO
 from n2n.inference.spec import Decision, InferenceSpec
-from n2n.inference.volumes import denoiser_context, refuse_volumetric
+from n2n.inference.volumes import denoiser_context, denoiser_volumetric
 from n2n.io.lazy import dask_array
 from n2n.io.values import decision_sample, white_level
 
@@ -50,9 +56,10 @@ def denoise_dask(array: Any, model: str | Path | torch.nn.Module = AUTO, *,
         Called with the :class:`~n2n.inference.spec.Decision` (treatment, white level) before
         anything is computed, e.g. to print it.
     axes : str, optional
-        The array's axes for a context model (e.g. ``ZYX``, ``TZYX``), as for
+        The array's axes for a context or 3-D model (e.g. ``ZYX``, ``TZYX``), as for
         :func:`n2n.denoise_array`: its chunks then hold runs of planes along Z (else T), read
-        with a halo of the window's half-width and mirrored at the ends
+        with a halo of the window's half-width (a context model) or each a Z tile of the
+        volume door with its Z halo (a 3-D model), mirrored at the ends
         (:mod:`n2n.inference.dask_chunks`), so the result equals the volume door's to the bit.
     device : str
         Where each worker runs the model: 'cpu', or 'cuda' on workers with a GPU.
@@ -93,8 +100,7 @@ def denoise_dask(array: Any, model: str | Path | torch.nn.Module = AUTO, *,
         member.device = torch.device(device)  # moved there on the worker (dask_chunks.to_device)
     height, width = data.shape[-3:-1]
     edges = tuple(chunk_edges(size, denoiser.tile, denoiser.margin) for size in (height, width))
-    refuse_volumetric(denoiser, "the Dask door")
-    if denoiser_context(denoiser) > 1:
+    if denoiser_context(denoiser) > 1 or denoiser_volumetric(denoiser):
         return _windowed(data, denoiser, white, edges, axes, channel_axis, tuple(array.shape))
     out = plane_graph(data, denoiser, white, edges)
     return out[..., 0] if channel_axis is None else da.moveaxis(out, -1, channel_axis)
@@ -102,9 +108,16 @@ def denoise_dask(array: Any, model: str | Path | torch.nn.Module = AUTO, *,
 
 def _windowed(data: Any, denoiser: Any, white: float, edges: Any, axes: str | None,
               channel_axis: int | None, shape: tuple[int, ...]) -> Any:
-    """A gray stack's lazy result with a context model: chunks with a Z (else T) halo."""
+    """A gray stack's lazy result with a context model or a 3-D model (in Z tiles): chunks
+    with a Z (else T) halo."""
     where = f"dask array of shape {shape}"
+    volumetric = denoiser_volumetric(denoiser)
+    kind = "a 3-D model" if volumetric else "a context model"
     if channel_axis is not None:
-        raise N2NError(f"{where}: a context model takes gray stacks; name a channel axis C "
+        raise N2NError(f"{where}: {kind} takes gray stacks; name a channel axis C "
                        "in {axes} instead of {channel_axis}", param=("axes", "channel_axis"))
-    return window_graph(data, denoiser, white, edges, axes, where)[..., 0]
+    if volumetric and denoiser.channels != 1:  # found before any chunk is computed
+        raise N2NError(f"{where}: the 3-D model takes planes of {denoiser.channels} "
+                       "channels, the stack gray ones: use a 3-D model trained on gray stacks")
+    graph = volume_graph if volumetric else window_graph
+    return graph(data, denoiser, white, edges, axes, where)[..., 0]

@@ -1,12 +1,19 @@
-"""What one Dask chunk computes (:mod:`n2n.inference.dask_arrays`): a plane's core tile by tile,
-and, for a context model (:mod:`n2n.models.context`), the core of a run of planes read with a
-halo of the window's half-width along Z (else T) besides the XY margin.
+"""What one Dask chunk computes (:mod:`n2n.inference.dask_arrays`): a plane's core tile by tile;
+for a context model (:mod:`n2n.models.context`), the core of a run of planes read with a halo
+of the window's half-width along Z (else T) besides the XY margin; for a 3-D model
+(:mod:`n2n.models.unet3d`), one Z tile's core read with its Z halo besides the XY margin.
 
 The halo is what :func:`n2n.inference.volumes.plane_windows` reads around each plane: a chunk
 holds its planes plus ``radius`` planes on each side (fewer at the stack's ends, where windows
 are mirrored inside the stack by :func:`n2n.data.volumes.window_indices`, exactly as the
 single-process volume door mirrors them). Every window then goes through the same tile plan as
 the whole plane, so the result equals :func:`n2n.denoise_array` with ``axes`` to the bit.
+
+A 3-D model's chunks are the Z tiles :func:`n2n.inference.volumes.z_tiles` gives the
+single-process door, read with the same planes (:func:`n2n.inference.volumes.mirrored` beyond
+the stack's ends): a chunk holds one tile's core planes, its input the core and ``halo`` planes
+either side, gathered from the stack (the halo may be deeper than a neighbouring chunk, or than
+the stack), so each tile's numbers are the volume door's.
 """
 
 from __future__ import annotations
@@ -19,7 +26,14 @@ from n2n.data.volumes import window_indices
 from n2n.inference.arrays import denoise_plane
 from n2n.inference.denoiser import Denoiser, plan_tiles
 from n2n.inference.multiscale import MultiScaleDenoiser
-from n2n.inference.volumes import check_thickness, denoiser_context, stack_axes
+from n2n.inference.volumes import (
+    Z_CORE,
+    check_thickness,
+    denoiser_context,
+    mirrored,
+    stack_axes,
+    z_tiles,
+)
 from n2n.io.values import check_float_pixels
 
 Edges = tuple[tuple[int, ...], tuple[int, ...]]  # chunk sizes along y and along x
@@ -157,3 +171,70 @@ def _denoise_windows(block: np.ndarray, denoiser: Denoiser, white: float, edges:
     shape = list(block.shape)
     shape[axis], shape[-3:] = len(out), out[0].shape  # the other leading axes are one plane
     return np.stack(out).reshape(shape)
+
+
+def volume_graph(data: Any, denoiser: Denoiser, white: float, edges: Edges, axes: str | None,
+                 where: str) -> Any:
+    """(..., H, W, 1) gray planes -> the lazy result of a 3-D model: a chunk per Z tile along
+    Z (else T; the single-process door's tiles) and one plane of every other leading axis,
+    each read with its Z halo (mirrored planes at the stack's ends) and the XY margin."""
+    import dask
+
+    leading = tuple(data.shape[:-3])
+    axis = check_thickness(leading, stack_axes(leading, None, axes, where), 1, where)
+    length, (halo, multiple) = leading[axis], denoiser.z_grid
+    tiles = z_tiles(length, halo, multiple, Z_CORE)
+    cores = tuple(min(end, halo + length) - first for first, end in tiles)  # in the stack
+    data = data.rechunk(tuple(cores if i == axis else 1 for i in range(len(leading)))
+                        + (*edges, -1))
+    wanted = [mirrored(v - halo, length) for first, end in tiles
+              for v in range(first - halo, end + halo)]
+    slabs = gathered(data, axis, wanted).rechunk(
+        {axis: tuple(end - first + 2 * halo for first, end in tiles)})
+    nd = data.ndim
+    out = slabs.map_overlap(
+        _denoise_slab, depth={nd - 3 + k: denoiser.margin if len(e) > 1 else 0
+                              for k, e in enumerate(edges)},
+        boundary="none", trim=False, chunks=data.chunks, dtype=data.dtype,
+        meta=np.empty((0,) * nd, data.dtype), name="n2n-denoise",
+        denoiser=dask.delayed(denoiser, pure=True), white=white, edges=edges, axis=axis,
+        halo=halo, cores=cores)
+    # regular chunks again (a joined short tile split off): no two share a Zarr chunk
+    return out.rechunk({nd - 3: edges[0][0], nd - 2: edges[1][0]})
+
+
+def gathered(data: Any, axis: int, indices: list[int]) -> Any:
+    """``data``'s planes ``indices`` along ``axis``, in order: runs of consecutive planes
+    (ascending or, where mirrored, descending) sliced whole and joined."""
+    import dask.array as da
+
+    pieces, first = [], 0
+    for k in range(1, len(indices) + 1):
+        step = indices[k] - indices[k - 1] if k < len(indices) else 0
+        if abs(step) == 1 and (k - first == 1 or step == indices[first + 1] - indices[first]):
+            continue  # the run goes on
+        start, last = indices[first], indices[k - 1]
+        sign = 1 if last >= start else -1
+        stop = last + sign if last + sign >= 0 else None  # a descending run down to plane 0
+        pieces.append(data[(slice(None),) * axis + (slice(start, stop, sign),)])
+        first = k
+    return da.concatenate(pieces, axis=axis)
+
+
+def _denoise_slab(block: np.ndarray, denoiser: Denoiser, white: float, edges: Edges,
+                  axis: int, halo: int, cores: tuple[int, ...],
+                  block_info: dict | None = None) -> np.ndarray:
+    """One Z tile's planes along ``axis`` with its halo and XY margin -> its core planes,
+    denoised as one (h, w, n * C) tile through :func:`denoise_core`."""
+    to_device(denoiser)
+    location = block_info[0]["chunk-location"]
+    planes = np.moveaxis(block, axis, 0).reshape((block.shape[axis], *block.shape[-3:]))
+    lead = tuple(sum(cores[:i]) if k == axis else i for k, i in enumerate(location[:-3]))
+    out = denoise_core(np.concatenate(list(planes), axis=2), denoiser, white, edges,
+                       location[-3:-1], lead)
+    count, channels = cores[location[axis]], planes.shape[-1]
+    kept = out[:, :, halo * channels:(halo + count) * channels]
+    kept = np.moveaxis(kept.reshape((*kept.shape[:2], count, channels)), 2, 0)
+    shape = list(block.shape)
+    shape[axis], shape[-3:] = count, kept.shape[1:]  # the other leading axes are one plane
+    return kept.reshape(shape)

@@ -30,14 +30,6 @@ def denoiser_volumetric(denoiser: object) -> bool:
     return bool(getattr(denoiser, "volumetric", False))
 
 
-def refuse_volumetric(denoiser: object, door: str) -> None:
-    """The Dask door reads chunks with a window of planes, not a 3-D model's Z tiles."""
-    if denoiser_volumetric(denoiser):
-        raise N2NError(f"{door} reads chunks with a window of planes; a 3-D model reads Z "
-                       "tiles of planes: denoise the stack with n2n denoise or "
-                       "n2n.denoise_array(..., axes=...)")
-
-
 def stack_axes(leading: tuple[int, ...], found: str | None, given: str | None,
                where: str) -> str:
     """The axes of a stack whose leading (non-spatial) shape is ``leading``: ``given``, else
