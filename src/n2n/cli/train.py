@@ -93,10 +93,25 @@ def _add_volume_options(p: argparse.ArgumentParser) -> None:
                    "them, e.g. TYX, ZYX, TZYX (the window runs along Z, else T)")
     p.add_argument("--context", type=int, help="planes/frames the model reads around the one "
                    "it denoises (odd; default 5 with --volume, else 1: a 2-D model)")
-    p.add_argument("--z-pool", type=int, help="with --arch unet3d: the levels that pool Z "
-                   "too (default 1; the rest pool Y and X only, for Z sampled coarser)")
+    p.add_argument("--z-pool", type=_z_pool, metavar="N|auto", help="with --arch unet3d: "
+                   "the last N levels pool Z too, the first Y and X only (Z sampled coarser "
+                   "than the pixel). Default auto: from the first stack's physical sizes "
+                   "(ImageJ spacing, OME PhysicalSize, OME-Zarr scale): the levels whose XY "
+                   "spacing is still under half the Z step pool Y and X only (Z step 4x the "
+                   "pixel: all levels but the first pool Z); 1 where the file does not say "
+                   "its sizes in one unit. No resampling; a resumed run keeps its own")
     p.add_argument("--patch-depth", type=int, help="with --arch unet3d: planes of one parity "
                    "in a training sub-volume (default 8)")
+
+
+def _z_pool(text: str) -> int | None:
+    """--z-pool N, or auto (None: from the stack's physical sizes)."""
+    if text.strip().lower() == "auto":
+        return None
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}': a whole number or auto") from None
 
 
 def _add_synthetic_options(p: argparse.ArgumentParser) -> None:

@@ -48,8 +48,9 @@ class ModelConfig:
     # them (photo-plus: -2.3 dB on unclipped gaussian 50 without this)
     context: int = 1  # planes/frames in (odd): a 2.5-D model takes the window of `context`
     # neighbouring planes as channels and denoises the centre one (models/context.py); 1 = 2-D
-    z_pool: int = 1  # unet3d only: the last z_pool levels pool Z too, the first Y and X only
-    # (Z sampled coarser than the plane: anisotropic pooling); 0 = never pool Z
+    z_pool: int | None = 1  # unet3d only: the last z_pool levels pool Z too, the first Y and
+    # X only (Z sampled coarser than the plane: anisotropic pooling); 0 = never pool Z; None:
+    # from the training stack's physical sizes, settled by train() (data/anisotropy.py)
 
     def __post_init__(self) -> None:
         if self.arch not in ARCHITECTURES:
@@ -69,7 +70,8 @@ class ModelConfig:
             raise N2NError(f"{{context}} {self.context}: a window of planes is read by the Lite "
                            f"U-Net ({{arch:lite}}), not arch '{self.arch}'",
                            param=("context", "arch"))
-        if self.arch == "unet3d" and (self.pd != 1 or not 0 <= self.z_pool <= self.depth):
+        if self.arch == "unet3d" and (self.pd != 1 or not (
+                self.z_pool is None or 0 <= self.z_pool <= self.depth)):
             raise N2NError(f"a 3-D U-Net ({{arch:unet3d}}) takes {{pd}} 1 and {{z_pool}} in "
                            f"0..{self.depth} (its depth), not {{pd}} {self.pd}, {{z_pool}} "
                            f"{self.z_pool}", param=("arch", "pd", "z_pool"))
@@ -100,6 +102,10 @@ def _build(config: ModelConfig) -> PixelModel:
     elif config.arch == "halfres":
         net = HalfResUNet(config.channels, config.width, config.depth)
     elif config.arch == "unet3d":
+        if config.z_pool is None:
+            raise N2NError("{z_pool} None (from the data) is settled by train() from the "
+                           "training stack's physical sizes; give a number to build a 3-D "
+                           "U-Net by hand", param="z_pool")
         net = UNet3D(config.channels, config.width, config.depth, config.z_pool)
     elif config.arch == "bsn":
         net = BlindSpotNet(config.channels, config.width, config.depth)

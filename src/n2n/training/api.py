@@ -1,7 +1,7 @@
 """Training as one library call: :func:`train` owns what a run needs beyond the loop (the run
 folder's checks, resuming, fine-tuning from other weights, channels matched to the data, each
-mode's defaults), so that ``n2n train``, the napari Train widget and Python code start, refuse
-and resume runs alike."""
+mode's defaults, a 3-D U-Net's Z pooling from the stack's physical sizes), so that
+``n2n train``, the napari Train widget and Python code start, refuse and resume runs alike."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from typing import Any
 
 import torch
 
+from n2n.data.anisotropy import data_z_pool
 from n2n.data.config import build_data
 from n2n.device import resolve_device
 from n2n.errors import N2NError, Namer, library_name, worded
@@ -98,6 +99,7 @@ def train(config: TrainConfig | None, run_dir: str | Path, *, resume: bool = Fal
                 tuple(name for name, _, _ in applied), namer))
     config, init = _fresh_config(config) if record is None else (config, None)
     refuse_unusable(run_dir, config.data)
+    config = _data_z_pool(config, progress, namer)
     if config.threads:  # the same count as before makes a resumed run bit-identical
         torch.set_num_threads(config.threads)
     source, val = build_data(config.data, config.mode, config.seed,
@@ -131,6 +133,19 @@ def _fresh_config(config: TrainConfig | None) -> tuple[TrainConfig, PixelModel |
     init.config = replace(init.config, **changes,
                           clip_input=init.config.clip_input or config.data.clip_input)
     return replace(config, model=init.config), init  # checked against the mode again
+
+
+def _data_z_pool(config: TrainConfig, progress: bool, namer: Namer) -> TrainConfig:
+    """A 3-D U-Net whose ``z_pool`` was not given (None) pools Z where the first training
+    stack's physical sizes say (:func:`n2n.data.anisotropy.data_z_pool`), else at its last
+    level; the choice and its reason are printed. A resumed run or ``init`` keeps its own."""
+    model = config.model
+    if config.model_pending or model.arch != "unet3d" or model.z_pool is not None:
+        return config
+    z_pool, reason = data_z_pool(config.data.paths[0], model.depth, config.data.axes)
+    if progress:
+        print(worded(f"{{z_pool}} {z_pool}: {reason}", ("z_pool",), namer))
+    return replace(config, model=replace(model, z_pool=z_pool))
 
 
 def _matched_model(config: TrainConfig, channels: int, init: PixelModel | None,

@@ -29,7 +29,10 @@ class TrainConfig:
     (None: none): the rest are the mode's (``MODE_DEFAULTS``: ``bsn`` trains a blind-spot
     network at pd 2), or, with ``init``, the checkpoint's, of which only ``pd`` may change
     (resolved by :func:`n2n.training.api.train` when it loads the weights). Its ``channels``
-    follow the training data. ``data.patch_size`` None becomes the mode's.
+    follow the training data. ``data.patch_size`` None becomes the mode's. A 3-D U-Net
+    (``arch`` unet3d) on volumes whose ``z_pool`` is not given (or None) gets it from the
+    first stack's physical sizes when :func:`~n2n.training.api.train` starts the run
+    (:func:`n2n.data.anisotropy.z_pool_for`); a :class:`ModelConfig` keeps its own.
     """
 
     model: ModelConfig | dict | None = None
@@ -61,6 +64,8 @@ class TrainConfig:
             flat = not isinstance(self.model, ModelConfig) and dict(self.model or {}).get(
                 "arch") != "unet3d"
             defaults = {**defaults, "context": VOLUME_CONTEXT if flat else 1}
+            if not flat and not isinstance(self.model, ModelConfig):
+                defaults["z_pool"] = None  # from the stack's physical sizes (train())
         if self.data is not None and self.data.patch_size is None:
             self.data = replace(self.data, patch_size=defaults.get("patch_size", PATCH_SIZE))
         if not isinstance(self.model, ModelConfig):

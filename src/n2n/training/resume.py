@@ -71,7 +71,8 @@ def differences(config: TrainConfig, saved: TrainConfig) -> list[tuple[str, Any,
 
 def _model_differences(model: ModelConfig | dict, saved: TrainConfig) -> list[tuple]:
     """A network's settings as given: all but those its data sets, only ``pd`` where the run
-    started from another model's weights, only those named where ``model`` is a dict."""
+    started from another model's weights, only those named where ``model`` is a dict;
+    ``z_pool`` None (from the data) is the run's, whatever its stack gave it."""
     if isinstance(model, dict):
         names = list(model)
     elif saved.init is not None:
@@ -79,7 +80,8 @@ def _model_differences(model: ModelConfig | dict, saved: TrainConfig) -> list[tu
     else:
         names = [f.name for f in fields(ModelConfig) if f.name not in DERIVED]
     get = model.get if isinstance(model, dict) else lambda name: getattr(model, name)
-    return [(name, get(name), getattr(saved.model, name)) for name in names]
+    return [(name, get(name), getattr(saved.model, name)) for name in names
+            if not (name == "z_pool" and get(name) is None)]  # None: the run's, from its data
 
 
 def _data_differences(data: DataConfig | None, saved: DataConfig) -> list[tuple]:

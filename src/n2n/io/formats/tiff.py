@@ -173,7 +173,7 @@ def _read_plane(path: Path, layout: TiffLayout, k: int) -> Any:
 
 def tiff_axes(source: Path, layout: TiffLayout) -> tuple[list[Axis], list[int]]:
     """The NGFF axes of a TIFF series, and for each of them the series axis it comes from."""
-    physical = _physical_sizes(layout)
+    physical = physical_sizes(layout)
     axes = []
     for letter, size in zip(layout.axes, layout.shape, strict=True):
         name, kind = _NGFF_AXES.get(letter, (letter.lower(), None))
@@ -200,7 +200,7 @@ def _ngff_problem(axes: list[Axis]) -> str | None:
     return None
 
 
-def _physical_sizes(layout: TiffLayout) -> dict[str, tuple[float, str | None]]:
+def physical_sizes(layout: TiffLayout) -> dict[str, tuple[float, str | None]]:
     """Axis letter -> (size of one step, NGFF unit) from ImageJ, OME or TIFF resolution."""
     options = layout.write_options
     meta = options.get("metadata") or {}
