@@ -77,7 +77,9 @@ def test_cli_auto_derives_and_explains(tmp_path, capsys):
     spaced = stack(tmp_path, 1.0)  # isotropic: Z pooled at both levels
     assert main(["train", str(tmp_path / "run"), "--volume", str(spaced), *CLI_RUN,
                  "--z-pool", "auto"]) == 0
-    assert "--z-pool 2: Z step 1 um is 1x the XY pixel 1 um" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "--z-pool 2: Z step 1 um is 1x the XY pixel 1 um" in out
+    assert "so every level pools Z too" in out
     assert saved_z_pool(tmp_path / "run") == 2
 
 

@@ -66,9 +66,10 @@ def data_z_pool(path: str | Path, depth: int, axes: str | None = None) -> tuple[
     z_pool = z_pool_for(depth, steps.ratio)
     unit = _SHORT_UNITS.get(steps.unit, steps.unit)
     xy_only = depth - z_pool
+    levels = (f"the first {xy_only} of {depth} level(s) pool Y and X only" if xy_only
+              else "every level pools Z too")
     return z_pool, (f"Z step {steps.z:.4g} {unit} is {steps.ratio:.3g}x the XY pixel "
-                    f"{steps.xy:.4g} {unit} in {path}, so the first {xy_only} of {depth} "
-                    "level(s) pool Y and X only")
+                    f"{steps.xy:.4g} {unit} in {path}, so {levels}")
 
 
 def voxel_steps(path: Path, axes: str | None = None) -> VoxelSteps | str:
