@@ -43,8 +43,9 @@ def test_imagej_spacing_and_resolution(tmp_path):
                      metadata={"axes": "ZYX", "spacing": 2.0, "unit": "um"})
     assert voxel_steps(path) == VoxelSteps(2.0, 0.5, "micrometer")
     z_pool, reason = data_z_pool(path, 3)
-    assert z_pool == 2
-    assert "Z step 2 um is 4x the XY pixel 0.5 um" in reason and "first 1 of 3" in reason
+    assert z_pool == 1  # the rule says 2; more Z pooling than 1 is not taken by default
+    assert "Z step 2 um is 4x the XY pixel 0.5 um" in reason and "first 2 of 3" in reason
+    assert "the rule's 2 is not taken by default" in reason and "--z-pool 2 takes it" in reason
 
 
 def test_ome_tiff_physical_sizes(tmp_path):
@@ -52,6 +53,11 @@ def test_ome_tiff_physical_sizes(tmp_path):
     tifffile.imwrite(path, STACK, ome=True, metadata={
         "axes": "ZYX", "PhysicalSizeX": 0.2, "PhysicalSizeY": 0.2, "PhysicalSizeZ": 1.6})
     assert data_z_pool(path, 3)[0] == 1  # 8x: the first two levels pool Y and X only
+    coarse = tmp_path / "coarse.tif"
+    tifffile.imwrite(coarse, STACK, ome=True, metadata={
+        "axes": "ZYX", "PhysicalSizeX": 0.2, "PhysicalSizeY": 0.2, "PhysicalSizeZ": 2.0})
+    z_pool, reason = data_z_pool(coarse, 3)  # 10x: no level pools Z
+    assert z_pool == 0 and "first 3 of 3" in reason and "not taken" not in reason
 
 
 def test_ome_zarr_scale_and_units(tmp_path):

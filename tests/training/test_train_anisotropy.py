@@ -41,19 +41,19 @@ def saved_z_pool(run: Path, name: str = "best.pt") -> int:
 
 
 def test_z_pool_from_the_stack_spacing_is_saved_and_kept_on_resume(tmp_path):
-    data = DataConfig(source="volume", paths=stack(tmp_path, 3.0), patch_size=16,
+    data = DataConfig(source="volume", paths=stack(tmp_path, 9.0), patch_size=16,
                       patches_per_epoch=2, patch_depth=4)
     config = TrainConfig(data=data, model={**UNET3D, "depth": 3}, batch_size=2, epochs=1,
                          lr=1e-4, threads=1)
     assert config.model.z_pool is None  # not given: from the data
     result = train(config, tmp_path / "run", device="cpu", progress=False)
-    # Z step 3x the pixel: level 0 (XY 1 um, under 3/2) pools Y and X only, levels 1, 2 Z too
-    assert result.model.config.z_pool == 2 and saved_z_pool(tmp_path / "run") == 2
-    assert [z for z, _ in result.model.net.factors] == [1, 2, 2]
+    # Z step 9x the pixel: XY at 1, 2 and 4 um stays under 9/2 um, so no level pools Z
+    assert result.model.config.z_pool == 0 and saved_z_pool(tmp_path / "run") == 0
+    assert [z for z, _ in result.model.net.factors] == [1, 1, 1]
     again = TrainConfig(data=data, model={**UNET3D, "depth": 3}, batch_size=2, epochs=2,
                         lr=1e-4, threads=1)  # z_pool still not given: the run's own
     more = train(again, tmp_path / "run", resume=True, device="cpu", progress=False)
-    assert len(more.history) == 2 and saved_z_pool(tmp_path / "run", "last.pt") == 2
+    assert len(more.history) == 2 and saved_z_pool(tmp_path / "run", "last.pt") == 0
     other = TrainConfig(data=data, model={**UNET3D, "depth": 3, "z_pool": 3}, batch_size=2,
                         epochs=3, lr=1e-4, threads=1)
     with pytest.raises(N2NError, match="z_pool"):  # a different one given is refused
@@ -74,13 +74,13 @@ def test_cli_says_the_choice_falls_back_to_1_and_z_pool_overrides(tmp_path, caps
 
 
 def test_cli_auto_derives_and_explains(tmp_path, capsys):
-    spaced = stack(tmp_path, 1.0)  # isotropic: Z pooled at both levels
+    spaced = stack(tmp_path, 1.0)  # isotropic: the rule would pool Z at both levels
     assert main(["train", str(tmp_path / "run"), "--volume", str(spaced), *CLI_RUN,
                  "--z-pool", "auto"]) == 0
     out = capsys.readouterr().out
-    assert "--z-pool 2: Z step 1 um is 1x the XY pixel 1 um" in out
-    assert "so every level pools Z too" in out
-    assert saved_z_pool(tmp_path / "run") == 2
+    assert "--z-pool 1: Z step 1 um is 1x the XY pixel 1 um" in out
+    assert "the rule's 2 is not taken by default" in out
+    assert saved_z_pool(tmp_path / "run") == 1
 
 
 def test_an_unsettled_z_pool_cannot_build_a_network_by_hand():

@@ -97,9 +97,10 @@ def _add_volume_options(p: argparse.ArgumentParser) -> None:
                    "the last N levels pool Z too, the first Y and X only (Z sampled coarser "
                    "than the pixel). Default auto: from the first stack's physical sizes "
                    "(ImageJ spacing, OME PhysicalSize, OME-Zarr scale): the levels whose XY "
-                   "spacing is still under half the Z step pool Y and X only (Z step 4x the "
-                   "pixel: all levels but the first pool Z); 1 where the file does not say "
-                   "its sizes in one unit. No resampling; a resumed run keeps its own")
+                   "spacing is still under half the Z step pool Y and X only, and at most "
+                   "the last pools Z (Z step 10x the pixel at depth 3: none); 1 where the "
+                   "file does not say its sizes in one unit. No resampling; a resumed run "
+                   "keeps its own")
     p.add_argument("--patch-depth", type=int, help="with --arch unet3d: planes of one parity "
                    "in a training sub-volume (default 8)")
 

@@ -59,17 +59,23 @@ def z_pool_for(depth: int, ratio: float) -> int:
 def data_z_pool(path: str | Path, depth: int, axes: str | None = None) -> tuple[int, str]:
     """``z_pool`` for a 3-D U-Net of ``depth`` levels trained on the stack at ``path`` (axes
     ``axes`` where the file does not say them), and the sentence that says why: from its
-    physical sizes by :func:`z_pool_for`, else :data:`FALLBACK_Z_POOL` with the reason."""
+    physical sizes by :func:`z_pool_for`, at most :data:`FALLBACK_Z_POOL` (fewer levels pool Z
+    where Z is coarse; more would widen the Z halo, up to 5x the planes read per Z tile at
+    depth 3, for no gain measured yet), else :data:`FALLBACK_Z_POOL` with the reason."""
     steps = voxel_steps(Path(path), axes)
     if isinstance(steps, str):
         return FALLBACK_Z_POOL, f"the default, as {steps}"
-    z_pool = z_pool_for(depth, steps.ratio)
+    rule = z_pool_for(depth, steps.ratio)
+    z_pool = min(rule, FALLBACK_Z_POOL)
     unit = _SHORT_UNITS.get(steps.unit, steps.unit)
     xy_only = depth - z_pool
     levels = (f"the first {xy_only} of {depth} level(s) pool Y and X only" if xy_only
               else "every level pools Z too")
+    capped = (f" (the rule's {rule} is not taken by default: each level more doubles the Z "
+              f"halo inference reads around a Z tile; --z-pool {rule} takes it)"
+              if rule > z_pool else "")
     return z_pool, (f"Z step {steps.z:.4g} {unit} is {steps.ratio:.3g}x the XY pixel "
-                    f"{steps.xy:.4g} {unit} in {path}, so {levels}")
+                    f"{steps.xy:.4g} {unit} in {path}, so {levels}{capped}")
 
 
 def voxel_steps(path: Path, axes: str | None = None) -> VoxelSteps | str:
