@@ -59,6 +59,24 @@ def test_the_dask_door_decides_stacks_as_the_array_door_does():
     assert np.array_equal(out, denoise_array(stack, axes="ZYX"))
 
 
+def test_an_ome_zarr_z_stack_is_decided_as_the_array_door_does(tmp_path):
+    """The file door reads an OME-Zarr image's axes from its metadata and asks the same rule
+    (it once went plane by plane with the 2-D model, unlike the Dask door on the same file)."""
+    pytest.importorskip("zarr")
+    from n2n.io.formats.base import Axis
+    from n2n.io.formats.ome_zarr import write_zarr
+
+    stack = shot_stack()
+    axes = [Axis("z", "space", 8, 2.0, "micrometer"), Axis("y", "space", 64, 0.5, "micrometer"),
+            Axis("x", "space", 64, 0.5, "micrometer")]
+    write_zarr(tmp_path / "in.zarr", axes, stack.dtype, [((...,), stack)], tmp_path / "in.tif")
+    assert main(["denoise", str(tmp_path / "in.zarr"), "-o", str(tmp_path / "out.tif"),
+                 "--json", str(tmp_path / "choice.json")]) == 0
+    treatment = json.loads((tmp_path / "choice.json").read_text())["images"][0]["treatment"]
+    assert treatment["model"] == "confocal-context" and treatment["context"] == WINDOW
+    assert np.array_equal(tifffile.imread(tmp_path / "out.tif"), denoise_array(stack, axes="ZYX"))
+
+
 @pytest.mark.parametrize("planes, axes", [(8, None), (8, "QYX"), (WINDOW - 1, "ZYX")])
 def test_unnamed_or_thin_stacks_stay_plane_by_plane(planes, axes):
     stack = shot_stack(planes)
