@@ -3,11 +3,14 @@ U-Net (sub-volumes of 16 planes) and a 2.5-D context model (5 planes in) against
 (1 plane in), all trained self-supervised on the noisy volume alone (Noise2Noise between
 interleaved Z planes) for the same number of steps on the same target pixels a step (16
 planes of 48 x 48: 16 patches, or 1 sub-volume of 16 planes), scored against the volume
-itself (which is mildly noisy: a test bench, not ground truth). With ``--speed``, each
+itself (which is mildly noisy: a test bench, not ground truth). Arms ``2.5d-ne2ne`` and
+``3d-ne2ne`` train the same networks by Neighbor2Neighbor on single windows of consecutive
+planes (16 consecutive planes for the 3-D U-Net) instead. With ``--speed``, each
 model's inference in voxels per second on 1 and 2 threads.
 
 Usage: ``python benchmarks/context_lightsheet.py VOLUME FMD_FIELD WORK [--steps 600]
-[--threads 1] [--methods 2d,2.5d,3d] [--speed] [--json OUT.json] [--png SECTIONS.png]``.
+[--threads 1] [--methods 2d,2.5d,3d,2.5d-ne2ne,3d-ne2ne] [--speed] [--json OUT.json]
+[--png SECTIONS.png]``.
 VOLUME: ``volumes/lightsheet_nuclei_124x86x94.tif``; FMD_FIELD:
 ``fmd_confocal_bpae/test/19``, whose frames against their ``avg50.png`` give the noise's
 variance ``A * x + B`` (fitted here) and level.
@@ -37,6 +40,9 @@ METHODS = {"2d": ("2-D per plane", {"context": 1}),
            "2.5d": ("2.5-D (5 planes)", {"context": 5}),
            "3d": ("3-D U-Net (16-plane sub-volumes)",
                   {"arch": "unet3d", "width": 16, "depth": 3, "z_pool": 1})}
+# Neighbor2Neighbor on single windows of consecutive planes: the same networks and steps
+METHODS.update({f"{m}-ne2ne": (f"{METHODS[m][0]}, Neighbor2Neighbor", METHODS[m][1])
+                for m in ("2.5d", "3d")})
 
 
 def fmd_noise(field: Path) -> tuple[float, float, float]:
@@ -70,14 +76,15 @@ def noisy_volume(volume: Path, field: Path, work: Path) -> tuple[np.ndarray, np.
 
 
 def train_model(work: Path, method: str, steps: int, threads: int) -> tuple[Path, float]:
-    volumetric = method == "3d"
+    volumetric = method.startswith("3d")
     batch = BATCH // DEPTH if volumetric else BATCH  # the same target pixels a step
     data = DataConfig(source="volume", paths=str(work / "noisy.tif"), patch_size=PATCH,
                       patches_per_epoch=batch * 50, patch_depth=DEPTH if volumetric else None)
     model = {"width": 32, "depth": 3, "residual": True, "linear_output": True,
              **METHODS[method][1]}
     config = TrainConfig(data=data, model=model, batch_size=batch, epochs=max(steps // 50, 1),
-                         threads=threads, lr=1e-3, lr_patience=4)
+                         threads=threads, lr=1e-3, lr_patience=4,
+                         mode="ne2ne" if method.endswith("-ne2ne") else "n2n")
     start = time.perf_counter()
     result = train(config, work / f"model-{method}", overwrite=True, progress=False)
     return result.run_dir / "last.pt", time.perf_counter() - start

@@ -45,8 +45,8 @@ def add_parsers(sub) -> None:
                      "needed)")
     src.add_argument("--volume", nargs="+", metavar="STACK",
                      help="noisy Z-stacks or time-lapses (TIFF or OME-Zarr): Noise2Noise between "
-                     "interleaved planes, a window of --context even planes against the odd "
-                     "plane between them (and the reverse); trains a context model")
+                     "interleaved planes (--context even planes against the odd one between "
+                     "them); --mode ne2ne: Neighbor2Neighbor in one volume, Z not dense")
     p.add_argument("--mode", choices=DATASET_MODES, default="n2n",
                    help="n2n: pairs (Noise2Noise); ne2ne: Neighbor2Neighbor, single noisy "
                    "images; bsn: blind-spot (AP-BSN), single noisy camera photos, with --arch bsn")
@@ -102,7 +102,7 @@ def _add_volume_options(p: argparse.ArgumentParser) -> None:
                    "file does not say its sizes in one unit. No resampling; a resumed run "
                    "keeps its own")
     p.add_argument("--patch-depth", type=int, help="with --arch unet3d: planes of one parity "
-                   "in a training sub-volume (default 8)")
+                   "in a training sub-volume (default 8; consecutive planes with --mode ne2ne)")
 
 
 def _z_pool(text: str) -> int | None:

@@ -23,7 +23,13 @@ from n2n.data.folders import (
 )
 from n2n.data.noise import parse_noise
 from n2n.data.pairs import CapturePairs, SyntheticPairs, Validation
-from n2n.data.volumes import PATCH_DEPTH, InterleavedPairs, InterleavedVolumes, load_volume
+from n2n.data.volumes import (
+    PATCH_DEPTH,
+    InterleavedPairs,
+    InterleavedVolumes,
+    NoisyWindows,
+    load_volume,
+)
 from n2n.errors import N2NError
 from n2n.io.images import list_images
 
@@ -42,7 +48,8 @@ class DataConfig:
         Clean images (fresh synthetic noise on both members of a pair), an EE-559
         ``train_data.pkl``, a bursts folder, two folders of captures matched by name,
         single noisy images (for Neighbor2Neighbor), or noisy TIFF stacks (Z-stacks,
-        time-lapses) paired between interleaved planes (:mod:`n2n.data.volumes`).
+        time-lapses) paired between interleaved planes (:mod:`n2n.data.volumes`), or, with
+        mode ``ne2ne``, cut into single noisy windows of consecutive planes.
     paths : list of str, or one str
         The folders or files of that source (``captured``: exactly two folders).
     noise : str
@@ -61,7 +68,8 @@ class DataConfig:
         camera noise, or on noisy photos alone, chosen by its PSNR on real photos).
     axes : for ``volume``: the stacks' axes (e.g. ``TZYX``) where the files do not say them.
     patch_depth : for ``volume`` with a 3-D U-Net: planes of one parity in a training
-        sub-volume (default :data:`PATCH_DEPTH`), the other parity's as its target.
+        sub-volume (default :data:`PATCH_DEPTH`), the other parity's as its target; with
+        mode ``ne2ne``, consecutive planes.
 
     Examples
     --------
@@ -178,15 +186,10 @@ def build_data(config: DataConfig, mode: str = "n2n", seed: int = 0, context: in
     """The pair source and the validation set (or None) that ``config`` describes; ``mode``
     ``ne2ne`` takes single captures of real data, ``n2n`` pairs of them; ``context``: the
     planes of a context model's window (volumes); ``volumetric``: for a 3-D U-Net, pairs of
-    interleaved sub-volumes."""
+    interleaved sub-volumes (with ``ne2ne``: single noisy windows or sub-volumes of
+    consecutive planes)."""
     if config.source == "volume":
-        runs = [run for path in config.paths for run in load_volume(path, config.axes)]
-        if volumetric:
-            return InterleavedVolumes(runs, config.patch_depth or PATCH_DEPTH,
-                                      config.patch_size or PATCH_SIZE,
-                                      config.patches_per_epoch), None
-        return InterleavedPairs(runs, context, config.patch_size or PATCH_SIZE,
-                                config.patches_per_epoch), None
+        return _volume_data(config, mode, context, volumetric), None
     val = None
     if config.val_pkl:
         noisy, clean = load_ee559_pairs(config.val_pkl)
@@ -203,6 +206,20 @@ def build_data(config: DataConfig, mode: str = "n2n", seed: int = 0, context: in
     if config.val_captured and val.noisy.shape[1] != source.channels:  # as the training data
         val = _captured_validation(config.val_captured, source.channels)
     return source, val
+
+
+def _volume_data(config: DataConfig, mode: str, context: int, volumetric: bool):
+    """Noisy stacks: interleaved-plane pairs (``n2n``), or single noisy windows of consecutive
+    planes for Neighbor2Neighbor (``ne2ne``); sub-volumes for a 3-D U-Net."""
+    runs = [run for path in config.paths for run in load_volume(path, config.axes)]
+    cut = {"patch_size": config.patch_size or PATCH_SIZE,
+           "patches_per_epoch": config.patches_per_epoch}
+    depth = config.patch_depth or PATCH_DEPTH
+    if mode == "ne2ne":
+        return NoisyWindows(runs, context, depth=depth if volumetric else None, **cut)
+    if volumetric:
+        return InterleavedVolumes(runs, depth, **cut)
+    return InterleavedPairs(runs, context, **cut)
 
 
 def _captured_validation(folders: list[str], channels: int | None) -> Validation:

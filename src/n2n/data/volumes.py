@@ -10,6 +10,9 @@ Training from noisy stacks alone follows DeepCAD (Li et al., Nat. Methods 2021):
 a run are split into the even and the odd ones; the input is a window of ``context`` even
 planes, the target the odd plane next to its centre (and the reverse). The target's noise is
 independent of every input plane, so the network learns the expected plane, not the noise.
+Where Z is not densely sampled (neighbouring planes differ) and there is no time-lapse,
+:class:`NoisyWindows` gives single noisy windows of consecutive planes for Neighbor2Neighbor
+(``mode='ne2ne'``, :mod:`n2n.training.objectives`), which builds its pairs within the planes.
 """
 
 from __future__ import annotations
@@ -144,26 +147,72 @@ def window_indices(centre: int, length: int, context: int) -> list[int]:
     return out
 
 
-class InterleavedPairs:
-    """Noise2Noise pairs from runs of planes (P, C, H, W): a window of ``context`` planes of one
-    parity in, the plane of the other parity next to its centre as target."""
+def check_depth(depth: int) -> None:
+    """A 3-D U-Net's training sub-volume needs at least one plane."""
+    if depth < 1:
+        raise N2NError(f"{{patch_depth}} {depth}: a sub-volume needs >= 1 plane",
+                       param="patch_depth")
+
+
+class PlaneWindows:
+    """Patches of windows of planes cut at random from runs (P, C, H, W), as (N, k * C, p, p)
+    inputs: what every volume source shares (the checks, the cropping, the batches, the
+    statistics sample). A subclass says which planes make a window and its target
+    (:meth:`_pick`) and how many planes a run needs (:meth:`_thickness`)."""
 
     def __init__(self, runs: Sequence[torch.Tensor], context: int, patch_size: int = 64,
                  patches_per_epoch: int = 5000) -> None:
         if not runs:
             raise N2NError("no training volumes")
-        for k, run in enumerate(runs):
-            if len(run) < context + 1:
+        self.runs, self.context = list(runs), context
+        self.patch_size, self.patches_per_epoch = patch_size, patches_per_epoch
+        needed, what, param = self._thickness()
+        hint = f"; choose a smaller {{{param}}}" if param else ""
+        for k, run in enumerate(self.runs):
+            if len(run) < needed:
                 raise N2NError(f"run {k} of the training stack has {len(run)} plane(s), too "
-                               f"thin for interleaved pairs with a window of {context}: it "
-                               f"needs at least {context + 1}")
+                               f"thin for {what}: it needs at least {needed}{hint}",
+                               param=param or ())
             if min(run.shape[-2:]) < patch_size:
                 raise N2NError(f"{{patch_size}} {patch_size} exceeds planes of "
                                f"{tuple(run.shape[-2:])}; choose a smaller {{patch_size}}",
                                param="patch_size")
-        self.runs, self.context = list(runs), context
-        self.patch_size, self.patches_per_epoch = patch_size, patches_per_epoch
         self.channels = runs[0].shape[1]
+
+    def _thickness(self) -> tuple[int, str, str | None]:
+        """The planes a run needs, what for (in words), and the setting that lowers it."""
+        raise NotImplementedError
+
+    def _pick(self, generator: torch.Generator) -> tuple[int, list[int], list[int] | None]:
+        """A run, the planes of an input window and its target planes (None: no target)."""
+        raise NotImplementedError
+
+    def batches(self, batch_size: int, generator: torch.Generator, shard: Shard = (0, 1)
+                ) -> Iterator[Batch]:
+        p = self.patch_size
+        generator, total = rank_share(generator, shard, self.patches_per_epoch)
+        for start in range(0, total, batch_size):
+            inputs, targets = [], []
+            for _ in range(min(batch_size, total - start)):
+                r, window, target = self._pick(generator)
+                run = self.runs[r]
+                (t, s), = random_crop_corners([run.shape[-2:]], p, generator)
+                inputs.append(run[window, :, t:t + p, s:s + p].flatten(0, 1))
+                if target is not None:
+                    targets.append(run[target, :, t:t + p, s:s + p].flatten(0, 1))
+            yield Batch(torch.stack(inputs), torch.stack(targets) if targets else None)
+
+    def stats_sample(self, generator: torch.Generator) -> torch.Tensor:
+        return next(self.batches(min(512, self.patches_per_epoch), generator)).input
+
+
+class InterleavedPairs(PlaneWindows):
+    """Noise2Noise pairs from runs of planes (P, C, H, W): a window of ``context`` planes of one
+    parity in, the plane of the other parity next to its centre as target."""
+
+    def _thickness(self) -> tuple[int, str, str | None]:
+        return (self.context + 1,
+                f"interleaved pairs with a window of {self.context}", None)
 
     def _pick(self, generator: torch.Generator) -> tuple[int, list[int], list[int]]:
         """A run, the planes of an input window and its target plane."""
@@ -178,23 +227,6 @@ class InterleavedPairs:
         target = sides[int(torch.randint(len(sides), (1,), generator=generator))]
         return r, window, [target]
 
-    def batches(self, batch_size: int, generator: torch.Generator, shard: Shard = (0, 1)
-                ) -> Iterator[Batch]:
-        p = self.patch_size
-        generator, total = rank_share(generator, shard, self.patches_per_epoch)
-        for start in range(0, total, batch_size):
-            inputs, targets = [], []
-            for _ in range(min(batch_size, total - start)):
-                r, window, target = self._pick(generator)
-                run = self.runs[r]
-                (t, s), = random_crop_corners([run.shape[-2:]], p, generator)
-                inputs.append(run[window, :, t:t + p, s:s + p].flatten(0, 1))
-                targets.append(run[target, :, t:t + p, s:s + p].flatten(0, 1))
-            yield Batch(torch.stack(inputs), torch.stack(targets))
-
-    def stats_sample(self, generator: torch.Generator) -> torch.Tensor:
-        return next(self.batches(min(512, self.patches_per_epoch), generator)).input
-
 
 class InterleavedVolumes(InterleavedPairs):
     """Noise2Noise pairs of sub-volumes for a 3-D U-Net (DeepCAD's recipe): ``depth``
@@ -203,17 +235,12 @@ class InterleavedVolumes(InterleavedPairs):
 
     def __init__(self, runs: Sequence[torch.Tensor], depth: int = PATCH_DEPTH,
                  patch_size: int = 64, patches_per_epoch: int = 5000) -> None:
-        if depth < 1:
-            raise N2NError(f"{{patch_depth}} {depth}: a sub-volume needs >= 1 plane",
-                           param="patch_depth")
-        for k, run in enumerate(runs):
-            if len(run) < 2 * depth:
-                raise N2NError(f"run {k} of the training stack has {len(run)} plane(s), too "
-                               f"thin for sub-volumes of {depth} interleaved planes: it needs "
-                               f"at least {2 * depth}; choose a smaller {{patch_depth}}",
-                               param="patch_depth")
-        super().__init__(runs, 1, patch_size, patches_per_epoch)
+        check_depth(depth)
         self.depth = depth
+        super().__init__(runs, 1, patch_size, patches_per_epoch)
+
+    def _thickness(self) -> tuple[int, str, str | None]:
+        return 2 * self.depth, f"sub-volumes of {self.depth} interleaved planes", "patch_depth"
 
     def _pick(self, generator: torch.Generator) -> tuple[int, list[int], list[int]]:
         """A run, ``depth`` planes of one parity, and their neighbours of the other parity."""
@@ -226,3 +253,32 @@ class InterleavedVolumes(InterleavedPairs):
         window = [2 * (first + i) + parity for i in range(self.depth)]
         targets = [w + shift if 0 <= w + shift < planes else w - shift for w in window]
         return r, window, targets
+
+
+class NoisyWindows(PlaneWindows):
+    """Single noisy windows for Neighbor2Neighbor on one volume (no second capture, no
+    interleaving): ``context`` consecutive planes around a random centre (mirrored at a run's
+    ends) for a context model, or, with ``depth``, ``depth`` consecutive planes for a 3-D
+    U-Net; as (N, k * C, p, p) with no target (the objective builds it from the input)."""
+
+    def __init__(self, runs: Sequence[torch.Tensor], context: int = 1, patch_size: int = 64,
+                 patches_per_epoch: int = 5000, depth: int | None = None) -> None:
+        if depth is not None:
+            check_depth(depth)
+        self.depth = depth
+        super().__init__(runs, context, patch_size, patches_per_epoch)
+
+    def _thickness(self) -> tuple[int, str, str | None]:
+        if self.depth is not None:
+            return self.depth, f"sub-volumes of {self.depth} planes", "patch_depth"
+        return self.context, f"a window of {self.context} planes", "context"
+
+    def _pick(self, generator: torch.Generator) -> tuple[int, list[int], None]:
+        """A run and the consecutive planes of one window."""
+        r = int(torch.randint(len(self.runs), (1,), generator=generator))
+        planes = len(self.runs[r])
+        if self.depth is not None:
+            first = int(torch.randint(planes - self.depth + 1, (1,), generator=generator))
+            return r, list(range(first, first + self.depth)), None
+        centre = int(torch.randint(planes, (1,), generator=generator))
+        return r, window_indices(centre, planes, self.context), None

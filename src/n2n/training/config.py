@@ -16,6 +16,7 @@ from n2n.training.objectives import MODES, TARGETS
 # what a mode starts from where the caller says nothing: a blind-spot network (AP-BSN) trains
 # on stride-5 sub-images, which must outgrow its field of view (patch 160), and denoises at pd 2
 MODE_DEFAULTS: dict[str, dict[str, Any]] = {"bsn": {"arch": "bsn", "pd": 2, "patch_size": 160}}
+VOLUME_MODES = ("n2n", "ne2ne")  # interleaved-plane pairs, or single windows of planes
 VOLUME_CONTEXT = 5  # the window of planes a model trained on volumes reads by default
 INIT_MODEL_SETTINGS = ("pd",)  # what a run started from another model's weights may change
 
@@ -129,8 +130,9 @@ class TrainConfig:
              or self.data.source == "volume",
              "a 3-D U-Net ({arch:unet3d}) learns from sub-volumes: train it on "
              "{source:'volume'}", ("arch", "source")),
-            (self.data is None or self.data.source != "volume" or self.mode == "n2n",
-             f"{{source:'volume'}} pairs interleaved planes for Noise2Noise: {{mode:n2n}}, "
+            (self.data is None or self.data.source != "volume" or self.mode in VOLUME_MODES,
+             f"{{source:'volume'}} trains by Noise2Noise between interleaved planes "
+             f"({{mode:n2n}}) or Neighbor2Neighbor within single windows ({{mode:ne2ne}}), "
              f"not '{self.mode}'", ("source", "mode")),
             (self.loss in LOSSES, f"loss '{self.loss}': choose one of {LOSSES}", ()),
             (self.target in TARGETS, f"target '{self.target}': choose one of {TARGETS}", ()),

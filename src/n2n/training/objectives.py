@@ -4,7 +4,10 @@
   copy, or against the clean image for Noise2Clean, the supervised bound.
 * ``ne2ne`` - Neighbor2Neighbor (Huang et al., CVPR 2021): one noisy image is split into two
   half-size images by picking two neighbouring pixels of every 2x2 cell; one is the input, the
-  other the target, plus the paper's regulariser that ties this to the full-size output.
+  other the target, plus the paper's regulariser that ties this to the full-size output. On a
+  volume the image is a window of planes (channels): the picks are shared by every plane, so
+  the sub-volumes stay aligned across Z, and the target is the planes the model returns
+  (:func:`target_planes`).
 * ``bsn`` - blind-spot (AP-BSN, Lee et al., CVPR 2022): a blind-spot network (models/bsn.py)
   reproduces single noisy images, pixel-shuffled at stride :data:`BSN_TRAIN_STRIDE` so that
   the camera noise of each sub-image is nearly white; it denoises at the model's own, smaller
@@ -23,6 +26,7 @@ from torch.nn import functional as F
 from n2n.data.pairs import Batch
 from n2n.errors import N2NError
 from n2n.models import PixelModel
+from n2n.models.context import centre_plane
 from n2n.models.pd import pd_split
 from n2n.training.distributed import unwrap
 from n2n.training.losses import loss_value
@@ -62,6 +66,16 @@ def take_cells(x: torch.Tensor, pick: torch.Tensor) -> torch.Tensor:
     cells = F.pixel_unshuffle(x, 2).view(n, c, 4, height // 2, width // 2)
     index = pick[:, :, None].expand(n, c, 1, height // 2, width // 2)
     return cells.gather(2, index)[:, :, 0]
+
+
+def target_planes(model: PixelModel, window: torch.Tensor) -> torch.Tensor:
+    """The planes of an input ``window`` (N, k * C, H, W) that ``model`` returns denoised,
+    against which its output is compared: the centre plane for a context model (which reads
+    ``k`` planes and returns one); every plane for a 2-D model or a 3-D U-Net."""
+    config = unwrap(model).config
+    if config.context == 1:
+        return window
+    return centre_plane(window, config.channels, config.context)
 
 
 def diagonal_pair(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -153,9 +167,10 @@ class Neighbor2Neighbor(Objective):
         first, second = neighbour_picks(noisy, generator)
         with torch.no_grad():
             full = run(noisy)
-        sub_input, sub_target = take_cells(noisy, first), take_cells(noisy, second)
+        sub_input = take_cells(noisy, first)
+        sub_target = take_cells(target_planes(model, noisy), second)
         output = run(sub_input)
-        gap = take_cells(full, first) - take_cells(full, second)
+        gap = take_cells(full, first) - take_cells(full, second)  # f(y): the target planes
         gamma = self.gamma * progress
         return (self.distance(model, output, sub_target, progress)
                 + gamma * self.distance(model, output - gap, sub_target, progress))
