@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import time
 from pathlib import Path
 
@@ -35,6 +34,7 @@ import torch
 from careamics import CAREamist
 from careamics.config import create_advanced_n2v_config
 
+from n2n.bench.measure import machine
 from n2n.evaluation.metrics import psnr
 from n2n.io.images import read_image
 
@@ -108,9 +108,7 @@ def run(field: Path, work: Path, out: Path | None, hold: int, setup: dict) -> di
     print(f"trained {steps} steps in {train_seconds:.0f} s", flush=True)
     denoised, predict_seconds = predict(careamist, stack[:hold], work)
     result = {
-        "machine": {"cpu": platform.processor() or platform.machine(),
-                    "torch_threads": torch.get_num_threads(), "torch": torch.__version__,
-                    "python": platform.python_version()},
+        "machine": machine(),
         "careamics": careamics.__version__, "settings": setup, "field": str(field),
         "train_frames": f"frames {hold}..{len(stack) - 1} as one ZYX stack",
         "held_out": f"frames 0..{hold - 1} (predicted as their own {hold}-frame stack)",
