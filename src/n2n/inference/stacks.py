@@ -98,7 +98,7 @@ def _z_tiled_planes(denoiser: Denoiser, source: Path, read, leading: tuple[int, 
     if axis != len(leading) - 1:
         raise N2NError(f"{source}: a 3-D model reads the stack along its Z axis, which the "
                        "file does not store innermost; give its planes in Z order (e.g. "
-                       "TZYX) or denoise it with n2n.denoise_array")
+                       "TZYX), or denoise it with --dask or n2n.denoise_array")
     planes = leading[axis]
 
     def denoise(tile: np.ndarray) -> np.ndarray:  # planes' floats checked as they were read
