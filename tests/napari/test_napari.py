@@ -206,12 +206,15 @@ def test_a_time_lapse_of_volumes_needs_its_axes_and_thin_stacks_are_messages(
                                   n2n.denoise_array(lapse, model, axes="TZYX"))
 
 
-def test_train_a_context_model_on_a_volume_layer(qtbot, viewer, tmp_path):
-    from n2n.models.checkpoint import load_model
+@pytest.mark.parametrize("source, mode", [
+    ("volume or time-lapse (context model)", "n2n"),
+    ("one volume, Z not dense (context model, Neighbor2Neighbor)", "ne2ne")])
+def test_train_a_context_model_on_a_volume_layer(qtbot, viewer, tmp_path, source, mode):
+    from n2n.models.checkpoint import load_record
 
     viewer.add_image(noisy_burst(10, 48), name="volume")
     widget = TrainWidget(viewer)
-    widget.source.value = "volume or time-lapse (context model)"
+    widget.source.value = source
     assert not widget.context.native.isHidden() and widget.second.native.isHidden()
     widget.run_dir.value = tmp_path / "run"
     widget.epochs.value, widget.patch.value, widget.patches.value = 1, 32, 16
@@ -221,7 +224,8 @@ def test_train_a_context_model_on_a_volume_layer(qtbot, viewer, tmp_path):
     qtbot.waitUntil(lambda: widget.start.enabled, timeout=300_000)
     assert widget.status.value.startswith("done"), widget.status.value
     best = tmp_path / "run" / "best.pt"
-    assert load_model(best).config.context == 3
+    record = load_record(best)
+    assert record["model_config"]["context"] == 3 and record["train_config"]["mode"] == mode
     assert TrainedModels.of(viewer) == [best]
 
 

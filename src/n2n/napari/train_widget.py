@@ -48,7 +48,9 @@ from n2n.training.loop import Interrupted
 SOURCES = {"burst stack (first axis: captures)": "bursts",
            "two layers (captured pairs)": "captured",
            "single noisy images (Neighbor2Neighbor)": "noisy",
-           "volume or time-lapse (context model)": "volume"}
+           "volume or time-lapse (context model)": "volume",
+           "one volume, Z not dense (context model, Neighbor2Neighbor)": "volume ne2ne"}
+VOLUME_SOURCES = {"volume": "n2n", "volume ne2ne": "ne2ne"}  # source -> training mode
 
 
 class TrainWidget(Container):
@@ -92,7 +94,7 @@ class TrainWidget(Container):
     def _show_options(self, choice: str) -> None:
         """The second layer for captured pairs; the window and axes for volumes."""
         self.second.visible = SOURCES[choice] == "captured"
-        self.context.visible = self.axes.visible = SOURCES[choice] == "volume"
+        self.context.visible = self.axes.visible = SOURCES[choice] in VOLUME_SOURCES
 
     @property
     def folder(self) -> Path:
@@ -129,8 +131,8 @@ class TrainWidget(Container):
                            "resume to continue the run there")
         data = data_folder(folder)
         clear_layer_files(data)  # left by a start that failed: written again
-        if kind == "volume":
-            return self._volume_config(data)
+        if kind in VOLUME_SOURCES:
+            return self._volume_config(data, VOLUME_SOURCES[kind])
         layers = [self.layer.value] + ([self.second.value] if kind == "captured" else [])
         pixels = [(planes, white.value) for planes, white in map(image_pixels, layers)]
         if kind == "bursts":
@@ -150,9 +152,10 @@ class TrainWidget(Container):
                            model={"width": self.net_width.value}, epochs=self.epochs.value,
                            batch_size=self.batch.value, minutes=self.minutes.value or None)
 
-    def _volume_config(self, data: Path) -> TrainConfig:
-        """A context model trained on the layer as a stack (interleaved planes), written with
-        its axes as one TIFF; the axes typed, else the layer's labels, else ZYX / TZYX."""
+    def _volume_config(self, data: Path, mode: str) -> TrainConfig:
+        """A context model trained on the layer as a stack (``mode`` n2n: interleaved planes;
+        ne2ne: Neighbor2Neighbor within windows), written with its axes as one TIFF; the axes
+        typed, else the layer's labels, else ZYX / TZYX."""
         layer = self.layer.value
         planes, white = image_pixels(layer)
         if layer.rgb or layer.data.ndim < 3:
@@ -162,7 +165,7 @@ class TrainWidget(Container):
         write_stack(data / "volume.tif", planes.reshape((*layer.data.shape, 1)), white, axes)
         source = DataConfig(source="volume", paths=[data / "volume.tif"], axes=axes,
                             patch_size=self.patch.value, patches_per_epoch=self.patches.value)
-        return TrainConfig(data=source, mode="n2n", epochs=self.epochs.value,
+        return TrainConfig(data=source, mode=mode, epochs=self.epochs.value,
                            model={"width": self.net_width.value, "context": self.context.value},
                            batch_size=self.batch.value, minutes=self.minutes.value or None)
 
