@@ -185,7 +185,10 @@ def atomic_file(path: str | Path) -> Iterator[BinaryIO]:
     """Yield a binary file to write; on success it replaces ``path``, on error it vanishes.
 
     Where Linux allows (``O_TMPFILE``), the file has no name until it is complete, so even a
-    SIGKILL mid-write leaves nothing behind; elsewhere it is :func:`atomic_path`'s temporary.
+    SIGKILL mid-write leaves nothing behind (a SIGKILL in the instant between naming the
+    complete file and moving it into place leaves it whole, under the temporary name that the
+    next write into the folder sweeps, :mod:`n2n.io.leftovers`); elsewhere it is
+    :func:`atomic_path`'s temporary.
     """
     path = Path(path)
     try:
