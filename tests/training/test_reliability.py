@@ -117,6 +117,24 @@ def test_atomic_file_replaces_whole_or_not_at_all_and_leaves_no_temporary(tmp_pa
     assert target.read_bytes() == b"new" and [p.name for p in tmp_path.iterdir()] == ["last.pt"]
 
 
+def test_atomic_file_is_named_once_complete_never_copied(tmp_path, monkeypatch):
+    """Where Linux gives unnamed files (O_TMPFILE) and /proc, the finished file is linked into
+    the folder, never copied into a named temporary that a SIGKILL mid-copy would leave half
+    written (os.link alone does not follow the /proc link: it once always fell back)."""
+    try:
+        os.close(os.open(tmp_path, os.O_TMPFILE | os.O_RDWR, 0o600))
+    except (AttributeError, OSError):
+        pytest.skip("no O_TMPFILE here")
+    if not os.path.isdir("/proc/self/fd"):
+        pytest.skip("no /proc here")
+    monkeypatch.setattr("n2n.io.files.atomic_path",
+                        lambda path: pytest.fail(f"{path}: copied into a named temporary"))
+    with atomic_file(tmp_path / "last.pt") as f:
+        f.write(b"new")
+    assert (tmp_path / "last.pt").read_bytes() == b"new"
+    assert [p.name for p in tmp_path.iterdir()] == ["last.pt"]
+
+
 def test_sigkill_mid_epoch_leaves_a_checkpoint_that_resumes_and_finishes(tmp_path, photo_folder):
     run = tmp_path / "run"
     proc = start_and_wait_for_checkpoint(train_args(run, photo_folder, "--checkpoint-minutes",

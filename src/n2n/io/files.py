@@ -206,13 +206,16 @@ def atomic_file(path: str | Path) -> Iterator[BinaryIO]:
             name_the_target(err, path)
             raise
         tmp = path.parent / f"{temporary_prefix(path)}{secrets.token_hex(6)}{path.suffix}"
-        try:
-            os.link(f"/proc/self/fd/{fd}", tmp)  # named only now, complete
+        folder = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
+        try:  # named only now, complete; a folder fd makes os.link follow the /proc link
+            os.link(f"/proc/self/fd/{fd}", tmp.name, dst_dir_fd=folder)  # (linkat, not link)
         except OSError:  # no /proc: copy into a named temporary instead
             f.seek(0)
             with atomic_path(path) as named, open(named, "wb") as out:
                 shutil.copyfileobj(f, out)
             return
+        finally:
+            os.close(folder)
     try:
         os.replace(tmp, path)
     except BaseException as err:
