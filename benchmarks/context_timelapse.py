@@ -6,6 +6,7 @@ Usage (three stages, so that training runs in the background with checkpoints)::
 
     python benchmarks/context_timelapse.py prepare FIELD WORK [--hold 10] [--extra TRAIN_DIR]
     python benchmarks/context_timelapse.py train WORK [--minutes 35] [--threads 1] [--init CKPT]
+        [--lr-patience 4]
     python benchmarks/context_timelapse.py evaluate FIELD WORK [--json OUT.json]
     python benchmarks/context_timelapse.py bundle WORK src/n2n/weights/confocal-context.pt
 
@@ -17,7 +18,8 @@ which is never used for training or model selection.
 
 ``--extra fmd_confocal_bpae/train`` adds FMD's 19 training fields (20 captures each, other
 cells than the test field) as 20-frame time-lapses WORK/extra_<field>.tif; ``--init`` starts
-from a context model's weights (a lower learning rate, 3e-4) instead of from scratch.
+from a context model's weights, or from a 2-D Lite model's (``confocal``) widened to the
+window (a lower learning rate, 3e-4) instead of from scratch.
 """
 
 from __future__ import annotations
@@ -63,14 +65,16 @@ def prepare(field: Path, work: Path, hold: int, extra: Path | None = None) -> No
         print(f"{len(captures)} frames of field {other.name} -> extra_{other.name}.tif")
 
 
-def train_stage(work: Path, minutes: float, threads: int, init: Path | None = None) -> None:
+def train_stage(work: Path, minutes: float, threads: int, init: Path | None = None,
+                lr_patience: int = 4) -> None:
     stacks = [str(work / "train_frames.tif"), *map(str, sorted(work.glob("extra_*.tif")))]
     data = DataConfig(source="volume", paths=stacks, patch_size=64, patches_per_epoch=800)
     model = {"width": 32, "depth": 4, "residual": True, "linear_output": True,
              "context": CONTEXT}
-    config = TrainConfig(data=data, model={} if init else model, init=init,
+    config = TrainConfig(data=data, model={"context": CONTEXT} if init else model, init=init,
                          batch_size=16, epochs=1000, minutes=minutes, threads=threads,
-                         lr=3e-4 if init else 1e-3, lr_patience=4, checkpoint_minutes=3.0)
+                         lr=3e-4 if init else 1e-3, lr_patience=lr_patience,
+                         checkpoint_minutes=3.0)
     resume = (work / "run" / "last.pt").is_file()
     train(None if resume else config, work / "run", resume=resume, progress=False)
 
@@ -147,13 +151,16 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--json", type=Path)
     parser.add_argument("--extra", type=Path, help="FMD's train/ folder: more fields")
-    parser.add_argument("--init", type=Path, help="start from this context model")
+    parser.add_argument("--init", type=Path, help="start from these weights: a context "
+                        "model, or a 2-D Lite model (confocal) widened to the window")
+    parser.add_argument("--lr-patience", type=int, default=4,
+                        help="epochs of 50 steps without a lower loss before the rate halves")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     if args.stage == "prepare":
         prepare(args.paths[0], args.paths[1], args.hold, args.extra)
     elif args.stage == "train":
-        train_stage(args.paths[0], args.minutes, args.threads, args.init)
+        train_stage(args.paths[0], args.minutes, args.threads, args.init, args.lr_patience)
     elif args.stage == "bundle":
         bundle(args.paths[0], args.paths[1])
     else:

@@ -149,7 +149,8 @@ def _add_model_options(p: argparse.ArgumentParser) -> None:
     """The network a fresh run builds, or the weights it starts from."""
     p.add_argument("--init", type=input_path, metavar="CHECKPOINT",
                    help="start from these weights, or a bundled model's name (photo, photo-plus, "
-                   "camera, confocal), to fine-tune; model options are then ignored")
+                   "camera, confocal), to fine-tune; model options are then ignored, but "
+                   "--context widens a 2-D Lite model (confocal, photo) to a window of planes")
     p.add_argument("--arch", choices=NETWORKS,
                    help="lite (default; bsn with --mode bsn): weight-shared U-Net (fast); n2n: "
                    "the paper's U-Net (photo-plus); halfres: a wide U-Net after pixel-unshuffle "
@@ -198,7 +199,7 @@ def run_train(args: argparse.Namespace) -> int:
 
 NOT_SETTINGS = ("run_dir", "resume", "run", "parser", "argv", "device", "overwrite")
 MODEL_FLAGS = ("arch", "width", "depth", "residual", "linear_output",
-               "context", "z_pool")  # ignored with --init
+               "z_pool")  # ignored with --init
 DATA_FLAGS = ("noise", "patch_size", "patches_per_epoch", "gray_fraction", "color_fraction",
               "clip_input", "channels", "reference_name", "workers", "val", "val_pkl",
               "val_captured", "axes", "patch_depth")
@@ -224,7 +225,7 @@ def config_fields(flags: dict, init: bool) -> tuple[dict, dict, dict]:
         data.update(source=source, paths=paths if isinstance(paths, list) else [paths])
     if "scales" in flags:
         data["scales"] = parse_scales(flags["scales"])
-    model = {k: flags[k] for k in ("pd",) if k in flags}
+    model = {k: flags[k] for k in ("pd", "context") if k in flags}  # a 2-D init widens
     if not init:
         model.update({k: flags[k] for k in MODEL_FLAGS if k in flags})
     names = ("mode", "loss", "target", "lr", "lr_patience", "batch_size", "epochs", "minutes",

@@ -39,6 +39,27 @@ class ContextUNet(LiteUNet):
         self.tail = conv3x3(width + planes, channels)
 
 
+def widened(net: LiteUNet, context: int) -> ContextUNet:
+    """A context network that computes exactly what the 2-D ``net`` computes: its head and tail
+    weights on the centre plane, zeros on the others (the 2-D-to-3-D inflation of I3D, kept
+    centred). Fine-tuned on stacks, it starts from everything the 2-D model learnt and only
+    has to learn what the neighbours add."""
+    channels = net.tail.out_channels
+    width = net.head[0].out_channels
+    wide = ContextUNet(channels, context, width, net.depth,
+                       isinstance(net.out_act, torch.nn.Identity))
+    wide.load_state_dict({k: v for k, v in net.state_dict().items()
+                          if not k.startswith(("head.0.", "tail."))}, strict=False)
+    centre = (context // 2) * channels
+    with torch.no_grad():
+        for new, old, start in ((wide.head[0], net.head[0], 0), (wide.tail, net.tail, width)):
+            new.weight.zero_()
+            new.weight[:, :start] = old.weight[:, :start]
+            new.weight[:, start + centre:start + centre + channels] = old.weight[:, start:]
+            new.bias.copy_(old.bias)
+    return wide
+
+
 def centre_plane(z: torch.Tensor, channels: int, context: int) -> torch.Tensor:
     """The centre plane's channels of an (N, context * channels, H, W) window."""
     first = (context // 2) * channels

@@ -7,7 +7,7 @@ and cropping back, and an optional global residual (predict the noise, not the i
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 from torch import nn
@@ -15,7 +15,7 @@ from torch.nn import functional as F
 
 from n2n.errors import N2NError
 from n2n.models.bsn import BlindSpotNet
-from n2n.models.context import ContextUNet, centre_plane, check_context
+from n2n.models.context import ContextUNet, centre_plane, check_context, widened
 from n2n.models.pd import pd_merge, pd_split
 from n2n.models.tiny import ZeroShotNet
 from n2n.models.unet import HalfResUNet, LiteUNet, N2NUNet
@@ -112,6 +112,20 @@ def _build(config: ModelConfig) -> PixelModel:
     else:
         net = ZeroShotNet(config.channels, config.width)
     return PixelModel(net, config)
+
+
+def with_context(model: PixelModel, context: int) -> PixelModel:
+    """The 2-D Lite ``model`` as a context model reading ``context`` planes that computes what
+    ``model`` computes (:func:`~n2n.models.context.widened`), its normalisation kept: where a
+    context model fine-tuned from a 2-D one starts."""
+    if model.config.arch != "lite" or model.config.context != 1:
+        raise N2NError(f"{{context}} {context}: only a 2-D Lite model (arch 'lite', context 1) "
+                       f"widens to a window of planes, not arch '{model.config.arch}' with "
+                       f"context {model.config.context}", param="context")
+    wide = PixelModel(widened(model.net, context), replace(model.config, context=context))
+    wide.mean.copy_(model.mean)
+    wide.std.copy_(model.std)
+    return wide
 
 
 def pad_to_multiple(x: torch.Tensor, multiple: int) -> torch.Tensor:

@@ -18,6 +18,7 @@ from n2n.device import resolve_device
 from n2n.errors import N2NError, Namer, library_name, worded
 from n2n.models import PixelModel, build_model
 from n2n.models.bundled import load_named
+from n2n.models.wrapper import with_context
 from n2n.training import distributed
 from n2n.training.config import TrainConfig
 from n2n.training.loop import fit
@@ -129,7 +130,10 @@ def _fresh_config(config: TrainConfig | None) -> tuple[TrainConfig, PixelModel |
     if config.init is None:
         return config, None
     init = load_named(config.init)
-    changes: dict[str, Any] = config.model if isinstance(config.model, dict) else {}
+    changes: dict[str, Any] = dict(config.model) if isinstance(config.model, dict) else {}
+    context = changes.pop("context", init.config.context)
+    if context != init.config.context:  # a 2-D model widened: it starts as it was
+        init = with_context(init, context)
     init.config = replace(init.config, **changes,
                           clip_input=init.config.clip_input or config.data.clip_input)
     return replace(config, model=init.config), init  # checked against the mode again

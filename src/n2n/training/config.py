@@ -18,7 +18,8 @@ from n2n.training.objectives import MODES, TARGETS
 MODE_DEFAULTS: dict[str, dict[str, Any]] = {"bsn": {"arch": "bsn", "pd": 2, "patch_size": 160}}
 VOLUME_MODES = ("n2n", "ne2ne")  # interleaved-plane pairs, or single windows of planes
 VOLUME_CONTEXT = 5  # the window of planes a model trained on volumes reads by default
-INIT_MODEL_SETTINGS = ("pd",)  # what a run started from another model's weights may change
+INIT_MODEL_SETTINGS = ("pd", "context")  # what a run started from another model's weights may
+# change: its pixel-shuffle factor, and the window of planes a 2-D Lite model widens to
 
 
 @dataclass(kw_only=True)
