@@ -129,6 +129,28 @@ def test_cli_trains_a_3d_unet_and_denoises_a_time_lapse_of_volumes(tmp_path, cap
     assert tifffile.imread(tmp_path / "out.tif").shape == (2, 10, 32, 32)
 
 
+@pytest.fixture
+def one_thread():
+    """Equal thread counts: the doors agree to the bit."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.mark.parametrize("axes", ["ZTYX", "TZYX"])
+def test_file_door_takes_a_3d_model_on_a_stack_whatever_its_axis_order(tmp_path, model3d, axes,
+                                                                       one_thread):
+    _, noisy = generated_volume(planes=2 * 40, size=36)
+    stack = noisy.reshape(40, 2, 36, 36) if axes == "ZTYX" else noisy.reshape(2, 40, 36, 36)
+    source = tmp_path / "stack.tif"
+    tifffile.imwrite(source, stack, ome=True, metadata={"axes": axes})  # Z tiles of 32 and 8
+    denoise_file(Denoiser(model3d, fast=False), source, tmp_path / "out.tif")
+    out = tifffile.imread(tmp_path / "out.tif")
+    assert np.array_equal(out, denoise_array(stack, model3d, axes=axes, fast=False))
+    assert tifffile.TiffFile(tmp_path / "out.tif").series[0].axes == axes
+
+
 @pytest.fixture(scope="module")
 def context_model():
     return build_model(ModelConfig(channels=1, width=4, depth=2, context=3, residual=True,

@@ -93,23 +93,24 @@ def _windowed_planes(denoiser: Denoiser, source: Path, layout: TiffLayout,
 
 def _z_tiled_planes(denoiser: Denoiser, source: Path, read, leading: tuple[int, ...],
                     axis: int, white: float) -> Iterator[tuple[int, int, np.ndarray]]:
-    """Every plane of a gray stack denoised by a 3-D model, run by run along the context
-    axis in Z tiles (:func:`n2n.inference.volumes.volume_planes`), memory bounded by a tile."""
-    if axis != len(leading) - 1:
-        raise N2NError(f"{source}: a 3-D model reads the stack along its Z axis, which the "
-                       "file does not store innermost; give its planes in Z order (e.g. "
-                       "TZYX), or denoise it with --dask or n2n.denoise_array")
+    """Every plane of a gray stack denoised by a 3-D model, in file order, each run along the
+    context axis in Z tiles (:func:`n2n.inference.volumes.volume_planes`). Where Z is not
+    innermost (ZTYX), the runs that share a Z range advance together, so that planes come out
+    in the order the file stores them: memory is bounded by one Z tile per run of a plane
+    (one per frame of a ZTYX stack)."""
     planes = leading[axis]
+    inner = int(np.prod(leading[axis + 1:], dtype=np.int64))  # planes between two Z steps
 
     def denoise(tile: np.ndarray) -> np.ndarray:  # planes' floats checked as they were read
         return denoise_plane(denoiser, tile, white)
 
-    for run in range(int(np.prod(leading[:-1], dtype=np.int64))):
-        first = run * planes
-        planes_of_run = volume_planes(lambda k, first=first: read(first + k), planes, denoise,
-                                      *denoiser.z_grid)
-        for z, plane in enumerate(planes_of_run):
-            yield first + z, 0, plane[..., 0]
+    for outer in range(int(np.prod(leading[:axis], dtype=np.int64))):
+        first = outer * planes * inner
+        runs = [volume_planes(lambda z, start=first + i: read(start + z * inner), planes,
+                              denoise, *denoiser.z_grid) for i in range(inner)]
+        for z in range(planes):
+            for i, run in enumerate(runs):
+                yield first + z * inner + i, 0, next(run)[..., 0]
 
 
 def _denoise_plane(denoiser: Denoiser, source: Path, k: int, pixels: np.ndarray,
