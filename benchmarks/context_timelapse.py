@@ -8,6 +8,7 @@ Usage (three stages, so that training runs in the background with checkpoints)::
     python benchmarks/context_timelapse.py train WORK [--minutes 35] [--threads 1] [--init CKPT]
         [--lr-patience 4]
     python benchmarks/context_timelapse.py evaluate FIELD WORK [--json OUT.json]
+        [--png SECTIONS.png]
     python benchmarks/context_timelapse.py bundle WORK src/n2n/weights/confocal-context.pt
 
 FIELD is ``fmd_confocal_bpae/test/19`` (50 frames ``HV110_P*.png`` and ``avg50.png``). The
@@ -110,7 +111,34 @@ def methods(stack: np.ndarray, model: Path) -> dict[str, tuple[np.ndarray, float
     }
 
 
-def evaluate(field: Path, work: Path, hold: int, out: Path | None, threads: int) -> None:
+def write_sections(path: Path, outputs: dict[str, np.ndarray], reference: np.ndarray,
+                   crop: int = 160, stretch: int = 8) -> None:
+    """XY (a crop of the middle frame, top) over XT (the crop's middle row through every
+    frame, each frame ``stretch`` rows tall, bottom) sections of each (T, H, W) output, and
+    the reference (the same in every frame), on one grey scale."""
+    from matplotlib.figure import Figure
+
+    from n2n.evaluation.plots import save_figure
+
+    frames_ = next(iter(outputs.values())).shape[0]
+    top = float(np.percentile(reference, 99.9))  # confocal frames are dark: stretched alike
+    columns = {**outputs, "avg50.png (reference)": np.repeat(reference[None], frames_, 0)}
+    y0, x0 = (s // 2 - crop // 2 for s in reference.shape)
+    fig = Figure(figsize=(2.6 * len(columns), 2.6 + 2.6 * frames_ * stretch / crop))
+    axes = fig.subplots(2, len(columns), height_ratios=[crop, frames_ * stretch])
+    for k, (name, stack) in enumerate(columns.items()):
+        part = np.clip(stack[:, y0:y0 + crop, x0:x0 + crop].astype(np.float32), 0, 255)
+        xt = np.repeat(part[:, crop // 2], stretch, axis=0)
+        for ax, image in zip(axes[:, k], (part[frames_ // 2], xt), strict=True):
+            ax.imshow(image, cmap="gray", vmin=0, vmax=top, interpolation="nearest")
+            ax.set_axis_off()
+        axes[0, k].set_title(name, fontsize=8)
+    fig.tight_layout()
+    save_figure(fig, path)
+
+
+def evaluate(field: Path, work: Path, hold: int, out: Path | None, threads: int,
+             png: Path | None = None) -> None:
     stack, reference = frames(field)
     reference = reference.astype(np.float32)
     model = work / "run" / "last.pt"  # the final weights: best.pt follows the noisy loss
@@ -121,7 +149,11 @@ def evaluate(field: Path, work: Path, hold: int, out: Path | None, threads: int)
                           f"the model trained on frames {hold}..{len(stack) - 1} only",
               "held_out_frames": {}, "all_frames": {}}
     for key, part in (("held_out_frames", stack[:hold]), ("all_frames", stack)):
-        for name, (frames_out, seconds) in methods(part, model).items():
+        outputs = methods(part, model)
+        if png is not None and key == "held_out_frames":
+            write_sections(png, {k: v for k, (v, _) in outputs.items() if "mean of" not in k},
+                           reference)
+        for name, (frames_out, seconds) in outputs.items():
             per_frame = scores(frames_out, reference)
             result[key][name] = {"mean_psnr": round(float(np.mean(per_frame)), 3),
                                  "min_psnr": min(per_frame), "per_frame": per_frame,
@@ -150,6 +182,7 @@ def main() -> None:
     parser.add_argument("--minutes", type=float, default=35.0)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--json", type=Path)
+    parser.add_argument("--png", type=Path, help="XY and XT sections of the held-out frames")
     parser.add_argument("--extra", type=Path, help="FMD's train/ folder: more fields")
     parser.add_argument("--init", type=Path, help="start from these weights: a context "
                         "model, or a 2-D Lite model (confocal) widened to the window")
@@ -164,7 +197,7 @@ def main() -> None:
     elif args.stage == "bundle":
         bundle(args.paths[0], args.paths[1])
     else:
-        evaluate(args.paths[0], args.paths[1], args.hold, args.json, args.threads)
+        evaluate(args.paths[0], args.paths[1], args.hold, args.json, args.threads, args.png)
 
 
 if __name__ == "__main__":
