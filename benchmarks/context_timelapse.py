@@ -6,7 +6,7 @@ Usage (three stages, so that training runs in the background with checkpoints)::
 
     python benchmarks/context_timelapse.py prepare FIELD WORK [--hold 10] [--extra TRAIN_DIR]
     python benchmarks/context_timelapse.py train WORK [--minutes 35] [--threads 1] [--init CKPT]
-        [--lr-patience 4]
+        [--lr-patience 4] [--lr 3e-4]
     python benchmarks/context_timelapse.py evaluate FIELD WORK [--json OUT.json]
         [--png SECTIONS.png]
     python benchmarks/context_timelapse.py bundle WORK src/n2n/weights/confocal-context.pt
@@ -67,14 +67,14 @@ def prepare(field: Path, work: Path, hold: int, extra: Path | None = None) -> No
 
 
 def train_stage(work: Path, minutes: float, threads: int, init: Path | None = None,
-                lr_patience: int = 4) -> None:
+                lr_patience: int = 4, lr: float | None = None) -> None:
     stacks = [str(work / "train_frames.tif"), *map(str, sorted(work.glob("extra_*.tif")))]
     data = DataConfig(source="volume", paths=stacks, patch_size=64, patches_per_epoch=800)
     model = {"width": 32, "depth": 4, "residual": True, "linear_output": True,
              "context": CONTEXT}
     config = TrainConfig(data=data, model={"context": CONTEXT} if init else model, init=init,
                          batch_size=16, epochs=1000, minutes=minutes, threads=threads,
-                         lr=3e-4 if init else 1e-3, lr_patience=lr_patience,
+                         lr=lr or (3e-4 if init else 1e-3), lr_patience=lr_patience,
                          checkpoint_minutes=3.0)
     resume = (work / "run" / "last.pt").is_file()
     train(None if resume else config, work / "run", resume=resume, progress=False)
@@ -186,6 +186,7 @@ def main() -> None:
     parser.add_argument("--extra", type=Path, help="FMD's train/ folder: more fields")
     parser.add_argument("--init", type=Path, help="start from these weights: a context "
                         "model, or a 2-D Lite model (confocal) widened to the window")
+    parser.add_argument("--lr", type=float, help="Adam's rate (1e-3; 3e-4 with --init)")
     parser.add_argument("--lr-patience", type=int, default=4,
                         help="epochs of 50 steps without a lower loss before the rate halves")
     args = parser.parse_args()
@@ -193,7 +194,8 @@ def main() -> None:
     if args.stage == "prepare":
         prepare(args.paths[0], args.paths[1], args.hold, args.extra)
     elif args.stage == "train":
-        train_stage(args.paths[0], args.minutes, args.threads, args.init, args.lr_patience)
+        train_stage(args.paths[0], args.minutes, args.threads, args.init, args.lr_patience,
+                    args.lr)
     elif args.stage == "bundle":
         bundle(args.paths[0], args.paths[1])
     else:

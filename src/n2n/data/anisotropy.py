@@ -15,6 +15,7 @@ from pathlib import Path
 
 from n2n.data.volumes import resolve_axes
 from n2n.io.formats import ome_zarr, tiff
+from n2n.io.formats.base import ngff_letter, ngff_letters
 from n2n.io.formats.registry import known
 from n2n.io.formats.tiff_layout import read_layout
 
@@ -83,8 +84,8 @@ def voxel_steps(path: Path, axes: str | None = None) -> VoxelSteps | str:
     known (no Z axis, a size missing, units unnamed or different)."""
     if known(path) is ome_zarr.FORMAT:
         image = ome_zarr.read_ngff(path)
-        letters = ome_zarr.ngff_letters(image.axes)
-        sizes = {ome_zarr.ngff_letter(a.name): (a.scale, a.unit) for a in image.axes}
+        letters = ngff_letters(image.axes)
+        sizes = {ngff_letter(a.name): (a.scale, a.unit) for a in image.axes}
     elif known(path) is tiff.FORMAT:
         layout = read_layout(path)
         letters, sizes = layout.axes, tiff.physical_sizes(layout)

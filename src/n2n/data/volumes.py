@@ -26,6 +26,7 @@ import torch
 from n2n.data.pairs import Batch, Shard, random_crop_corners, rank_share
 from n2n.errors import N2NError, decoder_errors
 from n2n.io.formats import ome_zarr, tiff
+from n2n.io.formats.base import ngff_letters
 from n2n.io.formats.registry import known
 from n2n.io.formats.tiff_layout import read_layout, read_planes
 from n2n.io.images import check_size
@@ -113,7 +114,7 @@ def read_stack(path: Path, axes: str | None = None) -> tuple[np.ndarray, str]:
         ome_zarr.check_zarr(path)
         image = ome_zarr.read_ngff(path)
         check_size(path, image.shape[image.axis("y")], image.shape[image.axis("x")])
-        found = ome_zarr.ngff_letters(image.axes)
+        found = ngff_letters(image.axes)
         order = [i for i, a in enumerate(found) if a not in "YX"] + [found.index("Y"),
                                                                      found.index("X")]
         with decoder_errors(path):

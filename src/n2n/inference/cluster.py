@@ -25,7 +25,7 @@ from n2n.inference.dask_arrays import denoise_dask
 from n2n.inference.spec import Decision, InferenceSpec, weights_name
 from n2n.io.files import RECORD, ZARR, write_json_record
 from n2n.io.formats import ome_zarr
-from n2n.io.formats.ome_zarr import ngff_letter
+from n2n.io.formats.base import ngff_letter
 from n2n.io.formats.registry import known
 from n2n.io.lazy import dask_array, open_lazy
 from n2n.io.outputs import claim_outputs

@@ -57,6 +57,17 @@ class Axis:
         return entry
 
 
+def ngff_letter(name: str) -> str:
+    """The axis letter (T, C, Z, Y, X; Q for a name NGFF leaves to the writer) of an NGFF
+    axis called ``name``, as :mod:`n2n.data.volumes` names a stack's axes."""
+    return name.upper() if name.lower() in ("t", "c", "z", "y", "x") else "Q"
+
+
+def ngff_letters(axes: list[Axis]) -> str:
+    """The axis letters of an image's NGFF axes, in their order (e.g. TCZYX)."""
+    return "".join(ngff_letter(a.name) for a in axes)
+
+
 @dataclass
 class LazyImage:
     """A lazy image, its NGFF axes, and which axis (if any) holds colours to keep together."""

@@ -25,7 +25,14 @@ import numpy as np
 
 from n2n.errors import N2NError, decoder_errors
 from n2n.io.files import MARK, ZARR, atomic_folder
-from n2n.io.formats.base import MAX_PIXELS, Axis, Blocks, Format, LazyImage, Planes
+from n2n.io.formats.base import (
+    MAX_PIXELS,
+    Axis,
+    Blocks,
+    Format,
+    LazyImage,
+    Planes,
+)
 from n2n.io.formats.tiff import ngff_layout
 from n2n.io.formats.tiff_layout import TiffLayout
 
@@ -210,17 +217,6 @@ def _axes(path: Path, multiscale: dict[str, Any], shape: tuple[int, ...]) -> lis
 def open_level(image: NgffImage) -> Any:
     """The zarr array of an image's level 0, opened for reading (sliced as numpy is)."""
     return require_zarr().open_group(str(image.path), mode="r")[image.level]
-
-
-def ngff_letter(name: str) -> str:
-    """The axis letter (T, C, Z, Y, X; Q for a name NGFF leaves to the writer) of an NGFF
-    axis called ``name``, as :mod:`n2n.data.volumes` names a stack's axes."""
-    return name.upper() if name.lower() in ("t", "c", "z", "y", "x") else "Q"
-
-
-def ngff_letters(axes: list[Axis]) -> str:
-    """The axis letters of an image's NGFF axes, in their order (e.g. TCZYX)."""
-    return "".join(ngff_letter(a.name) for a in axes)
 
 
 def check_zarr(path: Path) -> None:

@@ -18,7 +18,7 @@ import tifffile
 from n2n.errors import N2NError, decoder_errors
 from n2n.io.files import IMAGE, MARK, STACK, kind_of_mark, marked
 from n2n.io.formats import tiff_layout
-from n2n.io.formats.base import Axis, Format, LazyImage, Planes, check_size
+from n2n.io.formats.base import Axis, Format, LazyImage, Planes, check_size, ngff_letters
 from n2n.io.formats.tiff_layout import TiffLayout
 
 # what tifffile logs (and reads on past) when pages or their data are missing; an odd tag
@@ -240,8 +240,7 @@ def ngff_layout(axes: list[Axis], dtype: np.dtype) -> TiffLayout:
     plane: the axes as letters (t, c, z, y, x; any other as Q) and the physical sizes as OME
     PhysicalSize / TimeIncrement, with the X/Y resolution tag in pixels per centimetre where
     the unit is a length, so that viewers keep the voxel's anisotropy."""
-    letters = "".join(a.name.upper() if a.name in ("t", "c", "z", "y", "x") else "Q"
-                      for a in axes)
+    letters = ngff_letters(axes)
     meta: dict[str, Any] = {"axes": letters}
     options: dict[str, Any] = {"ome": True, "metadata": meta, "photometric": "minisblack"}
     for axis in axes:
