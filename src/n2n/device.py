@@ -9,7 +9,8 @@ and the speed-ups that keep results there (measured by ``python -m n2n.bench.thr
 
 from __future__ import annotations
 
-from contextlib import AbstractContextManager, nullcontext
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 
 import torch
 from torch import nn
@@ -52,3 +53,20 @@ def memory_layout(model: nn.Module, fast: bool) -> nn.Module:
     if any(p.ndim == 5 for p in model.parameters()):
         return model.to(memory_format=torch.contiguous_format)
     return model.to(memory_format=torch.channels_last if fast else torch.contiguous_format)
+
+
+@contextmanager
+def out_of_memory_named(shape: tuple[int, ...], device: torch.device) -> Iterator[None]:
+    """Turn the allocator's failure while a network runs on a (N, C, H, W) ``shape`` input into
+    one sentence that says so and what to do, instead of a decoder's or a bare torch error."""
+    try:
+        yield
+    except (MemoryError, RuntimeError) as err:
+        text = str(err)
+        if not isinstance(err, MemoryError) and not any(
+                words in text.lower() for words in ("out of memory", "can't allocate")):
+            raise
+        n, _, height, width = shape
+        raise N2NError(f"out of memory on {device} running the network on {n} window(s) of "
+                       f"{height} x {width}: free memory, or give a smaller {{tile}}",
+                       param="tile") from err

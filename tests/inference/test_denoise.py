@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 
+from n2n.errors import N2NError
 from n2n.inference.denoiser import Denoiser, denoise_image, plan_tiles
 from n2n.io.images import Image
 from n2n.models import ModelConfig, build_model
@@ -86,3 +87,34 @@ def test_an_ensemble_with_a_second_pass_tiles_exactly(photo):
     denoiser = Denoiser(build_model(ModelConfig(pd=2)), tile=32, ensemble=True,
                         refine=build_model(ModelConfig()))
     assert np.abs(denoiser(big, tiled=False) - denoiser(big, tiled=True)).max() < 0.02
+
+
+class _OutOfMemory(torch.nn.Module):
+    """A network whose every call fails as PyTorch's CPU allocator does."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        raise RuntimeError("DefaultCPUAllocator: can't allocate memory: you tried to allocate "
+                           "68719476736 bytes. Error code 12 (Cannot allocate memory)")
+
+
+@pytest.mark.parametrize("door", ["file", "array"])
+def test_running_out_of_memory_is_said_as_such_not_as_an_unreadable_file(tmp_path, door):
+    import tifffile
+
+    from n2n.inference.arrays import denoise_array
+    from n2n.inference.files import denoise_file
+
+    model = build_model(ModelConfig(channels=1, width=4, depth=2))
+    model.net.forward = _OutOfMemory().forward
+    stack = np.random.default_rng(0).integers(0, 255, (3, 40, 48), dtype=np.uint8)
+    source, target = tmp_path / "stack.tif", tmp_path / "out.tif"
+    tifffile.imwrite(source, stack, photometric="minisblack")
+    with pytest.raises(N2NError, match=r"out of memory on cpu running the network on 1 "
+                                       r"window\(s\) of \d+ x \d+: free memory, or give a "
+                                       r"smaller tile") as caught:
+        if door == "file":
+            denoise_file(Denoiser(model, fast=False), source, target)
+        else:
+            denoise_array(stack, model, fast=False)
+    assert "cannot read" not in str(caught.value)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["stack.tif"]  # nothing written

@@ -17,7 +17,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 import torch
 
-from n2n.device import autocast, memory_layout
+from n2n.device import autocast, memory_layout, out_of_memory_named
 from n2n.errors import N2NError
 from n2n.inference.backends import on_engine
 from n2n.inference.constant import constant_windows
@@ -283,7 +283,7 @@ class Denoiser:
         first = previous is noisy  # the first pass: one tensor, moved once
         noisy = noisy.to(self.device).contiguous(memory_format=layout)
         previous = noisy if first else previous.to(self.device).contiguous(memory_format=layout)
-        with autocast(self.device, self.fast):  # fast off: plain NCHW float32
+        with autocast(self.device, self.fast), out_of_memory_named(noisy.shape, self.device):
             if not self.ensemble:
                 return run(noisy, previous).float().cpu()
             total = 0.0
