@@ -6,7 +6,7 @@ Usage (three stages, so that training runs in the background with checkpoints)::
 
     python benchmarks/context_timelapse.py prepare FIELD WORK [--hold 10] [--extra TRAIN_DIR]
     python benchmarks/context_timelapse.py train WORK [--minutes 35] [--threads 1] [--init CKPT]
-        [--lr-patience 4] [--lr 3e-4]
+        [--lr-patience 4] [--lr 3e-4] [--context 5]
     python benchmarks/context_timelapse.py evaluate FIELD WORK [--json OUT.json]
         [--png SECTIONS.png]
     python benchmarks/context_timelapse.py bundle WORK src/n2n/weights/confocal-context.pt
@@ -42,7 +42,7 @@ from n2n.io.images import read_image
 from n2n.models.checkpoint import load_model, write_weights
 from n2n.training import DataConfig, TrainConfig, train
 
-CONTEXT = 5
+CONTEXT = 5  # frames in a window, unless --context says otherwise
 
 
 def frames(field: Path) -> tuple[np.ndarray, np.ndarray]:
@@ -67,12 +67,13 @@ def prepare(field: Path, work: Path, hold: int, extra: Path | None = None) -> No
 
 
 def train_stage(work: Path, minutes: float, threads: int, init: Path | None = None,
-                lr_patience: int = 4, lr: float | None = None) -> None:
+                lr_patience: int = 4, lr: float | None = None, context: int = CONTEXT
+                ) -> None:
     stacks = [str(work / "train_frames.tif"), *map(str, sorted(work.glob("extra_*.tif")))]
     data = DataConfig(source="volume", paths=stacks, patch_size=64, patches_per_epoch=800)
     model = {"width": 32, "depth": 4, "residual": True, "linear_output": True,
-             "context": CONTEXT}
-    config = TrainConfig(data=data, model={"context": CONTEXT} if init else model, init=init,
+             "context": context}
+    config = TrainConfig(data=data, model={"context": context} if init else model, init=init,
                          batch_size=16, epochs=1000, minutes=minutes, threads=threads,
                          lr=lr or (3e-4 if init else 1e-3), lr_patience=lr_patience,
                          checkpoint_minutes=3.0)
@@ -80,10 +81,10 @@ def train_stage(work: Path, minutes: float, threads: int, init: Path | None = No
     train(None if resume else config, work / "run", resume=resume, progress=False)
 
 
-def window_means(stack: np.ndarray) -> np.ndarray:
-    """Each frame's centred window of CONTEXT frames (mirrored at the ends, as the context
+def window_means(stack: np.ndarray, context: int) -> np.ndarray:
+    """Each frame's centred window of ``context`` frames (mirrored at the ends, as the context
     model reads them), averaged."""
-    return np.stack([stack[window_indices(t, len(stack), CONTEXT)].astype(np.float32).mean(0)
+    return np.stack([stack[window_indices(t, len(stack), context)].astype(np.float32).mean(0)
                      for t in range(len(stack))])
 
 
@@ -97,16 +98,18 @@ def timed(run) -> tuple[np.ndarray, float]:
     return out, time.perf_counter() - start
 
 
-def methods(stack: np.ndarray, model: Path) -> dict[str, tuple[np.ndarray, float]]:
-    """Every compared method's output for a (T, H, W) uint8 time-lapse, with its seconds."""
-    means = window_means(stack)
+def methods(stack: np.ndarray, model: Path, context: int
+            ) -> dict[str, tuple[np.ndarray, float]]:
+    """Every compared method's output for a (T, H, W) uint8 time-lapse, with its seconds; the
+    means over the model's window of ``context`` frames."""
+    means = window_means(stack, context)
     return {
         "single frame": (stack, 0.0),
         "confocal per frame": timed(lambda: denoise_array(stack, "confocal")),
-        f"mean of {CONTEXT}-frame window": (means, 0.0),
-        f"confocal on the {CONTEXT}-frame mean": timed(
+        f"mean of {context}-frame window": (means, 0.0),
+        f"confocal on the {context}-frame mean": timed(
             lambda: denoise_array(means, "confocal", data_range=255.0)),
-        f"context model ({CONTEXT} frames)": timed(
+        f"context model ({context} frames)": timed(
             lambda: denoise_array(stack, model, axes="TYX")),
     }
 
@@ -149,7 +152,7 @@ def evaluate(field: Path, work: Path, hold: int, out: Path | None, threads: int,
                           f"the model trained on frames {hold}..{len(stack) - 1} only",
               "held_out_frames": {}, "all_frames": {}}
     for key, part in (("held_out_frames", stack[:hold]), ("all_frames", stack)):
-        outputs = methods(part, model)
+        outputs = methods(part, model, history.context)
         if png is not None and key == "held_out_frames":
             write_sections(png, {k: v for k, (v, _) in outputs.items() if "mean of" not in k},
                            reference)
@@ -186,6 +189,8 @@ def main() -> None:
     parser.add_argument("--extra", type=Path, help="FMD's train/ folder: more fields")
     parser.add_argument("--init", type=Path, help="start from these weights: a context "
                         "model, or a 2-D Lite model (confocal) widened to the window")
+    parser.add_argument("--context", type=int, default=CONTEXT,
+                        help="frames a window holds (train; evaluate reads the model's)")
     parser.add_argument("--lr", type=float, help="Adam's rate (1e-3; 3e-4 with --init)")
     parser.add_argument("--lr-patience", type=int, default=4,
                         help="epochs of 50 steps without a lower loss before the rate halves")
@@ -195,7 +200,7 @@ def main() -> None:
         prepare(args.paths[0], args.paths[1], args.hold, args.extra)
     elif args.stage == "train":
         train_stage(args.paths[0], args.minutes, args.threads, args.init, args.lr_patience,
-                    args.lr)
+                    args.lr, args.context)
     elif args.stage == "bundle":
         bundle(args.paths[0], args.paths[1])
     else:
