@@ -21,6 +21,7 @@ from n2n.inference.policy import for_stack
 from n2n.models.bundled import CONTEXT_MODELS, is_bundled_name, load_bundled
 
 WINDOW = CONTEXT_MODELS["confocal-context"].context
+FRAMES = CONTEXT_MODELS["confocal-timelapse"].context  # the time-lapse model's wider window
 
 
 def shot_stack(planes: int = 8, seed: int = 0) -> np.ndarray:
@@ -32,13 +33,32 @@ def shot_stack(planes: int = 8, seed: int = 0) -> np.ndarray:
     return np.clip(shot, 0, 255).round().astype(np.uint8)
 
 
-def test_the_bundled_context_model_loads_by_name():
-    assert is_bundled_name("confocal-context")
+def test_the_bundled_context_models_load_by_name():
+    assert is_bundled_name("confocal-context") and is_bundled_name("confocal-timelapse")
     model = load_bundled("confocal-context")
     assert model.config.context == WINDOW == 5 and model.config.channels == 1
+    model = load_bundled("confocal-timelapse")
+    assert model.config.context == FRAMES == 9 and model.config.channels == 1
 
 
-@pytest.mark.parametrize("axes", ["ZYX", "TYX"])
+@pytest.mark.parametrize("axes, leading, name", [
+    ("TYX", (FRAMES,), "confocal-timelapse"),  # a time-lapse holding the wider window
+    ("TYX", (FRAMES - 1,), "confocal-context"),  # too short for it: the 5-frame window
+    ("ZYX", (20,), "confocal-context"),  # a Z-stack's planes differ: never the time-lapse one
+    ("TZYX", (20, 20), "confocal-context"),  # volumes in time: the window runs along Z
+])
+def test_the_widest_context_model_made_for_the_stack_axis_is_taken(axes, leading, name):
+    chosen = for_stack(Treatment("confocal", 1, "shot noise"), axes, leading)
+    assert chosen.model == name and chosen.context == CONTEXT_MODELS[name].context
+
+
+def test_a_time_lapse_of_nine_frames_gets_the_time_lapse_model_at_the_array_door():
+    stack = shot_stack(FRAMES + 1)
+    auto = denoise_array(stack, axes="TYX")
+    assert np.array_equal(auto, denoise_array(stack, "confocal-timelapse", axes="TYX"))
+
+
+@pytest.mark.parametrize("axes", ["ZYX", "TYX"])  # 8 planes: under the time-lapse window
 def test_array_door_takes_the_context_model_for_named_stacks(axes):
     stack = shot_stack()
     auto = denoise_array(stack, axes=axes)

@@ -71,7 +71,7 @@ def _add_denoise_parser(sub) -> None:
                    "e.g. ZYX, TYX, TZYX: a context model's window runs along Z, else T; by "
                    "default a gray fluorescence stack whose axes name Z or T (5 planes or "
                    "more) gets the bundled confocal-context model, each plane with its "
-                   "neighbours")
+                   "neighbours, and a time-lapse of 9 frames or more confocal-timelapse")
     p.set_defaults(run=run_denoise)
 
 

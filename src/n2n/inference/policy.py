@@ -40,10 +40,11 @@ UNCLIPPED_MODEL = "camera"  # at pd 1 for pixels beyond 0..255 (float data): tra
 FLUORESCENCE_MODEL = "confocal"  # at pd 1 for gray captures with shot noise: +5 dB over
 # photo-plus on the FMD test field (docs/development/measurements/real-noise.md, "Microscopy in the
 # automatic rule")
-# a 2-D model's bundled context counterpart, for Z-stacks and time-lapses: +0.7 dB over
-# 'confocal' on the mean of the same 5 frames, +1.6 over 'confocal' per frame, on held-out
-# FMD frames (docs/guides/volumes.md)
-CONTEXT_MODELS = {FLUORESCENCE_MODEL: "confocal-context"}
+# a 2-D model's bundled context counterparts for Z-stacks and time-lapses, the widest window
+# first: each is taken where the stack runs along one of its axes with a window of planes
+# along it (docs/guides/volumes.md: on held-out FMD frames, the 5-frame model +0.7 dB over
+# 'confocal' on the mean of the same 5 frames, the 9-frame one for time-lapses more)
+CONTEXT_MODELS = {FLUORESCENCE_MODEL: ("confocal-timelapse", "confocal-context")}
 STACK_AXES = "ZT"  # the axes along which a window of planes is taken, the first found
 # the full-resolution pass after a pixel-shuffled one; any other model refines its own result.
 # photo after camera: +1.1 dB on SIDD over camera alone, +0.2 on Nam, faster than itself
@@ -120,22 +121,26 @@ def _white_noise_kind(measure: NoiseMeasure, model: str) -> str:
 def for_stack(treatment: Treatment, axes: str | None, leading: tuple[int, ...],
               model: str | Path = AUTO) -> Treatment:
     """``treatment`` for a stack whose leading (non-spatial) shape is ``leading`` and whose
-    axes are ``axes`` (None: unknown): where ``auto`` chose a model with a context counterpart
-    at pd 1, and the axes name Z or T with at least that model's window of planes along it,
-    the counterpart; else ``treatment`` as it is (planes one by one)."""
-    name = CONTEXT_MODELS.get(treatment.model)
-    if (str(model) != AUTO or name is None or treatment.pd != 1 or treatment.flat_pd
+    axes are ``axes`` (None: unknown): where ``auto`` chose a model with context counterparts
+    at pd 1, and the axes name Z or T, the first counterpart made for that axis with at least
+    its window of planes along it; else ``treatment`` as it is (planes one by one)."""
+    names = CONTEXT_MODELS.get(treatment.model, ())
+    if (str(model) != AUTO or not names or treatment.pd != 1 or treatment.flat_pd
             or treatment.refine or axes is None or "S" in axes):
         return treatment
     letters = axes[: len(leading)]
     along = next((a for a in STACK_AXES if a in letters), None)
-    window = BUNDLED_CONTEXT[name].context
-    if along is None or leading[letters.index(along)] < window:
+    if along is None:
+        return treatment
+    planes = leading[letters.index(along)]
+    name = next((n for n in names if along in BUNDLED_CONTEXT[n].along
+                 and planes >= BUNDLED_CONTEXT[n].context), None)
+    if name is None:
         return treatment
     kind = "Z-stack" if along == "Z" else "time-lapse"
-    return replace(treatment, model=name, context=window,
-                   reason=f"{treatment.reason}; a {kind} of {leading[letters.index(along)]} "
-                   f"planes along {along}: each plane read with its neighbours")
+    return replace(treatment, model=name, context=BUNDLED_CONTEXT[name].context,
+                   reason=f"{treatment.reason}; a {kind} of {planes} planes along {along}: "
+                   "each plane read with its neighbours")
 
 
 def with_flat_pd(treatment: Treatment, lag2: float) -> Treatment:

@@ -22,6 +22,7 @@ class BundledModel:
     trained_on: str
     command: str
     context: int = 1  # planes in the window a context model reads; 1 for a 2-D model
+    along: str = "ZT"  # the stack axes a context model is made for (T: frames of a scene)
 
 
 BUNDLED_MODELS = {m.name: m for m in (
@@ -81,6 +82,20 @@ CONTEXT_MODELS = {m.name: m for m in (
         "train WORK --minutes 35 --threads 1; ... bundle WORK src/n2n/weights/"
         "confocal-context.pt (38 minutes on one busy CPU thread)",
         context=5),
+    BundledModel(
+        "confocal-timelapse", "confocal-timelapse.pt", 1,
+        "time-lapses of 8-bit gray fluorescence captures of a static or slowly changing scene "
+        "(Poisson-Gaussian noise), each frame with a window of 9 frames; the default's "
+        "choice for such time-lapses of 9 frames or more (Z-stacks, whose planes differ, "
+        "keep the 5-plane window)",
+        "the bundled 'confocal' model widened to a window of 9 frames (its weights on the "
+        "centre frame), fine-tuned on FMD Confocal_BPAE_B's test field 19, frames 10-49 only "
+        "(0-9 held out for the benchmark), Noise2Noise between interleaved frames (avg50.png "
+        "never used); 16 patches of 64x64 a step",
+        "python benchmarks/context_timelapse.py prepare fmd_confocal_bpae/test/19 WORK; ... "
+        "train WORK --init confocal --context 9 --lr 3e-4 --lr-patience 6 --minutes 55 "
+        "--threads 1; ... bundle WORK src/n2n/weights/confocal-timelapse.pt",
+        context=9, along="T"),
 )}
 
 # Warm starts of zero-shot fits (inference/zeroshot.py), by channel count; not denoisers alone:
@@ -136,7 +151,7 @@ def packaged_weights(name: str) -> Path:
 
 def load_bundled(model: str = DEFAULT_MODEL) -> PixelModel:
     """A bundled model (``photo``, ``photo-plus``, ``camera``, ``confocal`` or the context
-    model ``confocal-context``), in eval mode on the CPU."""
+    models ``confocal-context`` and ``confocal-timelapse``), in eval mode on the CPU."""
     return load_model(bundled_weights_path(model))
 
 
