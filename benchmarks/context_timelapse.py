@@ -116,9 +116,9 @@ def methods(stack: np.ndarray, model: Path, context: int
 
 def write_sections(path: Path, outputs: dict[str, np.ndarray], reference: np.ndarray,
                    crop: int = 160, stretch: int = 8) -> None:
-    """XY (a crop of the middle frame, top) over XT (the crop's middle row through every
-    frame, each frame ``stretch`` rows tall, bottom) sections of each (T, H, W) output, and
-    the reference (the same in every frame), on one grey scale."""
+    """XY (a crop of the middle frame, top) over XT (the crop's brightest row of the reference
+    through every frame, each frame ``stretch`` rows tall, bottom) sections of each (T, H, W)
+    output, and the reference (the same in every frame), on one grey scale."""
     from matplotlib.figure import Figure
 
     from n2n.evaluation.plots import save_figure
@@ -127,11 +127,12 @@ def write_sections(path: Path, outputs: dict[str, np.ndarray], reference: np.nda
     top = float(np.percentile(reference, 99.9))  # confocal frames are dark: stretched alike
     columns = {**outputs, "avg50.png (reference)": np.repeat(reference[None], frames_, 0)}
     y0, x0 = (s // 2 - crop // 2 for s in reference.shape)
+    row = int(np.argmax(reference[y0:y0 + crop, x0:x0 + crop].mean(axis=1)))  # through cells
     fig = Figure(figsize=(2.6 * len(columns), 2.6 + 2.6 * frames_ * stretch / crop))
     axes = fig.subplots(2, len(columns), height_ratios=[crop, frames_ * stretch])
     for k, (name, stack) in enumerate(columns.items()):
         part = np.clip(stack[:, y0:y0 + crop, x0:x0 + crop].astype(np.float32), 0, 255)
-        xt = np.repeat(part[:, crop // 2], stretch, axis=0)
+        xt = np.repeat(part[:, row], stretch, axis=0)
         for ax, image in zip(axes[:, k], (part[frames_ // 2], xt), strict=True):
             ax.imshow(image, cmap="gray", vmin=0, vmax=top, interpolation="nearest")
             ax.set_axis_off()
