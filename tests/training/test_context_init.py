@@ -64,8 +64,3 @@ def test_training_a_context_model_from_2d_weights(tmp_path):
     out = denoise_array(noisy, result.run_dir / "last.pt", axes="ZYX", fast=False)
     assert out.shape == noisy.shape and np.isfinite(out).all()
 
-
-def test_other_network_settings_with_init_are_refused(tmp_path):
-    data = DataConfig(source="volume", paths=[str(tmp_path / "stack.tif")])
-    with pytest.raises(N2NError, match="only \\['pd', 'context'\\] may change"):
-        TrainConfig(data=data, init="confocal", model={"context": 5, "width": 8})

@@ -61,7 +61,7 @@ def test_each_mode_has_its_defaults_in_the_config():
 @pytest.mark.parametrize("make, says", [
     (lambda: TrainConfig(epochs=0), "epochs 0 must be >= 1"),
     (lambda: TrainConfig(model={"widht": 8}), "model settings ['widht']"),
-    (lambda: TrainConfig(init="photo", model={"width": 8}), "only ['pd'] may change"),
+    (lambda: TrainConfig(init="photo", model={"width": 8}), "only ['pd', 'context'] may change"),
     (lambda: DataConfig(source="clean", paths="x", patch_size=0), "patch_size 0"),
     (lambda: train(None, "run"), "train needs a TrainConfig"),
     (lambda: train(TrainConfig(), "run"), "data: say where the training pairs come from"),
