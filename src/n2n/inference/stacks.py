@@ -85,14 +85,14 @@ def _windowed_planes(denoiser: Denoiser, source: Path, layout: TiffLayout,
         return pixels
 
     if denoiser_volumetric(denoiser):
-        yield from _z_tiled_planes(denoiser, source, read, leading, axis, white)
+        yield from _z_tiled_planes(denoiser, read, leading, axis, white)
         return
     for k, window in enumerate(plane_windows(read, leading, axis, context)):
         yield k, 0, denoise_plane(denoiser, window, white)[..., 0]
 
 
-def _z_tiled_planes(denoiser: Denoiser, source: Path, read, leading: tuple[int, ...],
-                    axis: int, white: float) -> Iterator[tuple[int, int, np.ndarray]]:
+def _z_tiled_planes(denoiser: Denoiser, read, leading: tuple[int, ...], axis: int,
+                    white: float) -> Iterator[tuple[int, int, np.ndarray]]:
     """Every plane of a gray stack denoised by a 3-D model, in file order, each run along the
     context axis in Z tiles (:func:`n2n.inference.volumes.volume_planes`). Where Z is not
     innermost (ZTYX), the runs that share a Z range advance together, so that planes come out
