@@ -3,7 +3,9 @@ without ONNX Runtime; ONNX Runtime's results equal PyTorch's where it is install
 
 from __future__ import annotations
 
+import importlib
 import json
+import sys
 
 import numpy as np
 import pytest
@@ -45,6 +47,24 @@ def test_the_choice_is_measured_once_and_cached(cache):
     records = json.loads((cache / backends.CACHE_FILE).read_text())
     assert list(records) == [backends.cache_key(net)]
     assert records[backends.cache_key(net)]["mp_s"] == {"torch": 0.5, "onnxruntime": 1.0}
+
+
+def test_a_network_whose_code_changed_is_measured_again(cache, tmp_path, monkeypatch):
+    source = tmp_path / "edited_net.py"
+    code = ("import torch\n"
+            "class Net(torch.nn.Module):\n"
+            "    def __init__(self):\n"
+            "        super().__init__()\n"
+            "        self.conv = torch.nn.Conv2d(3, 3, 3, padding=1)\n"
+            "    def forward(self, x):\n"
+            "        return {}\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    source.write_text(code.format("self.conv(x)"))
+    before = backends.cache_key(importlib.import_module("edited_net").Net())
+    source.write_text(code.format("self.conv(x) + x"))
+    after = backends.cache_key(importlib.reload(importlib.import_module("edited_net")).Net())
+    del sys.modules["edited_net"]
+    assert before != after
 
 
 def test_pytorch_stays_unless_onnx_runtime_is_clearly_faster(cache):

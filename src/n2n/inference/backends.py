@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import inspect
 import io
 import json
 import os
@@ -67,12 +68,25 @@ def ort_version() -> str | None:
 
 def cache_key(net: nn.Module) -> str:
     """What the measured choice depends on: processor, its kernels, versions, threads and the
-    network's architecture (layer shapes, not weights)."""
+    network's architecture (layer shapes, not weights) and code (a network that computes in
+    another way, e.g. its decoders in phases, is measured again)."""
     shapes = [(name, tuple(p.shape)) for name, p in net.named_parameters()]
-    arch = hashlib.sha1(repr((type(net).__name__, shapes)).encode()).hexdigest()[:12]
+    arch = hashlib.sha1(repr((type(net).__name__, shapes, _code(net))).encode()).hexdigest()[:12]
     return "|".join([platform.machine(), _processor(), torch.backends.cpu.get_cpu_capability(),
                      f"torch {torch.__version__}", f"onnxruntime {ort_version()}",
                      f"{torch.get_num_threads()} threads", arch])
+
+
+def _code(net: nn.Module) -> str:
+    """A digest of the source files of ``net``'s own classes and of its modules' classes
+    (torch's excepted: its version is in the key)."""
+    classes = {c for module in net.modules() for c in type(module).__mro__}
+    files = {inspect.getsourcefile(c) for c in classes
+             if not c.__module__.startswith(("torch", "builtins"))}
+    digest = hashlib.sha1()
+    for name in sorted(f for f in files if f):
+        digest.update(Path(name).read_bytes())
+    return digest.hexdigest()[:12]
 
 
 def choose_backend(net: nn.Module, device: torch.device, requested: str | None = None) -> str:

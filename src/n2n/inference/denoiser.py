@@ -23,7 +23,7 @@ from n2n.inference.backends import on_engine
 from n2n.inference.constant import constant_windows
 from n2n.inference.replacing import PERIOD, random_replacing
 from n2n.inference.sanity import check_result, model_name
-from n2n.inference.tiling import BUDGET_PIXELS, Tile, budget_plan, plan_tiles
+from n2n.inference.tiling import BUDGET_PIXELS, Tile, budget_plan, plan_tiles, window_pixels
 from n2n.io.images import Image
 from n2n.models import PixelModel
 from n2n.models.pd import pd_merge, pd_split
@@ -40,12 +40,14 @@ BLIND_SPOT_REFINED = ("{refine}: a blind-spot network refines its result by rand
 class Pass:
     """One pass of a Denoiser: ``run(noisy, previous)`` on its input, in image pixels or, at
     ``split`` k > 1, on the image's k**2 sub-images (pixel-shuffled once, whole); tiles of it
-    start on ``multiple`` and read ``margin`` around their core, both in its own pixels."""
+    start on ``multiple`` and read ``margin`` around their core, both in its own pixels; a
+    window holds at most ``budget`` input pixels (:func:`n2n.inference.tiling.window_pixels`)."""
 
     run: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
     margin: int
     multiple: int
     split: int = 1
+    budget: int = BUDGET_PIXELS  # input pixels one window may hold (its network's and engine's)
 
 
 class Denoiser:
@@ -122,39 +124,53 @@ class Denoiser:
         self.device = torch.device(device)
         self.fast = fast and isinstance(model, PixelModel) and not self.volumetric  # 2-D
         self.ensemble = ensemble
-        self._passes = self._plan_passes(model, refine)
-        (engine, self.backend), (refiner, _) = (on_engine(m, self.device, self.fast, backend)
-                                                for m in (model, refine))
+        (engine, self.backend), (refiner, refine_backend) = (
+            on_engine(m, self.device, self.fast, backend) for m in (model, refine))
+        budgets = (self._window_budget(model, self.backend),
+                   self._window_budget(refine, refine_backend))
+        self._passes = self._plan_passes(model, refine, budgets)
         self.model = memory_layout(engine.to(self.device), self.fast).eval()
         self.refine = None if refine is None else memory_layout(refiner.to(self.device),
                                                                 self.fast).eval()
         # images are padded to, and tiles, strips and chunks start on, this grid
         self.grid = math.lcm(*(p.multiple * p.split for p in self._passes))
         self.tile_given = tile is not None  # else each pass's tiles come from a memory budget
-        self.budget_pixels = BUDGET_PIXELS  # input pixels one window of a pass may hold
+        self.budget_pixels: int | None = None  # if set, for every pass's windows
         self.tile = -(-(tile or DOOR_TILE) // self.grid) * self.grid  # image pixels
         # a window's for all passes, in image pixels
         self.margin = sum(-(-p.margin * p.split // self.grid) * self.grid for p in self._passes)
 
-    def _plan_passes(self, model: torch.nn.Module, refine: PixelModel | None) -> list[Pass]:
+    def _plan_passes(self, model: torch.nn.Module, refine: PixelModel | None,
+                     budgets: tuple[int, int]) -> list[Pass]:
         """Each pass, with the margin (its receptive radius rounded up to its multiple) and
-        multiple of its own pixels; a checkpoint's pixel-shuffled pass runs on sub-images."""
+        multiple of its own pixels, and its network's window budget (``budgets``: the model's,
+        the refining model's); a checkpoint's pixel-shuffled pass runs on sub-images."""
         def own(radius: int, multiple: int) -> int:
             return -(-radius // multiple) * multiple
 
         if isinstance(model, PixelModel):
             net, split = model.net, model.config.pd
             passes = [Pass(self._denoise_split, own(net.receptive_radius, net.multiple),
-                           net.multiple, split)]
+                           net.multiple, split, budgets[0])]
         else:  # an export runs as exported, splitting inside
             passes = [Pass(self._denoise, own(model.receptive_radius, model.multiple),
                            model.multiple)]
         if self.replacing:  # its masks must fall alike on every tile: tiles start on PERIOD
-            passes.append(Pass(self._replace, own(model.net.receptive_radius, PERIOD), PERIOD))
+            passes.append(Pass(self._replace, own(model.net.receptive_radius, PERIOD), PERIOD,
+                               budget=budgets[0]))
         if refine is not None:
             passes.append(Pass(self._refine, own(refine.net.receptive_radius,
-                                                 refine.net.multiple), refine.net.multiple))
+                                                 refine.net.multiple), refine.net.multiple,
+                               budget=budgets[1]))
         return passes
+
+    def _window_budget(self, model: torch.nn.Module | None, backend: str) -> int:
+        """Input pixels one window of ``model``'s passes may hold under its engine."""
+        if not isinstance(model, PixelModel):
+            return BUDGET_PIXELS
+        engine = ("onnxruntime" if backend == "onnxruntime" else
+                  "channels-last" if self.fast else "nchw")
+        return window_pixels(model.config.arch, model.config.width, engine)
 
     @staticmethod
     def _check_refiner(model: torch.nn.Module, refine: torch.nn.Module) -> None:
@@ -306,8 +322,9 @@ class Denoiser:
             group, rows, cols = count, core, core
         else:
             planes = noisy.shape[1] // self.channels if self.volumetric else 1  # voxels count
+            budget = self.budget_pixels or step.budget
             group, rows, cols = budget_plan(count, height, width, step.margin, step.multiple,
-                                            self.budget_pixels // planes)
+                                            budget // planes)
         if group >= count and rows >= height and cols >= width:
             return self._forward(step.run, noisy, previous)
         out = None

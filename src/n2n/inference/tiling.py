@@ -12,12 +12,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 # bytes of network activations one window may take: a tile holds at most TILE_MEMORY /
-# ACTIVATION_BYTES input pixels (all sub-images of a group counted)
+# bytes-per-pixel input pixels (all sub-images of a group counted)
 TILE_MEMORY = 1 << 30
-# peak bytes per input pixel of the bundled networks in float32 inference, measured with
-# ru_maxrss: 0.67 KB (photo, channels-last), 0.91 KB (camera), 1.2 KB (camera, NCHW)
-ACTIVATION_BYTES = 1280
-BUDGET_PIXELS = TILE_MEMORY // ACTIVATION_BYTES
+# peak bytes per input pixel in float32 inference under each engine, the largest of the bundled
+# networks (photo, camera, confocal, confocal-context, confocal-timelapse) on 1024 x 1024 with
+# 7-10 % to spare (benchmarks/activation_memory.py, docs/results/speed/activation_memory.json):
+# PyTorch channels-last 748 (confocal), NCHW 1002 (confocal-timelapse), ONNX Runtime 802 (camera)
+ACTIVATION_BYTES = {"channels-last": 800, "nchw": 1100, "onnxruntime": 880}
+MEASURED_WIDTH = {"lite": 32, "n2n": 48}  # per architecture measured: wider networks scale up
+UNMEASURED_BYTES = 1280  # other architectures, as every network had before the measurement
+BUDGET_PIXELS = TILE_MEMORY // UNMEASURED_BYTES
 MOST_TILES = 64  # per axis, searched by budget_plan
 
 
@@ -67,6 +71,16 @@ def _cores(size: int, multiple: int) -> list[int]:
         if core <= multiple:
             break
     return cores
+
+
+def window_pixels(arch: str, width: int, engine: str) -> int:
+    """Input pixels one window of a pass may hold for a network of ``arch`` and ``width`` under
+    ``engine`` (``channels-last``, ``nchw`` or ``onnxruntime``): :data:`TILE_MEMORY` over its
+    measured bytes per pixel."""
+    if arch not in MEASURED_WIDTH:
+        return BUDGET_PIXELS
+    scale = max(1.0, width / MEASURED_WIDTH[arch])
+    return int(TILE_MEMORY / (ACTIVATION_BYTES[engine] * scale))
 
 
 def budget_plan(batch: int, height: int, width: int, margin: int, multiple: int,

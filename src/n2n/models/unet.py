@@ -38,7 +38,7 @@ class LiteUNet(nn.Module):
         self.depth = depth
         self.head = nn.Sequential(conv3x3(channels, width), nn.ReLU(inplace=True))
         self.down = nn.Sequential(conv3x3(width, width), nn.ReLU(inplace=True))  # shared
-        self.up = nn.Sequential(  # shared
+        self.up = UpBlock(  # shared
             conv3x3(2 * width, 2 * width), nn.ReLU(inplace=True),
             conv3x3(2 * width, width), nn.ReLU(inplace=True),
         )
@@ -62,7 +62,7 @@ class LiteUNet(nn.Module):
             skips.append(self.down(F.max_pool2d(skips[-1], 2)))  # (N, w, H/2^k, W/2^k)
         h = skips.pop()
         for skip in reversed(skips):
-            h = self.up(torch.cat([_up(h), skip], 1))  # (N, w, 2h, 2w)
+            h = self.up(h, skip)  # (N, w, 2h, 2w)
         return self.out_act(full_precision(self.tail, torch.cat([h.to(x.dtype), x], 1)))
 
 
@@ -73,18 +73,19 @@ class N2NUNet(nn.Module):
         super().__init__()
         w = width
 
-        def block(cin: int, *couts: int) -> nn.Sequential:
+        def block(cin: int, *couts: int, up: bool = False) -> nn.Sequential:
             layers: list[nn.Module] = []
             for cout in couts:
                 layers += [conv3x3(cin, cout), nn.LeakyReLU(0.1, inplace=True)]
                 cin = cout
-            return nn.Sequential(*layers)
+            return UpBlock(*layers) if up else nn.Sequential(*layers)
 
         self.enc0 = block(channels, w, w)
         self.enc = nn.ModuleList([block(w, w) for _ in range(5)])  # enc_conv2..6 after each pool
-        self.dec5 = block(2 * w, 2 * w, 2 * w)
-        self.dec = nn.ModuleList([block(3 * w, 2 * w, 2 * w) for _ in range(3)])  # dec4..dec2
-        self.dec1 = block(2 * w + channels, 64, 32)
+        self.dec5 = block(2 * w, 2 * w, 2 * w, up=True)
+        self.dec = nn.ModuleList([block(3 * w, 2 * w, 2 * w, up=True)
+                                  for _ in range(3)])  # dec4..dec2
+        self.dec1 = block(2 * w + channels, 64, 32, up=True)
         self.out = conv3x3(32, channels)
         self.depth = 5
 
@@ -106,10 +107,10 @@ class N2NUNet(nn.Module):
             if k < 4:
                 pools.append(h)  # skips: pool1..pool4, (N, w, H/2^(k+1), W/2^(k+1))
             h = enc(h)  # enc_conv2..enc_conv6
-        h = self.dec5(torch.cat([_up(h), pools.pop()], 1))  # (N, 2w, H/16, W/16)
+        h = self.dec5(h, pools.pop())  # (N, 2w, H/16, W/16)
         for dec in self.dec:
-            h = dec(torch.cat([_up(h), pools.pop()], 1))
-        h = self.dec1(torch.cat([_up(h), x.to(h.dtype)], 1))  # (N, 32, H, W)
+            h = dec(h, pools.pop())
+        h = self.dec1(h, x.to(h.dtype))  # (N, 32, H, W)
         return full_precision(self.out, h)
 
 
@@ -122,13 +123,14 @@ class HalfResUNet(nn.Module):
         super().__init__()
         widths = [width * 2**k for k in range(depth + 1)]
 
-        def block(cin: int, cout: int) -> nn.Sequential:
-            return nn.Sequential(conv3x3(cin, cout), nn.ReLU(inplace=True),
-                                 conv3x3(cout, cout), nn.ReLU(inplace=True))
+        def block(cin: int, cout: int, up: bool = False) -> nn.Sequential:
+            layers = (conv3x3(cin, cout), nn.ReLU(inplace=True),
+                      conv3x3(cout, cout), nn.ReLU(inplace=True))
+            return UpBlock(*layers) if up else nn.Sequential(*layers)
 
         self.head = block(4 * channels, widths[0])
         self.down = nn.ModuleList([block(widths[k], widths[k + 1]) for k in range(depth)])
-        self.up = nn.ModuleList([block(widths[k + 1] + widths[k], widths[k])
+        self.up = nn.ModuleList([block(widths[k + 1] + widths[k], widths[k], up=True)
                                  for k in reversed(range(depth))])
         self.tail = conv3x3(widths[0], 4 * channels)
         self.depth = depth
@@ -150,9 +152,56 @@ class HalfResUNet(nn.Module):
             skips.append(down(F.max_pool2d(skips[-1], 2)))  # (N, w 2^k, H/2^(k+1), W/2^(k+1))
         h = skips.pop()
         for up in self.up:
-            h = up(torch.cat([_up(h), skips.pop()], 1))
+            h = up(h, skips.pop())
         return F.pixel_shuffle(full_precision(self.tail, h), 2)
 
 
-def _up(x: torch.Tensor) -> torch.Tensor:
-    return F.interpolate(x, scale_factor=2.0, mode="nearest")
+class UpBlock(nn.Sequential):
+    """A decoder block: its layers, the first a 3x3 convolution, run on ``cat([up(h), skip])``
+    (``h`` upsampled 2x, nearest) without either tensor being made (:func:`up_conv`)."""
+
+    def forward(self, h: torch.Tensor, skip: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+        out = up_conv(h, skip, self[0].weight, self[0].bias)
+        for k, layer in enumerate(self):
+            if k > 0:
+                out = layer(out)
+        return out
+
+
+def up_conv(h: torch.Tensor, skip: torch.Tensor, weight: torch.Tensor,
+            bias: torch.Tensor | None) -> torch.Tensor:
+    """``conv3x3(cat([up(h), skip]), weight, bias)`` for (N, c, H, W) ``h`` and (N, s, 2H, 2W)
+    ``skip``, ``up`` a nearest 2x upsampling: the same sums in another order.
+
+    Each output pixel of a 3x3 convolution over a nearest-upsampled input reads a 2 x 2 block
+    of ``h``, with weights summed by the pixel's phase (row and column parity). So ``h``'s part
+    is four 2x2 convolutions at ``h``'s resolution (4/9 of the multiply-adds), added phase by
+    phase into the skip's convolution; neither the upsampled nor the concatenated tensor is
+    made. 1.3x (photo) to 1.9x (camera) per decoder layer on an AVX2 processor.
+    """
+    if torch.jit.is_scripting() or torch.jit.is_tracing():  # exports: the plain graph, which
+        # ONNX Runtime runs faster (photo 1.08 against 0.77 MP/s in phases) and with no writes
+        # into views, which the ONNX exporter gets wrong
+        upsampled = F.interpolate(h, scale_factor=2.0, mode="nearest")
+        return F.conv2d(torch.cat([upsampled, skip], 1), weight, bias, padding=1)
+    c = h.shape[1]
+    up, own = weight[:, :c], weight[:, c:]
+    out = F.conv2d(skip, own, bias, padding=1)
+    # the phase's taps: even rows read h's rows (i-1, i) with kernel rows (0, 1 + 2), odd
+    # rows (i, i+1) with (0 + 1, 2); the same for columns
+    rows = [torch.stack([up[:, :, 0], up[:, :, 1] + up[:, :, 2]], 2),
+            torch.stack([up[:, :, 0] + up[:, :, 1], up[:, :, 2]], 2)]
+    kernels = []
+    for r in rows:
+        kernels.append(torch.stack([r[..., 0], r[..., 1] + r[..., 2]], -1))
+        kernels.append(torch.stack([r[..., 0] + r[..., 1], r[..., 2]], -1))
+    # position p of the padded 2x2 convolution reads h's rows (p-1, p): the even phase of row i
+    # is at p = i, the odd one at p = i + 1
+    phases = F.conv2d(h, torch.cat(kernels, 0), padding=1)  # (N, 4 * out, H+1, W+1)
+    height, width, channels = h.shape[2], h.shape[3], out.shape[1]
+    grid = out.unflatten(2, (height, 2)).unflatten(4, (width, 2))  # (N, out, H, 2, W, 2)
+    for k in range(4):  # phase k: row k // 2, column k % 2
+        row, col = k // 2, k % 2
+        grid[:, :, :, row, :, col] += phases[:, k * channels:(k + 1) * channels,
+                                             row:row + height, col:col + width]
+    return out
