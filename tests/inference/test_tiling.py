@@ -9,8 +9,9 @@ import torch
 
 from n2n.inference.denoiser import Denoiser
 from n2n.inference.strips import STRIP_MARGINS, denoised_rows, strip_rows
-from n2n.inference.tiling import budget_plan, plan_tiles, read_length
+from n2n.inference.tiling import BUDGET_PIXELS, budget_plan, plan_tiles, read_length, window_pixels
 from n2n.models import ModelConfig, build_model
+from n2n.models.bundled import load_bundled
 from n2n.models.wrapper import pad_to_multiple
 
 
@@ -39,6 +40,25 @@ def test_budget_plan_reads_fewer_pixels_than_fixed_tiles():
     best = read_length(1500, rows, 192) * read_length(2000, cols, 192)
     # 512-px tiles read windows of 896 x 896 = 0.8 MP at most
     assert best < read_length(1500, 512, 192) * read_length(2000, 512, 192)
+
+
+def test_windows_hold_what_each_network_and_engine_was_measured_to_need():
+    camera = window_pixels("n2n", 48, "channels-last")
+    assert window_pixels("lite", 24, "channels-last") > window_pixels("lite", 32, "channels-last")
+    assert window_pixels("lite", 64, "channels-last") < window_pixels("lite", 32, "channels-last")
+    assert window_pixels("n2n", 48, "nchw") < camera  # the plain layout holds more per pixel
+    assert window_pixels("n2n", 48, "onnxruntime") < camera
+    assert window_pixels("halfres", 64, "channels-last") == BUDGET_PIXELS  # not measured
+
+
+def test_each_pass_tiles_with_its_own_networks_budget():
+    denoiser = Denoiser(load_bundled("camera"), pd=2, refine=load_bundled("photo"),
+                        backend="torch")
+    first, refine = (step.budget for step in denoiser._passes)
+    assert first == window_pixels("n2n", 48, "channels-last")
+    assert refine == window_pixels("lite", 24, "channels-last") > first
+    plain = Denoiser(load_bundled("camera"), pd=2, fast=False)
+    assert plain._passes[0].budget == window_pixels("n2n", 48, "nchw")
 
 
 def test_a_pixel_shuffled_pass_reads_the_networks_own_radius():

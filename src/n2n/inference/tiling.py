@@ -15,11 +15,15 @@ from dataclasses import dataclass
 # bytes-per-pixel input pixels (all sub-images of a group counted)
 TILE_MEMORY = 1 << 30
 # peak bytes per input pixel in float32 inference under each engine, the largest of the bundled
-# networks (photo, camera, confocal, confocal-context, confocal-timelapse) on 1024 x 1024 with
-# 7-10 % to spare (benchmarks/activation_memory.py, docs/results/speed/activation_memory.json):
-# PyTorch channels-last 748 (confocal), NCHW 1002 (confocal-timelapse), ONNX Runtime 802 (camera)
-ACTIVATION_BYTES = {"channels-last": 800, "nchw": 1100, "onnxruntime": 880}
-MEASURED_WIDTH = {"lite": 32, "n2n": 48}  # per architecture measured: wider networks scale up
+# networks (photo, camera, photo-plus, confocal, confocal-context, confocal-timelapse) on 1024 x
+# 1024 (benchmarks/activation_memory.py, docs/results/speed/activation_memory.json): PyTorch
+# channels-last 748 (confocal), NCHW 1042 (confocal), ONNX Runtime 785 (camera); with room
+# for larger windows, which take more per pixel (photo-plus, channels-last: 597 at 1024 x 1024,
+# 678 at 1152 x 1152), and for ONNX Runtime's 1.08 KB on a 928 x 928 photo-plus before
+ACTIVATION_BYTES = {"channels-last": 900, "nchw": 1200, "onnxruntime": 1100}
+# the width those figures belong to, per architecture: activations grow with the width (Lite
+# U-Net: 547 bytes at width 24, 748 at 32, channels-last), so other widths scale them
+MEASURED_WIDTH = {"lite": 32, "n2n": 48}
 UNMEASURED_BYTES = 1280  # other architectures, as every network had before the measurement
 BUDGET_PIXELS = TILE_MEMORY // UNMEASURED_BYTES
 MOST_TILES = 64  # per axis, searched by budget_plan
@@ -76,11 +80,10 @@ def _cores(size: int, multiple: int) -> list[int]:
 def window_pixels(arch: str, width: int, engine: str) -> int:
     """Input pixels one window of a pass may hold for a network of ``arch`` and ``width`` under
     ``engine`` (``channels-last``, ``nchw`` or ``onnxruntime``): :data:`TILE_MEMORY` over its
-    measured bytes per pixel."""
+    measured bytes per pixel, in proportion to the width."""
     if arch not in MEASURED_WIDTH:
         return BUDGET_PIXELS
-    scale = max(1.0, width / MEASURED_WIDTH[arch])
-    return int(TILE_MEMORY / (ACTIVATION_BYTES[engine] * scale))
+    return int(TILE_MEMORY * MEASURED_WIDTH[arch] / (ACTIVATION_BYTES[engine] * width))
 
 
 def budget_plan(batch: int, height: int, width: int, margin: int, multiple: int,

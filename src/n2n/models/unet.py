@@ -2,7 +2,8 @@
 working at half resolution (the quality model).
 
 Both map normalised (N, C, H, W) tensors to the same shape, for H and W multiples of
-``multiple``; :class:`n2n.models.wrapper.PixelModel` handles scale, padding and cropping.
+``multiple``; :class:`n2n.models.wrapper.PixelModel` handles scale, padding and cropping. Their
+decoder blocks (:class:`UpBlock`) fold the upsampling into their first convolution.
 """
 
 from __future__ import annotations
@@ -177,7 +178,8 @@ def up_conv(h: torch.Tensor, skip: torch.Tensor, weight: torch.Tensor,
     of ``h``, with weights summed by the pixel's phase (row and column parity). So ``h``'s part
     is four 2x2 convolutions at ``h``'s resolution (4/9 of the multiply-adds), added phase by
     phase into the skip's convolution; neither the upsampled nor the concatenated tensor is
-    made. 1.3x (photo) to 1.9x (camera) per decoder layer on an AVX2 processor.
+    made: the camera network ran 1.34x faster and holds 0.64x the memory per pixel, the photo
+    network 1.03x and 0.86x (PyTorch, AVX2; benchmarks/decoder_phases.py, activation_memory.py).
     """
     if torch.jit.is_scripting() or torch.jit.is_tracing():  # exports: the plain graph, which
         # ONNX Runtime runs faster (photo 1.08 against 0.77 MP/s in phases) and with no writes
