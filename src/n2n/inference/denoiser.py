@@ -154,7 +154,7 @@ class Denoiser:
                            net.multiple, split, budgets[0])]
         else:  # an export runs as exported, splitting inside
             passes = [Pass(self._denoise, own(model.receptive_radius, model.multiple),
-                           model.multiple)]
+                           model.multiple, budget=budgets[0])]
         if self.replacing:  # its masks must fall alike on every tile: tiles start on PERIOD
             passes.append(Pass(self._replace, own(model.net.receptive_radius, PERIOD), PERIOD,
                                budget=budgets[0]))

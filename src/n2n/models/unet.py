@@ -178,8 +178,9 @@ def up_conv(h: torch.Tensor, skip: torch.Tensor, weight: torch.Tensor,
     of ``h``, with weights summed by the pixel's phase (row and column parity). So ``h``'s part
     is four 2x2 convolutions at ``h``'s resolution (4/9 of the multiply-adds), added phase by
     phase into the skip's convolution; neither the upsampled nor the concatenated tensor is
-    made: the camera network ran 1.34x faster and holds 0.64x the memory per pixel, the photo
-    network 1.03x and 0.86x (PyTorch, AVX2; benchmarks/decoder_phases.py, activation_memory.py).
+    made: in two runs each, the camera network ran 1.26-1.34x faster and held 0.64-0.73x the
+    memory per pixel, the photo network 1.03-1.14x and 0.86-0.88x (PyTorch channels-last, AVX2
+    without bfloat16, 2 threads; benchmarks/decoder_phases.py, activation_memory.py).
     """
     if torch.jit.is_scripting() or torch.jit.is_tracing():  # exports: the plain graph, which
         # ONNX Runtime runs faster (photo 1.08 against 0.77 MP/s in phases) and with no writes
