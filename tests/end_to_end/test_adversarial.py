@@ -37,8 +37,14 @@ def snapshot(root: Path) -> dict[Path, bytes]:
 
 
 def temporaries(root: Path) -> list[Path]:
-    """What a writer leaves behind when it fails: hidden files or folders beside the target."""
-    return [p for p in root.rglob(".*") if p.name not in ZARR_METADATA]
+    """What a writer leaves behind when it fails: hidden files or folders beside the target.
+    Polled while a writer runs, a scan can meet a temporary as it is renamed into place: it
+    is scanned again then."""
+    while True:
+        try:
+            return [p for p in root.rglob(".*") if p.name not in ZARR_METADATA]
+        except FileNotFoundError:
+            continue
 
 
 def run_cli(capsys, root: Path, *args, code: int = 2, says: tuple[str, ...] = ()) -> str:
