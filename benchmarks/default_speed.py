@@ -30,6 +30,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from n2n.device import bfloat16_native
 from n2n.evaluation.metrics import psnr
 from n2n.inference.spec import InferenceSpec, build_denoiser
 from n2n.io.images import list_images, read_image
@@ -59,7 +60,12 @@ def processor() -> dict:
     return {"machine": platform.machine(), "avx2": " avx2" in flags,
             "avx512": " avx512f" in flags, "bfloat16": " avx512_bf16" in flags or
             " amx_bf16" in flags, "threads": torch.get_num_threads(),
-            "cores": os.cpu_count(), "torch": torch.__version__}
+            "cores": os.cpu_count(), "torch": torch.__version__,
+            # what ran: ATEN_CPU_CAPABILITY and ONEDNN_MAX_CPU_ISA can hold the kernels below
+            # the processor's flags (an AVX2-only processor on an AVX-512 one)
+            "kernels": torch.backends.cpu.get_cpu_capability(),
+            "bfloat16_used": bfloat16_native(torch.device("cpu")),
+            "onednn_max_isa": os.environ.get("ONEDNN_MAX_CPU_ISA")}
 
 
 def timed(denoiser, pixels: np.ndarray) -> tuple[float, np.ndarray]:

@@ -4,11 +4,14 @@ and the speed-ups that keep results there (measured by ``python -m n2n.bench.thr
 * channels-last memory layout: oneDNN and cuDNN run 3x3 convolutions faster in NHWC;
 * bfloat16 autocast where the processor computes it natively (CUDA; CPUs with AVX512-BF16 or
   AMX): convolutions in bfloat16; weights, optimiser, loss and each network's output layer in
-  float32 (see :func:`n2n.models.unet.full_precision`).
+  float32 (see :func:`n2n.models.unet.full_precision`). Training takes it wherever native;
+  inference on a CPU only where it measured faster than float32 there
+  (:mod:`n2n.inference.backends`).
 """
 
 from __future__ import annotations
 
+import platform
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 
@@ -31,13 +34,20 @@ def resolve_device(name: str = "auto") -> torch.device:
 
 
 def bfloat16_native(device: torch.device) -> bool:
-    """Whether ``device`` runs bfloat16 convolutions natively (else autocast would be slower)."""
+    """Whether ``device`` runs bfloat16 convolutions natively (else autocast would be slower).
+
+    On x86 oneDNN offers bfloat16 from AVX-512 up, but only AVX512-BF16 and AMX compute it:
+    on AVX-512 without them it is emulated, 2.7-2.9x slower than float32 (photo and camera
+    networks, 2 threads, a Xeon held to ``ONEDNN_MAX_CPU_ISA=AVX512_CORE``;
+    docs/guides/speed.md), so the instructions themselves are asked for."""
     if device.type == "cuda":
         return torch.cuda.is_bf16_supported()
-    if device.type == "cpu":
-        return bool(torch.backends.mkldnn.is_available()
-                    and torch.ops.mkldnn._is_mkldnn_bf16_supported())
-    return False
+    if device.type != "cpu" or not (torch.backends.mkldnn.is_available()
+                                    and torch.ops.mkldnn._is_mkldnn_bf16_supported()):
+        return False
+    if platform.machine().lower() in ("x86_64", "amd64", "i386", "i686"):
+        return bool(torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported())
+    return True  # elsewhere (Arm) oneDNN offers bfloat16 only where the processor has it
 
 
 def autocast(device: torch.device, enabled: bool) -> AbstractContextManager:

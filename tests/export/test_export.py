@@ -12,11 +12,12 @@ import torch
 from conftest import n2n, ok
 
 from n2n.errors import N2NError
-from n2n.export.exporter import TOLERANCE, export_model
+from n2n.export.exporter import TOLERANCE, export_model, written_kind
 from n2n.inference.arrays import denoise_array
 from n2n.inference.denoiser import Denoiser
 from n2n.inference.exported import load_exported
 from n2n.inference.weights import load_weights
+from n2n.io.files import EXPORT
 from n2n.models import ModelConfig, build_model
 from n2n.models.bundled import load_bundled
 
@@ -80,6 +81,15 @@ def test_a_failed_self_check_writes_nothing(tmp_path, monkeypatch):
     with pytest.raises(N2NError, match="differs from the PyTorch model"):
         export_model(tiny_model(), tmp_path / "m.ts", "torchscript")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_the_python_door_names_an_unknown_format_and_takes_the_suffix_by_default(tmp_path):
+    with pytest.raises(N2NError, match="export format 'ts': choose one of pt, torchscript"):
+        export_model(tiny_model(), tmp_path / "m.ts", "ts")
+    assert list(tmp_path.iterdir()) == []
+    export_model(tiny_model(), tmp_path / "m.onnx")  # no format: the suffix names it
+    assert written_kind(tmp_path / "m.onnx") == EXPORT
+    assert load_exported(tmp_path / "m.onnx").receptive_radius == tiny_model().receptive_radius
 
 
 def test_corrupt_or_unsupported_exports_are_one_clear_error(tmp_path, photo):

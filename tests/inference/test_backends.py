@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import torch
 
+from n2n.device import bfloat16_native
 from n2n.errors import N2NError
 from n2n.inference import backends
 from n2n.inference.backends import cache_dir, choose_backend, measured_choice
@@ -29,8 +30,8 @@ def cache(tmp_path, monkeypatch):
 class Clock:
     """A stand-in measurement: given speeds, and how often it was asked."""
 
-    def __init__(self, torch_speed: float, ort_speed: float) -> None:
-        self.speeds, self.calls = {"torch": torch_speed, "onnxruntime": ort_speed}, 0
+    def __init__(self, torch_speed: float, ort_speed: float, **others: float) -> None:
+        self.speeds, self.calls = {"torch": torch_speed, "onnxruntime": ort_speed, **others}, 0
 
     def __call__(self, net: torch.nn.Module) -> dict[str, float]:
         self.calls += 1
@@ -72,6 +73,69 @@ def test_pytorch_stays_unless_onnx_runtime_is_clearly_faster(cache):
     assert measured_choice(net, Clock(1.0, 1.05))["backend"] == "torch"
 
 
+def test_the_fastest_engine_is_taken_bfloat16_included_where_it_is_measured(cache, tmp_path,
+                                                                            monkeypatch):
+    net = load_bundled("photo").net
+    # a Xeon with AVX512-BF16 and no AMX: bfloat16 ran slower than float32 (1.26 vs 1.73)
+    assert measured_choice(net, Clock(1.73, 1.5, bfloat16=1.26))["backend"] == "torch"
+    monkeypatch.setenv("N2N_CACHE_DIR", str(tmp_path / "other"))
+    assert measured_choice(net, Clock(1.0, 1.5, bfloat16=2.9))["backend"] == "bfloat16"
+    monkeypatch.setenv("N2N_CACHE_DIR", str(tmp_path / "third"))
+    assert measured_choice(net, Clock(1.0, 1.6, bfloat16=1.2))["backend"] == "onnxruntime"
+
+
+def test_bfloat16_is_native_only_with_the_instructions(monkeypatch):
+    from n2n import device
+
+    cpu = torch.device("cpu")
+    monkeypatch.setattr(device.platform, "machine", lambda: "x86_64")
+    monkeypatch.setattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", lambda: True)
+    monkeypatch.setattr(torch.backends.mkldnn, "is_available", lambda: True)
+    for avx512_bf16, amx, native in ((False, False, False), (True, False, True),
+                                     (False, True, True)):
+        monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda v=avx512_bf16: v)
+        monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda v=amx: v)
+        assert device.bfloat16_native(cpu) is native  # AVX-512 alone: emulated, not native
+    monkeypatch.setattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", lambda: False)
+    assert not device.bfloat16_native(cpu)  # oneDNN held below AVX-512 (ONEDNN_MAX_CPU_ISA)
+
+
+def test_bfloat16_is_refused_by_name_where_not_native(cache, monkeypatch):
+    monkeypatch.setattr(backends, "bfloat16_native", lambda device: False)
+    net = load_bundled("photo").net
+    with pytest.raises(N2NError, match="backend 'bfloat16': cpu does not compute bfloat16 "
+                                       "natively here"):
+        choose_backend(net, torch.device("cpu"), "bfloat16")
+    assert "bfloat16" not in backends.candidates(torch.device("cpu"))
+
+
+def test_a_bfloat16_engine_runs_its_passes_under_autocast(cache, monkeypatch, photo):
+    """Where bfloat16 is native (else the same, as float32): the refining pass takes its own
+    engine's precision."""
+    seen = []
+    real = torch.autocast
+
+    def spy(device_type, dtype=None, **kwargs):
+        seen.append(dtype)
+        return real(device_type, dtype=dtype, **kwargs)
+
+    monkeypatch.setattr(torch, "autocast", spy)
+    monkeypatch.setattr(backends, "bfloat16_native", lambda device: True)
+    monkeypatch.setenv("N2N_BACKEND", "bfloat16")
+    denoiser = Denoiser(load_bundled("camera"), "cpu", pd=2, refine=load_bundled("photo"))
+    assert denoiser.backend == "bfloat16"
+    assert [p.bfloat16 for p in denoiser._passes] == [True, True]
+    out = denoiser(photo[:40, :48])
+    assert out.shape == (40, 48, 3) and np.isfinite(out).all()
+    plain = Denoiser(load_bundled("camera"), "cpu", pd=2, refine=load_bundled("photo"),
+                     backend="torch")
+    assert [p.bfloat16 for p in plain._passes] == [False, False]
+    # native here: within bfloat16's rounding of float32 (0.003 dB on photos)
+    native = bfloat16_native(torch.device("cpu"))
+    assert np.abs(plain(photo[:40, :48]) - out).mean() < (2.0 if native else 1e-3)
+    assert (torch.bfloat16 in seen) == native  # autocast itself only where native
+
+
 def test_other_architectures_are_measured_apart(cache):
     clock = Clock(1.0, 2.0)
     measured_choice(load_bundled("photo").net, clock)
@@ -104,6 +168,7 @@ def test_the_cache_folder_is_the_users_never_the_working_folder(tmp_path, monkey
 
 def test_without_onnx_runtime_pytorch_runs_and_nothing_is_measured(cache, monkeypatch):
     monkeypatch.setattr(backends, "ort_version", lambda: None)
+    monkeypatch.setattr(backends, "bfloat16_native", lambda device: False)  # else measured
     net = load_bundled("photo").net
     assert choose_backend(net, torch.device("cpu")) == "torch"
     assert not cache.exists()
@@ -154,6 +219,8 @@ def test_a_cached_choice_of_onnx_runtime_is_taken(ort, cache, photo):
     assert Denoiser(model, "cpu").backend == "onnxruntime"
 
 
-def test_both_engines_are_measured(ort):
+def test_every_engine_here_is_measured(ort):
     speeds = backends.measure_backends(load_bundled("photo").net, side=64, repeats=1)
-    assert set(speeds) == {"torch", "onnxruntime"} and min(speeds.values()) > 0
+    expected = {"torch", "onnxruntime"} | ({"bfloat16"} if bfloat16_native(
+        torch.device("cpu")) else set())
+    assert set(speeds) == expected and min(speeds.values()) > 0

@@ -142,9 +142,10 @@ def test_info_names_the_processor_path_and_times_each_treatment_here():
     native = bfloat16_native(torch.device("cpu"))
     assert printed[0].startswith("processor: ") and "avx2" in printed[0]
     assert printed[1].startswith(f"inference: {inference_path('cpu')}")
-    assert ("bfloat16 autocast" in printed[1]) == native  # the path the Denoiser takes
+    assert ("bfloat16 native here" in printed[1]) == native  # what the engines could be
     engines = [line for line in printed[2:] if line.startswith("  network ")]
     assert all("torch" in line and "onnxruntime" in line for line in engines)
+    assert all(("bfloat16" in line) == native for line in engines)  # measured where native
     speeds = {line.split(": ")[0].strip(): line.split(": ")[1] for line in printed[2:]
               if line not in engines}
     assert list(speeds) == list(TREATMENTS)

@@ -1,6 +1,7 @@
 """What this machine offers inference, and how fast each bundled treatment runs on it: the
-processor features that decide the fast path (bfloat16 where native, else float32 under the
-engine measured fastest here, :mod:`n2n.inference.backends`), and megapixels per second
+processor features that decide the fast path (the engine measured fastest here among float32
+PyTorch, ONNX Runtime and, where native, bfloat16: :mod:`n2n.inference.backends`), and
+megapixels per second
 measured here, since figures measured elsewhere (another processor, other threads) do not
 transfer. ``n2n info [--speed]`` prints it."""
 
@@ -14,7 +15,7 @@ import torch
 from n2n.bench.measure import machine, smooth_photo
 from n2n.device import bfloat16_native, resolve_device
 from n2n.inference.arrays import denoise_array
-from n2n.inference.backends import cache_dir, choose_backend, measure_backends, ort_version
+from n2n.inference.backends import cache_dir, candidates, choose_backend, measure_backends
 from n2n.models.bundled import load_bundled
 
 FLAGS = ("avx2", "avx512f", "avx512_bf16", "amx_bf16")  # the ones the fast path depends on
@@ -38,14 +39,15 @@ def processor_flags() -> dict[str, bool]:
 def inference_path(device: str = "auto") -> str:
     """The path :class:`~n2n.inference.denoiser.Denoiser` takes on ``device`` by default."""
     resolved = resolve_device(device)
-    if bfloat16_native(resolved):
-        return f"{resolved.type}: bfloat16 autocast, channels-last (bfloat16 is native here)"
+    native = "bfloat16 native here" if bfloat16_native(resolved) else "no native bfloat16 here"
     if resolved.type != "cpu":
-        return f"{resolved.type}: float32, channels-last (no native bfloat16 here)"
+        precision = "bfloat16 autocast" if bfloat16_native(resolved) else "float32"
+        return f"{resolved.type}: {precision}, channels-last ({native})"
     engines = {name: choose_backend(load_bundled(name).net, resolved) for name in NETWORKS}
     named = ", ".join(f"{name} {engine}" for name, engine in engines.items())
-    return (f"cpu: float32 (no native bfloat16 here), engine per network: {named} "
-            f"(torch: channels-last; measured once, cached in {cache_dir()})")
+    return (f"cpu ({native}): engine per network: {named} (torch: float32 channels-last; "
+            f"bfloat16: bfloat16 autocast, channels-last; measured once, cached in "
+            f"{cache_dir()})")
 
 
 def describe(device: str = "auto") -> dict[str, object]:
@@ -57,8 +59,9 @@ def describe(device: str = "auto") -> dict[str, object]:
 def measure_engines(side: int = 1024, device: str = "auto") -> dict[str, dict[str, float]]:
     """Megapixels per second of each bundled network under each engine, on a ``side`` x
     ``side`` input (CPU only: a GPU runs PyTorch)."""
-    if resolve_device(device).type != "cpu" or ort_version() is None:
-        return {}  # PyTorch is the only engine
+    resolved = resolve_device(device)
+    if resolved.type != "cpu" or len(candidates(resolved)) == 1:
+        return {}  # PyTorch float32 is the only engine
     return {name: measure_backends(load_bundled(name).net, side, repeats=2)
             for name in NETWORKS}
 

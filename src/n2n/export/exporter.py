@@ -63,16 +63,18 @@ def export_format(output: Path, requested: str | None) -> str:
     return fmt
 
 
-def export_model(model: PixelModel, output: str | Path, fmt: str = "pt", *,
+def export_model(model: PixelModel, output: str | Path, fmt: str | None = None, *,
                  half: bool = False, record: dict | None = None, package: dict | None = None,
                  inputs: Sequence[str | Path] = (), overwrite: bool = False) -> float:
-    """Write ``model`` to ``output`` in format ``fmt`` and return the self-check's maximum
-    absolute difference (0..255 scale); raise :class:`N2NError`, writing nothing, above the
-    tolerance. ``record`` (a checkpoint's training config and history) travels with ``pt``;
+    """Write ``model`` to ``output`` in format ``fmt`` (None: the one ``output``'s suffix names,
+    :func:`export_format`) and return the self-check's maximum absolute difference (0..255
+    scale); raise :class:`N2NError`, writing nothing, above the tolerance or for a format not in
+    :data:`FORMATS`. ``record`` (a checkpoint's training config and history) travels with ``pt``;
     ``package`` holds :func:`n2n.export.bmz.write_package`'s keyword arguments for ``bmz``.
     ``output`` is never one of ``inputs`` (the checkpoint exported), and replaces an existing
     file only if n2n-lite wrote it, or with ``overwrite``."""
     output = Path(output)
+    fmt = export_format(output, fmt)
     model = model.float().eval()
     if half and fmt != "pt":
         raise N2NError("{half} applies to the pt format only", param="half")

@@ -1,19 +1,22 @@
 """Which engine runs a network on this processor, measured once and cached.
 
-Where bfloat16 is not native (most CPUs), PyTorch's float32 channels-last is not always the
-fastest exact path: ONNX Runtime's CPU kernels ran the bundled U-Nets 1.7-2.2x faster on an
-AVX2 processor with 2 threads, equal to PyTorch within 1e-5 on the 0..255 scale
-(docs/guides/speed.md). The gain depends on the processor, the thread count and the
-versions, so it is measured here on first use, per network architecture, and the choice is
-kept in the user's cache folder (never the working folder):
+The engines: ``torch`` (PyTorch float32, channels-last on the fast path), ``onnxruntime``
+(ONNX Runtime's float32 CPU kernels, the ``fast`` extra) and ``bfloat16`` (PyTorch with
+bfloat16 autocast, where the processor computes it natively: within 0.003 dB of float32).
+None is fastest everywhere: ONNX Runtime ran the bundled U-Nets 1.7-2.2x faster than PyTorch
+on an AVX2 processor under load and even when idle; on a Xeon with AVX512-BF16 but no AMX,
+bfloat16 ran them 1.35x slower than float32 (docs/guides/speed.md). The gain depends on the
+processor, the thread count and the versions, so on a CPU it is measured here on first use,
+per network architecture, and the choice is kept in the user's cache folder (never the
+working folder); a GPU runs PyTorch, in bfloat16 where native:
 
-* ``N2N_BACKEND`` = ``torch`` or ``onnxruntime`` forces one (``auto``, the default, measures);
+* ``N2N_BACKEND`` = ``torch``, ``onnxruntime`` or ``bfloat16`` forces one (``auto``, the
+  default, measures);
 * ``N2N_CACHE_DIR`` names the cache folder (default ``$XDG_CACHE_HOME/n2n``, else
   ``~/.cache/n2n``; ``%LOCALAPPDATA%\\n2n`` on Windows).
 
-Only float32 engines are candidates: int8 quantisation cost 0.1-1 dB on real photos
-(docs/guides/speed.md), outside the 0.02 dB allowed. ONNX Runtime is the ``fast`` extra;
-without it PyTorch runs.
+int8 quantisation is no candidate: it cost 0.1-1 dB on real photos (docs/guides/speed.md),
+outside the 0.02 dB allowed.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ import platform
 import sys
 import time
 import warnings
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -38,11 +42,11 @@ from n2n.device import bfloat16_native
 from n2n.errors import N2NError
 from n2n.io.files import write_text_atomic
 
-BACKENDS = ("torch", "onnxruntime")
+BACKENDS = ("torch", "onnxruntime", "bfloat16")
 CACHE_FILE = "backends.json"
 SIDE = 256  # pixels per side of the input the engines are timed on
 REPEATS = 3  # interleaved runs of each engine; the best of each counts
-GAIN = 1.1  # ONNX Runtime is chosen where it is at least this much faster
+GAIN = 1.1  # another engine is chosen over PyTorch float32 where at least this much faster
 
 
 def cache_dir() -> Path:
@@ -72,8 +76,9 @@ def cache_key(net: nn.Module) -> str:
     another way, e.g. its decoders in phases, is measured again)."""
     shapes = [(name, tuple(p.shape)) for name, p in net.named_parameters()]
     arch = hashlib.sha1(repr((type(net).__name__, shapes, _code(net))).encode()).hexdigest()[:12]
+    bfloat16 = "bfloat16 native" if bfloat16_native(torch.device("cpu")) else "no bfloat16"
     return "|".join([platform.machine(), _processor(), torch.backends.cpu.get_cpu_capability(),
-                     f"torch {torch.__version__}", f"onnxruntime {ort_version()}",
+                     bfloat16, f"torch {torch.__version__}", f"onnxruntime {ort_version()}",
                      f"{torch.get_num_threads()} threads", arch])
 
 
@@ -90,20 +95,33 @@ def _code(net: nn.Module) -> str:
 
 
 def choose_backend(net: nn.Module, device: torch.device, requested: str | None = None) -> str:
-    """The engine for ``net`` on ``device``: ``requested`` (or ``N2N_BACKEND``) where given,
-    else PyTorch on GPUs, with native bfloat16 or without ONNX Runtime, else the measured
-    faster of the two (measured on first use, then read from the cache)."""
+    """The engine for ``net`` on ``device``: ``requested`` (or ``N2N_BACKEND``) where given;
+    on a GPU, bfloat16 where native, else PyTorch float32; on a CPU, the measured fastest of
+    the engines it has (measured on first use, then read from the cache)."""
     requested = requested or os.environ.get("N2N_BACKEND") or "auto"
     if requested not in (*BACKENDS, "auto"):
-        raise N2NError(f"backend '{requested}' unknown: use auto, torch or onnxruntime "
+        raise N2NError(f"backend '{requested}' unknown: use auto, {', '.join(BACKENDS)} "
                        "(N2N_BACKEND)")
-    if requested == "onnxruntime" and ort_version() is None:
-        raise N2NError("backend 'onnxruntime' needs ONNX Runtime: pip install 'n2n-lite[fast]'")
+    if requested == "onnxruntime" and (ort_version() is None or device.type != "cpu"):
+        raise N2NError("backend 'onnxruntime' runs on the CPU and needs ONNX Runtime: pip "
+                       "install 'n2n-lite[fast]'")
+    if requested == "bfloat16" and not bfloat16_native(device):
+        raise N2NError(f"backend 'bfloat16': {device.type} does not compute bfloat16 natively "
+                       "here (it needs CUDA, or a CPU with AVX512-BF16 or AMX); use torch")
     if requested != "auto":
         return requested
-    if device.type != "cpu" or bfloat16_native(device) or ort_version() is None:
+    if device.type != "cpu":
+        return "bfloat16" if bfloat16_native(device) else "torch"
+    if len(candidates(device)) == 1:
         return "torch"
     return measured_choice(net)["backend"]
+
+
+def candidates(device: torch.device) -> tuple[str, ...]:
+    """The engines a CPU here can run: PyTorch float32 always, ONNX Runtime where installed,
+    bfloat16 where native."""
+    return tuple(name for name, present in (("torch", True), ("onnxruntime", bool(ort_version())),
+                                            ("bfloat16", bfloat16_native(device))) if present)
 
 
 def measured_choice(net: nn.Module, measure=None) -> dict:
@@ -114,8 +132,9 @@ def measured_choice(net: nn.Module, measure=None) -> dict:
     if key in records:
         return records[key]
     speeds = (measure or measure_backends)(net)
-    faster = speeds.get("onnxruntime", 0.0) >= GAIN * speeds["torch"]
-    record = {"backend": "onnxruntime" if faster else "torch", "mp_s": speeds,
+    fastest = max(speeds, key=speeds.__getitem__)
+    record = {"backend": fastest if speeds[fastest] >= GAIN * speeds["torch"] else "torch",
+              "mp_s": speeds,
               "side": SIDE, "measured": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
     records = {**_read(path), key: record}  # another process may have written meanwhile
     try:
@@ -127,14 +146,24 @@ def measured_choice(net: nn.Module, measure=None) -> dict:
 
 def measure_backends(net: nn.Module, side: int = SIDE, repeats: int = REPEATS
                      ) -> dict[str, float]:
-    """Megapixels per second of ``net`` in float32 under PyTorch (channels-last) and ONNX
-    Runtime on a (1, C, side, side) input (side rounded up to the network's multiple),
+    """Megapixels per second of ``net`` under each of the CPU's :func:`candidates` (PyTorch
+    channels-last) on a (1, C, side, side) input (side rounded up to the network's multiple),
     interleaved, best of ``repeats`` after a warm-up."""
     channels, side = _in_channels(net), -(-side // net.multiple) * net.multiple
     x = torch.randn(1, channels, side, side, generator=torch.Generator().manual_seed(0))
-    torch_net, onnx_net = memory_layout_copy(net), OnnxNet(net)
-    runs = {"torch": lambda: torch_net(x.contiguous(memory_format=torch.channels_last)),
-            "onnxruntime": lambda: onnx_net(x)}
+    x = x.contiguous(memory_format=torch.channels_last)
+    torch_net = memory_layout_copy(net)
+
+    def bfloat16_run() -> torch.Tensor:
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            return torch_net(x)
+
+    engines = candidates(torch.device("cpu"))
+    runs = {"torch": lambda: torch_net(x)}
+    if "onnxruntime" in engines:
+        runs["onnxruntime"] = partial(OnnxNet(net), x)
+    if "bfloat16" in engines:
+        runs["bfloat16"] = bfloat16_run
     best = dict.fromkeys(runs, float("inf"))
     with torch.no_grad():
         for run in runs.values():
@@ -236,8 +265,9 @@ def _read(path: Path) -> dict:
 def on_engine(model: nn.Module | None, device: torch.device, fast: bool,
               requested: str | None = None) -> tuple[nn.Module | None, str]:
     """``model`` as it runs on the fast path, and the engine: a copy whose network runs in ONNX
-    Runtime where :func:`choose_backend` picks it, else ``model`` itself under PyTorch. Not
-    ``fast`` (the plain float32 reference path), an export or no model: PyTorch, unchanged."""
+    Runtime where :func:`choose_backend` picks it, else ``model`` itself under PyTorch (in
+    bfloat16 autocast where it picks ``bfloat16``: the caller's to apply). Not ``fast`` (the
+    plain float32 reference path), an export or no model: PyTorch float32, unchanged."""
     if model is None or not fast or not hasattr(model, "net"):
         return model, "torch"
     backend = choose_backend(model.net, device, requested)

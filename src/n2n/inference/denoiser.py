@@ -41,13 +41,15 @@ class Pass:
     """One pass of a Denoiser: ``run(noisy, previous)`` on its input, in image pixels or, at
     ``split`` k > 1, on the image's k**2 sub-images (pixel-shuffled once, whole); tiles of it
     start on ``multiple`` and read ``margin`` around their core, both in its own pixels; a
-    window holds at most ``budget`` input pixels (:func:`n2n.inference.tiling.window_pixels`)."""
+    window holds at most ``budget`` input pixels (:func:`n2n.inference.tiling.window_pixels`);
+    ``bfloat16``: its network runs under bfloat16 autocast (its engine's choice)."""
 
     run: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
     margin: int
     multiple: int
     split: int = 1
     budget: int = BUDGET_PIXELS  # input pixels one window may hold (its network's and engine's)
+    bfloat16: bool = False
 
 
 class Denoiser:
@@ -78,14 +80,16 @@ class Denoiser:
         PyTorch checkpoints. A blind-spot network (arch ``bsn``) is always refined by random
         replacing first (:mod:`n2n.inference.replacing`).
     fast : bool, keyword-only
-        Channels-last layout and, where the processor computes it natively, bfloat16
-        convolutions with each network's output layer in float32: 3.0x (photo) and 3.1x
-        (photo-plus) on 2 CPU threads at the same PSNR to 0.003 dB (``n2n.bench.inference``).
-        PyTorch checkpoints only; an exported model runs as exported.
+        Channels-last layout under the engine measured fastest here (``backend``), which
+        may be bfloat16 convolutions with each network's output layer in float32 where the
+        processor computes them natively: 3.0x (photo) and 3.1x (photo-plus) on 2 CPU threads
+        of a processor with AMX at the same PSNR to 0.003 dB (``n2n.bench.inference``), 0.74x
+        on one with AVX512-BF16 and no AMX. PyTorch checkpoints only; an exported model runs
+        as exported.
     backend : str, keyword-only
-        The fast path's engine: ``torch``, ``onnxruntime`` (float32, equal to PyTorch within
-        1e-4) or None (``N2N_BACKEND``, else measured here once and cached:
-        :mod:`n2n.inference.backends`).
+        The fast path's engine: ``torch`` (float32), ``onnxruntime`` (float32, equal to
+        PyTorch within 1e-4), ``bfloat16`` (where native) or None (``N2N_BACKEND``, else
+        measured here once and cached: :mod:`n2n.inference.backends`).
     ensemble : bool, keyword-only
         Each pass averaged over the 8 flips and quarter turns of its input (self-ensemble):
         8x the time for +0.1-0.2 dB (SIDD +0.11, Nam +0.21, CBSD68 +0.09-0.15;
@@ -126,9 +130,7 @@ class Denoiser:
         self.ensemble = ensemble
         (engine, self.backend), (refiner, refine_backend) = (
             on_engine(m, self.device, self.fast, backend) for m in (model, refine))
-        budgets = (self._window_budget(model, self.backend),
-                   self._window_budget(refine, refine_backend))
-        self._passes = self._plan_passes(model, refine, budgets)
+        self._passes = self._plan_passes(model, refine, (self.backend, refine_backend))
         self.model = memory_layout(engine.to(self.device), self.fast).eval()
         self.refine = None if refine is None else memory_layout(refiner.to(self.device),
                                                                 self.fast).eval()
@@ -141,27 +143,31 @@ class Denoiser:
         self.margin = sum(-(-p.margin * p.split // self.grid) * self.grid for p in self._passes)
 
     def _plan_passes(self, model: torch.nn.Module, refine: PixelModel | None,
-                     budgets: tuple[int, int]) -> list[Pass]:
+                     engines: tuple[str, str]) -> list[Pass]:
         """Each pass, with the margin (its receptive radius rounded up to its multiple) and
-        multiple of its own pixels, and its network's window budget (``budgets``: the model's,
-        the refining model's); a checkpoint's pixel-shuffled pass runs on sub-images."""
+        multiple of its own pixels, and its network's window budget and precision under its
+        engine (``engines``: the model's, the refining model's); a checkpoint's pixel-shuffled
+        pass runs on sub-images."""
         def own(radius: int, multiple: int) -> int:
             return -(-radius // multiple) * multiple
 
+        first = {"budget": self._window_budget(model, engines[0]),
+                 "bfloat16": engines[0] == "bfloat16"}
         if isinstance(model, PixelModel):
             net, split = model.net, model.config.pd
             passes = [Pass(self._denoise_split, own(net.receptive_radius, net.multiple),
-                           net.multiple, split, budgets[0])]
+                           net.multiple, split, **first)]
         else:  # an export runs as exported, splitting inside
             passes = [Pass(self._denoise, own(model.receptive_radius, model.multiple),
-                           model.multiple, budget=budgets[0])]
+                           model.multiple, **first)]
         if self.replacing:  # its masks must fall alike on every tile: tiles start on PERIOD
             passes.append(Pass(self._replace, own(model.net.receptive_radius, PERIOD), PERIOD,
-                               budget=budgets[0]))
+                               **first))
         if refine is not None:
             passes.append(Pass(self._refine, own(refine.net.receptive_radius,
                                                  refine.net.multiple), refine.net.multiple,
-                               budget=budgets[1]))
+                               budget=self._window_budget(refine, engines[1]),
+                               bfloat16=engines[1] == "bfloat16"))
         return passes
 
     def _window_budget(self, model: torch.nn.Module | None, backend: str) -> int:
@@ -275,7 +281,7 @@ class Denoiser:
         for step in self._passes:
             source = pd_split(noisy, step.split)
             previous = source if out is noisy else out
-            result = (self._forward(step.run, source, previous) if tiled is False
+            result = (self._forward(step, source, previous) if tiled is False
                       else self._tiled(step, source, previous, tiled))
             out = pd_merge(result, step.split)
         return out[..., :height, :width][0].permute(1, 2, 0).numpy()
@@ -292,14 +298,17 @@ class Denoiser:
     def _refine(self, noisy: torch.Tensor, previous: torch.Tensor) -> torch.Tensor:
         return self.refine(previous, split=False)  # at full resolution, whatever its pd
 
-    def _forward(self, run, noisy: torch.Tensor, previous: torch.Tensor) -> torch.Tensor:
-        """One pass, ``run(noisy, previous)``, on (1, C, h, w) CPU tensors: the result back on
-        the CPU in float32."""
+    def _forward(self, step: Pass, noisy: torch.Tensor, previous: torch.Tensor
+                 ) -> torch.Tensor:
+        """One pass, ``step.run(noisy, previous)``, on (1, C, h, w) CPU tensors: the result
+        back on the CPU in float32."""
+        run = step.run
         layout = torch.channels_last if self.fast else torch.contiguous_format
         first = previous is noisy  # the first pass: one tensor, moved once
         noisy = noisy.to(self.device).contiguous(memory_format=layout)
         previous = noisy if first else previous.to(self.device).contiguous(memory_format=layout)
-        with autocast(self.device, self.fast), out_of_memory_named(noisy.shape, self.device):
+        with (autocast(self.device, step.bfloat16),
+              out_of_memory_named(noisy.shape, self.device)):
             if not self.ensemble:
                 return run(noisy, previous).float().cpu()
             total = 0.0
@@ -326,7 +335,7 @@ class Denoiser:
             group, rows, cols = budget_plan(count, height, width, step.margin, step.multiple,
                                             budget // planes)
         if group >= count and rows >= height and cols >= width:
-            return self._forward(step.run, noisy, previous)
+            return self._forward(step, noisy, previous)
         out = None
         tiles = plan_tiles(height, width, (rows, cols), step.margin)
         for first in range(0, count, group):
@@ -336,7 +345,7 @@ class Denoiser:
                 top, bottom, left, right = tile.keep
                 window = (images, slice(None), slice(r_top, r_bottom), slice(r_left, r_right))
                 tile_noisy = noisy[window]
-                result = self._forward(step.run, tile_noisy,
+                result = self._forward(step, tile_noisy,
                                        tile_noisy if previous is noisy else previous[window])
                 if out is None:
                     out = noisy.new_empty((count, result.shape[1], height, width))
