@@ -64,7 +64,7 @@ def processor() -> dict:
             # what ran: ATEN_CPU_CAPABILITY and ONEDNN_MAX_CPU_ISA can hold the kernels below
             # the processor's flags (an AVX2-only processor on an AVX-512 one)
             "kernels": torch.backends.cpu.get_cpu_capability(),
-            "bfloat16_used": bfloat16_native(torch.device("cpu")),
+            "bfloat16_native": bfloat16_native(torch.device("cpu")),
             "onednn_max_isa": os.environ.get("ONEDNN_MAX_CPU_ISA")}
 
 

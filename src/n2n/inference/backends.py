@@ -4,8 +4,9 @@ The engines: ``torch`` (PyTorch float32, channels-last on the fast path), ``onnx
 (ONNX Runtime's float32 CPU kernels, the ``fast`` extra) and ``bfloat16`` (PyTorch with
 bfloat16 autocast, where the processor computes it natively: within 0.003 dB of float32).
 None is fastest everywhere: ONNX Runtime ran the bundled U-Nets 1.7-2.2x faster than PyTorch
-on an AVX2 processor under load and even when idle; on a Xeon with AVX512-BF16 but no AMX,
-bfloat16 ran them 1.35x slower than float32 (docs/guides/speed.md). The gain depends on the
+on an AVX2 processor under load and even when idle; bfloat16 ran the photo network 2.3x faster
+than float32 on an AMD EPYC with AVX512-BF16, but 1.35x slower on an Intel Xeon with
+AVX512-BF16 and no AMX (docs/guides/speed.md). The gain depends on the
 processor, the thread count and the versions, so on a CPU it is measured here on first use,
 per network architecture, and the choice is kept in the user's cache folder (never the
 working folder); a GPU runs PyTorch, in bfloat16 where native:

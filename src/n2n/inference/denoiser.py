@@ -82,10 +82,10 @@ class Denoiser:
     fast : bool, keyword-only
         Channels-last layout under the engine measured fastest here (``backend``), which
         may be bfloat16 convolutions with each network's output layer in float32 where the
-        processor computes them natively: 3.0x (photo) and 3.1x (photo-plus) on 2 CPU threads
-        of a processor with AMX at the same PSNR to 0.003 dB (``n2n.bench.inference``), 0.74x
-        on one with AVX512-BF16 and no AMX. PyTorch checkpoints only; an exported model runs
-        as exported.
+        processor computes them natively: against float32 channels-last, 2.3x (photo) on 2
+        threads of an AMD EPYC with AVX512-BF16 at the same PSNR to 0.003 dB
+        (``n2n.bench.inference``), but 0.74x on an Intel Xeon with AVX512-BF16 and no AMX,
+        hence the measurement. PyTorch checkpoints only; an exported model runs as exported.
     backend : str, keyword-only
         The fast path's engine: ``torch`` (float32), ``onnxruntime`` (float32, equal to
         PyTorch within 1e-4), ``bfloat16`` (where native) or None (``N2N_BACKEND``, else
