@@ -1,9 +1,8 @@
 """What this machine offers inference, and how fast each bundled treatment runs on it: the
 processor features that decide the fast path (the engine measured fastest here among float32
 PyTorch, ONNX Runtime and, where native, bfloat16: :mod:`n2n.inference.backends`), and
-megapixels per second
-measured here, since figures measured elsewhere (another processor, other threads) do not
-transfer. ``n2n info [--speed]`` prints it."""
+megapixels per second measured here, since figures measured elsewhere (another processor,
+other threads) do not transfer. ``n2n info [--speed]`` prints it."""
 
 from __future__ import annotations
 

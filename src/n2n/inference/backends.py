@@ -6,10 +6,10 @@ bfloat16 autocast, where the processor computes it natively: within 0.003 dB of 
 None is fastest everywhere: ONNX Runtime ran the bundled U-Nets 1.7-2.2x faster than PyTorch
 on an AVX2 processor under load and even when idle; bfloat16 ran the photo network 2.3x faster
 than float32 on an AMD EPYC with AVX512-BF16, but 1.35x slower on an Intel Xeon with
-AVX512-BF16 and no AMX (docs/guides/speed.md). The gain depends on the
-processor, the thread count and the versions, so on a CPU it is measured here on first use,
-per network architecture, and the choice is kept in the user's cache folder (never the
-working folder); a GPU runs PyTorch, in bfloat16 where native:
+AVX512-BF16 and no AMX (docs/guides/speed.md). The gain depends on the processor, the thread
+count and the versions, so on a CPU it is measured here on first use, per network
+architecture, and the choice is kept in the user's cache folder (never the working folder); a
+GPU runs PyTorch, in bfloat16 where native:
 
 * ``N2N_BACKEND`` = ``torch``, ``onnxruntime`` or ``bfloat16`` forces one (``auto``, the
   default, measures);
@@ -103,9 +103,11 @@ def choose_backend(net: nn.Module, device: torch.device, requested: str | None =
     if requested not in (*BACKENDS, "auto"):
         raise N2NError(f"backend '{requested}' unknown: use auto, {', '.join(BACKENDS)} "
                        "(N2N_BACKEND)")
-    if requested == "onnxruntime" and (ort_version() is None or device.type != "cpu"):
-        raise N2NError("backend 'onnxruntime' runs on the CPU and needs ONNX Runtime: pip "
-                       "install 'n2n-lite[fast]'")
+    if requested == "onnxruntime" and device.type != "cpu":
+        raise N2NError(f"backend 'onnxruntime' runs on the CPU, not on {device}: use torch or "
+                       "bfloat16 there")
+    if requested == "onnxruntime" and ort_version() is None:
+        raise N2NError("backend 'onnxruntime' needs ONNX Runtime: pip install 'n2n-lite[fast]'")
     if requested == "bfloat16" and not bfloat16_native(device):
         raise N2NError(f"backend 'bfloat16': {device.type} does not compute bfloat16 natively "
                        "here (it needs CUDA, or a CPU with AVX512-BF16 or AMX); use torch")
@@ -135,8 +137,8 @@ def measured_choice(net: nn.Module, measure=None) -> dict:
     speeds = (measure or measure_backends)(net)
     fastest = max(speeds, key=speeds.__getitem__)
     record = {"backend": fastest if speeds[fastest] >= GAIN * speeds["torch"] else "torch",
-              "mp_s": speeds,
-              "side": SIDE, "measured": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+              "mp_s": speeds, "side": SIDE,
+              "measured": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
     records = {**_read(path), key: record}  # another process may have written meanwhile
     try:
         write_text_atomic(path, json.dumps(records, indent=1))
