@@ -109,6 +109,16 @@ def test_bfloat16_is_refused_by_name_where_not_native(cache, monkeypatch):
     assert "bfloat16" not in backends.candidates(torch.device("cpu"))
 
 
+def test_a_gpu_runs_pytorch_in_bfloat16_where_native_and_never_onnx_runtime(cache, monkeypatch):
+    net, gpu = load_bundled("photo").net, torch.device("cuda")  # the device object only
+    for native, engine in ((True, "bfloat16"), (False, "torch")):
+        monkeypatch.setattr(backends, "bfloat16_native", lambda device, v=native: v)
+        assert choose_backend(net, gpu) == engine
+    with pytest.raises(N2NError, match="runs on the CPU, not on cuda"):
+        choose_backend(net, gpu, "onnxruntime")
+    assert not cache.exists()  # nothing measured
+
+
 def test_a_bfloat16_engine_runs_its_passes_under_autocast(cache, monkeypatch, photo):
     """Where bfloat16 is native (else the same, as float32): the refining pass takes its own
     engine's precision."""
