@@ -37,7 +37,7 @@ def bfloat16_native(device: torch.device) -> bool:
     """Whether ``device`` runs bfloat16 convolutions natively (else autocast would be slower).
 
     On x86 oneDNN offers bfloat16 from AVX-512 up, but only AVX512-BF16 and AMX compute it:
-    on AVX-512 without them it is emulated, 2.7-2.9x slower than float32 (photo and camera
+    on AVX-512 without them it is emulated, 2.7-3.5x slower than float32 (photo and camera
     networks, 2 threads, a Xeon held to ``ONEDNN_MAX_CPU_ISA=AVX512_CORE``;
     docs/guides/speed.md), so the instructions themselves are asked for."""
     if device.type == "cuda":
