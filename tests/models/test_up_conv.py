@@ -1,6 +1,5 @@
 """Decoder blocks compute their first convolution over an upsampled and concatenated input in
-phases (``up_conv``), and the Lite U-Net's tail its convolution over the concatenated input as
-two (``tail_conv``): the same sums as the plain formulation, in every layout, under autograd
+phases (``up_conv``): the same sums as the plain formulation, in every layout, under autograd
 and in TorchScript."""
 
 from __future__ import annotations
@@ -9,7 +8,7 @@ import pytest
 import torch
 from torch.nn import functional as F
 
-from n2n.models.unet import LiteUNet, UpBlock, full_precision, tail_conv, up_conv
+from n2n.models.unet import UpBlock, up_conv
 
 
 def concatenated(h: torch.Tensor, skip: torch.Tensor, weight: torch.Tensor,
@@ -58,41 +57,3 @@ def test_a_scripted_block_computes_what_the_eager_one_does():
         expected = block(h, skip)
         torch.testing.assert_close(torch.jit.script(block)(h, skip), expected)
         torch.testing.assert_close(torch.jit.trace(block, (h, skip))(h, skip), expected)
-
-
-@pytest.mark.parametrize("layout", [torch.contiguous_format, torch.channels_last])
-def test_the_tail_equals_its_convolution_over_the_concatenation(layout):
-    torch.manual_seed(3)
-    layer = torch.nn.Conv2d(8 + 3, 3, 3, padding=1).to(memory_format=layout)
-    h = torch.randn(2, 8, 9, 14).contiguous(memory_format=layout)
-    x = torch.randn(2, 3, 9, 14).contiguous(memory_format=layout)
-    expected = layer(torch.cat([h, x], 1))
-    torch.testing.assert_close(tail_conv(layer, h, x), expected, rtol=1e-5, atol=1e-5)
-    with torch.autocast("cpu", dtype=torch.bfloat16):  # full precision under autocast too
-        got = tail_conv(layer, h.bfloat16(), x)
-        plain = full_precision(layer, torch.cat([h.bfloat16().float(), x], 1))
-    assert got.dtype == torch.float32
-    torch.testing.assert_close(got, plain, rtol=1e-5, atol=1e-5)
-
-
-class Tail(torch.nn.Module):
-    def __init__(self) -> None:
-        super().__init__()
-        self.layer = torch.nn.Conv2d(6 + 3, 3, 3, padding=1)
-
-    def forward(self, h: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-        return tail_conv(self.layer, h, x)
-
-
-@pytest.mark.filterwarnings("ignore::DeprecationWarning")  # torch.jit, as the exporters use it
-def test_a_traced_tail_and_lite_unet_compute_what_the_eager_ones_do():
-    """Exports trace the network (n2n.export.portable), which takes the plain graph."""
-    torch.manual_seed(4)
-    tail, h, x = Tail().eval(), torch.randn(1, 6, 7, 5), torch.randn(1, 3, 7, 5)
-    net, image = LiteUNet(width=8, depth=2).eval(), torch.randn(1, 3, 16, 12)
-    with torch.no_grad():
-        traced = torch.jit.trace(tail, (h, x))
-        assert "aten::cat" in str(traced.graph)  # the plain graph, as exported
-        torch.testing.assert_close(traced(h, x), tail(h, x), rtol=1e-5, atol=1e-5)
-        torch.testing.assert_close(torch.jit.trace(net, image)(image), net(image), rtol=1e-5,
-                                   atol=1e-5)
