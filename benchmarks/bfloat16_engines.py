@@ -23,6 +23,8 @@ import time
 
 import torch
 
+from n2n.bench.machine_speed import processor_flags
+from n2n.bench.measure import machine
 from n2n.models.bundled import load_bundled
 
 SETTINGS = {"native": {}, "AVX512_CORE": {"ONEDNN_MAX_CPU_ISA": "AVX512_CORE"},
@@ -83,23 +85,11 @@ def main() -> None:
                               text=True, check=True)
         results[setting] = json.loads(done.stdout.splitlines()[-1])
         print(setting, json.dumps(results[setting]))
-    record = {"cpu": _cpu(), "threads": args.threads, "torch": torch.__version__,
+    record = {**machine(), "flags": processor_flags(), "threads": args.threads,
               "settings": results}
     if args.out:
         with open(args.out, "w") as f:
             json.dump(record, f, indent=1)
-
-
-def _cpu() -> str:
-    """The processor's model name and its bfloat16 flags (Linux)."""
-    try:
-        text = open("/proc/cpuinfo").read()
-    except OSError:
-        return "unknown"
-    name = next((line.split(":", 1)[1].strip() for line in text.splitlines()
-                 if line.startswith("model name")), "unknown")
-    flags = [f for f in ("avx2", "avx512f", "avx512_bf16", "amx_bf16") if f" {f}" in text]
-    return f"{name} ({', '.join(flags)})"
 
 
 if __name__ == "__main__":

@@ -38,9 +38,10 @@ def processor_flags() -> dict[str, bool]:
 def inference_path(device: str = "auto") -> str:
     """The path :class:`~n2n.inference.denoiser.Denoiser` takes on ``device`` by default."""
     resolved = resolve_device(device)
-    native = "bfloat16 native here" if bfloat16_native(resolved) else "no native bfloat16 here"
+    bfloat16 = bfloat16_native(resolved)
+    native = "bfloat16 native here" if bfloat16 else "no native bfloat16 here"
     if resolved.type != "cpu":
-        precision = "bfloat16 autocast" if bfloat16_native(resolved) else "float32"
+        precision = "bfloat16 autocast" if bfloat16 else "float32"
         return f"{resolved.type}: {precision}, channels-last ({native})"
     engines = {name: choose_backend(load_bundled(name).net, resolved) for name in NETWORKS}
     named = ", ".join(f"{name} {engine}" for name, engine in engines.items())
