@@ -14,8 +14,8 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "src" / "n2n"
 # the data flow, bottom to top: a module imports from its own layer or lower ones only
-LAYERS = ["errors", "device", "heap", "io", "data", "evaluation", "models", "training",
-          "inference", "export", "top"]
+LAYERS = ["errors", "device", "io", "data", "evaluation", "models", "training", "inference",
+          "export", "top"]
 TOP = {"cli", "bench", "lite", "bmz", "napari", "__init__", "__main__",
        "denoise", "pretrained", "sources", "train"}  # entry points; the last four re-export
 

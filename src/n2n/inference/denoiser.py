@@ -19,7 +19,6 @@ import torch
 
 from n2n.device import autocast, memory_layout, out_of_memory_named
 from n2n.errors import N2NError
-from n2n.heap import heap_kept, layers_on_heap
 from n2n.inference.backends import on_engine
 from n2n.inference.constant import constant_windows
 from n2n.inference.replacing import PERIOD, random_replacing
@@ -279,13 +278,12 @@ class Denoiser:
         # beyond the border whether the image is tiled or not
         noisy = pad_to_multiple(x, self.grid)
         out = noisy
-        with heap_kept():  # what a window's layers freed, the next window's reuse
-            for step in self._passes:
-                source = pd_split(noisy, step.split)
-                previous = source if out is noisy else out
-                result = (self._forward(step, source, previous) if tiled is False
-                          else self._tiled(step, source, previous, tiled))
-                out = pd_merge(result, step.split)
+        for step in self._passes:
+            source = pd_split(noisy, step.split)
+            previous = source if out is noisy else out
+            result = (self._forward(step, source, previous) if tiled is False
+                      else self._tiled(step, source, previous, tiled))
+            out = pd_merge(result, step.split)
         return out[..., :height, :width][0].permute(1, 2, 0).numpy()
 
     def _denoise(self, noisy: torch.Tensor, previous: torch.Tensor) -> torch.Tensor:
@@ -309,7 +307,7 @@ class Denoiser:
         first = previous is noisy  # the first pass: one tensor, moved once
         noisy = noisy.to(self.device).contiguous(memory_format=layout)
         previous = noisy if first else previous.to(self.device).contiguous(memory_format=layout)
-        with (autocast(self.device, step.bfloat16), layers_on_heap(),
+        with (autocast(self.device, step.bfloat16),
               out_of_memory_named(noisy.shape, self.device)):
             if not self.ensemble:
                 return run(noisy, previous).float().cpu()
