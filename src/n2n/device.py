@@ -12,7 +12,7 @@ and the speed-ups that keep results there (measured by ``python -m n2n.bench.thr
 from __future__ import annotations
 
 import platform
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 
 import torch
@@ -80,3 +80,24 @@ def out_of_memory_named(shape: tuple[int, ...], device: torch.device) -> Iterato
         raise N2NError(f"out of memory on {device} running the network on {n} window(s) of "
                        f"{height} x {width}: free memory, or give a smaller {{tile}}",
                        param="tile") from err
+
+
+Window = Callable[..., torch.Tensor]  # tensors in, one tensor out: a network over windows
+
+
+def on_device(device: torch.device, fast: bool, bfloat16: bool) -> Callable[[Window], Window]:
+    """``run`` -> ``run`` on its tensors moved to ``device`` (channels-last if ``fast``), under
+    bfloat16 autocast if ``bfloat16`` (where native), its result back on the CPU in float32;
+    the allocator's failure named (:func:`out_of_memory_named`)."""
+    layout = torch.channels_last if fast else torch.contiguous_format
+
+    def wrap(run: Window) -> Window:
+        def moved(*tensors: torch.Tensor) -> torch.Tensor:
+            there: dict[int, torch.Tensor] = {}  # a tensor given twice is moved once
+            for x in tensors:
+                if id(x) not in there:
+                    there[id(x)] = x.to(device).contiguous(memory_format=layout)
+            with autocast(device, bfloat16), out_of_memory_named(tensors[0].shape, device):
+                return run(*(there[id(x)] for x in tensors)).float().cpu()
+        return moved
+    return wrap

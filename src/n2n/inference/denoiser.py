@@ -17,10 +17,11 @@ from dataclasses import dataclass, replace
 import numpy as np
 import torch
 
-from n2n.device import autocast, memory_layout, out_of_memory_named
+from n2n.device import autocast, memory_layout, on_device, out_of_memory_named
 from n2n.errors import N2NError
 from n2n.inference.backends import on_engine
 from n2n.inference.constant import constant_windows
+from n2n.inference.levels import leveled_pass, tiled_map
 from n2n.inference.replacing import PERIOD, random_replacing
 from n2n.inference.sanity import check_result, model_name
 from n2n.inference.tiling import BUDGET_PIXELS, Tile, budget_plan, plan_tiles, window_pixels
@@ -42,7 +43,8 @@ class Pass:
     ``split`` k > 1, on the image's k**2 sub-images (pixel-shuffled once, whole); tiles of it
     start on ``multiple`` and read ``margin`` around their core, both in its own pixels; a
     window holds at most ``budget`` input pixels (:func:`n2n.inference.tiling.window_pixels`);
-    ``bfloat16``: its network runs under bfloat16 autocast (its engine's choice)."""
+    ``bfloat16``: its network runs under bfloat16 autocast (its engine's choice); where
+    ``leveled`` is its model, tiles run by that network's levels."""
 
     run: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
     margin: int
@@ -50,6 +52,8 @@ class Pass:
     split: int = 1
     budget: int = BUDGET_PIXELS  # input pixels one window may hold (its network's and engine's)
     bfloat16: bool = False
+    leveled: PixelModel | None = None  # tiled by its network's levels (n2n.inference.levels)
+    on_previous: bool = False  # its input is the previous pass's result, not the noisy image
 
 
 class Denoiser:
@@ -130,10 +134,11 @@ class Denoiser:
         self.ensemble = ensemble
         (engine, self.backend), (refiner, refine_backend) = (
             on_engine(m, self.device, self.fast, backend) for m in (model, refine))
-        self._passes = self._plan_passes(model, refine, (self.backend, refine_backend))
         self.model = memory_layout(engine.to(self.device), self.fast).eval()
         self.refine = None if refine is None else memory_layout(refiner.to(self.device),
                                                                 self.fast).eval()
+        self._passes = self._plan_passes(self.model, self.refine,
+                                         (self.backend, refine_backend))
         # images are padded to, and tiles, strips and chunks start on, this grid
         self.grid = math.lcm(*(p.multiple * p.split for p in self._passes))
         self.tile_given = tile is not None  # else each pass's tiles come from a memory budget
@@ -156,7 +161,7 @@ class Denoiser:
         if isinstance(model, PixelModel):
             net, split = model.net, model.config.pd
             passes = [Pass(self._denoise_split, own(net.receptive_radius, net.multiple),
-                           net.multiple, split, **first)]
+                           net.multiple, split, **first, leveled=_leveled(model))]
         else:  # an export runs as exported, splitting inside
             passes = [Pass(self._denoise, own(model.receptive_radius, model.multiple),
                            model.multiple, **first)]
@@ -167,7 +172,8 @@ class Denoiser:
             passes.append(Pass(self._refine, own(refine.net.receptive_radius,
                                                  refine.net.multiple), refine.net.multiple,
                                budget=self._window_budget(refine, engines[1]),
-                               bfloat16=engines[1] == "bfloat16"))
+                               bfloat16=engines[1] == "bfloat16", leveled=_leveled(refine),
+                               on_previous=True))
         return passes
 
     def _window_budget(self, model: torch.nn.Module | None, backend: str) -> int:
@@ -302,6 +308,9 @@ class Denoiser:
                  ) -> torch.Tensor:
         """One pass, ``step.run(noisy, previous)``, on (1, C, h, w) CPU tensors: the result
         back on the CPU in float32."""
+        if not self.ensemble:
+            run = on_device(self.device, self.fast, step.bfloat16)(step.run)
+            return run(noisy, noisy) if previous is noisy else run(noisy, previous)
         run = step.run
         layout = torch.channels_last if self.fast else torch.contiguous_format
         first = previous is noisy  # the first pass: one tensor, moved once
@@ -309,8 +318,6 @@ class Denoiser:
         previous = noisy if first else previous.to(self.device).contiguous(memory_format=layout)
         with (autocast(self.device, step.bfloat16),
               out_of_memory_named(noisy.shape, self.device)):
-            if not self.ensemble:
-                return run(noisy, previous).float().cpu()
             total = 0.0
             for turns, flip in DIHEDRAL:
                 views = (_turned(x, turns, flip).contiguous(memory_format=layout)
@@ -331,27 +338,22 @@ class Denoiser:
             group, rows, cols = count, core, core
         else:
             planes = noisy.shape[1] // self.channels if self.volumetric else 1  # voxels count
-            budget = self.budget_pixels or step.budget
+            budget = (self.budget_pixels or step.budget) // planes
             group, rows, cols = budget_plan(count, height, width, step.margin, step.multiple,
-                                            budget // planes)
+                                            budget)
         if group >= count and rows >= height and cols >= width:
             return self._forward(step, noisy, previous)
-        out = None
-        tiles = plan_tiles(height, width, (rows, cols), step.margin)
-        for first in range(0, count, group):
-            images = slice(first, first + group)
-            for tile in tiles:
-                r_top, r_bottom, r_left, r_right = tile.read
-                top, bottom, left, right = tile.keep
-                window = (images, slice(None), slice(r_top, r_bottom), slice(r_left, r_right))
-                tile_noisy = noisy[window]
-                result = self._forward(step, tile_noisy,
-                                       tile_noisy if previous is noisy else previous[window])
-                if out is None:
-                    out = noisy.new_empty((count, result.shape[1], height, width))
-                out[images, :, top:bottom, left:right] = result[
-                    ..., top - r_top:bottom - r_top, left - r_left:right - r_left]
-        return out
+        if step.leveled is not None and not self.ensemble and not (self.tile_given and tiled):
+            return leveled_pass(step.leveled, previous if step.on_previous else noisy, budget,
+                                on_device(self.device, self.fast, step.bfloat16))
+        inputs = [(noisy, 1)] if previous is noisy else [(noisy, 1), (previous, 1)]
+        return tiled_map(lambda n, p=None: self._forward(step, n, n if p is None else p),
+                         inputs, step.margin, (group, rows, cols))
+
+
+def _leveled(model: torch.nn.Module | None) -> PixelModel | None:
+    """``model`` where its tiles can run by its network's levels, else None."""
+    return model if isinstance(model, PixelModel) and model.levels is not None else None
 
 
 DOOR_TILE = 512  # image pixels: the unit of strips' and Dask chunks' tile plans by default

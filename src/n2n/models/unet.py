@@ -8,6 +8,8 @@ decoder blocks (:class:`UpBlock`) fold the upsampling into their first convoluti
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 from torch import nn
 from torch.nn import functional as F
@@ -58,13 +60,50 @@ class LiteUNet(nn.Module):
         return 2 + down + up
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        skips = [self.head(x)]  # (N, w, H, W)
-        for _ in range(self.depth):
+        skips = self._descend(self.head(x), self.depth)
+        return self._out(self._ascend(skips.pop(), skips), x)
+
+    def _descend(self, h: torch.Tensor, levels: int) -> list[torch.Tensor]:
+        """``h`` and the ``levels`` coarser features below it, each ``down(pool(...))``."""
+        skips = [h]  # (N, w, H, W)
+        for _ in range(levels):
             skips.append(self.down(F.max_pool2d(skips[-1], 2)))  # (N, w, H/2^k, W/2^k)
-        h = skips.pop()
+        return skips
+
+    def _ascend(self, h: torch.Tensor, skips: list[torch.Tensor]) -> torch.Tensor:
         for skip in reversed(skips):
             h = self.up(h, skip)  # (N, w, 2h, 2w)
+        return h
+
+    def _out(self, h: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         return self.out_act(full_precision(self.tail, torch.cat([h.to(x.dtype), x], 1)))
+
+    @property
+    def levels(self) -> Levels | None:
+        """Where :mod:`n2n.inference.levels` splits the network: after half its poolings."""
+        level = self.depth // 2
+        if level == 0:
+            return None
+        fine = range(1, level)  # the encoder's levels below the split
+        encode = 1 + sum(2**k + 2 ** (k - 1) for k in fine) + 2 ** (level - 1)
+        middle = 1 + sum(2 ** (k - level) + 2 ** (k - level - 1)
+                         for k in range(level + 1, self.depth + 1))
+        middle += sum(3 * 2 ** (k - level) for k in range(level, self.depth))
+        decode = 2 + sum(2**k + 2 ** (k - 1) for k in fine) + sum(3 * 2**k for k in range(level))
+        return Levels(level, encode, middle, 2 ** (self.depth - level), decode)
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        """The input of the coarse levels: (N, w, H / 2^L, W / 2^L) at the split level L."""
+        return F.max_pool2d(self._descend(self.head(x), self.levels.level - 1)[-1], 2)
+
+    def middle(self, c: torch.Tensor) -> torch.Tensor:
+        """The coarse levels, from :meth:`encode`'s output to the decoder's at level L."""
+        skips = self._descend(self.down(c), self.depth - self.levels.level)
+        return self._ascend(skips.pop(), skips)
+
+    def decode(self, x: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
+        """The output from the input ``x`` and :meth:`middle`'s ``h`` (the fine encoder again)."""
+        return self._out(self._ascend(h, self._descend(self.head(x), self.levels.level - 1)), x)
 
 
 class N2NUNet(nn.Module):
@@ -101,18 +140,70 @@ class N2NUNet(nn.Module):
         return 3 + down + up
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        h = self.enc0(x)  # (N, w, H, W)
+        pools = self._pools(self.enc0(x), 1, 5)  # pool1..pool5
+        return self._out(self._ascend(self.enc[4](pools.pop()), pools, 1), x)
+
+    def _pools(self, h: torch.Tensor, first: int, last: int) -> list[torch.Tensor]:
+        """pool``first``..pool``last`` from ``h`` at level ``first`` - 1, each pooled level but
+        the last run through its encoder convolution (enc_conv``k`` + 1) before the next."""
         pools = []
-        for k, enc in enumerate(self.enc):
-            h = F.max_pool2d(h, 2)  # pool1..pool5
-            if k < 4:
-                pools.append(h)  # skips: pool1..pool4, (N, w, H/2^(k+1), W/2^(k+1))
-            h = enc(h)  # enc_conv2..enc_conv6
-        h = self.dec5(h, pools.pop())  # (N, 2w, H/16, W/16)
-        for dec in self.dec:
-            h = dec(h, pools.pop())
-        h = self.dec1(h, x.to(h.dtype))  # (N, 32, H, W)
-        return full_precision(self.out, h)
+        for k in range(first, last + 1):
+            pools.append(F.max_pool2d(h, 2))  # (N, w, H/2^k, W/2^k)
+            if k < last:
+                h = self.enc[k - 1](pools[-1])
+        return pools
+
+    def _ascend(self, h: torch.Tensor, pools: list[torch.Tensor], first: int) -> torch.Tensor:
+        """From ``h`` up through the skips ``pools`` (pool``first``.., finest first) to the
+        decoder's output at level ``first``."""
+        blocks = [self.dec5, *self.dec]  # the outputs of levels 4, 3, 2, 1
+        for level in reversed(range(first, first + len(pools))):
+            h = blocks[4 - level](h, pools[level - first])
+        return h
+
+    def _out(self, h: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        return full_precision(self.out, self.dec1(h, x.to(h.dtype)))  # dec1: (N, 32, H, W)
+
+    @property
+    def levels(self) -> Levels:
+        """Where :mod:`n2n.inference.levels` splits the network: at level 3, whose stored
+        tensors take 9 bytes per input pixel (level 2: 36)."""
+        level = 3
+        fine = range(1, level)
+        encode = 2 + sum(2 ** (k - 1) + 2**k for k in fine) + 2 ** (level - 1)
+        middle = 1 + sum(2 ** (k - level - 1) + 2 ** (k - level) for k in range(level + 1, 6))
+        middle += sum(3 * 2 ** (k - level) for k in range(level, 5))
+        decode = 3 + sum(2 ** (k - 1) + 2**k for k in fine) + sum(3 * 2**k for k in range(level))
+        return Levels(level, encode, middle, 2 ** (5 - level), decode)
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        """The input of the coarse levels: pool``L`` at the split level L."""
+        return self._pools(self.enc0(x), 1, self.levels.level)[-1]
+
+    def middle(self, c: torch.Tensor) -> torch.Tensor:
+        """The coarse levels, from :meth:`encode`'s output to the decoder's at level L."""
+        level = self.levels.level
+        pools = [c, *self._pools(self.enc[level - 1](c), level + 1, 5)]
+        return self._ascend(self.enc[4](pools.pop()), pools, level)
+
+    def decode(self, x: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
+        """The output from the input ``x`` and :meth:`middle`'s ``h`` (the fine encoder again)."""
+        pools = self._pools(self.enc0(x), 1, self.levels.level - 1)
+        return self._out(self._ascend(h, pools, 1), x)
+
+
+@dataclass(frozen=True)
+class Levels:
+    """A U-Net cut at ``level`` L for :mod:`n2n.inference.levels`: the radius, in input pixels,
+    of :meth:`encode` (the fine encoder down to the coarse levels' input) and of
+    :meth:`decode` given the coarse result, and of :meth:`middle` in level-L pixels, whose
+    inputs are multiples of ``middle_multiple``."""
+
+    level: int
+    encode_radius: int
+    middle_radius: int
+    middle_multiple: int
+    decode_radius: int
 
 
 class HalfResUNet(nn.Module):

@@ -18,7 +18,7 @@ from n2n.models.bsn import BlindSpotNet
 from n2n.models.context import ContextUNet, centre_plane, check_context, widened
 from n2n.models.pd import pd_merge, pd_split
 from n2n.models.tiny import ZeroShotNet
-from n2n.models.unet import HalfResUNet, LiteUNet, N2NUNet
+from n2n.models.unet import HalfResUNet, Levels, LiteUNet, N2NUNet
 from n2n.models.unet3d import UNet3D
 
 NETWORKS = ("lite", "n2n", "halfres", "bsn", "unet3d")  # what `n2n train --arch` builds
@@ -183,20 +183,49 @@ class PixelModel(nn.Module):
             raise N2NError(f"model expects (N, {planes}{self.in_channels}, H, W) input, "
                            f"got {tuple(x.shape)}")
         height, width = x.shape[-2:]
-        if self.config.clip_input:
-            x = x.clamp(0, 255)
-        mean, std = self.mean.view(1, -1, 1, 1), self.std.view(1, -1, 1, 1)
         context = x.shape[1] // self.config.channels if volume else self.config.context
         pd = self.config.pd if split else 1
-        z = pad_to_multiple((x - mean.repeat(1, context, 1, 1)) / std.repeat(1, context, 1, 1),
-                            self.net.multiple * pd)
+        z = pad_to_multiple(self._normalized(x, context), self.net.multiple * pd)
         z = pd_split(z, pd).contiguous(memory_format=memory_format(x))  # padding returns NCHW;
         # a channels-last caller (fast inference) needs it kept for the skip concatenations
         out = self.net(z)
         if self.config.residual:
             out = out + (z if volume else centre_plane(z, self.config.channels, context))
         out = pd_merge(out, pd)
-        return out[..., :height, :width] * std + mean
+        return out[..., :height, :width] * self.std.view(1, -1, 1, 1) + self.mean.view(1, -1, 1, 1)
+
+    def _normalized(self, x: torch.Tensor, context: int) -> torch.Tensor:
+        """(x - mean) / std per channel of each of ``context`` planes, clipped first if the
+        model was trained on clipped inputs."""
+        if self.config.clip_input:
+            x = x.clamp(0, 255)
+        mean, std = self.mean.view(1, -1, 1, 1), self.std.view(1, -1, 1, 1)
+        return (x - mean.repeat(1, context, 1, 1)) / std.repeat(1, context, 1, 1)
+
+    @property
+    def levels(self) -> Levels | None:
+        """Where the network splits into fine and coarse levels, if it does (the U-Nets run
+        by PyTorch): a tiled pass then runs :meth:`encode`, :meth:`middle` and :meth:`decode`
+        (:mod:`n2n.inference.levels`)."""
+        levels = getattr(self.net, "levels", None)
+        return levels if isinstance(levels, Levels) else None
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        """(N, C, H, W) 0..255 sub-images (H, W multiples of 2^L) -> the coarse levels' input."""
+        z = self._normalized(x, self.config.context).contiguous(memory_format=memory_format(x))
+        return self.net.encode(z)
+
+    def middle(self, c: torch.Tensor) -> torch.Tensor:
+        """The coarse levels on :meth:`encode`'s output (whole, or a window of it)."""
+        return self.net.middle(c)
+
+    def decode(self, x: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
+        """What ``self(x, split=False)`` gives, from ``x`` and the coarse result ``h`` over it."""
+        z = self._normalized(x, self.config.context).contiguous(memory_format=memory_format(x))
+        out = self.net.decode(z, h)
+        if self.config.residual:
+            out = out + centre_plane(z, self.config.channels, self.config.context)
+        return out * self.std.view(1, -1, 1, 1) + self.mean.view(1, -1, 1, 1)
 
 
 def memory_format(x: torch.Tensor) -> torch.memory_format:
