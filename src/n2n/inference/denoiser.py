@@ -3,9 +3,11 @@
 Tiling follows one rule so that tiled and untiled results agree: the image is padded once to
 a grid (the network's multiple, and that of any later pass), cut into tiles whose corners lie on
 it, and each tile is run with a margin of context at least the network's receptive radius; only
-its core is kept. A second pass (random replacing, a refining model) is tiled the same way over
-the first one's whole result, with its own margin. The tile plan is plain data
-(:func:`plan_tiles`), testable without a model.
+its core is kept (a U-Net's pass runs its coarse levels over the whole input instead, so that
+its tiles need only the fine levels' radius: :mod:`n2n.inference.levels`). A second pass
+(random replacing, a refining model) is tiled the same way over the first one's whole result,
+with its own margin. The tile plan is plain data (:func:`plan_tiles`), testable without a
+model.
 """
 
 from __future__ import annotations
@@ -71,9 +73,9 @@ class Denoiser:
         denoised tile by tile. None (default): each pass cuts its input into as few, as large
         tiles as a memory budget holds (:data:`n2n.inference.tiling.TILE_MEMORY`), a
         pixel-shuffled pass its sub-images (split once for the whole image), so that a core
-        pays for the network's own radius of margin, not ``pd`` times it. Tiles overlap by
-        each pass's receptive radius, cropped rather than blended, so the result equals the
-        untiled one.
+        pays for the network's own radius of margin, not ``pd`` times it; a U-Net's tiles
+        need only its fine levels' radius (:mod:`n2n.inference.levels`). Tiles overlap by
+        their margin, cropped rather than blended, so the result equals the untiled one.
     pd : int, keyword-only
         Pixel-shuffle down-sampling factor; default: the model's own.
     refine : PixelModel, keyword-only
