@@ -87,3 +87,15 @@ def test_an_onnx_runtime_pass_is_not_cut():
     assert denoiser._passes[0].leveled is None
     plain = Denoiser(build_model(ModelConfig(width=8, depth=4)), backend="torch")
     assert plain._passes[0].leveled is plain.model
+
+
+def test_sub_images_that_fit_whole_run_the_whole_network(photo):
+    torch.manual_seed(0)
+    model = build_model(ModelConfig(width=8, depth=4, residual=True))
+    image = np.tile(photo, (2, 2, 1))[:160, :150]  # pd 2: four 80 x 80 sub-images
+    denoiser = Denoiser(model, pd=2, backend="torch")
+    untiled = denoiser(image, tiled=False, clip=False)
+    calls = _spied(model)
+    denoiser.budget_pixels = 2 * 80 * 80  # two sub-images at a time: no margins to save
+    assert np.abs(denoiser(image, clip=False) - untiled).max() < 1e-3
+    assert not calls

@@ -23,7 +23,7 @@ from n2n.device import autocast, memory_layout, on_device, out_of_memory_named
 from n2n.errors import N2NError
 from n2n.inference.backends import on_engine
 from n2n.inference.constant import constant_windows
-from n2n.inference.levels import leveled_pass, tiled_map
+from n2n.inference.levels import by_levels, leveled_pass, tiled_map
 from n2n.inference.replacing import PERIOD, random_replacing
 from n2n.inference.sanity import check_result, model_name
 from n2n.inference.tiling import BUDGET_PIXELS, Tile, budget_plan, plan_tiles, window_pixels
@@ -163,7 +163,7 @@ class Denoiser:
         if isinstance(model, PixelModel):
             net, split = model.net, model.config.pd
             passes = [Pass(self._denoise_split, own(net.receptive_radius, net.multiple),
-                           net.multiple, split, **first, leveled=_leveled(model))]
+                           net.multiple, split, **first, leveled=by_levels(model))]
         else:  # an export runs as exported, splitting inside
             passes = [Pass(self._denoise, own(model.receptive_radius, model.multiple),
                            model.multiple, **first)]
@@ -174,7 +174,7 @@ class Denoiser:
             passes.append(Pass(self._refine, own(refine.net.receptive_radius,
                                                  refine.net.multiple), refine.net.multiple,
                                budget=self._window_budget(refine, engines[1]),
-                               bfloat16=engines[1] == "bfloat16", leveled=_leveled(refine),
+                               bfloat16=engines[1] == "bfloat16", leveled=by_levels(refine),
                                on_previous=True))
         return passes
 
@@ -335,6 +335,7 @@ class Denoiser:
         budget; the result equals the untiled one (each core read with the pass's margin). A
         window of planes gives its centre plane's channels."""
         count, _, height, width = noisy.shape
+        budget = 0  # a given tile: whole networks in tiles of it
         if self.tile_given and tiled:
             core = -(-self.tile // step.split // step.multiple) * step.multiple
             group, rows, cols = count, core, core
@@ -345,17 +346,13 @@ class Denoiser:
                                             budget)
         if group >= count and rows >= height and cols >= width:
             return self._forward(step, noisy, previous)
-        if step.leveled is not None and not self.ensemble and not (self.tile_given and tiled):
+        if (step.leveled is not None and budget and not self.ensemble
+                and (rows < height or cols < width)):  # cut into tiles, not whole images
             return leveled_pass(step.leveled, previous if step.on_previous else noisy, budget,
                                 on_device(self.device, self.fast, step.bfloat16))
         inputs = [(noisy, 1)] if previous is noisy else [(noisy, 1), (previous, 1)]
         return tiled_map(lambda n, p=None: self._forward(step, n, n if p is None else p),
                          inputs, step.margin, (group, rows, cols))
-
-
-def _leveled(model: torch.nn.Module | None) -> PixelModel | None:
-    """``model`` where its tiles can run by its network's levels, else None."""
-    return model if isinstance(model, PixelModel) and model.levels is not None else None
 
 
 DOOR_TILE = 512  # image pixels: the unit of strips' and Dask chunks' tile plans by default

@@ -29,6 +29,11 @@ from n2n.models import PixelModel
 MIDDLE_SHARE = 4
 
 
+def by_levels(model: torch.nn.Module | None) -> PixelModel | None:
+    """``model`` where its tiles can run by its network's levels, else None."""
+    return model if isinstance(model, PixelModel) and model.levels is not None else None
+
+
 def leveled_pass(model: PixelModel, x: torch.Tensor, budget: int,
                  on_device: Callable[[Window], Window]) -> torch.Tensor:
     """``model(x, split=False)`` on (N, C, H, W) ``x`` whose sides are multiples of the
