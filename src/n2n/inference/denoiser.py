@@ -15,11 +15,12 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from functools import partial
 
 import numpy as np
 import torch
 
-from n2n.device import autocast, memory_layout, on_device, out_of_memory_named
+from n2n.device import memory_layout, on_device
 from n2n.errors import N2NError
 from n2n.inference.backends import on_engine
 from n2n.inference.constant import constant_windows
@@ -308,25 +309,21 @@ class Denoiser:
 
     def _forward(self, step: Pass, noisy: torch.Tensor, previous: torch.Tensor
                  ) -> torch.Tensor:
-        """One pass, ``step.run(noisy, previous)``, on (1, C, h, w) CPU tensors: the result
-        back on the CPU in float32."""
-        if not self.ensemble:
-            run = on_device(self.device, self.fast, step.bfloat16)(step.run)
-            return run(noisy, noisy) if previous is noisy else run(noisy, previous)
-        run = step.run
+        """One pass, ``step.run(noisy, previous)`` (averaged over the 8 views with
+        ``ensemble``), on (1, C, h, w) CPU tensors: the result back on the CPU in float32."""
+        run = partial(self._ensemble, step.run) if self.ensemble else step.run
+        return on_device(self.device, self.fast, step.bfloat16)(run)(noisy, previous)
+
+    def _ensemble(self, run: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+                  noisy: torch.Tensor, previous: torch.Tensor) -> torch.Tensor:
+        """``run`` averaged over the 8 flips and quarter turns of its inputs."""
         layout = torch.channels_last if self.fast else torch.contiguous_format
-        first = previous is noisy  # the first pass: one tensor, moved once
-        noisy = noisy.to(self.device).contiguous(memory_format=layout)
-        previous = noisy if first else previous.to(self.device).contiguous(memory_format=layout)
-        with (autocast(self.device, step.bfloat16),
-              out_of_memory_named(noisy.shape, self.device)):
-            total = 0.0
-            for turns, flip in DIHEDRAL:
-                views = (_turned(x, turns, flip).contiguous(memory_format=layout)
-                         for x in (noisy, previous))
-                out = run(*views)
-                total = total + _unturned(out.float(), turns, flip)
-            return (total / len(DIHEDRAL)).cpu()
+        total = 0.0
+        for turns, flip in DIHEDRAL:
+            views = (_turned(x, turns, flip).contiguous(memory_format=layout)
+                     for x in (noisy, previous))
+            total = total + _unturned(run(*views).float(), turns, flip)
+        return total / len(DIHEDRAL)
 
     def _tiled(self, step: Pass, noisy: torch.Tensor, previous: torch.Tensor,
                tiled: bool | None) -> torch.Tensor:

@@ -192,15 +192,19 @@ class PixelModel(nn.Module):
         if self.config.residual:
             out = out + (z if volume else centre_plane(z, self.config.channels, context))
         out = pd_merge(out, pd)
-        return out[..., :height, :width] * self.std.view(1, -1, 1, 1) + self.mean.view(1, -1, 1, 1)
+        return self._denormalized(out[..., :height, :width])
 
     def _normalized(self, x: torch.Tensor, context: int) -> torch.Tensor:
         """(x - mean) / std per channel of each of ``context`` planes, clipped first if the
-        model was trained on clipped inputs."""
+        model was trained on clipped inputs; in ``x``'s layout."""
         if self.config.clip_input:
             x = x.clamp(0, 255)
         mean, std = self.mean.view(1, -1, 1, 1), self.std.view(1, -1, 1, 1)
-        return (x - mean.repeat(1, context, 1, 1)) / std.repeat(1, context, 1, 1)
+        z = (x - mean.repeat(1, context, 1, 1)) / std.repeat(1, context, 1, 1)
+        return z.contiguous(memory_format=memory_format(x))
+
+    def _denormalized(self, out: torch.Tensor) -> torch.Tensor:
+        return out * self.std.view(1, -1, 1, 1) + self.mean.view(1, -1, 1, 1)
 
     @property
     def levels(self) -> Levels | None:
@@ -212,8 +216,7 @@ class PixelModel(nn.Module):
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         """(N, C, H, W) 0..255 sub-images (H, W multiples of 2^L) -> the coarse levels' input."""
-        z = self._normalized(x, self.config.context).contiguous(memory_format=memory_format(x))
-        return self.net.encode(z)
+        return self.net.encode(self._normalized(x, self.config.context))
 
     def middle(self, c: torch.Tensor) -> torch.Tensor:
         """The coarse levels on :meth:`encode`'s output (whole, or a window of it)."""
@@ -221,11 +224,11 @@ class PixelModel(nn.Module):
 
     def decode(self, x: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
         """What ``self(x, split=False)`` gives, from ``x`` and the coarse result ``h`` over it."""
-        z = self._normalized(x, self.config.context).contiguous(memory_format=memory_format(x))
+        z = self._normalized(x, self.config.context)
         out = self.net.decode(z, h)
         if self.config.residual:
             out = out + centre_plane(z, self.config.channels, self.config.context)
-        return out * self.std.view(1, -1, 1, 1) + self.mean.view(1, -1, 1, 1)
+        return self._denormalized(out)
 
 
 def memory_format(x: torch.Tensor) -> torch.memory_format:
