@@ -332,8 +332,8 @@ class Denoiser:
         budget; the result equals the untiled one (each core read with the pass's margin). A
         window of planes gives its centre plane's channels."""
         count, _, height, width = noisy.shape
-        budget = 0  # a given tile: whole networks in tiles of it
-        if self.tile_given and tiled:
+        given = self.tile_given and tiled  # tiles of a given size: whole networks in each
+        if given:
             core = -(-self.tile // step.split // step.multiple) * step.multiple
             group, rows, cols = count, core, core
         else:
@@ -343,7 +343,7 @@ class Denoiser:
                                             budget)
         if group >= count and rows >= height and cols >= width:
             return self._forward(step, noisy, previous)
-        if (step.leveled is not None and budget and not self.ensemble
+        if (step.leveled is not None and not given and not self.ensemble
                 and (rows < height or cols < width)):  # cut into tiles, not whole images
             return leveled_pass(step.leveled, previous if step.on_previous else noisy, budget,
                                 on_device(self.device, self.fast, step.bfloat16))

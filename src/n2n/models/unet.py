@@ -144,8 +144,8 @@ class N2NUNet(nn.Module):
         return self._out(self._ascend(self.enc[4](pools.pop()), pools, 1), x)
 
     def _pools(self, h: torch.Tensor, first: int, last: int) -> list[torch.Tensor]:
-        """pool``first``..pool``last`` from ``h`` at level ``first`` - 1, each pooled level but
-        the last run through its encoder convolution (enc_conv``k`` + 1) before the next."""
+        """pool``first``..pool``last`` from ``h`` at level ``first`` - 1; each pooled level
+        but the last goes through its encoder convolution before the next pooling."""
         pools = []
         for k in range(first, last + 1):
             pools.append(F.max_pool2d(h, 2))  # (N, w, H/2^k, W/2^k)
